@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# setup.sh installs everything trustformers-go needs to build, test and run its
+# notebooks, and is safe to run again (each step checks before it installs):
+#
+#   1. Debian packages: Jupyter (classic notebook, nbconvert, nbclient,
+#      ipykernel), Chromium for the browser tests, gcc for cgo;
+#   2. Go tools pinned in tools/go.mod (GoNB, goimports) into .deps/bin;
+#   3. the GoNB kernel, with GOTOOLCHAIN, GOEXPERIMENT=simd, the ONNX Runtime
+#      library path and PATH written into its kernel.json "env";
+#   4. from npm, into .deps/: echarts (the charts' JavaScript) and the ONNX
+#      Runtime CPU library from onnxruntime-node (MIT).
+#
+# Run it through `make setup`, which exports GOTOOLCHAIN and GOEXPERIMENT.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEPS="$ROOT/.deps"
+ORT_VERSION="1.30.0"
+ECHARTS_VERSION="5.6.0"
+export GOTOOLCHAIN="${GOTOOLCHAIN:-go1.27.3}"
+export GOEXPERIMENT="${GOEXPERIMENT:-simd}"
+
+log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+# 1. Debian packages.
+APT_PACKAGES=(jupyter-notebook jupyter-nbconvert python3-nbclient python3-ipykernel
+	jupyter-client jupyter-nbformat chromium gcc npm)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+	# npm: any working node+npm will do (Node.js images ship their own).
+	if [ "$p" = npm ] && command -v npm >/dev/null; then continue; fi
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	log "apt-get install ${missing[*]}"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+	log "Debian packages present"
+fi
+
+# 2. Go tools (GoNB and goimports), pinned by tools/go.mod.
+mkdir -p "$DEPS/bin"
+if [ ! -x "$DEPS/bin/gonb" ] || [ ! -x "$DEPS/bin/goimports" ] || [ "$ROOT/tools/go.mod" -nt "$DEPS/bin/gonb" ]; then
+	log "go install tool (GoNB, goimports) -> .deps/bin"
+	(cd "$ROOT/tools" && GOBIN="$DEPS/bin" go install tool)
+else
+	log "GoNB and goimports present"
+fi
+
+# 4 (before 3, whose kernel.json names the library). npm packages into .deps.
+npm_fetch() { # npm_fetch NAME VERSION DEST-FOLDER FILES...
+	local name="$1" version="$2" dest="$3"
+	shift 3
+	if [ -f "$dest/package.json" ] && grep -q "\"version\": \"$version\"" "$dest/package.json"; then
+		log "npm $name@$version present"
+		return
+	fi
+	log "npm pack $name@$version -> ${dest#"$ROOT"/}"
+	local tmp
+	tmp="$(mktemp -d)"
+	(cd "$tmp" && npm pack --silent "$name@$version" >/dev/null && tar -xzf ./*.tgz)
+	mkdir -p "$dest"
+	for f in "$@"; do cp "$tmp/package/$f" "$dest/"; done
+	cp "$tmp/package/package.json" "$tmp/package/LICENSE"* "$dest/" 2>/dev/null || true
+	rm -rf "$tmp"
+}
+npm_fetch echarts "$ECHARTS_VERSION" "$DEPS/echarts" dist/echarts.min.js
+npm_fetch onnxruntime-node "$ORT_VERSION" "$DEPS/onnxruntime" bin/napi-v6/linux/x64/libonnxruntime.so.1
+ORT_LIB="$DEPS/onnxruntime/libonnxruntime.so.1"
+
+# 3. The GoNB kernel, with the environment every cell's `go build` needs.
+if ! jupyter kernelspec list 2>/dev/null | grep -q "^ *gonb " || [ "${SETUP_FORCE_KERNEL:-}" = 1 ] ||
+	! grep -q "\"$DEPS/bin/gonb\"" "$(jupyter kernelspec list 2>/dev/null | awk '$1=="gonb"{print $2}')/kernel.json" 2>/dev/null ||
+	! grep -q GOEXPERIMENT "$(jupyter kernelspec list 2>/dev/null | awk '$1=="gonb"{print $2}')/kernel.json" 2>/dev/null; then
+	log "gonb --install (kernel spec with GOTOOLCHAIN, GOEXPERIMENT, ONNX Runtime)"
+	(cd "$ROOT" && PATH="$DEPS/bin:$PATH" "$DEPS/bin/gonb" --install --force_deps --logtostderr >/dev/null 2>&1)
+fi
+KERNEL_DIR="$(jupyter kernelspec list 2>/dev/null | awk '$1=="gonb"{print $2}')"
+GO_BIN_DIR="$(dirname "$(command -v go)")"
+GOPATH_BIN="$(go env GOPATH)/bin"
+/usr/bin/python3 - "$KERNEL_DIR/kernel.json" <<PY
+import json, sys
+path = sys.argv[1]
+spec = json.load(open(path))
+spec["env"] = {
+    "GOTOOLCHAIN": "$GOTOOLCHAIN",
+    "GOEXPERIMENT": "$GOEXPERIMENT",
+    "GOMLX_NO_AUTO_INSTALL": "1",
+    "ONNXRUNTIME_SHARED_LIBRARY_PATH": "$ORT_LIB",
+    "TRUSTFORMERS_ECHARTS_JS": "$DEPS/echarts/echarts.min.js",
+    "PATH": "$DEPS/bin:$GO_BIN_DIR:$GOPATH_BIN:/usr/local/bin:/usr/bin:/bin",
+}
+tmp = path + ".tmp"
+json.dump(spec, open(tmp, "w"), indent=1)
+import os; os.replace(tmp, path)
+PY
+log "kernel spec: $KERNEL_DIR/kernel.json"
+
+# Warm the Go module cache so the first notebook cell does not wait on it.
+(cd "$ROOT" && go mod download)
+log "done"

@@ -1,0 +1,213 @@
+package xla
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/core/graph"
+)
+
+// isolate points every search location of this package at empty temporary
+// folders, so a test sees a machine with nothing installed.
+func isolate(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("HOME", dir)
+	for _, v := range []string{EnvBackend, EnvGoMLXBackend, "PJRT_PLUGIN_LIBRARY_PATH", "VIRTUAL_ENV",
+		"CONDA_PREFIX", "PYTHONPATH", "ONNXRUNTIME_SHARED_LIBRARY_PATH", EnvAutoInstall} {
+		t.Setenv(v, "")
+	}
+	t.Chdir(dir)
+	return dir
+}
+
+func TestParseSpec(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"go", "go"},
+		{"onnx", "onnx:cpu"},
+		{"onnxruntime", "onnx:cpu"},
+		{"onnx:cpu", "onnx:cpu"},
+		{"xla:cuda", "xla:cuda"},
+		{"stablehlo:cpu", "xla:cpu"},
+		{" XLA:tpu ", "xla:tpu"},
+	} {
+		got, err := ParseSpec(tc.in)
+		if err != nil || got.String() != tc.want {
+			t.Errorf("ParseSpec(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "cuda", "torch:cpu"} {
+		if _, err := ParseSpec(bad); err == nil {
+			t.Errorf("ParseSpec(%q) returned no error", bad)
+		}
+	}
+}
+
+func TestUnknownBackendIsAnErrorNotAPanic(t *testing.T) {
+	isolate(t)
+	_, err := New("tensorflow")
+	if err == nil || !strings.Contains(err.Error(), "known backends") {
+		t.Fatalf("New(\"tensorflow\") error = %v; want one listing the known backends", err)
+	}
+}
+
+func TestDefaultFallsBackToGoWithoutONNXRuntime(t *testing.T) {
+	isolate(t)
+	t.Setenv("ONNXRUNTIME_SHARED_LIBRARY_PATH", filepath.Join(t.TempDir(), "missing", "libonnxruntime.so"))
+	if lib, searched := FindONNXRuntime(); lib != "" {
+		t.Fatalf("FindONNXRuntime found %q in an isolated environment (searched %v)", lib, searched)
+	}
+	spec, passedOver := DefaultSpec()
+	if spec != "go" {
+		t.Fatalf("DefaultSpec() = %q (passed over %v); want \"go\" when no ONNX Runtime library or PJRT plugin exists", spec, passedOver)
+	}
+	b, err := New("")
+	if err != nil {
+		t.Fatalf("New(\"\") without any engine installed: %v", err)
+	}
+	defer b.Finalize()
+	if got := SpecOf(b); got != "go" {
+		t.Fatalf("New(\"\") gave backend %q; want go", got)
+	}
+	_, err = New("onnx:cpu")
+	if err == nil || !strings.Contains(err.Error(), "make setup") || !strings.Contains(err.Error(), "ONNXRUNTIME_SHARED_LIBRARY_PATH") {
+		t.Fatalf("New(\"onnx:cpu\") without the library: error = %v; want one naming the search and `make setup`", err)
+	}
+}
+
+func TestEnvironmentSelectsBackend(t *testing.T) {
+	isolate(t)
+	t.Setenv(EnvGoMLXBackend, "xla:cuda")
+	t.Setenv(EnvBackend, "go") // TRUSTFORMERS_BACKEND wins over GOMLX_BACKEND.
+	if spec, source := Requested(); spec != "go" || source != EnvBackend {
+		t.Fatalf("Requested() = %q from %q; want \"go\" from %s", spec, source, EnvBackend)
+	}
+	r := Describe()
+	if r.Err != nil || r.Backend != "go" {
+		t.Fatalf("Describe() with %s=go: backend %q, err %v", EnvBackend, r.Backend, r.Err)
+	}
+}
+
+func TestMissingCUDAPluginListsSearchPaths(t *testing.T) {
+	isolate(t)
+	venv := filepath.Join(t.TempDir(), "venv")
+	t.Setenv("VIRTUAL_ENV", venv)
+	if err := os.MkdirAll(filepath.Join(venv, "lib", "python3.12", "site-packages"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvBackend, "xla:cuda")
+	r := Describe()
+	if r.Err == nil {
+		t.Fatalf("Describe() with %s=xla:cuda and no plugin: no error (backend %q)", EnvBackend, r.Backend)
+	}
+	msg := r.Err.Error()
+	for _, want := range []string{"no PJRT plugin \"cuda\"", "go-xla", "jax_plugins/xla_cuda*/xla_cuda_plugin.so",
+		filepath.Join(venv, "lib", "python3.12", "site-packages"), "$PJRT_PLUGIN_LIBRARY_PATH (unset)", "Fix:"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error for a missing CUDA plugin does not mention %q:\n%s", want, msg)
+		}
+	}
+}
+
+func TestFindPluginsInJAXAndPJRTLayouts(t *testing.T) {
+	isolate(t)
+	root := t.TempDir()
+	jaxPlugin := filepath.Join(root, "venv", "lib", "python3.11", "site-packages", "jax_plugins", "xla_cuda12", "xla_cuda_plugin.so")
+	rocmPlugin := filepath.Join(root, "pylib", "jax_plugins", "xla_rocm7", "xla_rocm_plugin.so")
+	cpuPlugin := filepath.Join(root, "pjrt", "pjrt_c_api_cpu_v0.83.1_plugin.so")
+	for _, f := range []string{jaxPlugin, rocmPlugin, cpuPlugin} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte("not a real plugin"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("VIRTUAL_ENV", filepath.Join(root, "venv"))
+	t.Setenv("PYTHONPATH", filepath.Join(root, "pylib"))
+	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", filepath.Join(root, "pjrt"))
+
+	got := map[string]Plugin{}
+	for _, p := range FindPlugins() {
+		got[p.Name] = p
+	}
+	for _, want := range []Plugin{
+		{Name: "cuda", Path: jaxPlugin, Source: "JAX (VIRTUAL_ENV)"},
+		{Name: "rocm", Path: rocmPlugin, Source: "JAX (PYTHONPATH)"},
+		{Name: "cpu", Path: cpuPlugin, Source: "PJRT_PLUGIN_LIBRARY_PATH"},
+	} {
+		if got[want.Name] != want {
+			t.Errorf("FindPlugins()[%q] = %+v; want %+v", want.Name, got[want.Name], want)
+		}
+	}
+
+	// The fake file is found but cannot load: an error, never a panic.
+	if _, err := New("xla:cuda"); err == nil {
+		t.Errorf("New(\"xla:cuda\") loaded a fake plugin file without error")
+	}
+	// The default passes over the unusable accelerator and the unusable CPU plugin.
+	spec, passedOver := DefaultSpec()
+	if spec != "go" || len(passedOver) != 3 {
+		t.Errorf("DefaultSpec() = %q, passed over %q; want go after passing over cuda, rocm and cpu", spec, passedOver)
+	}
+}
+
+func TestONNXRuntimeIsDefaultWhenInstalled(t *testing.T) {
+	lib, searched := FindONNXRuntime()
+	if lib == "" {
+		if os.Getenv("TRUSTFORMERS_REQUIRE_SETUP") != "" {
+			t.Fatalf("ONNX Runtime library not found after `make setup`; searched %v", searched)
+		}
+		t.Skipf("ONNX Runtime library not installed (run `make setup`); searched %v", searched)
+	}
+	for _, v := range []string{EnvBackend, EnvGoMLXBackend, "PJRT_PLUGIN_LIBRARY_PATH", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH"} {
+		t.Setenv(v, "")
+	}
+	t.Setenv("ONNXRUNTIME_SHARED_LIBRARY_PATH", lib)
+	r := Describe()
+	if r.Err != nil || r.Backend != "onnx:cpu" {
+		t.Fatalf("Describe() with ONNX Runtime at %s: backend %q, err %v; want onnx:cpu", lib, r.Backend, r.Err)
+	}
+	if r.Version == "" || !strings.Contains(r.String(), lib) {
+		t.Fatalf("report does not name the ONNX Runtime version and library:\n%s", r)
+	}
+	checkAddition(t, "onnx:cpu")
+}
+
+func TestGoBackendComputes(t *testing.T) {
+	isolate(t)
+	checkAddition(t, "go")
+}
+
+// checkAddition runs a small graph on the backend named by spec.
+func checkAddition(t *testing.T, spec string) {
+	t.Helper()
+	b, err := New(spec)
+	if err != nil {
+		t.Fatalf("New(%q): %v", spec, err)
+	}
+	defer b.Finalize()
+	out, err := graph.ExecOnce(b, func(x *graph.Node) *graph.Node {
+		return graph.ReduceAllSum(graph.Mul(x, x))
+	}, []float32{1, 2, 3})
+	if err != nil {
+		t.Fatalf("%s: exec: %v", spec, err)
+	}
+	if got := out.Value().(float32); got != 14 {
+		t.Fatalf("%s: sum of squares of [1 2 3] = %v; want 14", spec, got)
+	}
+}
+
+func TestReportMentionsSIMD(t *testing.T) {
+	isolate(t)
+	r := DescribeSpec("go")
+	want := "simd kernels: on"
+	if !SIMD() {
+		want = "simd kernels: OFF: rebuild with GOEXPERIMENT=simd"
+	}
+	if !strings.Contains(r.String(), want) {
+		t.Fatalf("report lacks %q:\n%s", want, r)
+	}
+}
