@@ -1,0 +1,58 @@
+# trustformers-go: set-up, tests, notebooks.
+#
+#   make notebook   install everything (make setup), then serve notebooks/ on 127.0.0.1:8888
+#   make test       install everything, go vet, go test, execute every notebook headless
+#
+# Every target builds with Go 1.27 (fetched by the go command) and
+# GOEXPERIMENT=simd, without which GoMLX's go backend loses its AVX2/AVX-512
+# kernels and runs about 10x slower.
+
+export GOTOOLCHAIN := go1.27.3
+export GOEXPERIMENT := simd
+# Nothing is downloaded at run time unless asked for (see xla/ and README).
+export GOMLX_NO_AUTO_INSTALL := 1
+export ONNXRUNTIME_SHARED_LIBRARY_PATH := $(CURDIR)/.deps/onnxruntime/libonnxruntime.so.1
+export TRUSTFORMERS_ECHARTS_JS := $(CURDIR)/.deps/echarts/echarts.min.js
+export TRUSTFORMERS_DATA ?= $(abspath $(CURDIR)/../shared/data)
+export PATH := $(CURDIR)/.deps/bin:$(PATH)
+
+JUPYTER_IP ?= 127.0.0.1
+JUPYTER_PORT ?= 8888
+GO_TEST_FLAGS ?= -timeout 30m
+
+.PHONY: setup notebook test vet gotest notebooks assets bench doctor
+
+## setup: Debian packages, Go tools, GoNB kernel, echarts and ONNX Runtime from npm (idempotent)
+setup:
+	bash scripts/setup.sh
+
+## notebook: set up, then serve notebooks/ with Jupyter on $(JUPYTER_IP):$(JUPYTER_PORT)
+notebook: setup
+	jupyter notebook --no-browser --ip=$(JUPYTER_IP) --port=$(JUPYTER_PORT) \
+		--notebook-dir=notebooks $(JUPYTER_FLAGS)
+
+## test: set up, vet, run the Go tests, then execute every notebook and check it
+test: setup vet gotest notebooks
+
+vet:
+	go vet ./...
+
+# TRUSTFORMERS_REQUIRE_SETUP turns "not installed" skips into failures: after
+# `make setup` every engine and tool the tests use must be present.
+gotest:
+	TRUSTFORMERS_REQUIRE_SETUP=1 go test $(GO_TEST_FLAGS) ./...
+
+notebooks:
+	go run ./scripts/nbrun -render -out build/notebooks notebooks
+
+## doctor: report backends, devices and build settings
+doctor:
+	go run ./cmd/trustformers doctor
+
+## assets: download the test assets of ../shared/data from their public homes (needs the network)
+assets:
+	bash scripts/assets.sh "$(TRUSTFORMERS_DATA)"
+
+## bench: benchmarks (filled by the generation and quantization work)
+bench:
+	@echo "make bench: no benchmarks yet; the generation issue adds trustformers bench and the PyTorch reference"

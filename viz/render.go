@@ -1,0 +1,245 @@
+// Package viz draws the charts of trustformers-go with go-echarts and shows
+// them in a GoNB notebook, as standalone HTML files, or as PNG screenshots
+// taken by headless Chromium.
+//
+// Rendering works offline: the echarts library comes from the npm package that
+// `make setup` installs into .deps/echarts. Notebook output inlines it, wrapped
+// so that classic Jupyter's require.js does not capture it; standalone files
+// get a copy beside them. When no local copy exists, the charts load echarts
+// from its public CDN and print a one-line notice saying so.
+package viz
+
+import (
+	"bytes"
+	"fmt"
+	"html"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/go-echarts/go-echarts/v2/render"
+	"github.com/janpfeifer/gonb/gonbui"
+)
+
+// Chart is anything go-echarts can render: every chart type in
+// github.com/go-echarts/go-echarts/v2/charts (Line, Bar, HeatMap, ...).
+type Chart interface {
+	RenderSnippet() render.ChartSnippet
+}
+
+// EnvEChartsJS names the echarts.min.js file to use, overriding the search.
+const EnvEChartsJS = "TRUSTFORMERS_ECHARTS_JS"
+
+// CDN is where charts load echarts from when no local copy is installed.
+const CDN = "https://cdn.jsdelivr.net/npm/echarts@5.6.0/dist/echarts.min.js"
+
+// echartsInRepo is where `make setup` puts the library, relative to the repository root.
+const echartsInRepo = ".deps/echarts/echarts.min.js"
+
+// EChartsJS returns the path of the local echarts.min.js: the file named by
+// TRUSTFORMERS_ECHARTS_JS, else .deps/echarts/echarts.min.js in the working
+// directory or a parent, else in the repository this package was built from.
+// It returns an error listing the places searched when there is none.
+func EChartsJS() (string, error) {
+	var searched []string
+	if env := os.Getenv(EnvEChartsJS); env != "" {
+		if isFile(env) {
+			return env, nil
+		}
+		searched = append(searched, EnvEChartsJS+"="+env)
+	}
+	var dirs []string
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; ; d = filepath.Dir(d) {
+			dirs = append(dirs, d)
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	if _, file, _, ok := runtime.Caller(0); ok {
+		dirs = append(dirs, filepath.Dir(filepath.Dir(file)))
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, echartsInRepo)
+		if isFile(p) {
+			return p, nil
+		}
+		searched = append(searched, p)
+	}
+	return "", fmt.Errorf("echarts.min.js not found (run `make setup`, or set %s); searched %s",
+		EnvEChartsJS, strings.Join(searched, ", "))
+}
+
+var (
+	inlineOnce sync.Once
+	inlineJS   string // the wrapped library, or "" when no local copy exists
+	inlineErr  error
+)
+
+// inlineLibrary returns echarts wrapped so that AMD loaders (require.js in
+// classic Jupyter) do not capture it: inside the wrapper define, exports and
+// module are undefined, so the library attaches itself to window.
+func inlineLibrary() (string, error) {
+	inlineOnce.Do(func() {
+		path, err := EChartsJS()
+		if err != nil {
+			inlineErr = err
+			return
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			inlineErr = fmt.Errorf("reading %s: %w", path, err)
+			return
+		}
+		inlineJS = "(function(define, exports, module) {\n" + string(data) + "\n}).call(window);"
+	})
+	return inlineJS, inlineErr
+}
+
+// shown records whether this process already put the library into the page.
+// GoNB runs each cell in its own process, so every cell that draws a chart
+// carries the library once, whatever its other cells do.
+var shown bool
+
+// Snippet returns an HTML fragment that draws chart wherever it is inserted:
+// a notebook cell output, another page. The echarts library is inlined (once
+// per process) when installed locally, else loaded from CDN, with a notice.
+func Snippet(chart Chart) string {
+	var b strings.Builder
+	writeLibrary(&b, !shown)
+	shown = true
+	s := chart.RenderSnippet()
+	b.WriteString(s.Element)
+	b.WriteString("\n")
+	b.WriteString(deferUntilLoaded(s.Script))
+	return b.String()
+}
+
+// writeLibrary writes the script that makes window.echarts available.
+func writeLibrary(w io.Writer, inline bool) {
+	js, err := inlineLibrary()
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "<div style=\"font:12px monospace;color:#a60\">viz: %s; loading echarts from %s</div>\n",
+			html.EscapeString(err.Error()), CDN)
+		fmt.Fprintf(w, "<script>%s</script>\n", cdnLoader)
+	case inline:
+		fmt.Fprintf(w, "<script>if (typeof window.echarts === 'undefined') {\n%s\n}</script>\n", js)
+	}
+}
+
+// cdnLoader loads echarts from the CDN once: through require.js when the
+// page has it (classic Jupyter), else with a script element.
+var cdnLoader = `(function() {
+  if (window.echarts || window.__trustformersEChartsLoading) return;
+  window.__trustformersEChartsLoading = true;
+  var done = function(ec) { if (ec) window.echarts = ec; };
+  if (typeof window.require === 'function' && window.require.config) {
+    window.require.config({paths: {echarts: '` + strings.TrimSuffix(CDN, ".js") + `'}});
+    window.require(['echarts'], done);
+  } else {
+    var s = document.createElement('script'); s.src = '` + CDN + `';
+    document.head.appendChild(s);
+  }
+})();`
+
+// deferUntilLoaded rewrites go-echarts' chart script so that it runs once
+// window.echarts exists (immediately when the library is inlined).
+func deferUntilLoaded(script string) string {
+	body := strings.TrimSpace(script)
+	body = strings.TrimPrefix(body, `<script type="text/javascript">`)
+	body = strings.TrimSuffix(body, `</script>`)
+	return "<script type=\"text/javascript\">\n(function draw() {\n" +
+		"  if (typeof window.echarts === 'undefined') { setTimeout(draw, 50); return; }\n" +
+		body + "\n})();\n</script>\n"
+}
+
+// Show displays chart in the GoNB notebook running this code. Outside a
+// notebook it does nothing and returns an error saying so.
+func Show(chart Chart) error {
+	if !gonbui.IsNotebook {
+		return fmt.Errorf("viz.Show: not running inside a GoNB notebook (use SaveHTML for a file)")
+	}
+	gonbui.DisplayHTML(Snippet(chart))
+	return nil
+}
+
+// Page returns a complete standalone HTML page drawing chart. jsSrc is the
+// src of the echarts script; "" inlines the library in the page.
+func Page(chart Chart, title, jsSrc string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>%s</title>\n", html.EscapeString(title))
+	if jsSrc != "" {
+		fmt.Fprintf(&b, "<script src=\"%s\"></script>\n", html.EscapeString(jsSrc))
+	} else {
+		writeLibrary(&b, true)
+	}
+	b.WriteString("<style>body{margin:0;background:#fff} .container{display:flex;justify-content:center;align-items:center;margin-top:16px}</style>\n</head>\n<body>\n")
+	s := chart.RenderSnippet()
+	b.WriteString(s.Element)
+	b.WriteString("\n")
+	b.WriteString(deferUntilLoaded(s.Script))
+	b.WriteString("</body>\n</html>\n")
+	return b.String()
+}
+
+// SaveHTML writes chart as a standalone page to path. A copy of the local
+// echarts library is written beside it as echarts.min.js (so the folder works
+// offline and can be moved); without a local copy the page loads the CDN.
+// Files are written to a temporary name and renamed.
+func SaveHTML(chart Chart, path, title string) error {
+	src := CDN
+	if lib, err := EChartsJS(); err == nil {
+		dst := filepath.Join(filepath.Dir(path), "echarts.min.js")
+		if !isFile(dst) {
+			data, err := os.ReadFile(lib)
+			if err != nil {
+				return fmt.Errorf("viz.SaveHTML: reading %s: %w", lib, err)
+			}
+			if err := writeFileAtomic(dst, data); err != nil {
+				return fmt.Errorf("viz.SaveHTML: %w", err)
+			}
+		}
+		src = "echarts.min.js"
+	} else {
+		fmt.Fprintf(os.Stderr, "viz: %v; %s loads echarts from %s\n", err, path, CDN)
+	}
+	if err := writeFileAtomic(path, []byte(Page(chart, title, src))); err != nil {
+		return fmt.Errorf("viz.SaveHTML: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames it.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(tmp, bytes.NewReader(data)); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func isFile(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && !info.IsDir()
+}

@@ -1,0 +1,129 @@
+package viz
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-echarts/go-echarts/v2/charts"
+	"github.com/go-echarts/go-echarts/v2/opts"
+)
+
+// buildDir is the ignored folder where tests keep their screenshots.
+const buildDir = "../build/viz"
+
+func lineChart() *charts.Line {
+	line := charts.NewLine()
+	line.SetGlobalOptions(charts.WithTitleOpts(opts.Title{Title: "loss"}),
+		charts.WithAnimation(false))
+	x := []int{}
+	var ys []opts.LineData
+	for i := range 20 {
+		x = append(x, i)
+		ys = append(ys, opts.LineData{Value: 4.0 / float64(i+1)})
+	}
+	line.SetXAxis(x).AddSeries("train", ys)
+	return line
+}
+
+// requireLocalECharts fails when the local echarts copy is missing under
+// `make test` (which runs setup first), and skips with the fix otherwise.
+func requireLocalECharts(t *testing.T) string {
+	t.Helper()
+	path, err := EChartsJS()
+	if err != nil {
+		if os.Getenv("TRUSTFORMERS_REQUIRE_SETUP") != "" {
+			t.Fatalf("after `make setup`: %v", err)
+		}
+		t.Skipf("%v", err)
+	}
+	return path
+}
+
+func requireChromium(t *testing.T) {
+	t.Helper()
+	if _, err := Chromium(); err != nil {
+		if os.Getenv("TRUSTFORMERS_REQUIRE_SETUP") != "" {
+			t.Fatalf("after `make setup`: %v", err)
+		}
+		t.Skipf("%v", err)
+	}
+}
+
+func TestSnippetInlinesLibraryOnce(t *testing.T) {
+	requireLocalECharts(t)
+	shown = false
+	first := Snippet(lineChart())
+	second := Snippet(lineChart())
+	if !strings.Contains(first, "(function(define, exports, module) {") {
+		t.Fatalf("first snippet does not inline echarts wrapped against require.js")
+	}
+	if strings.Contains(second, "(function(define, exports, module) {") {
+		t.Fatalf("second snippet in the same process inlines echarts again")
+	}
+	if strings.Contains(first, "<script src=") {
+		t.Fatalf("snippet loads a script by src; require.js would capture it")
+	}
+}
+
+// TestChartsRenderOffline renders a chart as a standalone file (with the
+// library copied beside it) and as an inlined page, in headless Chromium with
+// no network, and fails when the screenshot is blank.
+func TestChartsRenderOffline(t *testing.T) {
+	requireLocalECharts(t)
+	requireChromium(t)
+	dir, err := filepath.Abs(buildDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	standalone := filepath.Join(dir, "standalone", "line.html")
+	if err := SaveHTML(lineChart(), standalone, "line"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "standalone", "echarts.min.js")); err != nil {
+		t.Fatalf("SaveHTML did not copy echarts beside the page: %v", err)
+	}
+	inlined := filepath.Join(dir, "inlined", "line.html")
+	if err := writeFileAtomic(inlined, []byte(Page(lineChart(), "line", ""))); err != nil {
+		t.Fatal(err)
+	}
+	for _, page := range []string{standalone, inlined} {
+		png := strings.TrimSuffix(page, ".html") + ".png"
+		if err := Screenshot(page, png, 900, 500); err != nil {
+			t.Fatal(err)
+		}
+		std, err := PixelStdDev(png)
+		if err != nil {
+			t.Fatal(err)
+		}
+		coloured, err := ColouredFraction(png)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: grey std-dev %.1f, coloured pixels %.3f%%", png, std, 100*coloured)
+		if std < 5 || coloured < 0.001 {
+			t.Errorf("%s renders blank: grey std-dev %.2f, coloured fraction %.5f (screenshot %s)", page, std, coloured, png)
+		}
+	}
+}
+
+func TestBlankPageIsDetected(t *testing.T) {
+	requireChromium(t)
+	dir, _ := filepath.Abs(buildDir)
+	page := filepath.Join(dir, "blank", "blank.html")
+	if err := writeFileAtomic(page, []byte("<!DOCTYPE html><html><body></body></html>")); err != nil {
+		t.Fatal(err)
+	}
+	png := filepath.Join(dir, "blank", "blank.png")
+	if err := Screenshot(page, png, 400, 300); err != nil {
+		t.Fatal(err)
+	}
+	std, err := PixelStdDev(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if std > 0.5 {
+		t.Fatalf("empty page has grey std-dev %.2f; the blank check would not catch a blank chart", std)
+	}
+}
