@@ -26,4 +26,4 @@ RUN make setup && go build ./... \
     && if [ "$XLA_CPU" = 1 ]; then go run ./cmd/trustformers doctor --install-xla --backend xla:cpu; fi
 
 EXPOSE 8888
-CMD ["make", "notebook", "JUPYTER_IP=0.0.0.0", "JUPYTER_FLAGS=--allow-root --ServerApp.token="]
+CMD ["make", "notebook", "JUPYTER_IP=0.0.0.0", "JUPYTER_FLAGS=--allow-root --NotebookApp.token="]

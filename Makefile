@@ -18,6 +18,8 @@ export PATH := $(CURDIR)/.deps/bin:$(PATH)
 
 JUPYTER_IP ?= 127.0.0.1
 JUPYTER_PORT ?= 8888
+# Jupyter refuses to run as root without --allow-root (containers, CI machines).
+JUPYTER_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 GO_TEST_FLAGS ?= -timeout 30m
 
 .PHONY: setup notebook test vet gotest notebooks assets bench doctor
