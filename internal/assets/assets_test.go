@@ -1,0 +1,20 @@
+package assets
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestAssetsPresent(t *testing.T) {
+	for _, rel := range []string{TinyShakespeare, GPT2Encoder, GPT2VocabBPE, BERTTokenizer, Llama2Tokenizer, Stories260K} {
+		Require(t, rel)
+	}
+}
+
+func TestMissingAssetNamesTheFix(t *testing.T) {
+	t.Setenv(EnvData, t.TempDir())
+	_, err := Path(Stories260K)
+	if err == nil || !strings.Contains(err.Error(), "make assets") || !strings.Contains(err.Error(), Stories260K) {
+		t.Fatalf("Path of a missing asset: error %v; want one naming the file and `make assets`", err)
+	}
+}
