@@ -1,0 +1,215 @@
+package weights
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/go-huggingface/hub"
+	hfst "github.com/gomlx/go-huggingface/models/safetensors"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/nlpodyssey/safetensors"
+)
+
+// File names of a Hugging Face model folder.
+const (
+	SafetensorsFile  = "model.safetensors"
+	SafetensorsIndex = "model.safetensors.index.json"
+)
+
+// ReadSafetensors reads every tensor of one safetensors file into host
+// memory, through go-huggingface's reader. A truncated file, a bad header or
+// an unknown dtype is an error naming the file (and the tensor, where one is
+// at fault); it never panics.
+func ReadSafetensors(path string) (set *Set, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			set, err = nil, fmt.Errorf("%s: malformed safetensors file: %v", path, r)
+		}
+	}()
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Size() < 8 {
+		return nil, fmt.Errorf("%s: not a safetensors file: %d bytes, shorter than its 8-byte header length", path, info.Size())
+	}
+	dir, file := filepath.Split(path)
+	m := hfst.NewEmpty(hub.NewLocal(filepath.Clean(dir)))
+	r, err := m.NewTensorReader(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	defer r.Close()
+	names := make([]string, 0, len(r.Header.Tensors))
+	for name := range r.Header.Tensors {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	set = NewSet()
+	set.Source = path
+	for _, name := range names {
+		t, err := r.ReadTensor(nil, name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: tensor %q: %v", path, name, err)
+		}
+		set.Add(name, t, path)
+	}
+	return set, nil
+}
+
+// ReadDir reads the weights of a Hugging Face model folder: model.safetensors,
+// or the shards that model.safetensors.index.json lists. Every tensor the
+// index names must be in the shard it names.
+func ReadDir(dir string) (*Set, error) {
+	single := filepath.Join(dir, SafetensorsFile)
+	if _, err := os.Stat(single); err == nil {
+		return ReadSafetensors(single)
+	}
+	indexPath := filepath.Join(dir, SafetensorsIndex)
+	data, err := os.ReadFile(indexPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no %s or %s", dir, SafetensorsFile, SafetensorsIndex)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var index struct {
+		WeightMap map[string]string `json:"weight_map"`
+	}
+	if err := json.Unmarshal(data, &index); err != nil {
+		return nil, fmt.Errorf("%s: %w", indexPath, err)
+	}
+	if len(index.WeightMap) == 0 {
+		return nil, fmt.Errorf("%s: field \"weight_map\" missing or empty", indexPath)
+	}
+	shards := map[string]bool{}
+	for _, f := range index.WeightMap {
+		if filepath.Base(f) != f {
+			return nil, fmt.Errorf("%s: shard name %q is not a plain file name", indexPath, f)
+		}
+		shards[f] = true
+	}
+	files := make([]string, 0, len(shards))
+	for f := range shards {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	set := NewSet()
+	set.Source = dir
+	for _, f := range files {
+		shard, err := ReadSafetensors(filepath.Join(dir, f))
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range shard.Names() {
+			t, _ := shard.Get(name)
+			set.Add(name, t, shard.File(name))
+		}
+	}
+	for name, f := range index.WeightMap {
+		if got := set.File(name); got == "" {
+			return nil, fmt.Errorf("%s: tensor %q listed in shard %s is not in it", indexPath, name, f)
+		}
+	}
+	return set, nil
+}
+
+// stDTypes maps GoMLX dtypes to safetensors' names.
+var stDTypes = map[dtypes.DType]string{
+	dtypes.Float32: "F32", dtypes.Float64: "F64", dtypes.Float16: "F16", dtypes.BFloat16: "BF16",
+	dtypes.Int8: "I8", dtypes.Int16: "I16", dtypes.Int32: "I32", dtypes.Int64: "I64",
+	dtypes.Uint8: "U8", dtypes.Uint16: "U16", dtypes.Uint32: "U32", dtypes.Uint64: "U64", dtypes.Bool: "BOOL",
+}
+
+// WriteSafetensors writes set to path in Hugging Face's safetensors layout:
+// a header giving each tensor's dtype, shape and data_offsets, with
+// "__metadata__" {"format": "pt"} plus the entries of metadata, then the data.
+// The file is written to a temporary name and renamed, so a crash never
+// leaves half a file.
+func WriteSafetensors(path string, set *Set, metadata map[string]string) error {
+	meta := map[string]string{"format": "pt"}
+	for k, v := range metadata {
+		meta[k] = v
+	}
+	views := make(map[string]view, set.Len())
+	for _, name := range set.Names() {
+		t, _ := set.Get(name)
+		stName, ok := stDTypes[t.DType()]
+		if !ok {
+			return fmt.Errorf("%s: tensor %q: dtype %s has no safetensors encoding", path, name, t.DType())
+		}
+		dt, err := safetensors.ParseDType(stName)
+		if err != nil {
+			return err
+		}
+		var data []byte
+		if err := t.ConstBytes(func(b []byte) { data = append([]byte(nil), b...) }); err != nil {
+			return fmt.Errorf("%s: tensor %q: %w", path, name, err)
+		}
+		dims := t.Shape().Dimensions
+		shape := make([]uint64, len(dims))
+		for i, d := range dims {
+			shape[i] = uint64(d)
+		}
+		views[name] = view{dtype: dt, shape: shape, data: data}
+	}
+	return writeAtomic(path, func(w io.Writer) error {
+		return safetensors.SerializeToWriter(views, meta, w)
+	})
+}
+
+// view is a tensor as nlpodyssey/safetensors serializes it. Its own
+// NewTensorView rejects scalars (shape []), which Hugging Face's format allows.
+type view struct {
+	dtype safetensors.DType
+	shape []uint64
+	data  []byte
+}
+
+func (v view) DType() safetensors.DType { return v.dtype }
+func (v view) Shape() []uint64          { return v.shape }
+func (v view) Data() []byte             { return v.data }
+func (v view) DataLen() uint64          { return uint64(len(v.data)) }
+
+// writeAtomic writes a file through fill to a temporary name beside path,
+// syncs it and renames it over path.
+func writeAtomic(path string, fill func(w io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := fill(tmp); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// hostTensor is a convenience for tests and converters: a float32 host tensor.
+func hostTensor(data []float32, dims ...int) *tensors.Tensor {
+	return tensors.FromFlatDataAndDimensions(data, dims...)
+}

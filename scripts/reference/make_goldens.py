@@ -1,0 +1,261 @@
+"""Writes the tiny random models and golden outputs that the Go tests compare against.
+
+    /usr/bin/python3 scripts/reference/make_goldens.py [OUT_DIR]
+
+OUT_DIR defaults to models/testdata/golden. For each family it writes model
+folders (config.json + model.safetensors, Hugging Face names and layouts) and a
+golden.safetensors with inputs and expected outputs, computed in float64 by the
+plain-PyTorch references in models.py and stored as float32. Every weight is
+random, LayerNorm/RMSNorm weights and biases included: default ones (1 and 0)
+would hide bugs in those paths.
+"""
+import json
+import os
+import struct
+import sys
+
+import torch
+
+import models
+import st
+
+torch.manual_seed(20261126)
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..", "models", "testdata", "golden")
+
+
+def rnd(*shape, std=0.2):
+    return torch.randn(*shape, dtype=torch.float64) * std
+
+
+def norm_w(n):
+    return 1.0 + rnd(n, std=0.1)
+
+
+def write_model(folder, cfg, sd, dtype=torch.float32):
+    os.makedirs(folder, exist_ok=True)
+    cfg = dict(cfg, torch_dtype={torch.float32: "float32", torch.bfloat16: "bfloat16"}[dtype])
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+    st.save({k: v.to(dtype) for k, v in sd.items()}, os.path.join(folder, "model.safetensors"))
+
+
+def bf16_rounded(sd):
+    return {k: v.to(torch.bfloat16).to(torch.float64) for k, v in sd.items()}
+
+
+def put_outputs(g, prefix, logits, hidden, attns):
+    g[prefix + "logits"] = logits
+    for i, h in enumerate(hidden):
+        g[f"{prefix}hidden.{i}"] = h
+    for i, a in enumerate(attns):
+        g[f"{prefix}attn.{i}"] = a
+
+
+def save_golden(folder, g, meta):
+    out = {}
+    for k, v in g.items():
+        out[k] = v.to(torch.int64) if v.dtype in (torch.int64, torch.int32, torch.bool) else v.to(torch.float32)
+    st.save(out, os.path.join(folder, "golden.safetensors"), metadata={"format": "pt", **{k: str(v) for k, v in meta.items()}})
+
+
+def kv_steps(forward, ids, prefix_len):
+    """Prefill ids[:, :prefix_len] then feed one token at a time with the cache: step logits [B, T-prefix, V]."""
+    _, _, _, past = forward(ids[:, :prefix_len], None)
+    steps = []
+    for t in range(prefix_len, ids.shape[1]):
+        logits, _, _, past = forward(ids[:, t:t + 1], past)
+        steps.append(logits[:, 0])
+    return torch.stack(steps, dim=1)
+
+
+# ---------------------------------------------------------------- GPT-2
+
+def gpt2():
+    V, P, D, H, L = 96, 64, 32, 4, 2
+    cfg = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": V, "n_positions": P, "n_embd": D,
+           "n_layer": L, "n_head": H, "n_inner": None, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5,
+           "bos_token_id": 0, "eos_token_id": 0, "tie_word_embeddings": True}
+    sd = {"wte.weight": rnd(V, D), "wpe.weight": rnd(P, D), "ln_f.weight": norm_w(D), "ln_f.bias": rnd(D, std=0.1)}
+    for i in range(L):
+        a = f"h.{i}."
+        sd.update({a + "ln_1.weight": norm_w(D), a + "ln_1.bias": rnd(D, std=0.1),
+                   a + "attn.c_attn.weight": rnd(D, 3 * D), a + "attn.c_attn.bias": rnd(3 * D, std=0.1),
+                   a + "attn.c_proj.weight": rnd(D, D), a + "attn.c_proj.bias": rnd(D, std=0.1),
+                   a + "ln_2.weight": norm_w(D), a + "ln_2.bias": rnd(D, std=0.1),
+                   a + "mlp.c_fc.weight": rnd(D, 4 * D), a + "mlp.c_fc.bias": rnd(4 * D, std=0.1),
+                   a + "mlp.c_proj.weight": rnd(4 * D, D), a + "mlp.c_proj.bias": rnd(D, std=0.1)})
+    root = os.path.join(OUT, "gpt2")
+    # As GPT2LMHeadModel saves it: "transformer." prefix, with the causal-mask buffers of older versions.
+    full = {"transformer." + k: v for k, v in sd.items()}
+    for i in range(L):
+        full[f"transformer.h.{i}.attn.bias"] = torch.ones(P, P).tril().view(1, 1, P, P)
+        full[f"transformer.h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
+    write_model(os.path.join(root, "model"), cfg, full)
+    # As the original "gpt2" checkpoint: no prefix, no buffers.
+    write_model(os.path.join(root, "model-noprefix"), cfg, sd)
+    write_model(os.path.join(root, "model-bf16"), cfg, sd, torch.bfloat16)
+
+    fwd = lambda w: (lambda ids, past=None, mask=None: models.gpt2_forward(w, cfg, ids, mask, past))
+    ids = torch.randint(0, V, (2, 9))
+    g = {"input_ids": ids}
+    logits, hidden, attns, _ = fwd(sd)(ids)
+    put_outputs(g, "", logits, hidden, attns)
+    mask = torch.ones(2, 9, dtype=torch.int64)
+    mask[1, 6:] = 0  # right padding
+    g["padded.attention_mask"] = mask
+    logits, hidden, attns, _ = fwd(sd)(ids, None, mask)
+    put_outputs(g, "padded.", logits, [], [])
+    g["kv.prefix_len"] = torch.tensor([5])
+    g["kv.step_logits"] = kv_steps(fwd(sd), ids, 5)
+    g["bf16.logits"] = fwd(bf16_rounded(sd))(ids)[0]
+    save_golden(root, g, {"family": "gpt2", "reference": "scripts/reference/models.py gpt2_forward", "torch": torch.__version__})
+
+
+# ---------------------------------------------------------------- BERT
+
+def bert():
+    V, P, D, H, L, I, TV = 100, 64, 32, 4, 2, 64, 2
+    cfg = {"model_type": "bert", "vocab_size": V, "hidden_size": D, "num_hidden_layers": L, "num_attention_heads": H,
+           "intermediate_size": I, "hidden_act": "gelu", "max_position_embeddings": P, "type_vocab_size": TV,
+           "layer_norm_eps": 1e-12, "pad_token_id": 0, "position_embedding_type": "absolute"}
+    sd = {"bert.embeddings.word_embeddings.weight": rnd(V, D), "bert.embeddings.position_embeddings.weight": rnd(P, D),
+          "bert.embeddings.token_type_embeddings.weight": rnd(TV, D),
+          "bert.embeddings.LayerNorm.weight": norm_w(D), "bert.embeddings.LayerNorm.bias": rnd(D, std=0.1),
+          "bert.pooler.dense.weight": rnd(D, D), "bert.pooler.dense.bias": rnd(D, std=0.1)}
+    for i in range(L):
+        a = f"bert.encoder.layer.{i}."
+        for n in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):
+            sd[a + n + ".weight"], sd[a + n + ".bias"] = rnd(D, D), rnd(D, std=0.1)
+        sd[a + "intermediate.dense.weight"], sd[a + "intermediate.dense.bias"] = rnd(I, D), rnd(I, std=0.1)
+        sd[a + "output.dense.weight"], sd[a + "output.dense.bias"] = rnd(D, I), rnd(D, std=0.1)
+        for n in ("attention.output.LayerNorm", "output.LayerNorm"):
+            sd[a + n + ".weight"], sd[a + n + ".bias"] = norm_w(D), rnd(D, std=0.1)
+    mlm = {"cls.predictions.transform.dense.weight": rnd(D, D), "cls.predictions.transform.dense.bias": rnd(D, std=0.1),
+           "cls.predictions.transform.LayerNorm.weight": norm_w(D), "cls.predictions.transform.LayerNorm.bias": rnd(D, std=0.1),
+           "cls.predictions.bias": rnd(V, std=0.1)}
+    heads = {"seqcls": ("BertForSequenceClassification", {"classifier.weight": rnd(3, D), "classifier.bias": rnd(3, std=0.1)}, 3),
+             "tokcls": ("BertForTokenClassification", {"classifier.weight": rnd(5, D), "classifier.bias": rnd(5, std=0.1)}, 5),
+             "qa": ("BertForQuestionAnswering", {"qa_outputs.weight": rnd(2, D), "qa_outputs.bias": rnd(2, std=0.1)}, 2)}
+    root = os.path.join(OUT, "bert")
+    write_model(os.path.join(root, "model"), dict(cfg, architectures=["BertForMaskedLM"]), {**sd, **mlm})
+    # The bare encoder, without the "bert." prefix, as BertModel saves it.
+    write_model(os.path.join(root, "model-base"), dict(cfg, architectures=["BertModel"]), {k[5:]: v for k, v in sd.items()})
+    for name, (arch, w, n) in heads.items():
+        c = dict(cfg, architectures=[arch])
+        if name != "qa":
+            c["id2label"] = {str(i): f"LABEL_{i}" for i in range(n)}
+            c["label2id"] = {f"LABEL_{i}": i for i in range(n)}
+        write_model(os.path.join(root, name), c, {**sd, **w})
+
+    ids = torch.randint(1, V, (2, 8))
+    ids[:, 0] = 2  # a [CLS]-like first token
+    types = torch.tensor([[0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 0, 1, 1, 1, 0, 0]])
+    mask = torch.ones(2, 8, dtype=torch.int64)
+    mask[1, 6:] = 0
+    ids[1, 6:] = 0
+    g = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+    seq, pooled, hidden, attns = models.bert_encoder(sd, cfg, ids, types, mask)
+    put_outputs(g, "", seq, hidden, attns)
+    g["pooled"] = pooled
+    g["mlm.logits"] = models.bert_mlm_logits({**sd, **mlm}, cfg, seq)
+    g["seqcls.logits"] = pooled @ heads["seqcls"][1]["classifier.weight"].T + heads["seqcls"][1]["classifier.bias"]
+    g["tokcls.logits"] = seq @ heads["tokcls"][1]["classifier.weight"].T + heads["tokcls"][1]["classifier.bias"]
+    qa = seq @ heads["qa"][1]["qa_outputs.weight"].T + heads["qa"][1]["qa_outputs.bias"]
+    g["qa.start_logits"], g["qa.end_logits"] = qa[..., 0], qa[..., 1]
+    save_golden(root, g, {"family": "bert", "reference": "scripts/reference/models.py bert_encoder", "torch": torch.__version__})
+
+
+# ---------------------------------------------------------------- LLaMA, Mistral, llama2.c
+
+def llama_weights(V, D, H, KVH, I, L, tie):
+    d = D // H
+    sd = {"model.embed_tokens.weight": rnd(V, D), "model.norm.weight": norm_w(D)}
+    if not tie:
+        sd["lm_head.weight"] = rnd(V, D)
+    for i in range(L):
+        a = f"model.layers.{i}."
+        sd.update({a + "input_layernorm.weight": norm_w(D), a + "post_attention_layernorm.weight": norm_w(D),
+                   a + "self_attn.q_proj.weight": rnd(H * d, D), a + "self_attn.k_proj.weight": rnd(KVH * d, D),
+                   a + "self_attn.v_proj.weight": rnd(KVH * d, D), a + "self_attn.o_proj.weight": rnd(D, H * d),
+                   a + "mlp.gate_proj.weight": rnd(I, D), a + "mlp.up_proj.weight": rnd(I, D), a + "mlp.down_proj.weight": rnd(D, I)})
+    return sd
+
+
+def llama_case(name, cfg, sd, T=9, bf16=False):
+    root = os.path.join(OUT, name)
+    write_model(os.path.join(root, "model"), cfg, sd)
+    if bf16:
+        write_model(os.path.join(root, "model-bf16"), cfg, sd, torch.bfloat16)
+    fwd = lambda w: (lambda ids, past=None, mask=None: models.llama_forward(w, cfg, ids, mask, past))
+    ids = torch.randint(0, cfg["vocab_size"], (2, T))
+    g = {"input_ids": ids}
+    logits, hidden, attns, _ = fwd(sd)(ids)
+    put_outputs(g, "", logits, hidden, attns)
+    mask = torch.ones(2, T, dtype=torch.int64)
+    mask[1, T - 3:] = 0
+    g["padded.attention_mask"] = mask
+    g["padded.logits"] = fwd(sd)(ids, None, mask)[0]
+    g["kv.prefix_len"] = torch.tensor([4])
+    g["kv.step_logits"] = kv_steps(fwd(sd), ids, 4)
+    if bf16:
+        g["bf16.logits"] = fwd(bf16_rounded(sd))(ids)[0]
+    save_golden(root, g, {"family": cfg["model_type"], "reference": "scripts/reference/models.py llama_forward", "torch": torch.__version__})
+    return ids, logits
+
+
+def write_llama2c(path, cfg, sd):
+    """llama2.c's export (version 0): header of 7 int32, then float32 tensors, q/k rows in interleaved-pair order."""
+    D, H, L, V = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"], cfg["vocab_size"]
+    KVH, I = cfg["num_key_value_heads"], cfg["intermediate_size"]
+    d = D // H
+    shared = cfg.get("tie_word_embeddings", False)
+
+    def unpermute(w, heads):  # Hugging Face halves order -> llama2.c interleaved pairs
+        return w.view(heads, 2, d // 2, D).transpose(1, 2).reshape(heads * d, D)
+
+    layers = lambda n: [sd[f"model.layers.{i}.{n}"] for i in range(L)]
+    parts = [sd["model.embed_tokens.weight"]] + layers("input_layernorm.weight")
+    parts += [unpermute(w, H) for w in layers("self_attn.q_proj.weight")]
+    parts += [unpermute(w, KVH) for w in layers("self_attn.k_proj.weight")]
+    parts += layers("self_attn.v_proj.weight") + layers("self_attn.o_proj.weight") + layers("post_attention_layernorm.weight")
+    parts += layers("mlp.gate_proj.weight") + layers("mlp.down_proj.weight") + layers("mlp.up_proj.weight")
+    parts += [sd["model.norm.weight"]]
+    seq = cfg["max_position_embeddings"]
+    freqs = 1.0 / (10000.0 ** (torch.arange(0, d, 2)[: d // 2].double() / d))
+    angles = torch.outer(torch.arange(seq).double(), freqs)
+    parts += [angles.cos(), angles.sin()]
+    if not shared:
+        parts.append(sd["lm_head.weight"])
+    with open(path, "wb") as f:
+        f.write(struct.pack("<7i", D, I, L, H, KVH, V if shared else -V, seq))
+        for t in parts:
+            f.write(t.to(torch.float32).contiguous().numpy().tobytes())
+
+
+def llama():
+    V, D, H, KVH, I, L = 96, 32, 4, 2, 48, 2
+    base = {"vocab_size": V, "hidden_size": D, "num_attention_heads": H, "num_key_value_heads": KVH,
+            "intermediate_size": I, "num_hidden_layers": L, "max_position_embeddings": 64, "rms_norm_eps": 1e-5,
+            "hidden_act": "silu", "bos_token_id": 1, "eos_token_id": 2}
+    cfg = dict(base, model_type="llama", architectures=["LlamaForCausalLM"], rope_theta=10000.0, tie_word_embeddings=False)
+    sd = llama_weights(V, D, H, KVH, I, L, tie=False)
+    ids, logits = llama_case("llama", cfg, sd, bf16=True)
+    write_llama2c(os.path.join(OUT, "llama", "model.bin"), cfg, sd)
+
+    cfg3 = dict(base, model_type="llama", architectures=["LlamaForCausalLM"], rope_theta=500000.0, tie_word_embeddings=True,
+                rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                              "original_max_position_embeddings": 16}, num_key_value_heads=1)
+    llama_case("llama3", cfg3, llama_weights(V, D, H, 1, I, L, tie=True))
+
+    cfgm = dict(base, model_type="mistral", architectures=["MistralForCausalLM"], rope_theta=10000.0,
+                tie_word_embeddings=False, sliding_window=3)
+    llama_case("mistral", cfgm, llama_weights(V, D, H, KVH, I, L, tie=False))
+
+
+if __name__ == "__main__":
+    torch.set_default_dtype(torch.float64)
+    gpt2()
+    bert()
+    llama()
+    print("goldens written to", os.path.normpath(OUT))
