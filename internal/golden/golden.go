@@ -1,0 +1,141 @@
+// Package golden reads the reference outputs that scripts/reference writes
+// into models/testdata/golden/<family> and compares tensors against them.
+package golden
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/trustformers/trustformers-go/models/weights"
+	"github.com/trustformers/trustformers-go/xla"
+)
+
+// Tolerance is the largest absolute difference accepted in float32.
+const Tolerance = 1e-4
+
+// Dir returns models/testdata/golden/<family> in this repository.
+func Dir(family string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "models", "testdata", "golden", family)
+}
+
+// Load reads golden.safetensors of family.
+func Load(tb testing.TB, family string) *weights.Set {
+	tb.Helper()
+	set, err := weights.ReadSafetensors(filepath.Join(Dir(family), "golden.safetensors"))
+	if err != nil {
+		tb.Fatalf("%v (regenerate with /usr/bin/python3 scripts/reference/make_goldens.py)", err)
+	}
+	return set
+}
+
+// Backend returns the backend the golden tests run on: TRUSTFORMERS_TEST_BACKEND,
+// else the pure-Go backend (always present, and what CI checks).
+func Backend(tb testing.TB) compute.Backend {
+	tb.Helper()
+	spec := os.Getenv("TRUSTFORMERS_TEST_BACKEND")
+	if spec == "" {
+		spec = "go"
+	}
+	b, err := xla.New(spec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(b.Finalize)
+	return b
+}
+
+// IDs returns the integer golden tensor name as rows of int32.
+func IDs(tb testing.TB, set *weights.Set, name string) [][]int32 {
+	tb.Helper()
+	t, ok := set.Get(name)
+	if !ok {
+		tb.Fatalf("golden tensor %q missing", name)
+	}
+	dims := t.Shape().Dimensions
+	flat := tensors.MustCopyFlatData[int64](t)
+	rows := make([][]int32, dims[0])
+	for i := range rows {
+		rows[i] = make([]int32, dims[1])
+		for j := range rows[i] {
+			rows[i][j] = int32(flat[i*dims[1]+j])
+		}
+	}
+	return rows
+}
+
+// Int returns the first element of the integer golden tensor name.
+func Int(tb testing.TB, set *weights.Set, name string) int {
+	tb.Helper()
+	t, ok := set.Get(name)
+	if !ok {
+		tb.Fatalf("golden tensor %q missing", name)
+	}
+	return int(tensors.MustCopyFlatData[int64](t)[0])
+}
+
+// Float returns golden tensor name.
+func Float(tb testing.TB, set *weights.Set, name string) *tensors.Tensor {
+	tb.Helper()
+	t, ok := set.Get(name)
+	if !ok {
+		tb.Fatalf("golden tensor %q missing", name)
+	}
+	return t
+}
+
+// MaxAbsDiff returns the largest |got-want| over two float32 tensors of the
+// same shape, and the flat index where it occurs.
+func MaxAbsDiff(got, want *tensors.Tensor) (float64, int, error) {
+	if !got.Shape().Equal(want.Shape()) {
+		return math.Inf(1), -1, fmt.Errorf("shape %s, want %s", got.Shape(), want.Shape())
+	}
+	g, w := tensors.MustCopyFlatData[float32](got), tensors.MustCopyFlatData[float32](want)
+	worst, at := 0.0, 0
+	for i := range g {
+		d := math.Abs(float64(g[i]) - float64(w[i]))
+		if math.IsNaN(d) {
+			return math.NaN(), i, nil
+		}
+		if d > worst {
+			worst, at = d, i
+		}
+	}
+	return worst, at, nil
+}
+
+// Check fails the test when got differs from golden tensor name by more than
+// tol, printing the largest difference and where; it returns the difference.
+func Check(tb testing.TB, set *weights.Set, name string, got *tensors.Tensor, tol float64) float64 {
+	tb.Helper()
+	want := Float(tb, set, name)
+	d, at, err := MaxAbsDiff(got, want)
+	if err != nil {
+		tb.Errorf("%s: %v", name, err)
+		return d
+	}
+	if !(d <= tol) {
+		g, w := tensors.MustCopyFlatData[float32](got), tensors.MustCopyFlatData[float32](want)
+		tb.Errorf("%s: max |got-want| = %.3g at flat index %d (got %v, want %v), tolerance %.0g", name, d, at, g[at], w[at], tol)
+	}
+	return d
+}
+
+// Report collects the largest difference seen per check, for a summary log line.
+type Report map[string]float64
+
+// String lists the differences.
+func (r Report) String() string {
+	var parts []string
+	for k, v := range r {
+		parts = append(parts, fmt.Sprintf("%s %.2g", k, v))
+	}
+	return strings.Join(parts, ", ")
+}

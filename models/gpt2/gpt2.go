@@ -1,0 +1,117 @@
+// Package gpt2 is OpenAI's GPT-2, as Hugging Face's GPT2LMHeadModel computes
+// it: learned token and position embeddings, pre-LayerNorm blocks of causal
+// self-attention and a tanh-GELU MLP (weights in Conv1D [in, out] layout), a
+// final LayerNorm, and a language-model head tied to the token embedding.
+//
+// Load reads a Hugging Face folder (config.json + model.safetensors); the
+// weights keep their checkpoint names, with or without the "transformer."
+// prefix. Forward runs the whole network; NewCache and Step decode
+// incrementally with a KV cache and give the same logits.
+package gpt2
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/models/weights"
+)
+
+// Model is a GPT-2 language model bound to a backend.
+type Model struct {
+	Config *Config
+	// Decoder provides Forward, NewCache and Step.
+	*modeling.Decoder
+}
+
+// Load reads the model in the Hugging Face folder dir onto backend.
+func Load(dir string, backend compute.Backend) (*Model, error) {
+	cfg, err := ReadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	set, err := weights.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, set, backend)
+}
+
+// New builds a model from cfg and the checkpoint tensors in set.
+func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error) {
+	if err := cfg.check("config"); err != nil {
+		return nil, err
+	}
+	prefix := checkpointPrefix(set)
+	params, err := modeling.LoadSpecs(set, specs(cfg), func(n string) string { return prefix + n })
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Config: cfg}
+	m.Decoder = &modeling.Decoder{
+		Params: params, Backend: backend,
+		Layers: cfg.NLayer, KVHeads: cfg.NHead, HeadDim: cfg.HeadDim(),
+		MaxPositions: cfg.NPositions, PadPosition: 1,
+		Graph: m.graph,
+	}
+	return m, nil
+}
+
+// Save writes config.json and model.safetensors (GPT2Model names, no prefix)
+// to dir, in a form Hugging Face's GPT2LMHeadModel.from_pretrained reads.
+func (m *Model) Save(dir string) error {
+	set, err := m.Params.Weights()
+	if err != nil {
+		return err
+	}
+	if err := weights.WriteSafetensors(filepath.Join(dir, weights.SafetensorsFile), set, nil); err != nil {
+		return err
+	}
+	return modeling.WriteConfig(dir, m.Config)
+}
+
+// graph is the network: GPT2LMHeadModel.forward.
+func (m *Model) graph(g *Graph, ids, positions *Node, attend modeling.AttendFunc) (*Node, []*Node) {
+	c := m.Config
+	p := func(format string, args ...any) *Node { return m.Params.Node(g, fmt.Sprintf(format, args...)) }
+	act := modeling.Activation(c.ActivationFunction)
+
+	x := Add(modeling.Embed(p("wte.weight"), ids), modeling.Embed(p("wpe.weight"), positions))
+	var hidden []*Node
+	for i := range c.NLayer {
+		hidden = append(hidden, x)
+		h := modeling.LayerNorm(x, p("h.%d.ln_1.weight", i), p("h.%d.ln_1.bias", i), c.LayerNormEpsilon)
+		x = Add(x, m.attention(g, i, h, attend))
+		h = modeling.LayerNorm(x, p("h.%d.ln_2.weight", i), p("h.%d.ln_2.bias", i), c.LayerNormEpsilon)
+		h = act(modeling.Conv1D(h, p("h.%d.mlp.c_fc.weight", i), p("h.%d.mlp.c_fc.bias", i)))
+		x = Add(x, modeling.Conv1D(h, p("h.%d.mlp.c_proj.weight", i), p("h.%d.mlp.c_proj.bias", i)))
+	}
+	x = modeling.LayerNorm(x, p("ln_f.weight"), p("ln_f.bias"), c.LayerNormEpsilon)
+	hidden = append(hidden, x)
+	logits := Einsum("btd,vd->btv", x, p("wte.weight")) // the head is tied to wte
+	return logits, hidden
+}
+
+// attention is GPT2Attention: one Conv1D makes q, k and v; heads attend
+// causally; another Conv1D projects the result.
+func (m *Model) attention(g *Graph, layer int, h *Node, attend modeling.AttendFunc) *Node {
+	c := m.Config
+	p := func(n string) *Node { return m.Params.Node(g, fmt.Sprintf("h.%d.attn.%s", layer, n)) }
+	qkv := modeling.Conv1D(h, p("c_attn.weight"), p("c_attn.bias"))
+	parts := Split(qkv, -1, 3)
+	q := modeling.SplitHeads(parts[0], c.NHead, c.HeadDim())
+	k := modeling.SplitHeads(parts[1], c.NHead, c.HeadDim())
+	v := modeling.SplitHeads(parts[2], c.NHead, c.HeadDim())
+	// attend scales scores by 1/sqrt(head_dim); adjust for GPT-2's options.
+	if c.ScaleAttnWeights != nil && !*c.ScaleAttnWeights {
+		q = MulScalar(q, math.Sqrt(float64(c.HeadDim())))
+	}
+	if c.ScaleAttnByInverseLayerIdx {
+		q = MulScalar(q, 1/float64(layer+1))
+	}
+	out := attend(layer, q, k, v)
+	return modeling.Conv1D(modeling.MergeHeads(out), p("c_proj.weight"), p("c_proj.bias"))
+}

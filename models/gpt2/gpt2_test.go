@@ -1,0 +1,113 @@
+package gpt2
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/trustformers/trustformers-go/internal/golden"
+	"github.com/trustformers/trustformers-go/models/modeling"
+)
+
+func load(t *testing.T, folder string) *Model {
+	t.Helper()
+	m, err := Load(filepath.Join(golden.Dir("gpt2"), folder), golden.Backend(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestMatchesReference(t *testing.T) {
+	g := golden.Load(t, "gpt2")
+	m := load(t, "model")
+	ids := golden.IDs(t, g, "input_ids")
+	out, err := m.Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{HiddenStates: true, Attentions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := golden.Report{}
+	r["logits"] = golden.Check(t, g, "logits", out.Logits, golden.Tolerance)
+	if len(out.HiddenStates) != m.Config.NLayer+1 || len(out.Attentions) != m.Config.NLayer {
+		t.Fatalf("%d hidden states and %d attentions, want %d and %d", len(out.HiddenStates), len(out.Attentions), m.Config.NLayer+1, m.Config.NLayer)
+	}
+	for i, h := range out.HiddenStates {
+		r["hidden"] = max(r["hidden"], golden.Check(t, g, "hidden."+strconv.Itoa(i), h, golden.Tolerance))
+	}
+	for i, a := range out.Attentions {
+		r["attn"] = max(r["attn"], golden.Check(t, g, "attn."+strconv.Itoa(i), a, golden.Tolerance))
+	}
+
+	padded, err := m.Forward(modeling.Batch{IDs: ids, AttentionMask: golden.IDs(t, g, "padded.attention_mask")}, modeling.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r["padded"] = golden.Check(t, g, "padded.logits", padded.Logits, golden.Tolerance)
+	t.Logf("max |diff| against the PyTorch reference: %s", r)
+}
+
+func TestKVCacheEqualsFullForward(t *testing.T) {
+	g := golden.Load(t, "gpt2")
+	m := load(t, "model")
+	ids := golden.IDs(t, g, "input_ids")
+	prefix := golden.Int(t, g, "kv.prefix_len")
+	stepLogits := modeling.StepThrough(t, m.Decoder, ids, prefix)
+	golden.Check(t, g, "kv.step_logits", stepLogits, golden.Tolerance)
+}
+
+func TestCheckpointVariants(t *testing.T) {
+	g := golden.Load(t, "gpt2")
+	ids := golden.IDs(t, g, "input_ids")
+	noPrefix, err := load(t, "model-noprefix").Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, g, "logits", noPrefix.Logits, golden.Tolerance)
+	// bf16 weights are converted to float32 at load; the reference ran the same rounded weights.
+	bf16, err := load(t, "model-bf16").Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, g, "bf16.logits", bf16.Logits, golden.Tolerance)
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	g := golden.Load(t, "gpt2")
+	m := load(t, "model")
+	dir := t.TempDir()
+	if err := m.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(dir, m.Backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := back.Forward(modeling.Batch{IDs: golden.IDs(t, g, "input_ids")}, modeling.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, g, "logits", out.Logits, golden.Tolerance)
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type":"gpt2","n_embd":32,"n_layer":2,"n_head":4,"n_positions":64}`), 0o644)
+	if _, err := Load(dir, golden.Backend(t)); err == nil || !strings.Contains(err.Error(), `"vocab_size"`) {
+		t.Errorf("config without vocab_size: err = %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"vocab_size":96,"n_embd":32,"n_layer":2,"n_head":4,"n_positions":64,"activation_function":"gelu_magic"}`), 0o644)
+	if _, err := Load(dir, golden.Backend(t)); err == nil || !strings.Contains(err.Error(), "gelu_magic") {
+		t.Errorf("unknown activation: err = %v", err)
+	}
+	m := load(t, "model")
+	long := [][]int32{make([]int32, m.Config.NPositions+1)}
+	if _, err := m.Forward(modeling.Batch{IDs: long}, modeling.ForwardOptions{}); err == nil || !strings.Contains(err.Error(), "longer than") {
+		t.Errorf("prompt longer than the context: err = %v", err)
+	}
+	if _, err := m.Forward(modeling.Batch{IDs: [][]int32{{1, 2}, {3}}}, modeling.ForwardOptions{}); err == nil || !strings.Contains(err.Error(), "row 1") {
+		t.Errorf("ragged batch: err = %v", err)
+	}
+}
+

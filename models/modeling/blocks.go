@@ -1,0 +1,181 @@
+package modeling
+
+import (
+	"math"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+// LayerNorm normalizes x over its last axis and applies weight and bias, as
+// torch.nn.LayerNorm does (biased variance). eps must come from the model's
+// config: GPT-2 uses 1e-5, BERT 1e-12.
+func LayerNorm(x, weight, bias *Node, eps float64) *Node {
+	axis := x.Rank() - 1
+	mean := ReduceAndKeep(x, ReduceMean, axis)
+	centered := Sub(x, mean)
+	variance := ReduceAndKeep(Square(centered), ReduceMean, axis)
+	normed := Mul(centered, Rsqrt(AddScalar(variance, eps)))
+	normed = Mul(normed, Like(weight, x))
+	if bias != nil {
+		normed = Add(normed, Like(bias, x))
+	}
+	return normed
+}
+
+// RMSNorm scales x by the reciprocal root mean square of its last axis and
+// by weight, as LLaMA's RMSNorm does.
+func RMSNorm(x, weight *Node, eps float64) *Node {
+	ms := ReduceAndKeep(Square(x), ReduceMean, x.Rank()-1)
+	return Mul(Mul(x, Rsqrt(AddScalar(ms, eps))), Like(weight, x))
+}
+
+// Linear applies a torch.nn.Linear: weight is [out, in], bias [out] or nil.
+// x is [..., in].
+func Linear(x, weight, bias *Node) *Node {
+	dims := x.Shape().Dimensions
+	in := dims[len(dims)-1]
+	flat := Reshape(x, -1, in)
+	y := Einsum("ni,oi->no", flat, weight)
+	if bias != nil {
+		y = Add(y, Like(bias, y))
+	}
+	out := append(append([]int(nil), dims[:len(dims)-1]...), weight.Shape().Dimensions[0])
+	return Reshape(y, out...)
+}
+
+// Conv1D applies GPT-2's Conv1D: weight is [in, out] (the transpose of
+// torch.nn.Linear's), bias [out].
+func Conv1D(x, weight, bias *Node) *Node {
+	dims := x.Shape().Dimensions
+	in := dims[len(dims)-1]
+	y := Einsum("ni,io->no", Reshape(x, -1, in), weight)
+	if bias != nil {
+		y = Add(y, Like(bias, y))
+	}
+	out := append(append([]int(nil), dims[:len(dims)-1]...), weight.Shape().Dimensions[1])
+	return Reshape(y, out...)
+}
+
+// Like reshapes v (a weight or bias over the trailing axes of x) to x's rank
+// by adding leading axes of size 1, so that it broadcasts against x.
+func Like(v, x *Node) *Node {
+	if v.Rank() == x.Rank() {
+		return v
+	}
+	dims := make([]int, x.Rank()-v.Rank(), x.Rank())
+	for i := range dims {
+		dims[i] = 1
+	}
+	return Reshape(v, append(dims, v.Shape().Dimensions...)...)
+}
+
+// Embed looks up the rows of table [vocab, dim] for integer ids [...],
+// giving [..., dim].
+func Embed(table, ids *Node) *Node {
+	return Gather(table, ExpandAxes(ids, -1))
+}
+
+// GeluTanh is the tanh approximation of GELU (Hugging Face's "gelu_new",
+// "gelu_pytorch_tanh"), used by GPT-2.
+func GeluTanh(x *Node) *Node {
+	inner := MulScalar(Add(x, MulScalar(Mul(Mul(x, x), x), 0.044715)), math.Sqrt(2/math.Pi))
+	return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
+}
+
+// Gelu is the exact GELU, x·Φ(x), used by BERT ("gelu").
+func Gelu(x *Node) *Node {
+	return Mul(MulScalar(x, 0.5), OnePlus(Erf(MulScalar(x, 1/math.Sqrt2))))
+}
+
+// SiLU is x·sigmoid(x), the activation of LLaMA's gated MLP.
+func SiLU(x *Node) *Node { return Mul(x, Sigmoid(x)) }
+
+// Activation returns the activation named by a config's hidden_act or
+// activation_function, or nil when the name is unknown.
+func Activation(name string) func(*Node) *Node {
+	switch name {
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
+		return GeluTanh
+	case "gelu":
+		return Gelu
+	case "silu", "swish":
+		return SiLU
+	case "relu":
+		return func(x *Node) *Node { return MaxScalar(x, 0.0) }
+	case "tanh":
+		return Tanh
+	}
+	return nil
+}
+
+// SplitHeads reshapes x [B, T, heads*headDim] to [B, heads, T, headDim].
+func SplitHeads(x *Node, heads, headDim int) *Node {
+	dims := x.Shape().Dimensions
+	return TransposeAllDims(Reshape(x, dims[0], dims[1], heads, headDim), 0, 2, 1, 3)
+}
+
+// MergeHeads reshapes x [B, heads, T, headDim] back to [B, T, heads*headDim].
+func MergeHeads(x *Node) *Node {
+	dims := x.Shape().Dimensions
+	return Reshape(TransposeAllDims(x, 0, 2, 1, 3), dims[0], dims[2], dims[1]*dims[3])
+}
+
+// maskValue is Hugging Face's additive mask value, the lowest float32: a
+// masked score becomes exactly zero after softmax, and a row with every key
+// masked becomes uniform rather than NaN, as in PyTorch.
+const maskValue = -math.MaxFloat32
+
+// Attend computes softmax(q·kᵀ·scale + mask)·v. q is [B, H, Q, d]; k and v
+// are [B, KVH, K, d] where KVH divides H (grouped-query attention: each run of
+// H/KVH query heads shares one key/value head); allowed is a boolean
+// [B, 1, Q, K] (true: the query may see the key). It returns the output
+// [B, H, Q, d] and the attention probabilities [B, H, Q, K].
+func Attend(q, k, v, allowed *Node, scale float64) (out, probs *Node) {
+	heads, kvHeads := q.Shape().Dimensions[1], k.Shape().Dimensions[1]
+	if kvHeads != heads {
+		k, v = RepeatKV(k, heads/kvHeads), RepeatKV(v, heads/kvHeads)
+	}
+	scores := MulScalar(Einsum("bhqd,bhkd->bhqk", q, k), scale)
+	bias := Where(allowed, ScalarZero(q.Graph(), dtypes.Float32), Scalar(q.Graph(), dtypes.Float32, maskValue))
+	probs = Softmax(Add(scores, bias), -1)
+	return Einsum("bhqk,bhkd->bhqd", probs, v), probs
+}
+
+// RepeatKV repeats each key/value head n times along the head axis:
+// [B, KVH, K, d] -> [B, KVH*n, K, d], as Hugging Face's repeat_kv.
+func RepeatKV(x *Node, n int) *Node {
+	if n == 1 {
+		return x
+	}
+	d := x.Shape().Dimensions
+	x = BroadcastToDims(InsertAxes(x, 2), d[0], d[1], n, d[2], d[3])
+	return Reshape(x, d[0], d[1]*n, d[2], d[3])
+}
+
+// AllowedKeys builds the boolean mask [B, 1, Q, K] for queries at the slots
+// qSlots [Q] (int32) over K key slots 0..K-1: with causal, a key must not come
+// after the query; with window > 0 it must also be among the query's last
+// window slots (key > query - window, Hugging Face's sliding window); and
+// keyValid [B, K] (int32, 1 = a real token), when given, masks padding.
+func AllowedKeys(qSlots *Node, numKeys int, keyValid *Node, causal bool, window int) *Node {
+	g := qSlots.Graph()
+	numQ := qSlots.Shape().Dimensions[0]
+	q := BroadcastToDims(InsertAxes(qSlots, 1), numQ, numKeys)
+	k := Iota(g, shapes.Make(dtypes.Int32, numQ, numKeys), 1)
+	allowedB := GreaterOrEqual(k, ZerosLike(k)) // all true
+	if causal {
+		allowedB = LessOrEqual(k, q)
+	}
+	if window > 0 {
+		allowedB = LogicalAnd(allowedB, GreaterThan(k, AddScalar(q, -float64(window))))
+	}
+	allowedB = InsertAxes(allowedB, 0, 0) // [1, 1, Q, K]
+	if keyValid == nil {
+		return allowedB
+	}
+	b := keyValid.Shape().Dimensions[0]
+	valid := InsertAxes(NotEqual(keyValid, ZerosLike(keyValid)), 1, 1) // [B, 1, 1, K]
+	return LogicalAnd(BroadcastToDims(allowedB, b, 1, numQ, numKeys), BroadcastToDims(valid, b, 1, numQ, numKeys))
+}

@@ -1,0 +1,324 @@
+package modeling
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+// Batch is the input of a forward pass: a rectangular batch of token ids,
+// with optional attention mask (1 = real token, 0 = padding), token type
+// (segment) ids and position ids, each [batch][sequence].
+type Batch struct {
+	IDs           [][]int32
+	AttentionMask [][]int32
+	TokenTypeIDs  [][]int32
+	PositionIDs   [][]int32
+}
+
+// ForwardOptions selects the extra outputs of a forward pass.
+type ForwardOptions struct {
+	// HiddenStates returns the input of every layer and the final output
+	// (num_layers+1 tensors [B, T, D]), as Hugging Face's output_hidden_states.
+	HiddenStates bool
+	// Attentions returns every layer's attention probabilities [B, H, T, T].
+	Attentions bool
+}
+
+// Output is the result of a forward pass. Tensors may live on the backend's
+// device; reading them (Value, ConstFlatData) brings them to the host.
+type Output struct {
+	// Logits are [B, T, vocab] for language models (head-specific otherwise).
+	Logits       *tensors.Tensor
+	HiddenStates []*tensors.Tensor
+	Attentions   []*tensors.Tensor
+}
+
+// dims checks that rows is rectangular and returns its dimensions; name is
+// used in errors.
+func dims(rows [][]int32, name string) (b, t int, err error) {
+	if len(rows) == 0 || len(rows[0]) == 0 {
+		return 0, 0, fmt.Errorf("%s: empty batch", name)
+	}
+	for i, r := range rows {
+		if len(r) != len(rows[0]) {
+			return 0, 0, fmt.Errorf("%s: row %d has %d tokens, row 0 has %d (pad the batch and pass an attention mask)", name, i, len(r), len(rows[0]))
+		}
+	}
+	return len(rows), len(rows[0]), nil
+}
+
+// Matrix checks rows against the batch shape [b, t] and returns it as an
+// int32 tensor; a nil rows gives fill everywhere.
+func Matrix(rows [][]int32, b, t int, name string, fill int32) (*tensors.Tensor, error) {
+	flat := make([]int32, 0, b*t)
+	if rows == nil {
+		for range b * t {
+			flat = append(flat, fill)
+		}
+		return tensors.FromFlatDataAndDimensions(flat, b, t), nil
+	}
+	rb, rt, err := dims(rows, name)
+	if err != nil {
+		return nil, err
+	}
+	if rb != b || rt != t {
+		return nil, fmt.Errorf("%s is [%d, %d], the ids are [%d, %d]", name, rb, rt, b, t)
+	}
+	for _, r := range rows {
+		flat = append(flat, r...)
+	}
+	return tensors.FromFlatDataAndDimensions(flat, b, t), nil
+}
+
+// AttendFunc runs one layer's attention for a decoder family: q is
+// [B, H, T, d] and k, v are [B, KVH, T, d] for the current tokens, with
+// positions already encoded; it returns [B, H, T, d]. The Decoder supplies it,
+// so masking and the KV cache stay outside the family's network.
+type AttendFunc func(layer int, q, k, v *Node) *Node
+
+// DecoderGraph is a decoder-only family's network: ids and positions [B, T]
+// (int32) in, logits [B, T, vocab] and hidden states out (the input of each
+// layer, then the final normalized output: num_layers+1 nodes).
+type DecoderGraph func(g *Graph, ids, positions *Node, attend AttendFunc) (logits *Node, hidden []*Node)
+
+// Decoder runs a decoder-only family: full forward passes, and incremental
+// steps over a preallocated KV cache that give the same logits.
+type Decoder struct {
+	Params  *Params
+	Backend compute.Backend
+	// Layers, KVHeads and HeadDim size the KV cache.
+	Layers, KVHeads, HeadDim int
+	// Window is the sliding attention window (0: none).
+	Window int
+	// MaxPositions bounds positions (learned position tables); 0: unbounded.
+	MaxPositions int
+	// PadPosition is the position given to padding tokens.
+	PadPosition int32
+	Graph       DecoderGraph
+
+	mu    sync.Mutex
+	execs map[string]*model.Exec
+}
+
+func (d *Decoder) exec(key string, build func() (*model.Exec, error)) (*model.Exec, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.execs[key]; ok {
+		return e, nil
+	}
+	e, err := build()
+	if err != nil {
+		return nil, err
+	}
+	if d.execs == nil {
+		d.execs = map[string]*model.Exec{}
+	}
+	d.execs[key] = e
+	return e, nil
+}
+
+// Forward runs the whole network over b. Positions default to 0..T-1 for
+// every row (Hugging Face's default); pass PositionIDs for left-padded rows.
+func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
+	B, T, err := dims(b.IDs, "input ids")
+	if err != nil {
+		return nil, err
+	}
+	if d.MaxPositions > 0 && T > d.MaxPositions {
+		return nil, fmt.Errorf("sequence of %d tokens is longer than the model's %d positions", T, d.MaxPositions)
+	}
+	ids, err := Matrix(b.IDs, B, T, "input ids", 0)
+	if err != nil {
+		return nil, err
+	}
+	mask, err := Matrix(b.AttentionMask, B, T, "attention mask", 1)
+	if err != nil {
+		return nil, err
+	}
+	positions := b.PositionIDs
+	if positions == nil {
+		positions = make([][]int32, B)
+		for i := range positions {
+			positions[i] = make([]int32, T)
+			for j := range T {
+				positions[i][j] = int32(j)
+			}
+		}
+	}
+	pos, err := Matrix(positions, B, T, "position ids", 0)
+	if err != nil {
+		return nil, err
+	}
+	key := fmt.Sprintf("forward/%v/%v", opts.HiddenStates, opts.Attentions)
+	e, err := d.exec(key, func() (*model.Exec, error) {
+		return model.NewExec(d.Backend, d.Params.Store, func(_ *model.Scope, in []*Node) []*Node {
+			ids, positions, mask := in[0], in[1], in[2]
+			t := ids.Shape().Dimensions[1]
+			allowed := AllowedKeys(Iota(ids.Graph(), shapes.Make(dtypes.Int32, t), 0), t, mask, true, d.Window)
+			var probs []*Node
+			attend := func(layer int, q, k, v *Node) *Node {
+				out, p := Attend(q, k, v, allowed, 1/math.Sqrt(float64(d.HeadDim)))
+				probs = append(probs, p)
+				return out
+			}
+			logits, hidden := d.Graph(ids.Graph(), ids, positions, attend)
+			outs := []*Node{logits}
+			if opts.HiddenStates {
+				outs = append(outs, hidden...)
+			}
+			if opts.Attentions {
+				outs = append(outs, probs...)
+			}
+			return outs
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	res, err := e.Call(ids, pos, mask)
+	if err != nil {
+		return nil, err
+	}
+	out := &Output{Logits: res[0]}
+	res = res[1:]
+	if opts.HiddenStates {
+		out.HiddenStates, res = res[:d.Layers+1], res[d.Layers+1:]
+	}
+	if opts.Attentions {
+		out.Attentions = res[:d.Layers]
+	}
+	return out, nil
+}
+
+// Cache is a preallocated key/value cache for one batch: per layer, keys and
+// values [B, KVH, MaxLen, d], kept on the backend's device between steps.
+type Cache struct {
+	K, V   []*tensors.Tensor
+	MaxLen int
+	// Len is the number of slots written so far.
+	Len int
+	// valid[b][slot] is 1 where a real token was written.
+	valid [][]int32
+	// next[b] is the position the next real token of row b gets.
+	next []int32
+}
+
+// NewCache returns an empty cache for batch rows and up to maxLen tokens.
+func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
+	if batch <= 0 || maxLen <= 0 {
+		return nil, fmt.Errorf("cache: batch %d and length %d must be positive", batch, maxLen)
+	}
+	if d.MaxPositions > 0 && maxLen > d.MaxPositions {
+		return nil, fmt.Errorf("cache of %d tokens is longer than the model's %d positions", maxLen, d.MaxPositions)
+	}
+	c := &Cache{MaxLen: maxLen, valid: make([][]int32, batch), next: make([]int32, batch)}
+	for i := range c.valid {
+		c.valid[i] = make([]int32, maxLen)
+	}
+	for range d.Layers {
+		c.K = append(c.K, tensors.FromShape(shapes.Make(dtypes.Float32, batch, d.KVHeads, maxLen, d.HeadDim)))
+		c.V = append(c.V, tensors.FromShape(shapes.Make(dtypes.Float32, batch, d.KVHeads, maxLen, d.HeadDim)))
+	}
+	return c, nil
+}
+
+// Step feeds ids [B, T] (with an optional attention mask, 1 = real token) to
+// the network after the tokens already in c, writes their keys and values
+// into the cache and returns the logits [B, T, vocab]. Real tokens of a row
+// get consecutive positions; padding gets PadPosition and is never attended
+// to. One compiled graph serves every step with the same T.
+func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor, error) {
+	B, T, err := dims(ids, "input ids")
+	if err != nil {
+		return nil, err
+	}
+	if B != len(c.valid) {
+		return nil, fmt.Errorf("cache holds %d rows, the step has %d", len(c.valid), B)
+	}
+	if c.Len+T > c.MaxLen {
+		return nil, fmt.Errorf("%d cached + %d new tokens exceed the cache's %d", c.Len, T, c.MaxLen)
+	}
+	idsT, err := Matrix(ids, B, T, "input ids", 0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Matrix(mask, B, T, "attention mask", 1); err != nil {
+		return nil, err
+	}
+	maskRows := mask
+	positions := make([]int32, 0, B*T)
+	for b := range B {
+		for t := range T {
+			real := maskRows == nil || maskRows[b][t] != 0
+			if real {
+				c.valid[b][c.Len+t] = 1
+				positions = append(positions, c.next[b])
+				c.next[b]++
+			} else {
+				positions = append(positions, d.PadPosition)
+			}
+		}
+	}
+	if d.MaxPositions > 0 {
+		for _, p := range positions {
+			if int(p) >= d.MaxPositions {
+				return nil, fmt.Errorf("position %d is beyond the model's %d positions", p, d.MaxPositions)
+			}
+		}
+	}
+	validFlat := make([]int32, 0, B*c.MaxLen)
+	for _, r := range c.valid {
+		validFlat = append(validFlat, r...)
+	}
+	e, err := d.exec("step", func() (*model.Exec, error) {
+		return model.NewExec(d.Backend, d.Params.Store, func(_ *model.Scope, in []*Node) []*Node {
+			ids, positions, start, valid := in[0], in[1], in[2], in[3]
+			caches := in[4:]
+			g := ids.Graph()
+			t := ids.Shape().Dimensions[1]
+			qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, t), 0), start)
+			allowed := AllowedKeys(qSlots, c.MaxLen, valid, true, d.Window)
+			newCaches := make([]*Node, 2*d.Layers)
+			zero := ScalarZero(g, dtypes.Int32)
+			attend := func(layer int, q, k, v *Node) *Node {
+				kc := DynamicUpdateSlice(caches[layer], k, []*Node{zero, zero, start, zero})
+				vc := DynamicUpdateSlice(caches[d.Layers+layer], v, []*Node{zero, zero, start, zero})
+				newCaches[layer], newCaches[d.Layers+layer] = kc, vc
+				out, _ := Attend(q, kc, vc, allowed, 1/math.Sqrt(float64(d.HeadDim)))
+				return out
+			}
+			logits, _ := d.Graph(g, ids, positions, attend)
+			return append([]*Node{logits}, newCaches...)
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	args := []any{idsT, tensors.FromFlatDataAndDimensions(positions, B, T), tensors.FromScalar(int32(c.Len)),
+		tensors.FromFlatDataAndDimensions(validFlat, B, c.MaxLen)}
+	for _, t := range c.K {
+		args = append(args, t)
+	}
+	for _, t := range c.V {
+		args = append(args, t)
+	}
+	res, err := e.Call(args...)
+	if err != nil {
+		return nil, err
+	}
+	for i := range d.Layers {
+		c.K[i].FinalizeAll()
+		c.V[i].FinalizeAll()
+		c.K[i], c.V[i] = res[1+i], res[1+d.Layers+i]
+	}
+	c.Len += T
+	return res[0], nil
+}

@@ -1,0 +1,123 @@
+// Package modeling holds what the model families share: their weights as
+// GoMLX variables named as the checkpoint names them (Params), the building
+// blocks of transformer networks (norms, projections, attention with padding
+// masks, sliding windows and grouped-query heads, rotary embeddings), the
+// shared forward and KV-cache plumbing of decoder-only families (Decoder),
+// and the inputs and outputs of a forward pass.
+//
+// A family's network file calls these blocks explicitly, so it reads like
+// Hugging Face's modeling file for that family; cache strategies reach the
+// network only through the AttendFunc it is handed.
+package modeling
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/trustformers/trustformers-go/models/weights"
+)
+
+// Params are a model's weights as variables of a GoMLX model.Store, one per
+// checkpoint tensor and under the checkpoint's name ("h.0.attn.c_attn.weight"
+// is the variable /h/0/attn/c_attn/weight). Variables stay graph parameters,
+// never constants, so one compiled graph serves any weights and trainers can
+// update them.
+type Params struct {
+	Store *model.Store
+	vars  map[string]*model.Variable
+}
+
+// NewParams returns empty Params with a fresh Store.
+func NewParams() *Params {
+	return &Params{Store: model.NewStore(), vars: map[string]*model.Variable{}}
+}
+
+// VariablePath returns the Store path of the variable holding tensor name.
+func VariablePath(name string) string {
+	return "/" + strings.ReplaceAll(name, ".", "/")
+}
+
+// Set stores t as the weight name.
+func (p *Params) Set(name string, t *tensors.Tensor) error {
+	if old, ok := p.vars[name]; ok {
+		return old.SetValue(t)
+	}
+	v, err := p.Store.CreateVariable(VariablePath(name), t)
+	if err != nil {
+		return fmt.Errorf("weight %q: %w", name, err)
+	}
+	p.vars[name] = v
+	return nil
+}
+
+// Has reports whether weight name exists.
+func (p *Params) Has(name string) bool {
+	_, ok := p.vars[name]
+	return ok
+}
+
+// Variable returns the variable holding weight name, or nil.
+func (p *Params) Variable(name string) *model.Variable { return p.vars[name] }
+
+// Names returns the weight names, sorted.
+func (p *Params) Names() []string {
+	names := make([]string, 0, len(p.vars))
+	for n := range p.vars {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Node returns weight name as a node of graph g. It panics (inside graph
+// building, where GoMLX reports panics as errors) when the weight is missing;
+// families check their weights when loading, so this means a bug.
+func (p *Params) Node(g *graph.Graph, name string) *graph.Node {
+	v, ok := p.vars[name]
+	if !ok {
+		panic(fmt.Sprintf("modeling: weight %q not loaded", name))
+	}
+	return v.NodeValue(g)
+}
+
+// Weights returns the weights as a weights.Set under their checkpoint names,
+// for saving as safetensors.
+func (p *Params) Weights() (*weights.Set, error) {
+	set := weights.NewSet()
+	for _, name := range p.Names() {
+		t, err := p.vars[name].Value()
+		if err != nil {
+			return nil, fmt.Errorf("weight %q: %w", name, err)
+		}
+		set.Add(name, t, "")
+	}
+	return set, nil
+}
+
+// Spec names one weight a family expects and its shape.
+type Spec struct {
+	Name string
+	Dims []int
+}
+
+// LoadSpecs copies the weights that specs list from set into new Params as
+// float32, converting float16 and bfloat16. checkpointName maps each name to
+// the name the checkpoint uses (for prefixes such as "transformer."). A
+// missing tensor or a wrong shape is an error naming the file and tensor.
+func LoadSpecs(set *weights.Set, specs []Spec, checkpointName func(string) string) (*Params, error) {
+	p := NewParams()
+	for _, s := range specs {
+		t, err := set.Float32(checkpointName(s.Name), s.Dims...)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.Set(s.Name, t); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
