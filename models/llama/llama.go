@@ -1,0 +1,159 @@
+// Package llama is Meta's LLaMA (1, 2 and 3) and Mistral, as Hugging Face's
+// LlamaForCausalLM and MistralForCausalLM compute them: token embedding,
+// pre-RMSNorm blocks of grouped-query self-attention with rotary position
+// embeddings (rope_theta, Llama 3 rope_scaling) and a SwiGLU MLP, a final
+// RMSNorm and a language-model head (tied or untied). Mistral adds a sliding
+// attention window.
+//
+// Load reads a Hugging Face folder; LoadLlama2C reads a llama2.c checkpoint.
+// Forward runs the whole network; NewCache and Step decode with a KV cache.
+package llama
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/models/weights"
+)
+
+// Model is a LLaMA-family language model bound to a backend.
+type Model struct {
+	Config *Config
+	// Decoder provides Forward, NewCache and Step.
+	*modeling.Decoder
+	invFreq []float64
+}
+
+// Load reads the model in the Hugging Face folder dir onto backend.
+func Load(dir string, backend compute.Backend) (*Model, error) {
+	cfg, err := ReadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	set, err := weights.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, set, backend)
+}
+
+// LoadLlama2C reads a llama2.c checkpoint (.bin) onto backend. Its header
+// gives the sizes; llama2.c's fixed choices fill the rest of the config
+// (RMSNorm epsilon 1e-5, rope_theta 10000, BOS 1, EOS 2).
+func LoadLlama2C(path string, backend compute.Backend) (*Model, error) {
+	h, set, err := weights.ReadLlama2C(path)
+	if err != nil {
+		return nil, err
+	}
+	bos, eos := 1, 2
+	cfg := &Config{
+		ModelType: "llama", Architectures: []string{"LlamaForCausalLM"},
+		VocabSize: h.VocabSize, HiddenSize: h.Dim, IntermediateSize: h.HiddenDim,
+		NumHiddenLayers: h.NumLayers, NumAttentionHeads: h.NumHeads, NumKeyValueHeads: h.NumKVHeads,
+		MaxPositionEmbeddings: h.SeqLen, RMSNormEps: 1e-5, RopeTheta: 10000, HiddenAct: "silu",
+		TieWordEmbeddings: h.SharedClassifier, BosTokenID: &bos, EosTokenID: float64(eos), TorchDtype: "float32",
+	}
+	m, err := New(cfg, set, backend)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// New builds a model from cfg and the checkpoint tensors in set.
+func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error) {
+	if err := cfg.check("config"); err != nil {
+		return nil, err
+	}
+	params, err := modeling.LoadSpecs(set, specs(cfg), func(n string) string { return n })
+	if err != nil {
+		return nil, err
+	}
+	inv, err := modeling.RotaryInvFreq(cfg.HeadDim(), cfg.RopeTheta, cfg.RopeScaling)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Config: cfg, invFreq: inv}
+	m.Decoder = &modeling.Decoder{
+		Params: params, Backend: backend,
+		Layers: cfg.NumHiddenLayers, KVHeads: cfg.NumKeyValueHeads, HeadDim: cfg.HeadDim(),
+		Window: cfg.Window(), PadPosition: 1,
+		Graph: m.graph,
+	}
+	return m, nil
+}
+
+// Save writes config.json and model.safetensors to dir, in a form Hugging
+// Face's LlamaForCausalLM (or MistralForCausalLM) reads.
+func (m *Model) Save(dir string) error {
+	set, err := m.Params.Weights()
+	if err != nil {
+		return err
+	}
+	if err := weights.WriteSafetensors(filepath.Join(dir, weights.SafetensorsFile), set, nil); err != nil {
+		return err
+	}
+	return modeling.WriteConfig(dir, m.Config)
+}
+
+// graph is the network: LlamaForCausalLM.forward.
+func (m *Model) graph(g *Graph, ids, positions *Node, attend modeling.AttendFunc) (*Node, []*Node) {
+	c := m.Config
+	p := func(format string, args ...any) *Node { return m.Params.Node(g, fmt.Sprintf(format, args...)) }
+
+	x := modeling.Embed(p("model.embed_tokens.weight"), ids)
+	var hidden []*Node
+	for i := range c.NumHiddenLayers {
+		hidden = append(hidden, x)
+		h := modeling.RMSNorm(x, p("model.layers.%d.input_layernorm.weight", i), c.RMSNormEps)
+		x = Add(x, m.attention(g, i, h, positions, attend))
+		h = modeling.RMSNorm(x, p("model.layers.%d.post_attention_layernorm.weight", i), c.RMSNormEps)
+		x = Add(x, m.mlp(g, i, h))
+	}
+	x = modeling.RMSNorm(x, p("model.norm.weight"), c.RMSNormEps)
+	hidden = append(hidden, x)
+	head := "lm_head.weight"
+	if c.TieWordEmbeddings {
+		head = "model.embed_tokens.weight"
+	}
+	return Einsum("btd,vd->btv", x, p("%s", head)), hidden
+}
+
+// attention is LlamaAttention: q, k and v projections (fewer key/value heads
+// than query heads for grouped-query attention), rotary embeddings on q and
+// k, attention, and the output projection.
+func (m *Model) attention(g *Graph, layer int, h, positions *Node, attend modeling.AttendFunc) *Node {
+	c := m.Config
+	proj := func(name string, x *Node) *Node {
+		w := m.Params.Node(g, fmt.Sprintf("model.layers.%d.self_attn.%s.weight", layer, name))
+		var b *Node
+		if c.AttentionBias {
+			b = m.Params.Node(g, fmt.Sprintf("model.layers.%d.self_attn.%s.bias", layer, name))
+		}
+		return modeling.Linear(x, w, b)
+	}
+	q := modeling.SplitHeads(proj("q_proj", h), c.NumAttentionHeads, c.HeadDim())
+	k := modeling.SplitHeads(proj("k_proj", h), c.NumKeyValueHeads, c.HeadDim())
+	v := modeling.SplitHeads(proj("v_proj", h), c.NumKeyValueHeads, c.HeadDim())
+	q = modeling.ApplyRotary(q, positions, m.invFreq)
+	k = modeling.ApplyRotary(k, positions, m.invFreq)
+	return proj("o_proj", modeling.MergeHeads(attend(layer, q, k, v)))
+}
+
+// mlp is LlamaMLP: down(act(gate(x)) · up(x)).
+func (m *Model) mlp(g *Graph, layer int, h *Node) *Node {
+	c := m.Config
+	proj := func(name string, x *Node) *Node {
+		w := m.Params.Node(g, fmt.Sprintf("model.layers.%d.mlp.%s.weight", layer, name))
+		var b *Node
+		if c.MLPBias {
+			b = m.Params.Node(g, fmt.Sprintf("model.layers.%d.mlp.%s.bias", layer, name))
+		}
+		return modeling.Linear(x, w, b)
+	}
+	act := modeling.Activation(c.HiddenAct)
+	return proj("down_proj", Mul(act(proj("gate_proj", h)), proj("up_proj", h)))
+}

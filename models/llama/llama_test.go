@@ -1,0 +1,128 @@
+package llama
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/trustformers/trustformers-go/internal/assets"
+	"github.com/trustformers/trustformers-go/internal/golden"
+	"github.com/trustformers/trustformers-go/models/modeling"
+)
+
+// checkFamily compares a model with its golden outputs: full forward (logits,
+// hidden states, attentions), padded batch, KV-cache steps, and bf16 weights
+// where the golden has them.
+func checkFamily(t *testing.T, family string, m *Model) {
+	g := golden.Load(t, family)
+	ids := golden.IDs(t, g, "input_ids")
+	out, err := m.Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{HiddenStates: true, Attentions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := golden.Report{}
+	r["logits"] = golden.Check(t, g, "logits", out.Logits, golden.Tolerance)
+	for i, h := range out.HiddenStates {
+		r["hidden"] = max(r["hidden"], golden.Check(t, g, fmt.Sprintf("hidden.%d", i), h, golden.Tolerance))
+	}
+	for i, a := range out.Attentions {
+		r["attn"] = max(r["attn"], golden.Check(t, g, fmt.Sprintf("attn.%d", i), a, golden.Tolerance))
+	}
+	padded, err := m.Forward(modeling.Batch{IDs: ids, AttentionMask: golden.IDs(t, g, "padded.attention_mask")}, modeling.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r["padded"] = golden.Check(t, g, "padded.logits", padded.Logits, golden.Tolerance)
+	r["kv"] = golden.Check(t, g, "kv.step_logits", modeling.StepThrough(t, m.Decoder, ids, golden.Int(t, g, "kv.prefix_len")), golden.Tolerance)
+	t.Logf("%s: max |diff| against the PyTorch reference: %s", family, r)
+}
+
+func load(t *testing.T, family, folder string) *Model {
+	t.Helper()
+	m, err := Load(filepath.Join(golden.Dir(family), folder), golden.Backend(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestLlama2GQA(t *testing.T) { checkFamily(t, "llama", load(t, "llama", "model")) }
+
+func TestLlama3RopeScalingTiedHead(t *testing.T) { checkFamily(t, "llama3", load(t, "llama3", "model")) }
+
+func TestMistralSlidingWindow(t *testing.T) {
+	m := load(t, "mistral", "model")
+	if m.Config.Window() != 3 || m.Config.ModelType != "mistral" {
+		t.Fatalf("mistral config: window %d, type %q", m.Config.Window(), m.Config.ModelType)
+	}
+	checkFamily(t, "mistral", m)
+}
+
+func TestBF16Checkpoint(t *testing.T) {
+	g := golden.Load(t, "llama")
+	out, err := load(t, "llama", "model-bf16").Forward(modeling.Batch{IDs: golden.IDs(t, g, "input_ids")}, modeling.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, g, "bf16.logits", out.Logits, golden.Tolerance)
+}
+
+func TestLlama2CCheckpoint(t *testing.T) {
+	m, err := LoadLlama2C(filepath.Join(golden.Dir("llama"), "model.bin"), golden.Backend(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFamily(t, "llama", m)
+}
+
+func TestStories260KLoads(t *testing.T) {
+	m, err := LoadLlama2C(assets.Require(t, assets.Stories260K), golden.Backend(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Forward(modeling.Batch{IDs: [][]int32{{1, 403, 407}}}, modeling.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.Logits.Shape().Dimensions; len(got) != 3 || got[2] != 512 {
+		t.Fatalf("stories260K logits shape %v", got)
+	}
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	m := load(t, "llama3", "model")
+	dir := t.TempDir()
+	if err := m.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(dir, m.Backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFamily(t, "llama3", back)
+}
+
+func TestBadConfig(t *testing.T) {
+	for _, tc := range []struct{ json, want string }{
+		{`{"hidden_size":32,"intermediate_size":48,"num_hidden_layers":2,"num_attention_heads":4}`, `"vocab_size"`},
+		{`{"vocab_size":96,"hidden_size":32,"intermediate_size":48,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":3}`, `"num_key_value_heads"`},
+		{`{"vocab_size":96,"hidden_size":32,"intermediate_size":48,"num_hidden_layers":2,"num_attention_heads":4,"rope_scaling":{"rope_type":"yarn","factor":2}}`, `"yarn"`},
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "config.json"), []byte(tc.json), 0o644)
+		if _, err := ReadConfig(dir); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "config.json") {
+			t.Errorf("config %s: err = %v; want one naming config.json and %s", tc.json, err, tc.want)
+		}
+	}
+	// A checkpoint missing a tensor names the file and the tensor.
+	dir := t.TempDir()
+	src := filepath.Join(golden.Dir("llama"), "model")
+	cfg, _ := os.ReadFile(filepath.Join(src, "config.json"))
+	os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644)
+	os.Symlink(filepath.Join(golden.Dir("llama3"), "model", "model.safetensors"), filepath.Join(dir, "model.safetensors"))
+	if _, err := Load(dir, golden.Backend(t)); err == nil || !strings.Contains(err.Error(), "model.safetensors") {
+		t.Errorf("mismatched checkpoint: err = %v", err)
+	}
+}
