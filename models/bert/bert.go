@@ -1,0 +1,264 @@
+// Package bert is Google's BERT encoder, as Hugging Face's BertModel computes
+// it: word, position and token-type (segment) embeddings, post-LayerNorm
+// blocks of bidirectional self-attention under a padding mask and an exact-GELU
+// MLP, and a tanh pooler over the first token, with the task heads of
+// BertForMaskedLM, BertForSequenceClassification, BertForTokenClassification
+// and BertForQuestionAnswering.
+//
+// Load reads a Hugging Face folder and picks the head from the checkpoint's
+// tensors; weights keep their checkpoint names, with or without "bert.".
+package bert
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"sync"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/models/weights"
+)
+
+// Model is a BERT encoder with the task head its checkpoint carries.
+type Model struct {
+	Config  *Config
+	Head    Head
+	Params  *modeling.Params
+	Backend compute.Backend
+	pooler  bool
+
+	mu    sync.Mutex
+	execs map[modeling.ForwardOptions]*model.Exec
+}
+
+// Output is a BERT forward pass: Logits hold the head's output (masked-LM
+// [B, T, vocab], sequence classification [B, labels], token classification
+// [B, T, labels]; nil for the bare encoder and for question answering, whose
+// logits are StartLogits and EndLogits [B, T]).
+type Output struct {
+	modeling.Output
+	// Sequence is the last layer's output [B, T, hidden].
+	Sequence *tensors.Tensor
+	// Pooled is tanh(dense(Sequence[:, 0])) [B, hidden], when the checkpoint has a pooler.
+	Pooled                 *tensors.Tensor
+	StartLogits, EndLogits *tensors.Tensor
+}
+
+// Load reads the model in the Hugging Face folder dir onto backend.
+func Load(dir string, backend compute.Backend) (*Model, error) {
+	cfg, err := ReadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	set, err := weights.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, set, backend)
+}
+
+// New builds a model from cfg and the checkpoint tensors in set.
+func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error) {
+	if err := cfg.check("config"); err != nil {
+		return nil, err
+	}
+	normalizeNames(set)
+	head, err := detectHead(cfg, set)
+	if err != nil {
+		return nil, err
+	}
+	prefix := ""
+	if has(set, "bert.embeddings.word_embeddings.weight") {
+		prefix = "bert."
+	}
+	pooler := has(set, prefix+"pooler.dense.weight")
+	if head == SequenceClassification && !pooler {
+		return nil, fmt.Errorf("%s: sequence classification needs the pooler (tensor %q missing)", set.Source, prefix+"pooler.dense.weight")
+	}
+	encoder := encoderSpecs(cfg, pooler)
+	inEncoder := map[string]bool{}
+	for _, s := range encoder {
+		inEncoder[s.Name] = true
+	}
+	// Encoder weights carry the "bert." prefix in head checkpoints; head weights never do.
+	params, err := modeling.LoadSpecs(set, append(encoder, headSpecs(cfg, head)...), func(n string) string {
+		if inEncoder[n] {
+			return prefix + n
+		}
+		return n
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Model{Config: cfg, Head: head, Params: params, Backend: backend, pooler: pooler}, nil
+}
+
+// Save writes config.json and model.safetensors (encoder under "bert." when
+// there is a head, as Hugging Face's head classes save it) to dir.
+func (m *Model) Save(dir string) error {
+	set, err := m.Params.Weights()
+	if err != nil {
+		return err
+	}
+	if m.Head != Base {
+		for _, s := range encoderSpecs(m.Config, m.pooler) {
+			set.Rename(s.Name, "bert."+s.Name)
+		}
+	}
+	if err := weights.WriteSafetensors(filepath.Join(dir, weights.SafetensorsFile), set, nil); err != nil {
+		return err
+	}
+	return modeling.WriteConfig(dir, m.Config)
+}
+
+// Forward encodes b: token type ids default to 0, positions to 0..T-1, and
+// the attention mask to all ones.
+func (m *Model) Forward(b modeling.Batch, opts modeling.ForwardOptions) (*Output, error) {
+	if len(b.IDs) == 0 {
+		return nil, fmt.Errorf("bert: empty batch")
+	}
+	B, T := len(b.IDs), len(b.IDs[0])
+	if T > m.Config.MaxPositionEmbeddings {
+		return nil, fmt.Errorf("bert: sequence of %d tokens is longer than the model's %d positions", T, m.Config.MaxPositionEmbeddings)
+	}
+	ids, err := modeling.Matrix(b.IDs, B, T, "input ids", 0)
+	if err != nil {
+		return nil, err
+	}
+	types, err := modeling.Matrix(b.TokenTypeIDs, B, T, "token type ids", 0)
+	if err != nil {
+		return nil, err
+	}
+	mask, err := modeling.Matrix(b.AttentionMask, B, T, "attention mask", 1)
+	if err != nil {
+		return nil, err
+	}
+	e, err := m.exec(opts)
+	if err != nil {
+		return nil, err
+	}
+	res, err := e.Call(ids, types, mask)
+	if err != nil {
+		return nil, err
+	}
+	out := &Output{Sequence: res[0]}
+	res = res[1:]
+	if m.pooler {
+		out.Pooled, res = res[0], res[1:]
+	}
+	switch m.Head {
+	case MaskedLM, SequenceClassification, TokenClassification:
+		out.Logits, res = res[0], res[1:]
+	case QuestionAnswering:
+		out.StartLogits, out.EndLogits, res = res[0], res[1], res[2:]
+	}
+	L := m.Config.NumHiddenLayers
+	if opts.HiddenStates {
+		out.HiddenStates, res = res[:L+1], res[L+1:]
+	}
+	if opts.Attentions {
+		out.Attentions = res[:L]
+	}
+	return out, nil
+}
+
+func (m *Model) exec(opts modeling.ForwardOptions) (*model.Exec, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.execs[opts]; ok {
+		return e, nil
+	}
+	e, err := model.NewExec(m.Backend, m.Params.Store, func(_ *model.Scope, in []*Node) []*Node {
+		seq, hidden, probs := m.encoder(in[0], in[1], in[2])
+		outs := append([]*Node{seq}, m.heads(seq)...)
+		if opts.HiddenStates {
+			outs = append(outs, hidden...)
+		}
+		if opts.Attentions {
+			outs = append(outs, probs...)
+		}
+		return outs
+	})
+	if err != nil {
+		return nil, err
+	}
+	if m.execs == nil {
+		m.execs = map[modeling.ForwardOptions]*model.Exec{}
+	}
+	m.execs[opts] = e
+	return e, nil
+}
+
+// encoder is BertModel without the pooler: it returns the sequence output,
+// the hidden states (embeddings, then each layer's output) and the attention
+// probabilities.
+func (m *Model) encoder(ids, types, mask *Node) (*Node, []*Node, []*Node) {
+	c := m.Config
+	g := ids.Graph()
+	p := func(format string, args ...any) *Node { return m.Params.Node(g, fmt.Sprintf(format, args...)) }
+	t := ids.Shape().Dimensions[1]
+	positions := BroadcastToDims(InsertAxes(Iota(g, shapes.Make(dtypes.Int32, t), 0), 0), ids.Shape().Dimensions...)
+
+	x := Add(Add(modeling.Embed(p("embeddings.word_embeddings.weight"), ids),
+		modeling.Embed(p("embeddings.token_type_embeddings.weight"), types)),
+		modeling.Embed(p("embeddings.position_embeddings.weight"), positions))
+	x = modeling.LayerNorm(x, p("embeddings.LayerNorm.weight"), p("embeddings.LayerNorm.bias"), c.LayerNormEps)
+
+	allowed := modeling.AllowedKeys(Iota(g, shapes.Make(dtypes.Int32, t), 0), t, mask, false, 0)
+	act := modeling.Activation(c.HiddenAct)
+	hidden, probs := []*Node{x}, []*Node{}
+	for i := range c.NumHiddenLayers {
+		lin := func(name string, h *Node) *Node {
+			return modeling.Linear(h, p("encoder.layer.%d.%s.weight", i, name), p("encoder.layer.%d.%s.bias", i, name))
+		}
+		norm := func(name string, h *Node) *Node {
+			return modeling.LayerNorm(h, p("encoder.layer.%d.%s.weight", i, name), p("encoder.layer.%d.%s.bias", i, name), c.LayerNormEps)
+		}
+		q := modeling.SplitHeads(lin("attention.self.query", x), c.NumAttentionHeads, c.HeadDim())
+		k := modeling.SplitHeads(lin("attention.self.key", x), c.NumAttentionHeads, c.HeadDim())
+		v := modeling.SplitHeads(lin("attention.self.value", x), c.NumAttentionHeads, c.HeadDim())
+		a, pr := modeling.Attend(q, k, v, allowed, 1/math.Sqrt(float64(c.HeadDim())))
+		probs = append(probs, pr)
+		x = norm("attention.output.LayerNorm", Add(lin("attention.output.dense", modeling.MergeHeads(a)), x))
+		h := act(lin("intermediate.dense", x))
+		x = norm("output.LayerNorm", Add(lin("output.dense", h), x))
+		hidden = append(hidden, x)
+	}
+	return x, hidden, probs
+}
+
+// heads returns the pooled output (when there is a pooler) and the task
+// head's logits.
+func (m *Model) heads(seq *Node) []*Node {
+	c := m.Config
+	g := seq.Graph()
+	p := func(name string) *Node { return m.Params.Node(g, name) }
+	var outs []*Node
+	var pooled *Node
+	if m.pooler {
+		first := Squeeze(SliceAxis(seq, 1, AxisRange(0, 1)), 1)
+		pooled = Tanh(modeling.Linear(first, p("pooler.dense.weight"), p("pooler.dense.bias")))
+		outs = append(outs, pooled)
+	}
+	switch m.Head {
+	case MaskedLM:
+		h := modeling.Activation(c.HiddenAct)(modeling.Linear(seq, p("cls.predictions.transform.dense.weight"), p("cls.predictions.transform.dense.bias")))
+		h = modeling.LayerNorm(h, p("cls.predictions.transform.LayerNorm.weight"), p("cls.predictions.transform.LayerNorm.bias"), c.LayerNormEps)
+		logits := Einsum("btd,vd->btv", h, p("embeddings.word_embeddings.weight")) // decoder tied to the embeddings
+		outs = append(outs, Add(logits, modeling.Like(p("cls.predictions.bias"), logits)))
+	case SequenceClassification:
+		outs = append(outs, modeling.Linear(pooled, p("classifier.weight"), p("classifier.bias")))
+	case TokenClassification:
+		outs = append(outs, modeling.Linear(seq, p("classifier.weight"), p("classifier.bias")))
+	case QuestionAnswering:
+		both := modeling.Linear(seq, p("qa_outputs.weight"), p("qa_outputs.bias"))
+		outs = append(outs, Squeeze(SliceAxis(both, -1, AxisRange(0, 1)), -1), Squeeze(SliceAxis(both, -1, AxisRange(1, 2)), -1))
+	}
+	return outs
+}
