@@ -262,3 +262,6 @@ func (m *Model) heads(seq *Node) []*Node {
 	}
 	return outs
 }
+
+// ModelType returns "bert".
+func (m *Model) ModelType() string { return m.Config.ModelType }

@@ -115,3 +115,6 @@ func (m *Model) attention(g *Graph, layer int, h *Node, attend modeling.AttendFu
 	out := attend(layer, q, k, v)
 	return modeling.Conv1D(modeling.MergeHeads(out), p("c_proj.weight"), p("c_proj.bias"))
 }
+
+// ModelType returns "gpt2".
+func (m *Model) ModelType() string { return m.Config.ModelType }

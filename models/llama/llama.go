@@ -157,3 +157,6 @@ func (m *Model) mlp(g *Graph, layer int, h *Node) *Node {
 	act := modeling.Activation(c.HiddenAct)
 	return proj("down_proj", Mul(act(proj("gate_proj", h)), proj("up_proj", h)))
 }
+
+// ModelType returns "llama" or "mistral", as config.json says.
+func (m *Model) ModelType() string { return m.Config.ModelType }

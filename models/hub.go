@@ -1,0 +1,130 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gomlx/go-huggingface/hub"
+	"github.com/trustformers/trustformers-go/models/weights"
+)
+
+// CacheDir returns the Hugging Face hub cache folder, as the Python library
+// finds it: $HF_HUB_CACHE, else $HF_HOME/hub, else
+// $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub.
+func CacheDir() string {
+	if v := os.Getenv("HF_HUB_CACHE"); v != "" {
+		return v
+	}
+	if v := os.Getenv("HF_HOME"); v != "" {
+		return filepath.Join(v, "hub")
+	}
+	if v := os.Getenv("XDG_CACHE_HOME"); v != "" {
+		return filepath.Join(v, "huggingface", "hub")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "huggingface", "hub")
+}
+
+// Offline reports whether HF_HUB_OFFLINE forbids network access.
+func Offline() bool {
+	switch strings.ToLower(os.Getenv("HF_HUB_OFFLINE")) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
+// CachedSnapshot returns the snapshot folder of model id in the Hugging Face
+// cache (models--org--name/snapshots/<commit of refs/main>), if it holds a
+// config.json.
+func CachedSnapshot(id string) (string, bool) {
+	repoDir := filepath.Join(CacheDir(), "models--"+strings.ReplaceAll(id, "/", "--"))
+	ref, err := os.ReadFile(filepath.Join(repoDir, "refs", "main"))
+	if err != nil {
+		return "", false
+	}
+	snap := filepath.Join(repoDir, "snapshots", strings.TrimSpace(string(ref)))
+	if _, err := os.Stat(filepath.Join(snap, "config.json")); err != nil {
+		return "", false
+	}
+	return snap, true
+}
+
+// Resolve returns a local model folder for pathOrName: the folder itself when
+// it exists; else, taking it as a Hub model name, its snapshot in the Hugging
+// Face cache; else, unless HF_HUB_OFFLINE=1, the snapshot after downloading
+// config.json, the weights (single or sharded safetensors) and the tokenizer
+// files through go-huggingface, which shows a progress line. HF_ENDPOINT
+// points the download at another server; HF_TOKEN authenticates it.
+func Resolve(pathOrName string) (string, error) {
+	if info, err := os.Stat(pathOrName); err == nil && info.IsDir() {
+		return pathOrName, nil
+	}
+	if strings.HasPrefix(pathOrName, ".") || strings.HasPrefix(pathOrName, "/") || strings.Count(pathOrName, "/") > 1 {
+		return "", fmt.Errorf("%s: no such model folder", pathOrName)
+	}
+	if snap, ok := CachedSnapshot(pathOrName); ok {
+		return snap, nil
+	}
+	if Offline() {
+		return "", fmt.Errorf("model %q: not a folder and not in the Hugging Face cache %s, and HF_HUB_OFFLINE forbids downloading it", pathOrName, CacheDir())
+	}
+	return download(pathOrName)
+}
+
+// download fetches a model's files into the cache and returns its snapshot folder.
+func download(id string) (string, error) {
+	repo := hub.New(id).WithCacheDir(CacheDir()).WithProgressBar(true)
+	if token := os.Getenv("HF_TOKEN"); token != "" {
+		repo = repo.WithAuth(token)
+	}
+	if err := repo.DownloadInfo(false); err != nil {
+		return "", fmt.Errorf("model %q: %w", id, err)
+	}
+	available := map[string]bool{}
+	for name, err := range repo.IterFileNames() {
+		if err != nil {
+			return "", fmt.Errorf("model %q: listing files: %w", id, err)
+		}
+		available[name] = true
+	}
+	if !available["config.json"] {
+		return "", fmt.Errorf("model %q has no config.json", id)
+	}
+	want := []string{"config.json"}
+	switch {
+	case available[weights.SafetensorsFile]:
+		want = append(want, weights.SafetensorsFile)
+	case available[weights.SafetensorsIndex]:
+		want = append(want, weights.SafetensorsIndex)
+		for name := range available {
+			if strings.HasPrefix(name, "model-") && strings.HasSuffix(name, ".safetensors") {
+				want = append(want, name)
+			}
+		}
+	default:
+		return "", errors.New("model " + id + " has no model.safetensors (PyTorch .bin weights are not read)")
+	}
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+		"merges.txt", "vocab.txt", "tokenizer.model", "generation_config.json"} {
+		if available[f] {
+			want = append(want, f)
+		}
+	}
+	paths, err := repo.DownloadFiles(want...)
+	if err != nil {
+		return "", fmt.Errorf("model %q: %w", id, err)
+	}
+	fmt.Println()
+	snap := filepath.Dir(paths[0])
+	// Record the revision as the Python library does (refs/main holds the
+	// commit), so that both find the snapshot offline.
+	refs := filepath.Join(filepath.Dir(filepath.Dir(snap)), "refs")
+	if err := os.MkdirAll(refs, 0o755); err == nil {
+		_ = os.WriteFile(filepath.Join(refs, "main"), []byte(filepath.Base(snap)), 0o644)
+	}
+	return snap, nil
+}
