@@ -41,6 +41,8 @@ type CausalLM interface {
 	Forward(b modeling.Batch, opts modeling.ForwardOptions) (*modeling.Output, error)
 	NewCache(batch, maxLen int) (*modeling.Cache, error)
 	Step(c *modeling.Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor, error)
+	// ContextLength is the most tokens a sequence may hold (0: no limit).
+	ContextLength() int
 }
 
 // Supported lists the model_type values Load accepts.

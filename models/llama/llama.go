@@ -80,7 +80,7 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	m.Decoder = &modeling.Decoder{
 		Params: params, Backend: backend,
 		Layers: cfg.NumHiddenLayers, KVHeads: cfg.NumKeyValueHeads, HeadDim: cfg.HeadDim(),
-		Window: cfg.Window(), PadPosition: 1,
+		Window: cfg.Window(), PadPosition: 1, MaxPositions: cfg.MaxPositionEmbeddings,
 		Graph: m.graph,
 	}
 	return m, nil

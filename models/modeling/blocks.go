@@ -16,7 +16,8 @@ func LayerNorm(x, weight, bias *Node, eps float64) *Node {
 	mean := ReduceAndKeep(x, ReduceMean, axis)
 	centered := Sub(x, mean)
 	variance := ReduceAndKeep(Square(centered), ReduceMean, axis)
-	normed := Mul(centered, Rsqrt(AddScalar(variance, eps)))
+	// Div by Sqrt rather than Rsqrt: ONNX Runtime's backend lacks Rsqrt.
+	normed := Div(centered, Sqrt(AddScalar(variance, eps)))
 	normed = Mul(normed, Like(weight, x))
 	if bias != nil {
 		normed = Add(normed, Like(bias, x))
@@ -28,7 +29,7 @@ func LayerNorm(x, weight, bias *Node, eps float64) *Node {
 // by weight, as LLaMA's RMSNorm does.
 func RMSNorm(x, weight *Node, eps float64) *Node {
 	ms := ReduceAndKeep(Square(x), ReduceMean, x.Rank()-1)
-	return Mul(Mul(x, Rsqrt(AddScalar(ms, eps))), Like(weight, x))
+	return Mul(Div(x, Sqrt(AddScalar(ms, eps))), Like(weight, x))
 }
 
 // Linear applies a torch.nn.Linear: weight is [out, in], bias [out] or nil.

@@ -108,6 +108,9 @@ type Decoder struct {
 	execs map[string]*model.Exec
 }
 
+// ContextLength returns the most tokens a sequence may hold (0: no limit).
+func (d *Decoder) ContextLength() int { return d.MaxPositions }
+
 func (d *Decoder) exec(key string, build func() (*model.Exec, error)) (*model.Exec, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/trustformers/trustformers-go/internal/assets"
+)
+
+func TestGenerateStories260KIsDeterministic(t *testing.T) {
+	model := assets.Require(t, assets.Stories260K)
+	args := []string{"generate", "--backend", "go", "--model", model, "--temperature", "0", "--max-new-tokens", "256", "--print-ids"}
+	var first string
+	for i := range 2 {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 0 {
+			t.Fatalf("generate exited %d: %s", code, errOut.String())
+		}
+		ids := strings.Fields(out.String())
+		if len(ids) == 0 || len(ids) > 256 {
+			t.Fatalf("generate printed %d ids: %q", len(ids), out.String())
+		}
+		if i == 0 {
+			first = out.String()
+		} else if out.String() != first {
+			t.Fatalf("two greedy runs differ:\n%s\n%s", first, out.String())
+		}
+	}
+}
+
+func TestGeneratePromptWithoutTokenizer(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"generate", "--backend", "go", "--model", assets.Require(t, assets.Stories260K), "--prompt", "Once"}, &out, &errOut)
+	if code == 0 || !strings.Contains(errOut.String(), "--prompt needs a tokenizer") {
+		t.Fatalf("prompt without tokenizer: exit %d, stderr %q", code, errOut.String())
+	}
+}
