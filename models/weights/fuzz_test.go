@@ -54,7 +54,8 @@ func FuzzParseLlama2CHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		hd, err := ParseLlama2CHeader(data)
 		if err == nil {
-			if hd.Dim%hd.NumHeads != 0 || hd.NumHeads%hd.NumKVHeads != 0 || hd.HeadDim()%2 != 0 || hd.fileFloats() <= 0 {
+			n, sizeErr := hd.fileFloats()
+			if hd.Dim%hd.NumHeads != 0 || hd.NumHeads%hd.NumKVHeads != 0 || hd.HeadDim()%2 != 0 || sizeErr != nil || n <= 0 {
 				t.Fatalf("accepted inconsistent header %+v", hd)
 			}
 		}

@@ -45,6 +45,9 @@ func ParseLlama2CHeader(b []byte) (Llama2CHeader, error) {
 			return h, fmt.Errorf("llama2.c header: field %s = %d out of range", f.name, f.v)
 		}
 	}
+	if _, err := h.fileFloats(); err != nil {
+		return h, err
+	}
 	switch {
 	case h.Dim%h.NumHeads != 0:
 		return h, fmt.Errorf("llama2.c header: n_heads %d does not divide dim %d", h.NumHeads, h.Dim)
@@ -60,14 +63,19 @@ func ParseLlama2CHeader(b []byte) (Llama2CHeader, error) {
 func (h Llama2CHeader) HeadDim() int { return h.Dim / h.NumHeads }
 
 // fileFloats returns the number of float32 values the body of a file with
-// this header holds.
-func (h Llama2CHeader) fileFloats() int64 {
-	d, kv, hd, l := int64(h.Dim), int64(h.NumKVHeads*h.HeadDim()), int64(h.HiddenDim), int64(h.NumLayers)
-	n := int64(h.VocabSize)*d + l*(d+d*d+2*d*kv+d*d+d+3*d*hd) + d + int64(h.SeqLen)*int64(h.HeadDim())
+// this header holds, or an error when that number is implausible (over 2^40,
+// 4 TiB), which also keeps the arithmetic from overflowing.
+func (h Llama2CHeader) fileFloats() (int64, error) {
+	const limit = 1 << 40
+	d, kv, hd, l := float64(h.Dim), float64(h.NumKVHeads*h.HeadDim()), float64(h.HiddenDim), float64(h.NumLayers)
+	n := float64(h.VocabSize)*d + l*(d+d*d+2*d*kv+d*d+d+3*d*hd) + d + float64(h.SeqLen)*float64(h.HeadDim())
 	if !h.SharedClassifier {
-		n += int64(h.VocabSize) * d
+		n += float64(h.VocabSize) * d
 	}
-	return n
+	if n > limit {
+		return 0, fmt.Errorf("llama2.c header: sizes imply %.3g parameters, more than %d", n, int64(limit))
+	}
+	return int64(n), nil
 }
 
 // ReadLlama2C reads a llama2.c checkpoint (version 0, float32) and returns
@@ -96,7 +104,8 @@ func ReadLlama2C(path string) (Llama2CHeader, *Set, error) {
 	if err != nil {
 		return h, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	want := Llama2CHeaderSize + 4*h.fileFloats()
+	floatsInFile, _ := h.fileFloats() // checked by ParseLlama2CHeader
+	want := Llama2CHeaderSize + 4*floatsInFile
 	if info.Size() != want {
 		return h, nil, fmt.Errorf("%s: llama2.c file is %d bytes; its header (dim %d, hidden %d, %d layers, %d heads, %d kv heads, vocab %d, seq %d, shared classifier %v) needs %d",
 			path, info.Size(), h.Dim, h.HiddenDim, h.NumLayers, h.NumHeads, h.NumKVHeads, h.VocabSize, h.SeqLen, h.SharedClassifier, want)
