@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/trustformers/trustformers-go/models/tokenizer"
+)
+
+func init() {
+	commands["encode"] = command{"print the token ids (or tokens) of text", runEncode}
+}
+
+// runEncode implements `trustformers encode --tokenizer PATH [--no-special]
+// [--tokens] TEXT...`: it prints the ids of the texts, joined by spaces,
+// space-separated on one line (or the token strings, quoted, with --tokens).
+func runEncode(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("encode", "--tokenizer PATH [--no-special] [--tokens] TEXT...", stderr)
+	path := fs.String("tokenizer", "", "tokenizer folder or file (tokenizer.json, vocab.json+merges.txt, encoder.json+vocab.bpe, vocab.txt, tokenizer.model)")
+	noSpecial := fs.Bool("no-special", false, "leave out the special tokens the format adds ([CLS]/[SEP], BOS)")
+	tokens := fs.Bool("tokens", false, "print the token strings instead of the ids")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" || fs.NArg() == 0 {
+		fs.Usage()
+		return 2
+	}
+	tok, err := tokenizer.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "trustformers encode: %v\n", err)
+		return 1
+	}
+	ids := tok.EncodeWith(strings.Join(fs.Args(), " "), tokenizer.EncodeOptions{NoSpecialTokens: *noSpecial})
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		if *tokens {
+			s, _ := tok.IDToToken(id)
+			out[i] = strconv.Quote(s)
+		} else {
+			out[i] = strconv.Itoa(id)
+		}
+	}
+	fmt.Fprintln(stdout, strings.Join(out, " "))
+	return 0
+}

@@ -1,0 +1,399 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Load reads the tokenizer at path: a folder, or one of its files. In a
+// folder it uses, in this order, the first of:
+//
+//   - tokenizer.json (BPE, WordPiece, Unigram),
+//   - vocab.json + merges.txt, or encoder.json + vocab.bpe (GPT-2 byte-level BPE),
+//   - vocab.txt (BERT WordPiece),
+//   - tokenizer.model (SentencePiece),
+//
+// except that a tokenizer.json converted from SentencePiece (byte fallback
+// or Metaspace) yields to a tokenizer.model beside it, whose exact
+// implementation is this package's own. tokenizer_config.json and
+// special_tokens_map.json in the same folder, when present, set the special
+// tokens, add_bos_token / add_eos_token, do_lower_case (vocab.txt) and
+// model_max_length.
+//
+// Errors name the file and, where it is one, the field at fault.
+func Load(path string) (*Tokenizer, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	dir, file := path, ""
+	if !info.IsDir() {
+		dir, file = filepath.Dir(path), filepath.Base(path)
+	}
+	exists := func(name string) bool {
+		st, err := os.Stat(filepath.Join(dir, name))
+		return err == nil && !st.IsDir()
+	}
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	pick := file
+	switch file {
+	case "merges.txt":
+		pick = "vocab.json"
+	case "vocab.bpe":
+		pick = "encoder.json"
+	case "":
+		for _, c := range []struct{ name, partner string }{
+			{"tokenizer.json", ""}, {"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"},
+			{"vocab.txt", ""}, {"tokenizer.model", ""},
+		} {
+			if exists(c.name) && (c.partner == "" || exists(c.partner)) {
+				pick = c.name
+				break
+			}
+		}
+		if pick == "" {
+			return nil, fmt.Errorf("tokenizer: no tokenizer file in %s (looked for tokenizer.json, vocab.json+merges.txt, encoder.json+vocab.bpe, vocab.txt, tokenizer.model)", dir)
+		}
+	}
+	full := filepath.Join(dir, pick)
+	var t *Tokenizer
+	switch {
+	case pick == "vocab.json" || pick == "encoder.json":
+		merges := "merges.txt"
+		if pick == "encoder.json" {
+			merges = "vocab.bpe"
+		}
+		t, err = loadGPT2(full, filepath.Join(dir, merges), cfg)
+	case pick == "vocab.txt":
+		t, err = loadVocabTxt(full, cfg)
+	case strings.HasSuffix(pick, ".model"):
+		t, err = loadSentencePieceFile(full, cfg)
+	case strings.HasSuffix(pick, ".json"):
+		t, err = loadTokenizerJSON(full, cfg, file == "" && exists("tokenizer.model"))
+	default:
+		return nil, fmt.Errorf("tokenizer: %s: unknown tokenizer file (want tokenizer.json, vocab.json, merges.txt, encoder.json, vocab.bpe, vocab.txt or a SentencePiece .model)", full)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	return t, nil
+}
+
+// newTokenizer finishes a Tokenizer: special tokens from the defaults then
+// the config, and the ids Decode skips.
+func newTokenizer(format Format, path string, m model, tmpl template, special SpecialTokens, specialIDs map[int]bool, cfg *config) (*Tokenizer, error) {
+	t := &Tokenizer{Special: special, format: format, path: path, model: m, tmpl: tmpl, specialIDs: specialIDs}
+	if t.specialIDs == nil {
+		t.specialIDs = map[int]bool{}
+	}
+	if err := cfg.apply(t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func loadTokenizerJSON(file string, cfg *config, haveSentencePiece bool) (*Tokenizer, error) {
+	content, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	tj, err := parseTokenizerJSON(file, content)
+	if err != nil {
+		return nil, err
+	}
+	if haveSentencePiece && tj.sentencePieceLike() {
+		return loadSentencePieceFile(filepath.Join(filepath.Dir(file), "tokenizer.model"), cfg)
+	}
+	tmpl, err := tj.template(file)
+	if err != nil {
+		return nil, err
+	}
+	added := tj.addedTokens()
+	m, err := tj.model(file, content)
+	if err != nil {
+		return nil, err
+	}
+	special := tj.specialTokens(m)
+	if tj.extra.PostProcessor == nil {
+		// No post-processor: the config's add_bos_token / add_eos_token
+		// decide, as Hugging Face's LlamaTokenizerFast does.
+		tmpl = cfg.bosEOSTemplate(special, false, false)
+	}
+	return newTokenizer(FormatTokenizerJSON, file, m, tmpl, special, specialIDsOf(added), cfg)
+}
+
+// model returns the implementation for tj: this package's own for
+// byte-level BPE and BERT's WordPiece, go-huggingface's for the rest.
+func (tj *tokenizerJSON) model(file string, content []byte) (model, error) {
+	switch {
+	case tj.byteLevel():
+		bpe, err := newByteLevelBPE(file, tj.Model.Vocab, tj.Model.Merges, newAddedTokens(tj.addedTokens()))
+		if err != nil {
+			return nil, err
+		}
+		bpe.addPrefixSpace = tj.extra.PreTokenizer.AddPrefixSpace
+		return bpe, nil
+	case tj.bertWordPiece():
+		return newWordPiece(file, tj)
+	}
+	return newHFModel(file, content, tj)
+}
+
+// loadGPT2 reads GPT-2's vocabulary (vocab.json or encoder.json: token → id)
+// and merges (merges.txt or vocab.bpe: a "#version" line, then "a b" per
+// line in rank order). Like Hugging Face's GPT2Tokenizer it adds no special
+// tokens and takes <|endoftext|> as BOS, EOS and UNK.
+func loadGPT2(vocabFile, mergesFile string, cfg *config) (*Tokenizer, error) {
+	data, err := os.ReadFile(vocabFile)
+	if err != nil {
+		return nil, err
+	}
+	var vocab map[string]int
+	if err := json.Unmarshal(data, &vocab); err != nil {
+		return nil, fmt.Errorf("%s: want a JSON object of token ids: %w", vocabFile, err)
+	}
+	if len(vocab) == 0 {
+		return nil, fmt.Errorf("%s: the vocabulary is empty", vocabFile)
+	}
+	data, err = os.ReadFile(mergesFile)
+	if err != nil {
+		return nil, err
+	}
+	var merges []string
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" || (i == 0 && strings.HasPrefix(line, "#version")) {
+			continue
+		}
+		merges = append(merges, line)
+	}
+	var added []addedToken
+	special := noSpecialTokens
+	if id, ok := vocab["<|endoftext|>"]; ok {
+		added = append(added, addedToken{id: id, content: "<|endoftext|>", special: true})
+		special.BOS, special.EOS, special.UNK = id, id, id
+	}
+	added = append(added, cfg.addedTokens...)
+	m, err := newByteLevelBPE(mergesFile, vocab, merges, newAddedTokens(added))
+	if err != nil {
+		return nil, err
+	}
+	return newTokenizer(FormatGPT2, vocabFile, m, cfg.bosEOSTemplate(special, false, false), special, specialIDsOf(added), cfg)
+}
+
+// loadVocabTxt reads a BERT vocab.txt, builds the tokenizer.json that
+// Hugging Face's BertTokenizerFast would, and runs it like one. It lower-cases
+// (and strips accents) unless tokenizer_config.json says do_lower_case false.
+func loadVocabTxt(file string, cfg *config) (*Tokenizer, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return nil, fmt.Errorf("%s: the vocabulary is empty", file)
+	}
+	lower := true
+	if cfg.doLowerCase != nil {
+		lower = *cfg.doLowerCase
+	}
+	content, err := bertTokenizerJSON(string(data), lower)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	tj, err := parseTokenizerJSON(file, content)
+	if err != nil {
+		return nil, err
+	}
+	m, err := tj.model(file, content)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := tj.template(file)
+	if err != nil {
+		return nil, err
+	}
+	added := tj.addedTokens()
+	return newTokenizer(FormatVocabTxt, file, m, tmpl, tj.specialTokens(m), specialIDsOf(added), cfg)
+}
+
+// loadSentencePieceFile reads a SentencePiece model. Like Hugging Face's
+// LlamaTokenizer it puts BOS before each sequence (add_bos_token, default
+// true) and EOS after it when add_eos_token is set. Decode skips control
+// pieces (<s>, </s>) when asked to skip special tokens, and shows <unk> as
+// SentencePiece does (" ⁇ ").
+func loadSentencePieceFile(file string, cfg *config) (*Tokenizer, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	m, special, err := loadSentencePiece(file, data)
+	if err != nil {
+		return nil, err
+	}
+	return newTokenizer(FormatSentencePiece, file, m, cfg.bosEOSTemplate(special, true, false), special, m.controlIDs(), cfg)
+}
+
+// config is what tokenizer_config.json and special_tokens_map.json say.
+type config struct {
+	files       []string          // the files read, for error messages
+	tokens      map[string]string // "bos_token" … → content
+	tokenFile   map[string]string // field → file it came from
+	addBOS      *bool
+	addEOS      *bool
+	doLowerCase *bool
+	maxLength   int
+	addedTokens []addedToken // tokenizer_config.json's added_tokens_decoder
+}
+
+var specialFields = []struct {
+	name  string
+	field func(*SpecialTokens) *int
+}{
+	{"bos_token", bosField}, {"eos_token", eosField}, {"unk_token", unkField}, {"sep_token", sepField},
+	{"pad_token", padField}, {"cls_token", clsField}, {"mask_token", maskField},
+}
+
+// readConfig reads tokenizer_config.json then special_tokens_map.json (which
+// wins for special tokens) from dir; missing files are fine.
+func readConfig(dir string) (*config, error) {
+	cfg := &config{tokens: map[string]string{}, tokenFile: map[string]string{}}
+	for _, name := range []string{"tokenizer_config.json", "special_tokens_map.json"} {
+		file := filepath.Join(dir, name)
+		data, err := os.ReadFile(file)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tokenizer: %w", err)
+		}
+		if err := cfg.parse(file, data); err != nil {
+			return nil, fmt.Errorf("tokenizer: %w", err)
+		}
+	}
+	return cfg, nil
+}
+
+func (cfg *config) parse(file string, data []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	for _, f := range specialFields {
+		v, ok := raw[f.name]
+		if !ok {
+			continue
+		}
+		content, err := tokenContent(v)
+		if err != nil {
+			return fmt.Errorf("%s: field %s: %w", file, f.name, err)
+		}
+		if content != "" {
+			cfg.tokens[f.name], cfg.tokenFile[f.name] = content, file
+		}
+	}
+	boolField := func(name string, dst **bool) error {
+		if v, ok := raw[name]; ok && string(v) != "null" {
+			var b bool
+			if err := json.Unmarshal(v, &b); err != nil {
+				return fmt.Errorf("%s: field %s: want true or false, got %s", file, name, v)
+			}
+			*dst = &b
+		}
+		return nil
+	}
+	for name, dst := range map[string]**bool{"add_bos_token": &cfg.addBOS, "add_eos_token": &cfg.addEOS, "do_lower_case": &cfg.doLowerCase} {
+		if err := boolField(name, dst); err != nil {
+			return err
+		}
+	}
+	if v, ok := raw["model_max_length"]; ok && string(v) != "null" {
+		var n float64
+		if err := json.Unmarshal(v, &n); err != nil {
+			return fmt.Errorf("%s: field model_max_length: want a number, got %s", file, v)
+		}
+		if n > 0 && n < 1<<31 {
+			cfg.maxLength = int(n)
+		}
+	}
+	if v, ok := raw["added_tokens_decoder"]; ok && string(v) != "null" {
+		var dec map[string]struct {
+			Content string `json:"content"`
+			Special bool   `json:"special"`
+		}
+		if err := json.Unmarshal(v, &dec); err != nil {
+			return fmt.Errorf("%s: field added_tokens_decoder: %w", file, err)
+		}
+		for key, a := range dec {
+			var id int
+			if _, err := fmt.Sscan(key, &id); err != nil || id < 0 {
+				return fmt.Errorf("%s: field added_tokens_decoder: key %q is not a token id", file, key)
+			}
+			cfg.addedTokens = append(cfg.addedTokens, addedToken{id: id, content: a.Content, special: a.Special})
+		}
+	}
+	return nil
+}
+
+// tokenContent reads a special token given as "text", {"content": "text"} or null.
+func tokenContent(v json.RawMessage) (string, error) {
+	var s string
+	if err := json.Unmarshal(v, &s); err == nil {
+		return s, nil
+	}
+	var obj *struct {
+		Content string `json:"content"`
+	}
+	if err := json.Unmarshal(v, &obj); err != nil {
+		return "", fmt.Errorf("want a string or an object with content, got %s", v)
+	}
+	if obj == nil {
+		return "", nil
+	}
+	return obj.Content, nil
+}
+
+// bosEOSTemplate returns the template that adds BOS and/or EOS around each
+// sequence, from add_bos_token / add_eos_token with the format's defaults.
+func (cfg *config) bosEOSTemplate(s SpecialTokens, addBOS, addEOS bool) template {
+	if cfg.addBOS != nil {
+		addBOS = *cfg.addBOS
+	}
+	if cfg.addEOS != nil {
+		addEOS = *cfg.addEOS
+	}
+	var prefix, suffix []int
+	if addBOS && s.BOS >= 0 {
+		prefix = []int{s.BOS}
+	}
+	if addEOS && s.EOS >= 0 {
+		suffix = []int{s.EOS}
+	}
+	return wrapTemplate(prefix, suffix, true)
+}
+
+// apply sets t's special tokens and model_max_length from the config.
+func (cfg *config) apply(t *Tokenizer) error {
+	for _, f := range specialFields {
+		content, ok := cfg.tokens[f.name]
+		if !ok {
+			continue
+		}
+		id, ok := t.model.tokenToID(content)
+		if !ok {
+			return fmt.Errorf("%s: field %s: token %q is not in the vocabulary of %s", cfg.tokenFile[f.name], f.name, content, t.path)
+		}
+		*f.field(&t.Special) = id
+		if t.format != FormatSentencePiece {
+			t.specialIDs[id] = true
+		}
+	}
+	t.ModelMaxLength = cfg.maxLength
+	return nil
+}
