@@ -172,6 +172,7 @@ type view struct {
 	data  []byte
 }
 
+// DType, Shape, Data and DataLen implement safetensors.View.
 func (v view) DType() safetensors.DType { return v.dtype }
 func (v view) Shape() []uint64          { return v.shape }
 func (v view) Data() []byte             { return v.data }
