@@ -265,3 +265,25 @@ func (m *Model) heads(seq *Node) []*Node {
 
 // ModelType returns "bert".
 func (m *Model) ModelType() string { return m.Config.ModelType }
+
+// NewRandom returns a model with cfg's shape, the given head and freshly
+// initialized weights (normal with initializer_range, 0.02 by default;
+// LayerNorms 1 and 0; with a pooler), for training and benchmarks.
+func NewRandom(cfg *Config, head Head, seed uint64, backend compute.Backend) (*Model, error) {
+	if err := cfg.check("config"); err != nil {
+		return nil, err
+	}
+	std := cfg.InitializerRange
+	if std == 0 {
+		std = 0.02
+	}
+	specs := append(encoderSpecs(cfg, true), headSpecs(cfg, head)...)
+	set := modeling.RandomWeights(specs, seed, std)
+	switch head {
+	case SequenceClassification:
+		cfg.Architectures = []string{"BertForSequenceClassification"}
+	case TokenClassification:
+		cfg.Architectures = []string{"BertForTokenClassification"}
+	}
+	return New(cfg, set, backend)
+}

@@ -1,7 +1,14 @@
-// Package generate produces text from a causal language model, token by
-// token over the model's KV cache: greedy decoding, or sampling with a
-// temperature, top-k and top-p (nucleus) filtering and a seed (the same seed
-// gives the same tokens).
+// Package generate produces tokens and text from a causal language model,
+// step by step over the model's preallocated KV cache: greedy decoding or
+// sampling (temperature, top-k, top-p, repetition penalty, seed), stop
+// tokens and stop strings, batches of prompts of different lengths (left
+// padded, each row equal to running its prompt alone), per-step
+// log-probabilities, and streaming text that never splits a character.
+//
+// GoMLX's own generate package is not used: its decoding loop re-runs a
+// graph per step with host-side cache copies and has no padding masks for
+// ragged batches; here the model's Decoder keeps the cache on the device and
+// compiles one step graph per batch size and cache length bucket.
 package generate
 
 import (
@@ -14,7 +21,8 @@ import (
 	"github.com/trustformers/trustformers-go/models"
 )
 
-// Options controls generation.
+// Options controls generation. The zero value generates nothing; set
+// MaxNewTokens.
 type Options struct {
 	// MaxNewTokens is the most tokens generated after the prompt.
 	MaxNewTokens int
@@ -25,85 +33,277 @@ type Options struct {
 	// TopP keeps the smallest set of most likely tokens whose probability
 	// reaches P (0 or 1: all).
 	TopP float64
-	// Seed seeds the sampler.
+	// RepetitionPenalty (> 1 discourages repeats) divides the positive logits
+	// and multiplies the negative ones of every token already in the
+	// sequence, prompt included, as Hugging Face does. 0 or 1: off.
+	RepetitionPenalty float64
+	// Seed seeds the sampler. Every row of a batch draws from its own
+	// generator seeded with Seed, so a row gives what its prompt gives alone.
 	Seed uint64
-	// StopIDs end generation when produced; the stop token is not returned.
+	// StopIDs end a sequence when generated (EOS); the stop token is not
+	// returned.
 	StopIDs []int32
-	// OnToken, when set, is called with each new token as it is generated;
-	// returning false stops generation.
+	// StopStrings end a sequence once its text contains one of them (needs
+	// a Generator, which has the tokenizer); the text is cut before it.
+	StopStrings []string
+	// TopLogProbs, when > 0, records for every step the log-probabilities of
+	// the chosen token and of the TopLogProbs most likely ones.
+	TopLogProbs int
+	// OnToken, when set, is called with each new token of a single-prompt
+	// generation as it is produced; returning false stops generation.
 	OnToken func(id int32) bool
 }
 
+// StopReason says why a sequence ended.
+type StopReason string
+
+// The reasons a sequence ends.
+const (
+	StopLength   StopReason = "length"   // MaxNewTokens reached
+	StopToken    StopReason = "stop-id"  // a StopIDs token (EOS) was generated
+	StopString   StopReason = "stop-str" // a StopStrings string appeared
+	StopContext  StopReason = "context"  // the model's context is full
+	StopCallback StopReason = "callback" // OnToken returned false
+)
+
+// Candidate is a token and its log-probability under the model (the raw
+// distribution, before temperature, penalties and filtering).
+type Candidate struct {
+	ID      int32
+	LogProb float64
+}
+
+// Step records one generated token when Options.TopLogProbs > 0.
+type Step struct {
+	Candidate
+	// Top holds the most likely tokens at this step, most likely first.
+	Top []Candidate
+}
+
+// Output is one generated sequence.
+type Output struct {
+	// IDs are the new tokens (without the prompt or a stop token).
+	IDs    []int32
+	Steps  []Step
+	Reason StopReason
+}
+
 // Generate continues prompt with up to opts.MaxNewTokens tokens from lm and
-// returns the new tokens. The prompt runs through the model once, then each
-// new token is one cached step.
+// returns the new tokens.
 func Generate(lm models.CausalLM, prompt []int32, opts Options) ([]int32, error) {
-	if len(prompt) == 0 {
-		return nil, fmt.Errorf("generate: empty prompt")
+	outs, err := Run(lm, [][]int32{prompt}, opts, nil)
+	if err != nil {
+		return nil, err
 	}
-	if opts.MaxNewTokens <= 0 {
-		return nil, nil
+	return outs[0].IDs, nil
+}
+
+// StopFunc reports, after each new token of row, whether that row must stop
+// (the text layer uses it for stop strings).
+type StopFunc func(row int, ids []int32) bool
+
+// Run generates for a batch of prompts of any lengths. Prompts are left
+// padded and masked, positions count real tokens only, and every row samples
+// from its own seeded generator, so each row's output equals running its
+// prompt alone. stop may be nil.
+func Run(lm models.CausalLM, prompts [][]int32, opts Options, stop StopFunc) ([]Output, error) {
+	if len(prompts) == 0 {
+		return nil, fmt.Errorf("generate: no prompts")
 	}
-	if opts.Temperature < 0 || opts.TopK < 0 || opts.TopP < 0 || opts.TopP > 1 {
-		return nil, fmt.Errorf("generate: temperature %v, top-k %d, top-p %v out of range", opts.Temperature, opts.TopK, opts.TopP)
+	if opts.Temperature < 0 || opts.TopK < 0 || opts.TopP < 0 || opts.TopP > 1 || opts.RepetitionPenalty < 0 {
+		return nil, fmt.Errorf("generate: temperature %v, top-k %d, top-p %v, repetition penalty %v out of range",
+			opts.Temperature, opts.TopK, opts.TopP, opts.RepetitionPenalty)
 	}
-	total := len(prompt) + opts.MaxNewTokens
-	if limit := lm.ContextLength(); limit > 0 && total > limit {
-		if len(prompt) >= limit {
-			return nil, fmt.Errorf("generate: prompt of %d tokens does not fit the model's context of %d", len(prompt), limit)
+	width := 0
+	for i, p := range prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("generate: prompt %d is empty", i)
 		}
-		total = limit
+		width = max(width, len(p))
 	}
-	cache, err := lm.NewCache(1, total)
+	outs := make([]Output, len(prompts))
+	if opts.MaxNewTokens <= 0 {
+		for i := range outs {
+			outs[i].Reason = StopLength
+		}
+		return outs, nil
+	}
+	limit := lm.ContextLength()
+	if limit > 0 && width >= limit {
+		return nil, fmt.Errorf("generate: prompt of %d tokens does not fit the model's context of %d", width, limit)
+	}
+	total := width + opts.MaxNewTokens
+	if limit > 0 {
+		total = min(total, limit)
+	}
+	cache, err := lm.NewCache(len(prompts), bucket(total, limit))
 	if err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(opts.Seed, 0x7f4a7c15))
-	logits, err := lm.Step(cache, [][]int32{prompt}, nil)
+
+	// Left-pad the prompts.
+	ids := make([][]int32, len(prompts))
+	mask := make([][]int32, len(prompts))
+	history := make([]map[int32]bool, len(prompts))
+	rngs := make([]*rand.Rand, len(prompts))
+	for i, p := range prompts {
+		ids[i] = make([]int32, width)
+		mask[i] = make([]int32, width)
+		copy(ids[i][width-len(p):], p)
+		for j := width - len(p); j < width; j++ {
+			mask[i][j] = 1
+		}
+		history[i] = map[int32]bool{}
+		for _, id := range p {
+			history[i][id] = true
+		}
+		rngs[i] = rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))
+	}
+	logits, err := lm.Step(cache, ids, mask)
 	if err != nil {
 		return nil, err
 	}
-	var out []int32
-	for len(prompt)+len(out) < total {
-		last, err := lastRow(logits)
+	active := len(prompts)
+	for produced := 0; active > 0; produced++ {
+		rows, err := lastRows(logits)
 		if err != nil {
 			return nil, err
 		}
-		next := Sample(last, opts.Temperature, opts.TopK, opts.TopP, rng)
-		for _, s := range opts.StopIDs {
-			if next == s {
-				return out, nil
+		next := make([][]int32, len(prompts))
+		nextMask := make([][]int32, len(prompts))
+		for i := range prompts {
+			next[i], nextMask[i] = []int32{0}, []int32{0}
+			if outs[i].Reason != "" {
+				continue
 			}
+			id, step := pick(rows[i], history[i], opts, rngs[i])
+			if contains(opts.StopIDs, id) {
+				outs[i].Reason, active = StopToken, active-1
+				continue
+			}
+			outs[i].IDs = append(outs[i].IDs, id)
+			if opts.TopLogProbs > 0 {
+				outs[i].Steps = append(outs[i].Steps, step)
+			}
+			history[i][id] = true
+			switch {
+			case stop != nil && stop(i, outs[i].IDs):
+				outs[i].Reason = StopString
+			case len(prompts) == 1 && opts.OnToken != nil && !opts.OnToken(id):
+				outs[i].Reason = StopCallback
+			case len(outs[i].IDs) == opts.MaxNewTokens:
+				outs[i].Reason = StopLength
+			case width+produced+1 >= total:
+				outs[i].Reason = StopContext
+			}
+			if outs[i].Reason != "" {
+				active--
+				continue
+			}
+			next[i], nextMask[i] = []int32{id}, []int32{1}
 		}
-		out = append(out, next)
-		if opts.OnToken != nil && !opts.OnToken(next) {
-			return out, nil
-		}
-		if len(prompt)+len(out) == total {
+		if active == 0 {
 			break
 		}
-		if logits, err = lm.Step(cache, [][]int32{{next}}, nil); err != nil {
+		if logits, err = lm.Step(cache, next, nextMask); err != nil {
 			return nil, err
 		}
 	}
-	return out, nil
+	return outs, nil
 }
 
-// lastRow returns the logits of the last position of the first row of [B, T, V].
-func lastRow(logits *tensors.Tensor) ([]float32, error) {
+// bucket rounds a cache length up to a multiple of 64 (within the context),
+// so that calls of similar lengths share one compiled step graph.
+func bucket(n, limit int) int {
+	b := (n + 63) / 64 * 64
+	if limit > 0 && b > limit {
+		return limit
+	}
+	return b
+}
+
+func contains(ids []int32, id int32) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// lastRows returns each row's logits at the last position of [B, T, V].
+func lastRows(logits *tensors.Tensor) ([][]float32, error) {
 	dims := logits.Shape().Dimensions
 	flat, err := tensors.CopyFlatData[float32](logits)
 	if err != nil {
 		return nil, err
 	}
-	v := dims[2]
-	start := (dims[1] - 1) * v
-	return flat[start : start+v], nil
+	t, v := dims[1], dims[2]
+	rows := make([][]float32, dims[0])
+	for b := range rows {
+		start := (b*t + t - 1) * v
+		rows[b] = flat[start : start+v]
+	}
+	return rows, nil
 }
 
-// Sample picks a token from logits: the argmax when temperature is 0, else a
-// draw from softmax(logits/temperature) restricted to the top-k tokens and
-// to the top-p probability mass. Ties in greedy decoding go to the lowest id.
+// pick chooses the next token from one row's logits: repetition penalty,
+// then temperature, top-k and top-p (or argmax when greedy), and records
+// log-probabilities when asked.
+func pick(logits []float32, history map[int32]bool, opts Options, rng *rand.Rand) (int32, Step) {
+	var step Step
+	if opts.TopLogProbs > 0 {
+		step.Top = topLogProbs(logits, opts.TopLogProbs)
+	}
+	work := logits
+	if p := opts.RepetitionPenalty; p > 0 && p != 1 {
+		work = append([]float32(nil), logits...)
+		for id := range history {
+			if int(id) < len(work) {
+				if work[id] > 0 {
+					work[id] /= float32(p)
+				} else {
+					work[id] *= float32(p)
+				}
+			}
+		}
+	}
+	id := Sample(work, opts.Temperature, opts.TopK, opts.TopP, rng)
+	if opts.TopLogProbs > 0 {
+		step.Candidate = Candidate{ID: id, LogProb: logSoftmaxAt(logits, int(id))}
+	}
+	return id, step
+}
+
+func logSoftmaxAt(logits []float32, id int) float64 {
+	m := float64(logits[0])
+	for _, l := range logits {
+		m = math.Max(m, float64(l))
+	}
+	sum := 0.0
+	for _, l := range logits {
+		sum += math.Exp(float64(l) - m)
+	}
+	return float64(logits[id]) - m - math.Log(sum)
+}
+
+func topLogProbs(logits []float32, n int) []Candidate {
+	idx := make([]int, len(logits))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
+	n = min(n, len(idx))
+	out := make([]Candidate, n)
+	for i := range n {
+		out[i] = Candidate{ID: int32(idx[i]), LogProb: logSoftmaxAt(logits, idx[i])}
+	}
+	return out
+}
+
+// Sample picks a token from logits: the argmax when temperature is 0 (ties
+// go to the lowest id), else a draw from softmax(logits/temperature)
+// restricted to the top-k tokens and to the top-p probability mass.
 func Sample(logits []float32, temperature float64, topK int, topP float64, rng *rand.Rand) int32 {
 	if temperature == 0 {
 		best := 0
@@ -138,9 +338,8 @@ func Sample(logits []float32, temperature float64, topK int, topP float64, rng *
 			acc += p
 			if acc >= topP {
 				idx, probs = idx[:i+1], probs[:i+1]
-				sum = acc
 				for j := range probs {
-					probs[j] /= sum
+					probs[j] /= acc
 				}
 				break
 			}

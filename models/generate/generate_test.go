@@ -31,8 +31,8 @@ func TestGreedyEqualsArgmaxOfFullForward(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		row, _ := lastRow(out.Logits)
-		seq = append(seq, Sample(row, 0, 0, 0, nil))
+		rows, _ := lastRows(out.Logits)
+		seq = append(seq, Sample(rows[0], 0, 0, 0, nil))
 	}
 	if !slices.Equal(got, seq[len(prompt):]) {
 		t.Fatalf("cached greedy decode %v, full-forward argmax %v", got, seq[len(prompt):])

@@ -118,3 +118,17 @@ func (m *Model) attention(g *Graph, layer int, h *Node, attend modeling.AttendFu
 
 // ModelType returns "gpt2".
 func (m *Model) ModelType() string { return m.Config.ModelType }
+
+// NewRandom returns a model with cfg's shape and freshly initialized weights
+// (GPT-2's initialization: normal with initializer_range, 0.02 by default;
+// LayerNorms 1 and 0), for training from scratch and benchmarks.
+func NewRandom(cfg *Config, seed uint64, backend compute.Backend) (*Model, error) {
+	if err := cfg.check("config"); err != nil {
+		return nil, err
+	}
+	std := cfg.InitializerRange
+	if std == 0 {
+		std = 0.02
+	}
+	return New(cfg, modeling.RandomWeights(specs(cfg), seed, std), backend)
+}

@@ -160,3 +160,17 @@ func (m *Model) mlp(g *Graph, layer int, h *Node) *Node {
 
 // ModelType returns "llama" or "mistral", as config.json says.
 func (m *Model) ModelType() string { return m.Config.ModelType }
+
+// NewRandom returns a model with cfg's shape and freshly initialized weights
+// (normal with initializer_range, 0.02 by default; RMSNorms 1), for training
+// from scratch and benchmarks.
+func NewRandom(cfg *Config, seed uint64, backend compute.Backend) (*Model, error) {
+	if err := cfg.check("config"); err != nil {
+		return nil, err
+	}
+	std := cfg.InitializerRange
+	if std == 0 {
+		std = 0.02
+	}
+	return New(cfg, modeling.RandomWeights(specs(cfg), seed, std), backend)
+}

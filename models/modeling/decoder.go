@@ -287,8 +287,9 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 			caches := in[4:]
 			g := ids.Graph()
 			t := ids.Shape().Dimensions[1]
+			maxLen := valid.Shape().Dimensions[1] // from the inputs: one Exec serves every cache size
 			qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, t), 0), start)
-			allowed := AllowedKeys(qSlots, c.MaxLen, valid, true, d.Window)
+			allowed := AllowedKeys(qSlots, maxLen, valid, true, d.Window)
 			newCaches := make([]*Node, 2*d.Layers)
 			zero := ScalarZero(g, dtypes.Int32)
 			attend := func(layer int, q, k, v *Node) *Node {
