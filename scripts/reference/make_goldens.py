@@ -253,9 +253,76 @@ def llama():
     llama_case("mistral", cfgm, llama_weights(V, D, H, KVH, I, L, tie=False))
 
 
+# ---------------------------------------------------------------- pipeline fixtures
+
+BERT_WORDS = ("the a of and to in is was he she it that for on with as his her at by from they we you i "
+              "paris france capital city river seine london england king queen castle knight horse sword "
+              "good bad happy sad love hate day night sun moon star sea ship sail storm rain wind fire "
+              "water earth stone gold silver red blue green white black old young small great long short "
+              "who what where when why how . , ? ! ' -").split()
+
+
+def write_bert_vocab(folder, size):
+    """A WordPiece vocab.txt for the tiny BERT: special tokens, words, then ## pieces, `size` lines."""
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + BERT_WORDS
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocab += [c for c in letters if c not in vocab] + ["##" + c for c in letters]
+    vocab = vocab[:size]
+    assert len(vocab) == size, len(vocab)
+    with open(os.path.join(folder, "vocab.txt"), "w") as f:
+        f.write("\n".join(vocab) + "\n")
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump({"do_lower_case": True, "model_max_length": 64, "tokenizer_class": "BertTokenizer"}, f, indent=2)
+        f.write("\n")
+
+
+def bytes_to_unicode():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + list(range(ord("\xae"), ord("\xff") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def gpt2_pipeline():
+    """A tiny random GPT-2 with its own byte-level BPE (256 bytes, a few merges, <|endoftext|>)."""
+    enc = bytes_to_unicode()
+    vocab = {enc[b]: b for b in range(256)}
+    merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("Ġ", "a"), ("i", "n"), ("o", "u"), ("Ġ", "s"), ("e", "r")]
+    for a, b in merges:
+        vocab[a + b] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    V, P, D, H, L = len(vocab), 64, 32, 4, 2
+    folder = os.path.join(OUT, "gpt2", "pipeline")
+    cfg = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": V, "n_positions": P, "n_embd": D,
+           "n_layer": L, "n_head": H, "n_inner": None, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5,
+           "bos_token_id": V - 1, "eos_token_id": V - 1}
+    sd = {"wte.weight": rnd(V, D, std=0.5), "wpe.weight": rnd(P, D), "ln_f.weight": norm_w(D), "ln_f.bias": rnd(D, std=0.1)}
+    for i in range(L):
+        a = f"h.{i}."
+        sd.update({a + "ln_1.weight": norm_w(D), a + "ln_1.bias": rnd(D, std=0.1),
+                   a + "attn.c_attn.weight": rnd(D, 3 * D), a + "attn.c_attn.bias": rnd(3 * D, std=0.1),
+                   a + "attn.c_proj.weight": rnd(D, D), a + "attn.c_proj.bias": rnd(D, std=0.1),
+                   a + "ln_2.weight": norm_w(D), a + "ln_2.bias": rnd(D, std=0.1),
+                   a + "mlp.c_fc.weight": rnd(D, 4 * D), a + "mlp.c_fc.bias": rnd(4 * D, std=0.1),
+                   a + "mlp.c_proj.weight": rnd(4 * D, D), a + "mlp.c_proj.bias": rnd(D, std=0.1)})
+    write_model(folder, cfg, sd)
+    with open(os.path.join(folder, "vocab.json"), "w") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(folder, "merges.txt"), "w") as f:
+        f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+
+
 if __name__ == "__main__":
     torch.set_default_dtype(torch.float64)
     gpt2()
     bert()
     llama()
+    for name in ("model", "model-base", "seqcls", "tokcls", "qa"):
+        write_bert_vocab(os.path.join(OUT, "bert", name), 100)
+    gpt2_pipeline()
     print("goldens written to", os.path.normpath(OUT))
