@@ -57,6 +57,10 @@ doctor:
 assets:
 	bash scripts/assets.sh "$(TRUSTFORMERS_DATA)"
 
-## bench: benchmarks (filled by the generation and quantization work)
-bench:
-	@echo "make bench: no benchmarks yet; the generation issue adds trustformers bench and the PyTorch reference"
+## bench: our engines beside PyTorch on GPT-2 124M / BERT-base shapes; writes docs/benchmarks.md
+# (needs python3-torch and libopenblas0-pthread from Debian; not part of make test)
+bench: setup
+	@dpkg-query -W python3-torch libopenblas0-pthread >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch libopenblas0-pthread >/dev/null)
+	go build -o build/trustformers ./cmd/trustformers
+	build/trustformers bench --compare --reps 5 --out docs/benchmarks.md

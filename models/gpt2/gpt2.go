@@ -1,7 +1,7 @@
 // Package gpt2 is OpenAI's GPT-2, as Hugging Face's GPT2LMHeadModel computes
 // it: learned token and position embeddings, pre-LayerNorm blocks of causal
-// self-attention and a tanh-GELU MLP (weights in Conv1D [in, out] layout), a
-// final LayerNorm, and a language-model head tied to the token embedding.
+// self-attention and a tanh-GELU MLP (Conv1D weights, [in, out] in the
+// checkpoint, are laid out once as [out, in] at load), a final LayerNorm, and a language-model head tied to the token embedding.
 //
 // Load reads a Hugging Face folder (config.json + model.safetensors); the
 // weights keep their checkpoint names, with or without the "transformer."
@@ -86,8 +86,8 @@ func (m *Model) graph(g *Graph, ids, positions *Node, attend modeling.AttendFunc
 		h := modeling.LayerNorm(x, p("h.%d.ln_1.weight", i), p("h.%d.ln_1.bias", i), c.LayerNormEpsilon)
 		x = Add(x, m.attention(g, i, h, attend))
 		h = modeling.LayerNorm(x, p("h.%d.ln_2.weight", i), p("h.%d.ln_2.bias", i), c.LayerNormEpsilon)
-		h = act(modeling.Conv1D(h, p("h.%d.mlp.c_fc.weight", i), p("h.%d.mlp.c_fc.bias", i)))
-		x = Add(x, modeling.Conv1D(h, p("h.%d.mlp.c_proj.weight", i), p("h.%d.mlp.c_proj.bias", i)))
+		h = act(modeling.Linear(h, p("h.%d.mlp.c_fc.weight", i), p("h.%d.mlp.c_fc.bias", i)))
+		x = Add(x, modeling.Linear(h, p("h.%d.mlp.c_proj.weight", i), p("h.%d.mlp.c_proj.bias", i)))
 	}
 	x = modeling.LayerNorm(x, p("ln_f.weight"), p("ln_f.bias"), c.LayerNormEpsilon)
 	hidden = append(hidden, x)
@@ -100,7 +100,7 @@ func (m *Model) graph(g *Graph, ids, positions *Node, attend modeling.AttendFunc
 func (m *Model) attention(g *Graph, layer int, h *Node, attend modeling.AttendFunc) *Node {
 	c := m.Config
 	p := func(n string) *Node { return m.Params.Node(g, fmt.Sprintf("h.%d.attn.%s", layer, n)) }
-	qkv := modeling.Conv1D(h, p("c_attn.weight"), p("c_attn.bias"))
+	qkv := modeling.Linear(h, p("c_attn.weight"), p("c_attn.bias"))
 	parts := Split(qkv, -1, 3)
 	q := modeling.SplitHeads(parts[0], c.NHead, c.HeadDim())
 	k := modeling.SplitHeads(parts[1], c.NHead, c.HeadDim())
@@ -113,7 +113,7 @@ func (m *Model) attention(g *Graph, layer int, h *Node, attend modeling.AttendFu
 		q = MulScalar(q, 1/float64(layer+1))
 	}
 	out := attend(layer, q, k, v)
-	return modeling.Conv1D(modeling.MergeHeads(out), p("c_proj.weight"), p("c_proj.bias"))
+	return modeling.Linear(modeling.MergeHeads(out), p("c_proj.weight"), p("c_proj.bias"))
 }
 
 // ModelType returns "gpt2".

@@ -9,7 +9,8 @@ import (
 )
 
 // specs lists every weight of the network under Hugging Face's GPT2Model
-// names, with its shape. Conv1D weights are [in, out].
+// names, with its checkpoint shape. Conv1D weights are [in, out] there and
+// are kept transposed, [out, in].
 func specs(c *Config) []modeling.Spec {
 	d, inner := c.NEmbd, c.Inner()
 	s := []modeling.Spec{
@@ -19,13 +20,19 @@ func specs(c *Config) []modeling.Spec {
 	}
 	for i := range c.NLayer {
 		l := func(n string, dims ...int) modeling.Spec { return modeling.Spec{Name: fmt.Sprintf("h.%d.%s", i, n), Dims: dims} }
+		// Conv1D weights are [in, out] in the checkpoint; keep them as [out, in].
+		conv := func(n string, in, out int) modeling.Spec {
+			s := l(n, in, out)
+			s.Transpose = true
+			return s
+		}
 		s = append(s,
 			l("ln_1.weight", d), l("ln_1.bias", d),
-			l("attn.c_attn.weight", d, 3*d), l("attn.c_attn.bias", 3*d),
-			l("attn.c_proj.weight", d, d), l("attn.c_proj.bias", d),
+			conv("attn.c_attn.weight", d, 3*d), l("attn.c_attn.bias", 3*d),
+			conv("attn.c_proj.weight", d, d), l("attn.c_proj.bias", d),
 			l("ln_2.weight", d), l("ln_2.bias", d),
-			l("mlp.c_fc.weight", d, inner), l("mlp.c_fc.bias", inner),
-			l("mlp.c_proj.weight", inner, d), l("mlp.c_proj.bias", d))
+			conv("mlp.c_fc.weight", d, inner), l("mlp.c_fc.bias", inner),
+			conv("mlp.c_proj.weight", inner, d), l("mlp.c_proj.bias", d))
 	}
 	return s
 }

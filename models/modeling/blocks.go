@@ -46,19 +46,6 @@ func Linear(x, weight, bias *Node) *Node {
 	return Reshape(y, out...)
 }
 
-// Conv1D applies GPT-2's Conv1D: weight is [in, out] (the transpose of
-// torch.nn.Linear's), bias [out].
-func Conv1D(x, weight, bias *Node) *Node {
-	dims := x.Shape().Dimensions
-	in := dims[len(dims)-1]
-	y := Einsum("ni,io->no", Reshape(x, -1, in), weight)
-	if bias != nil {
-		y = Add(y, Like(bias, y))
-	}
-	out := append(append([]int(nil), dims[:len(dims)-1]...), weight.Shape().Dimensions[1])
-	return Reshape(y, out...)
-}
-
 // Like reshapes v (a weight or bias over the trailing axes of x) to x's rank
 // by adding leading axes of size 1, so that it broadcasts against x.
 func Like(v, x *Node) *Node {

@@ -30,11 +30,14 @@ import (
 type Params struct {
 	Store *model.Store
 	vars  map[string]*model.Variable
+	// transposed names the 2-D weights kept as the transpose of their
+	// checkpoint layout (see Spec.Transpose); Weights transposes them back.
+	transposed map[string]bool
 }
 
 // NewParams returns empty Params with a fresh Store.
 func NewParams() *Params {
-	return &Params{Store: model.NewStore(), vars: map[string]*model.Variable{}}
+	return &Params{Store: model.NewStore(), vars: map[string]*model.Variable{}, transposed: map[string]bool{}}
 }
 
 // VariablePath returns the Store path of the variable holding tensor name.
@@ -94,15 +97,25 @@ func (p *Params) Weights() (*weights.Set, error) {
 		if err != nil {
 			return nil, fmt.Errorf("weight %q: %w", name, err)
 		}
+		if p.transposed[name] {
+			if t, err = Transpose2D(t); err != nil {
+				return nil, fmt.Errorf("weight %q: %w", name, err)
+			}
+		}
 		set.Add(name, t, "")
 	}
 	return set, nil
 }
 
-// Spec names one weight a family expects and its shape.
+// Spec names one weight a family expects and its shape in the checkpoint.
 type Spec struct {
 	Name string
 	Dims []int
+	// Transpose keeps a 2-D [in, out] checkpoint weight (GPT-2's Conv1D) as
+	// [out, in], laid out once at load so that every matrix product
+	// contracts the weights' last axis, the fast layout for decoding. Saving
+	// transposes it back.
+	Transpose bool
 }
 
 // LoadSpecs copies the weights that specs list from set into new Params as
@@ -116,11 +129,37 @@ func LoadSpecs(set *weights.Set, specs []Spec, checkpointName func(string) strin
 		if err != nil {
 			return nil, err
 		}
+		if s.Transpose {
+			if t, err = Transpose2D(t); err != nil {
+				return nil, fmt.Errorf("%s: %w", set.Where(checkpointName(s.Name)), err)
+			}
+			p.transposed[s.Name] = true
+		}
 		if err := p.Set(s.Name, t); err != nil {
 			return nil, err
 		}
 	}
 	return p, nil
+}
+
+// Transpose2D returns the transpose of a 2-D float32 host tensor.
+func Transpose2D(t *tensors.Tensor) (*tensors.Tensor, error) {
+	dims := t.Shape().Dimensions
+	if len(dims) != 2 {
+		return nil, fmt.Errorf("transpose: shape %v is not 2-D", dims)
+	}
+	in, err := tensors.CopyFlatData[float32](t)
+	if err != nil {
+		return nil, err
+	}
+	rows, cols := dims[0], dims[1]
+	out := make([]float32, len(in))
+	for r := range rows {
+		for c := range cols {
+			out[c*rows+r] = in[r*cols+c]
+		}
+	}
+	return tensors.FromFlatDataAndDimensions(out, cols, rows), nil
 }
 
 // RandomWeights returns weights for specs initialized as Hugging Face

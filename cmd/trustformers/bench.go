@@ -1,0 +1,369 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trustformers/trustformers-go/models/bert"
+	"github.com/trustformers/trustformers-go/models/generate"
+	"github.com/trustformers/trustformers-go/models/gpt2"
+	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/xla"
+)
+
+func init() {
+	commands["bench"] = command{"measure inference speed on every CPU backend beside PyTorch (make bench)", runBench}
+}
+
+// figure is one measurement: the median of the repetitions.
+type figure struct {
+	Name    string    `json:"figure"`
+	Engine  string    `json:"engine"`
+	Value   float64   `json:"value"`
+	Unit    string    `json:"unit"`
+	Samples []float64 `json:"samples,omitempty"`
+}
+
+// Figures measured, in table order, with whether larger is better.
+var benchFigures = []struct {
+	name, unit string
+	higher     bool
+}{
+	{"prefill 1x128", "ms", false},
+	{"decode b1", "tok/s", true},
+	{"decode b8", "tok/s", true},
+	{"first token", "s", false},
+	{"bert 32x128", "ms", false},
+	{"peak rss", "MB", false},
+}
+
+func runBench(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("bench", "[--compare [--out FILE]] | [--backend SPEC --json]", stderr)
+	compare := fs.Bool("compare", false, "run every CPU backend present and the PyTorch reference, alternating, and print the table")
+	out := fs.String("out", "", "with --compare: also write the table to this markdown file")
+	backendSpec := fs.String("backend", "", "backend to measure (one process per backend)")
+	reps := fs.Int("reps", 5, "repetitions per figure after a warm-up (the median is reported)")
+	rounds := fs.Int("rounds", 1, "with --compare: times the whole alternation is repeated")
+	only := fs.String("only", "", "comma-separated figures to measure (default all)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *compare {
+		return benchCompare(*reps, *rounds, *only, *out, stdout, stderr)
+	}
+	figs, err := benchBackend(*backendSpec, *reps, *only, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "trustformers bench: %v\n", err)
+		return 1
+	}
+	enc := json.NewEncoder(stdout)
+	for _, f := range figs {
+		enc.Encode(f)
+	}
+	return 0
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// timeIt runs fn once to warm up, then reps times, and returns the durations in seconds.
+func timeIt(reps int, fn func() error) ([]float64, error) {
+	if err := fn(); err != nil {
+		return nil, err
+	}
+	var out []float64
+	for range reps {
+		start := time.Now()
+		if err := fn(); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(start).Seconds())
+	}
+	return out, nil
+}
+
+// gpt2Small is GPT-2 124M's shape.
+func gpt2Small() *gpt2.Config {
+	return &gpt2.Config{VocabSize: 50257, NPositions: 1024, NEmbd: 768, NLayer: 12, NHead: 12}
+}
+
+func wants(only, name string) bool {
+	if only == "" {
+		return true
+	}
+	for _, o := range strings.Split(only, ",") {
+		if strings.TrimSpace(o) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// benchBackend measures every figure on one backend, in this process.
+func benchBackend(spec string, reps int, only string, stderr io.Writer) ([]figure, error) {
+	backend, err := xla.New(spec)
+	if err != nil {
+		return nil, err
+	}
+	defer backend.Finalize()
+	engine := xla.SpecOf(backend)
+	var figs []figure
+	add := func(name, unit string, samples []float64) {
+		figs = append(figs, figure{Name: name, Engine: engine, Value: median(samples), Unit: unit, Samples: samples})
+		fmt.Fprintf(stderr, "  %-14s %-9s %10.2f %s\n", name, engine, median(samples), unit)
+	}
+	prompt := func(b, n int) [][]int32 {
+		rows := make([][]int32, b)
+		for i := range rows {
+			rows[i] = make([]int32, n)
+			for j := range rows[i] {
+				rows[i][j] = int32((i*977 + j*31 + 7) % 50257)
+			}
+		}
+		return rows
+	}
+
+	needGPT2 := wants(only, "prefill 1x128") || wants(only, "decode b1") || wants(only, "decode b8") || wants(only, "first token")
+	if needGPT2 {
+		loadStart := time.Now()
+		m, err := gpt2.NewRandom(gpt2Small(), 1, backend)
+		if err != nil {
+			return nil, err
+		}
+		if wants(only, "first token") {
+			// From having the weights to the first generated token, compilation included.
+			if _, err := generate.Generate(m, prompt(1, 16)[0], generate.Options{MaxNewTokens: 1}); err != nil {
+				return nil, err
+			}
+			figs = append(figs, figure{Name: "first token", Engine: engine, Value: time.Since(loadStart).Seconds(), Unit: "s"})
+			fmt.Fprintf(stderr, "  %-14s %-9s %10.2f s\n", "first token", engine, time.Since(loadStart).Seconds())
+		}
+		if wants(only, "prefill 1x128") {
+			ids := prompt(1, 128)
+			s, err := timeIt(reps, func() error {
+				out, err := m.Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{})
+				if err == nil {
+					_, err = out.Logits.ValueSafe()
+				}
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+			for i := range s {
+				s[i] *= 1000
+			}
+			add("prefill 1x128", "ms", s)
+		}
+		for _, b := range []int{1, 8} {
+			name := fmt.Sprintf("decode b%d", b)
+			if !wants(only, name) {
+				continue
+			}
+			prompts := prompt(b, 16)
+			var rates []float64
+			_, err := timeIt(reps, func() error {
+				start := time.Now()
+				outs, err := generate.Run(m, prompts, generate.Options{MaxNewTokens: 64}, nil)
+				if err != nil {
+					return err
+				}
+				n := 0
+				for _, o := range outs {
+					n += len(o.IDs)
+				}
+				rates = append(rates, float64(n)/time.Since(start).Seconds())
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			add(name, "tok/s", rates[1:]) // the first run was the warm-up
+		}
+	}
+	if wants(only, "bert 32x128") {
+		cfg := &bert.Config{VocabSize: 30522, HiddenSize: 768, NumHiddenLayers: 12, NumAttentionHeads: 12,
+			IntermediateSize: 3072, MaxPositionEmbeddings: 512, TypeVocabSize: 2}
+		m, err := bert.NewRandom(cfg, bert.Base, 1, backend)
+		if err != nil {
+			return nil, err
+		}
+		ids := prompt(32, 128)
+		for _, r := range ids {
+			for j := range r {
+				r[j] %= 30522
+			}
+		}
+		s, err := timeIt(reps, func() error {
+			out, err := m.Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{})
+			if err == nil {
+				_, err = out.Sequence.ValueSafe()
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for i := range s {
+			s[i] *= 1000
+		}
+		add("bert 32x128", "ms", s)
+	}
+	figs = append(figs, figure{Name: "peak rss", Engine: engine, Value: peakRSSMB(), Unit: "MB"})
+	return figs, nil
+}
+
+// peakRSSMB reads this process's peak resident set size (VmHWM).
+func peakRSSMB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.Fields(rest)[0], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// benchCompare runs this command once per CPU backend and the PyTorch
+// reference at its best setting and at one thread, alternating, and prints
+// (and optionally writes) the side-by-side table.
+func benchCompare(reps, rounds int, only, out string, stdout, stderr io.Writer) int {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	var backends []string
+	if lib, _ := xla.FindONNXRuntime(); lib != "" {
+		backends = append(backends, "onnx:cpu")
+	}
+	for _, p := range xla.FindPlugins() {
+		if p.Name == "cpu" {
+			backends = append(backends, "xla:cpu")
+		}
+	}
+	backends = append(backends, "go")
+	type run struct {
+		label string
+		cmd   []string
+		env   []string
+	}
+	var runs []run
+	for _, b := range backends {
+		runs = append(runs, run{b, []string{self, "bench", "--backend", b, "--reps", fmt.Sprint(reps), "--only", only}, nil})
+	}
+	py := "/usr/bin/python3"
+	script := filepath.Join("scripts", "reference", "bench.py")
+	// PyTorch 1.13's best setting on this 2-core machine: one torch thread, two OpenBLAS threads.
+	runs = append(runs,
+		run{"pytorch", []string{py, script, "--reps", fmt.Sprint(reps), "--only", only}, []string{"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=2", "TORCH_THREADS=1"}},
+		run{"pytorch-1t", []string{py, script, "--reps", fmt.Sprint(reps), "--only", only}, []string{"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "TORCH_THREADS=1"}})
+	results := map[string]map[string][]float64{} // label -> figure -> values over rounds
+	for round := range rounds {
+		for _, r := range runs {
+			fmt.Fprintf(stderr, "bench round %d: %s\n", round+1, r.label)
+			cmd := exec.Command(r.cmd[0], r.cmd[1:]...)
+			cmd.Env = append(os.Environ(), r.env...)
+			var buf bytes.Buffer
+			cmd.Stdout = &buf
+			cmd.Stderr = stderr
+			if err := cmd.Run(); err != nil {
+				fmt.Fprintf(stderr, "trustformers bench: %s: %v\n", r.label, err)
+				return 1
+			}
+			dec := json.NewDecoder(&buf)
+			for {
+				var f figure
+				if err := dec.Decode(&f); err != nil {
+					break
+				}
+				if results[r.label] == nil {
+					results[r.label] = map[string][]float64{}
+				}
+				results[r.label][f.Name] = append(results[r.label][f.Name], f.Value)
+			}
+		}
+	}
+	var table strings.Builder
+	fmt.Fprintf(&table, "%-14s %-10s %12s   %-22s %-22s %s\n", "figure", "engine", "value", "pytorch (best)", "pytorch (1 thread)", "ratio vs best")
+	for _, fig := range benchFigures {
+		ref := results["pytorch"][fig.name]
+		ref1 := results["pytorch-1t"][fig.name]
+		for _, b := range backends {
+			vals := results[b][fig.name]
+			if len(vals) == 0 {
+				continue
+			}
+			v := median(vals)
+			refStr, ref1Str, ratio := "-", "-", "-"
+			if len(ref) > 0 {
+				r := median(ref)
+				refStr = fmt.Sprintf("%.1f %s", r, fig.unit)
+				if fig.higher {
+					ratio = fmt.Sprintf("%.2fx", v/r)
+				} else {
+					ratio = fmt.Sprintf("%.2fx", r/v)
+				}
+			}
+			if len(ref1) > 0 {
+				ref1Str = fmt.Sprintf("%.1f %s", median(ref1), fig.unit)
+			}
+			fmt.Fprintf(&table, "%-14s %-10s %9.1f %-5s  %-22s %-22s %s\n", fig.name, b, v, fig.unit, refStr, ref1Str, ratio)
+		}
+	}
+	fmt.Fprint(stdout, table.String())
+	if out != "" {
+		if err := writeBenchDoc(out, table.String(), reps, rounds); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+	}
+	return 0
+}
+
+// writeBenchDoc replaces the generated section of the benchmarks document.
+func writeBenchDoc(path, table string, reps, rounds int) error {
+	const begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+	old, _ := os.ReadFile(path)
+	model, _ := os.ReadFile("/proc/cpuinfo")
+	cpu := "unknown CPU"
+	for _, line := range strings.Split(string(model), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+			break
+		}
+	}
+	section := fmt.Sprintf("%s\nMeasured %s on %s, %d cores, %s; `make bench` (%d repetitions after a warm-up, median; %d round(s)). Higher is better for tok/s, lower for ms, s and MB; the ratio is ours over PyTorch's best setting, oriented so that above 1 means faster or smaller.\n\n```text\n%s```\n%s",
+		begin, time.Now().UTC().Format("2006-01-02"), cpu, runtime.NumCPU(), runtime.Version(), reps, rounds, table, end)
+	text := string(old)
+	i, j := strings.Index(text, begin), strings.Index(text, end)
+	if i < 0 || j < i {
+		text = "# Benchmarks\n\n" + section + "\n"
+	} else {
+		text = text[:i] + section + text[j+len(end):]
+	}
+	return os.WriteFile(path, []byte(text), 0o644)
+}
