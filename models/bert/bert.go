@@ -96,6 +96,9 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := params.MoveToDevice(backend); err != nil {
+		return nil, err
+	}
 	return &Model{Config: cfg, Head: head, Params: params, Backend: backend, pooler: pooler}, nil
 }
 

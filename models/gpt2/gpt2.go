@@ -50,6 +50,9 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := params.MoveToDevice(backend); err != nil {
+		return nil, err
+	}
 	m := &Model{Config: cfg}
 	m.Decoder = &modeling.Decoder{
 		Params: params, Backend: backend,

@@ -72,6 +72,9 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := params.MoveToDevice(backend); err != nil {
+		return nil, err
+	}
 	inv, err := modeling.RotaryInvFreq(cfg.HeadDim(), cfg.RopeTheta, cfg.RopeScaling)
 	if err != nil {
 		return nil, err

@@ -13,9 +13,12 @@ package modeling
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -200,4 +203,23 @@ func RandomWeights(specs []Spec, seed uint64, std float64) *weights.Set {
 func isNorm(module string) bool {
 	m := strings.ToLower(module)
 	return strings.Contains(m, "norm") || strings.HasPrefix(m, "ln_") || m == "ln_f"
+}
+
+// MoveToDevice transfers every weight to the backend's device and drops the
+// host copies, so that a loaded model holds its weights once, not twice.
+// (Reading a weight later, to save it, copies it back.)
+func (p *Params) MoveToDevice(backend compute.Backend) error {
+	for _, name := range p.Names() {
+		t, err := p.vars[name].Value()
+		if err != nil {
+			return fmt.Errorf("weight %q: %w", name, err)
+		}
+		if err := t.MaterializeOnDevice(backend, false, 0); err != nil {
+			return fmt.Errorf("weight %q: moving to %s: %w", name, backend.Name(), err)
+		}
+		t.FinalizeLocal()
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	return nil
 }

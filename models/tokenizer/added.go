@@ -70,16 +70,17 @@ func (a *addedTokens) split(text string) []segment {
 	return segs
 }
 
-// encode returns the ids of text: added tokens where they occur, and
-// between them what encodeText appends for the text.
-func (a *addedTokens) encode(text string, encodeText func(ids []int, s string) []int) []int {
-	var ids []int
-	for _, seg := range a.split(text) {
-		if seg.id >= 0 {
+// encode appends to ids the ids of text: added tokens where they occur,
+// and between them what encodeText appends for the text that is not empty
+// (first when it starts the text).
+func (a *addedTokens) encode(ids []int, text string, encodeText func(ids []int, s string, first bool) []int) []int {
+	for i, seg := range a.split(text) {
+		switch {
+		case seg.id >= 0:
 			ids = append(ids, seg.id)
-			continue
+		case seg.text != "":
+			ids = encodeText(ids, seg.text, i == 0)
 		}
-		ids = encodeText(ids, seg.text)
 	}
 	return ids
 }

@@ -20,12 +20,19 @@ import (
 type golden struct {
 	Reference string `json:"reference"`
 	Tokenizer string `json:"tokenizer"`
+	// Overrides replace top-level fields of Tokenizer's file (the
+	// pipeline variants).
+	Overrides map[string]json.RawMessage `json:"overrides"`
+	// VocabSize is the reference's vocabulary size, added tokens included.
+	VocabSize int `json:"vocab_size"`
 	Corpus    struct {
 		File   string `json:"file"`
 		SHA256 string `json:"sha256"`
 	} `json:"corpus"`
 	Cases []goldenCase `json:"cases"`
-	Pairs []struct {
+	// Decodes are id sequences to decode, not from an encoding (Text empty).
+	Decodes []goldenCase `json:"decodes"`
+	Pairs   []struct {
 		A       string `json:"a"`
 		B       string `json:"b"`
 		IDs     []int  `json:"ids"`
@@ -39,6 +46,9 @@ type goldenCase struct {
 	Text    string `json:"text"`  // … or this text
 	IDs     []int  `json:"ids"`
 	Decoded string `json:"decoded"`
+	// DecodedWithSpecial is Decode without skipping special tokens, where
+	// it differs from Decoded.
+	DecodedWithSpecial *string `json:"decoded_with_special"`
 }
 
 // readGolden reads testdata/name.golden.json and fills in the corpus texts
@@ -326,5 +336,98 @@ func TestSentencePieceRoundTrip(t *testing.T) {
 		if got := tok.Decode(tok.Encode(c.Text), true); got != c.Text {
 			t.Errorf("Decode(Encode(%s)) = %q", c.name(), got)
 		}
+	}
+}
+
+// pipelineGoldens are the goldens of tokenizer.json files that the pipeline
+// runs: three small files built by scripts/reference/tokenizers_build.mjs
+// and variants of them with another normalizer, pre-tokenizer or decoder.
+var pipelineGoldens = []string{
+	"hf-unigram", "hf-llama2", "hf-llama3",
+	"hf-unigram-t5", "hf-unigram-albert", "hf-unigram-nmt", "hf-mistral", "hf-gpt4o-split", "hf-gpt2-split",
+}
+
+// pipelineFile returns the tokenizer.json a pipeline golden was made from:
+// its file in testdata, with the golden's overrides written over it.
+func pipelineFile(t *testing.T, g *golden) string {
+	t.Helper()
+	file := filepath.Join("testdata", filepath.Base(g.Tokenizer))
+	if len(g.Overrides) == 0 {
+		return file
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	for k, v := range g.Overrides {
+		doc[k] = v
+	}
+	if data, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "tokenizer.json")
+	write(t, out, data)
+	return out
+}
+
+// TestPipelinesMatchHuggingFace checks the tokenizer.json pipelines —
+// Unigram (T5, ALBERT and NMT normalizers), SentencePiece-style BPE with
+// byte fallback (LLaMA 2, Mistral) and byte-level BPE with other split
+// patterns (Llama 3, GPT-4o, GPT-2's as a Split) — against Hugging Face's
+// Rust tokenizers: ids with the post-processor's special tokens, Decode
+// with and without special tokens (of the encodings and of random id
+// sequences), and sentence pairs.
+func TestPipelinesMatchHuggingFace(t *testing.T) {
+	for _, name := range pipelineGoldens {
+		t.Run(name, func(t *testing.T) {
+			g := readGolden(t, name)
+			tok := load(t, pipelineFile(t, g))
+			if _, ok := tok.model.(*pipeline); !ok {
+				t.Fatalf("%s runs through %T, want this package's pipeline", name, tok.model)
+			}
+			if tok.VocabSize() != g.VocabSize {
+				t.Errorf("VocabSize() = %d, reference %d", tok.VocabSize(), g.VocabSize)
+			}
+			ids := &mismatches{t: t, what: name + " vs " + g.Reference}
+			for _, c := range g.Cases {
+				ids.check(c.name(), tok.Encode(c.Text), c.IDs)
+			}
+			ids.done()
+			decodes := 0
+			for _, c := range append(g.Cases, g.Decodes...) {
+				withSpecial := c.Decoded
+				if c.DecodedWithSpecial != nil {
+					withSpecial = *c.DecodedWithSpecial
+				}
+				for _, d := range []struct {
+					skip bool
+					want string
+				}{{true, c.Decoded}, {false, withSpecial}} {
+					if got := tok.Decode(c.IDs, d.skip); got != d.want {
+						if decodes++; decodes <= 5 {
+							t.Errorf("Decode(%v, %v) of %s = %q, reference %q", clip(c.IDs), d.skip, c.name(), got, d.want)
+						}
+					}
+				}
+			}
+			if decodes > 0 {
+				t.Errorf("%d of %d decodes differ from the reference", decodes, 2*(len(g.Cases)+len(g.Decodes)))
+			}
+			pairs := &mismatches{t: t, what: name + " pairs"}
+			types := &mismatches{t: t, what: name + " pair token type ids"}
+			for _, p := range g.Pairs {
+				got, gotTypes := tok.EncodePair(p.A, p.B, EncodeOptions{})
+				pairs.check(fmt.Sprintf("(%q, %q)", p.A, p.B), got, p.IDs)
+				types.check(fmt.Sprintf("(%q, %q)", p.A, p.B), gotTypes, p.TypeIDs)
+			}
+			if len(g.Pairs) > 0 {
+				pairs.done()
+				types.done()
+			}
+		})
 	}
 }

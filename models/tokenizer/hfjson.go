@@ -18,11 +18,16 @@ type tokenizerJSON struct {
 	// model's fields, as Hugging Face does (bert-base-uncased's file has
 	// no type).
 	inferredType bool
-	extra        struct {
+	// components are the normalizer, pre-tokenizer and decoder as written,
+	// for the pipeline to build.
+	components struct {
+		Normalizer   json.RawMessage `json:"normalizer"`
+		PreTokenizer json.RawMessage `json:"pre_tokenizer"`
+		Decoder      json.RawMessage `json:"decoder"`
+	}
+	extra struct {
 		PreTokenizer *struct {
-			Type           string `json:"type"`
-			UseRegex       *bool  `json:"use_regex"`
-			AddPrefixSpace bool   `json:"add_prefix_space"`
+			Type string `json:"type"`
 		} `json:"pre_tokenizer"`
 		PostProcessor *postProcessorJSON `json:"post_processor"`
 		Decoder       *struct {
@@ -32,10 +37,16 @@ type tokenizerJSON struct {
 		} `json:"decoder"`
 		Model struct {
 			Type                    string          `json:"type"`
-			ByteFallback            bool            `json:"byte_fallback"`
-			Merges                  json.RawMessage `json:"merges"`
-			ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
 			Vocab                   json.RawMessage `json:"vocab"`
+			Merges                  json.RawMessage `json:"merges"`
+			UnkToken                *string         `json:"unk_token"`
+			UnkID                   *int            `json:"unk_id"`
+			ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
+			EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
+			FuseUnk                 bool            `json:"fuse_unk"`
+			ByteFallback            bool            `json:"byte_fallback"`
+			IgnoreMerges            bool            `json:"ignore_merges"`
+			Dropout                 *float64        `json:"dropout"`
 		} `json:"model"`
 	}
 }
@@ -72,6 +83,9 @@ func parseTokenizerJSON(file string, content []byte) (*tokenizerJSON, error) {
 	if err := json.Unmarshal(content, &tj.extra); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
+	if err := json.Unmarshal(content, &tj.components); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
 	if err := json.Unmarshal(content, &tj.TokenizerJSON); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
@@ -102,29 +116,12 @@ func parseTokenizerJSON(file string, content []byte) (*tokenizerJSON, error) {
 	return tj, nil
 }
 
-// byteLevel reports whether tj is GPT-2-style byte-level BPE: a BPE model
-// behind a ByteLevel pre-tokenizer applying GPT-2's pattern.
-func (tj *tokenizerJSON) byteLevel() bool {
-	pt := tj.extra.PreTokenizer
-	return tj.Model.Type == "BPE" && pt != nil && pt.Type == "ByteLevel" && (pt.UseRegex == nil || *pt.UseRegex)
-}
-
 // bertWordPiece reports whether tj is BERT's WordPiece pipeline
 // (BertPreTokenizer, BertNormalizer or none), which wordPiece implements.
 func (tj *tokenizerJSON) bertWordPiece() bool {
 	pt := tj.extra.PreTokenizer
 	return tj.Model.Type == "WordPiece" && pt != nil && pt.Type == "BertPreTokenizer" &&
 		(tj.Normalizer == nil || tj.Normalizer.Type == "BertNormalizer")
-}
-
-// sentencePieceLike reports whether tj was converted from a SentencePiece
-// model (byte fallback or Metaspace), so that a tokenizer.model beside it
-// is the better source: go-huggingface does not implement byte fallback nor
-// the Prepend normalizer such files use.
-func (tj *tokenizerJSON) sentencePieceLike() bool {
-	pt := tj.extra.PreTokenizer
-	return tj.extra.Model.ByteFallback || (pt != nil && pt.Type == "Metaspace") ||
-		(tj.Decoder != nil && tj.Decoder.Type == "Metaspace")
 }
 
 // addedTokens returns tokenizer.json's added_tokens.
@@ -212,10 +209,14 @@ func tupleID(file, field string, raw []json.RawMessage) (int, error) {
 	return id, nil
 }
 
-// hfModel runs a tokenizer.json through go-huggingface's hftokenizer: the
-// formats this package has no implementation of its own for (Unigram,
-// BPE without a byte-level pre-tokenizer, WordPiece with other
-// normalizers). These have no golden here (see the package documentation).
+// hfModel runs a tokenizer.json through go-huggingface's hftokenizer: what
+// this package has no implementation of its own for — WordPiece other
+// than BERT's pipeline, and BPE files with a normalizer, pre-tokenizer or
+// decoder the pipeline does not implement (see newPipeline's errors).
+// These are NOT verified against Hugging Face and may differ from it: for
+// example go-huggingface has no byte fallback, ignores Prepend, and splits
+// ByteLevel text only before spaces. Unigram files never come here
+// (go-huggingface's Unigram is a greedy longest match, not Viterbi).
 type hfModel struct {
 	vocabulary // model vocab and added tokens
 	tok        *hftokenizer.Tokenizer
@@ -326,8 +327,8 @@ func bosField(s *SpecialTokens) *int  { return &s.BOS }
 func eosField(s *SpecialTokens) *int  { return &s.EOS }
 
 // specialTokens returns the special tokens that tokenizer.json declares:
-// model.unk_token, the well-known special added tokens, and the
-// post-processor's CLS/SEP.
+// model.unk_token (or a Unigram's model.unk_id), the well-known special
+// added tokens, and the post-processor's CLS/SEP.
 func (tj *tokenizerJSON) specialTokens(m model) SpecialTokens {
 	s := noSpecialTokens
 	for _, a := range tj.AddedTokens {
@@ -342,6 +343,9 @@ func (tj *tokenizerJSON) specialTokens(m model) SpecialTokens {
 	}
 	if id, ok := m.tokenToID(tj.Model.UnkToken); ok && tj.Model.UnkToken != "" {
 		s.UNK = id
+	}
+	if id := tj.extra.Model.UnkID; tj.Model.Type == "Unigram" && id != nil {
+		s.UNK = *id
 	}
 	if pp := tj.extra.PostProcessor; pp != nil && (pp.Type == "BertProcessing" || pp.Type == "RobertaProcessing") {
 		if id, err := tupleID("", "", pp.Cls); err == nil {

@@ -17,9 +17,8 @@ import (
 //   - vocab.txt (BERT WordPiece),
 //   - tokenizer.model (SentencePiece),
 //
-// except that a tokenizer.json converted from SentencePiece (byte fallback
-// or Metaspace) yields to a tokenizer.model beside it, whose exact
-// implementation is this package's own. tokenizer_config.json and
+// except that a tokenizer.json that this package would have to hand to
+// go-huggingface (see hfModel) yields to a tokenizer.model beside it. tokenizer_config.json and
 // special_tokens_map.json in the same folder, when present, set the special
 // tokens, add_bos_token / add_eos_token, do_lower_case (vocab.txt) and
 // model_max_length.
@@ -108,15 +107,14 @@ func loadTokenizerJSON(file string, cfg *config, haveSentencePiece bool) (*Token
 	if err != nil {
 		return nil, err
 	}
-	if haveSentencePiece && tj.sentencePieceLike() {
+	m, err := tj.model(file, content)
+	if _, viaGoHF := m.(*hfModel); haveSentencePiece && (viaGoHF || errors.As(err, new(*unsupportedError))) {
 		return loadSentencePieceFile(filepath.Join(filepath.Dir(file), "tokenizer.model"), cfg)
 	}
-	tmpl, err := tj.template(file)
 	if err != nil {
 		return nil, err
 	}
-	added := tj.addedTokens()
-	m, err := tj.model(file, content)
+	tmpl, err := tj.template(file)
 	if err != nil {
 		return nil, err
 	}
@@ -126,30 +124,33 @@ func loadTokenizerJSON(file string, cfg *config, haveSentencePiece bool) (*Token
 		// decide, as Hugging Face's LlamaTokenizerFast does.
 		tmpl = cfg.bosEOSTemplate(special, false, false)
 	}
-	return newTokenizer(FormatTokenizerJSON, file, m, tmpl, special, specialIDsOf(added), cfg)
+	return newTokenizer(FormatTokenizerJSON, file, m, tmpl, special, specialIDsOf(tj.addedTokens()), cfg)
 }
 
-// model returns the implementation for tj: this package's own for
-// byte-level BPE and BERT's WordPiece, go-huggingface's for the rest.
+// model returns the implementation for tj: this package's own BERT
+// WordPiece and pipeline (BPE and Unigram), and go-huggingface's for what
+// these do not implement (see hfModel), except for Unigram, whose
+// go-huggingface implementation is known to be wrong.
 func (tj *tokenizerJSON) model(file string, content []byte) (model, error) {
-	switch {
-	case tj.byteLevel():
-		bpe, err := newByteLevelBPE(file, tj.Model.Vocab, tj.Model.Merges, newAddedTokens(tj.addedTokens()))
-		if err != nil {
-			return nil, err
-		}
-		bpe.addPrefixSpace = tj.extra.PreTokenizer.AddPrefixSpace
-		return bpe, nil
-	case tj.bertWordPiece():
+	if tj.bertWordPiece() {
 		return newWordPiece(file, tj)
 	}
-	return newHFModel(file, content, tj)
+	p, err := newPipeline(file, tj)
+	if errors.As(err, new(*unsupportedError)) && tj.Model.Type != "Unigram" {
+		return newHFModel(file, content, tj)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // loadGPT2 reads GPT-2's vocabulary (vocab.json or encoder.json: token → id)
 // and merges (merges.txt or vocab.bpe: a "#version" line, then "a b" per
-// line in rank order). Like Hugging Face's GPT2Tokenizer it adds no special
-// tokens and takes <|endoftext|> as BOS, EOS and UNK.
+// line in rank order), and runs them as the tokenizer.json Hugging Face
+// would build: ByteLevel pre-tokenizer, BPE, ByteLevel decoder. Like
+// Hugging Face's GPT2Tokenizer it adds no special tokens and takes
+// <|endoftext|> as BOS, EOS and UNK.
 func loadGPT2(vocabFile, mergesFile string, cfg *config) (*Tokenizer, error) {
 	data, err := os.ReadFile(vocabFile)
 	if err != nil {
@@ -162,17 +163,30 @@ func loadGPT2(vocabFile, mergesFile string, cfg *config) (*Tokenizer, error) {
 	if len(vocab) == 0 {
 		return nil, fmt.Errorf("%s: the vocabulary is empty", vocabFile)
 	}
+	for b, r := range byteToRune {
+		if _, ok := vocab[string(r)]; !ok {
+			return nil, fmt.Errorf("%s: byte 0x%02X (%q) is missing: not a byte-level BPE vocabulary", vocabFile, b, r)
+		}
+	}
 	data, err = os.ReadFile(mergesFile)
 	if err != nil {
 		return nil, err
 	}
-	var merges []string
+	var lines []string
 	for i, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSuffix(line, "\r")
 		if line == "" || (i == 0 && strings.HasPrefix(line, "#version")) {
 			continue
 		}
-		merges = append(merges, line)
+		lines = append(lines, line)
+	}
+	merges, err := splitMergeLines(mergesFile, lines)
+	if err != nil {
+		return nil, err
+	}
+	bpe, err := newBPE(vocab, merges, bpeOptions{vocabFile: vocabFile, mergesFile: mergesFile})
+	if err != nil {
+		return nil, err
 	}
 	var added []addedToken
 	special := noSpecialTokens
@@ -181,10 +195,7 @@ func loadGPT2(vocabFile, mergesFile string, cfg *config) (*Tokenizer, error) {
 		special.BOS, special.EOS, special.UNK = id, id, id
 	}
 	added = append(added, cfg.addedTokens...)
-	m, err := newByteLevelBPE(mergesFile, vocab, merges, newAddedTokens(added))
-	if err != nil {
-		return nil, err
-	}
+	m := &pipeline{added: newAddedTokens(added), preTokenize: byteLevelPreTokenizer(false, true), model: bpe, decoder: byteLevelDecoder}
 	return newTokenizer(FormatGPT2, vocabFile, m, cfg.bosEOSTemplate(special, false, false), special, specialIDsOf(added), cfg)
 }
 

@@ -307,53 +307,22 @@ func (m *sentencePiece) bpePieces(text string) []string {
 // arithmetic and tie order, unknown characters scored minScore-10,
 // user-defined pieces favoured).
 func (m *sentencePiece) unigramPieces(text string) []string {
-	type node struct {
-		id     int
-		score  float32
-		start  int
-		filled bool
-	}
-	const unkPenalty = 10
-	unkScore := m.minScore - unkPenalty
-	best := make([]node, len(text)+1)
-	for start := 0; start < len(text); {
-		here := best[start].score
-		_, charLen := utf8.DecodeRuneInString(text[start:])
-		single := false
-		for end := start + 1; end <= len(text) && end-start <= m.maxPieceLen; end++ {
-			id, ok := m.normal[text[start:end]]
-			if !ok || m.isType(id, protos.ModelProto_SentencePiece_UNUSED) {
-				continue
-			}
-			// As in C++, the score is a double (the user-defined branch of the
-			// ternary makes it one), the sum is taken in double and stored as
-			// a float: exact ties and long texts depend on this.
-			score := float64(m.pieces[id].GetScore())
-			if m.isType(id, protos.ModelProto_SentencePiece_USER_DEFINED) {
-				score = float64(end-start)*float64(m.maxScore) - 0.1
-			}
-			if cand := score + float64(here); !best[end].filled || cand > float64(best[end].score) {
-				best[end] = node{id: id, score: float32(cand), start: start, filled: true}
-			}
-			if end-start == charLen {
-				single = true
-			}
+	path := viterbi(text, m.maxPieceLen, func(piece string) (int, float64, bool) {
+		id, ok := m.normal[piece]
+		if !ok || m.isType(id, protos.ModelProto_SentencePiece_UNUSED) {
+			return 0, 0, false
 		}
-		if !single {
-			end := start + charLen
-			if cand := unkScore + here; !best[end].filled || cand > best[end].score {
-				best[end] = node{id: m.unkID, score: cand, start: start, filled: true}
-			}
+		// As in C++, the score is a double (the user-defined branch of the
+		// ternary makes it one) and the sum is taken in double, then stored
+		// as a float: exact ties and long texts depend on this.
+		if m.isType(id, protos.ModelProto_SentencePiece_USER_DEFINED) {
+			return id, float64(len(piece))*float64(m.maxScore) - 0.1, true
 		}
-		start += charLen
-	}
-	var rev []string
-	for end := len(text); end > 0; end = best[end].start {
-		rev = append(rev, text[best[end].start:end])
-	}
-	out := make([]string, len(rev))
-	for i, s := range rev {
-		out[len(rev)-1-i] = s
+		return id, float64(m.pieces[id].GetScore()), true
+	}, m.unkID, float64(m.minScore-unkPenalty), roundFloat32)
+	out := make([]string, len(path))
+	for i, n := range path {
+		out[i] = text[n.start:n.end]
 	}
 	return out
 }
@@ -437,8 +406,7 @@ func (m *sentencePiece) tokenBytes(id int) ([]byte, bool) {
 
 // spNormalizer is SentencePiece's normalizer (normalizer.cc).
 type spNormalizer struct {
-	trie            []uint32 // precompiled character map: a Darts double array
-	replacements    []byte   // NUL-terminated replacement strings the trie points into
+	charsMap        *charsMap // precompiled_charsmap, nil when empty
 	addDummyPrefix  bool
 	removeExtraWS   bool
 	escapeWS        bool
@@ -458,22 +426,10 @@ func newSPNormalizer(ns *protos.NormalizerSpec, userDefined map[string]bool, max
 	if ns.GetNormalizationRuleTsv() != "" {
 		return n, fmt.Errorf("field normalization_rule_tsv is not supported")
 	}
-	blob := ns.GetPrecompiledCharsmap()
-	if len(blob) == 0 {
-		return n, nil
+	var err error
+	if n.charsMap, err = parseCharsMap(ns.GetPrecompiledCharsmap()); err != nil {
+		return n, fmt.Errorf("field precompiled_charsmap: %w", err)
 	}
-	if len(blob) < 4 {
-		return n, fmt.Errorf("field precompiled_charsmap is truncated")
-	}
-	size := int(binary.LittleEndian.Uint32(blob))
-	if size%4 != 0 || size > len(blob)-4 || size == 0 {
-		return n, fmt.Errorf("field precompiled_charsmap: trie size %d does not fit its %d bytes", size, len(blob))
-	}
-	n.trie = make([]uint32, size/4)
-	for i := range n.trie {
-		n.trie[i] = binary.LittleEndian.Uint32(blob[4+4*i:])
-	}
-	n.replacements = blob[4+size:]
 	return n, nil
 }
 
@@ -539,14 +495,8 @@ func (n *spNormalizer) prefix(s string) (out string, used int) {
 	if l := longestPrefix(s, n.userDefined, n.maxUserDefined); l > 0 {
 		return s[:l], l
 	}
-	if n.trie != nil {
-		if l, v := n.longestRule(s); l > 0 {
-			end := v
-			for end < len(n.replacements) && n.replacements[end] != 0 {
-				end++
-			}
-			return string(n.replacements[min(v, end):end]), l
-		}
+	if l, out := n.charsMap.match(s, false); l > 0 {
+		return out, l
 	}
 	r, l := utf8.DecodeRuneInString(s)
 	if r == utf8.RuneError && l <= 1 {
@@ -555,25 +505,60 @@ func (n *spNormalizer) prefix(s string) (out string, used int) {
 	return s[:l], l
 }
 
-// longestRule returns the length and value of the longest key in the
-// Darts-clone double array that s starts with (commonPrefixSearch).
-func (n *spNormalizer) longestRule(s string) (length, value int) {
+// charsMap is SentencePiece's precompiled character map: a Darts-clone
+// double-array trie over UTF-8 keys whose values point into a block of
+// NUL-terminated replacement strings. Hugging Face's Precompiled normalizer
+// reads the same bytes.
+type charsMap struct {
+	trie         []uint32
+	replacements []byte
+}
+
+// parseCharsMap reads a precompiled_charsmap blob: the trie's size in
+// bytes (uint32, little-endian), the trie, then the replacements. An empty
+// blob gives nil (no map).
+func parseCharsMap(blob []byte) (*charsMap, error) {
+	if len(blob) == 0 {
+		return nil, nil
+	}
+	if len(blob) < 4 {
+		return nil, fmt.Errorf("truncated to %d bytes", len(blob))
+	}
+	size := int(binary.LittleEndian.Uint32(blob))
+	if size%4 != 0 || size > len(blob)-4 || size == 0 {
+		return nil, fmt.Errorf("trie size %d does not fit its %d bytes", size, len(blob))
+	}
+	c := &charsMap{trie: make([]uint32, size/4), replacements: blob[4+size:]}
+	for i := range c.trie {
+		c.trie[i] = binary.LittleEndian.Uint32(blob[4+4*i:])
+	}
+	return c, nil
+}
+
+// match returns the length of the longest key that s starts with — or,
+// with shortest, of the first (shortest) one, as Hugging Face's
+// Precompiled takes it — and its replacement; length 0 when no key
+// matches (or c is nil).
+func (c *charsMap) match(s string, shortest bool) (length int, replacement string) {
+	if c == nil {
+		return 0, ""
+	}
 	unit := func(pos uint32) (uint32, bool) {
-		if int(pos) >= len(n.trie) {
+		if int(pos) >= len(c.trie) {
 			return 0, false
 		}
-		return n.trie[pos], true
+		return c.trie[pos], true
 	}
 	offset := func(u uint32) uint32 { return (u >> 10) << ((u & (1 << 9)) >> 6) }
 	u, ok := unit(0)
 	if !ok {
-		return 0, 0
+		return 0, ""
 	}
-	pos := offset(u)
+	pos, value := offset(u), 0
 	for i := 0; i < len(s); i++ {
-		c := uint32(s[i])
-		pos ^= c
-		if u, ok = unit(pos); !ok || u&((1<<31)|0xFF) != c {
+		ch := uint32(s[i])
+		pos ^= ch
+		if u, ok = unit(pos); !ok || u&((1<<31)|0xFF) != ch {
 			break
 		}
 		pos ^= offset(u)
@@ -583,9 +568,20 @@ func (n *spNormalizer) longestRule(s string) (length, value int) {
 				break
 			}
 			length, value = i+1, int(leaf&(1<<31-1))
+			if shortest {
+				break
+			}
 		}
 	}
-	return length, value
+	if length == 0 {
+		return 0, ""
+	}
+	value = min(value, len(c.replacements)) // a corrupt value gives ""
+	end := value
+	for end < len(c.replacements) && c.replacements[end] != 0 {
+		end++
+	}
+	return length, string(c.replacements[value:end])
 }
 
 // pairHeap is a binary heap ordered by less (the least pops first).

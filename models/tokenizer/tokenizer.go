@@ -16,16 +16,33 @@
 // "[MASK]") are recognized as Hugging Face does, except in SentencePiece
 // models, which, like sentencepiece itself, read "<s>" as plain text.
 //
+// BPE and Unigram tokenizer.json files run through this package's own
+// implementation of Hugging Face's pipeline (normalizers, pre-tokenizers,
+// models, decoders); GPT-2's vocabulary files run as the tokenizer.json
+// Hugging Face would build from them.
+//
 // Verified id for id against independent implementations on the goldens in
-// testdata/ (see scripts/reference/README.md): GPT-2 byte-level BPE in all
-// three spellings (tiktoken), BERT WordPiece from tokenizer.json and
-// vocab.txt (Hugging Face's Rust tokenizers), and SentencePiece BPE and
-// Unigram models with identity and nmt_nfkc normalization (Google's
-// sentencepiece). Other tokenizer.json pipelines — Unigram, BPE without
-// GPT-2's byte-level pre-tokenizer, WordPiece with other normalizers — run
-// through go-huggingface's hftokenizer and are not verified; a
-// tokenizer.json converted from SentencePiece yields to the tokenizer.model
-// beside it when there is one.
+// testdata/ (see scripts/reference/README.md):
+//
+//   - against tiktoken: GPT-2 byte-level BPE in all three spellings;
+//   - against Hugging Face's Rust tokenizers: BERT WordPiece from
+//     tokenizer.json and vocab.txt, and tokenizer.json pipelines of three
+//     kinds: Unigram as converted from SentencePiece (T5, ALBERT:
+//     Precompiled, Metaspace …), SentencePiece-style BPE with byte fallback
+//     (LLaMA 2, Mistral), and byte-level BPE with other split patterns
+//     (Llama 3, GPT-4o);
+//   - against Google's sentencepiece: SentencePiece BPE and Unigram models
+//     with identity and nmt_nfkc normalization.
+//
+// Not verified: a tokenizer.json whose model is WordPiece without BERT's
+// normalizer and pre-tokenizer, or BPE with a normalizer, pre-tokenizer or
+// decoder the pipeline does not implement (Whitespace, Digits, BPEDecoder,
+// look-around in Split patterns other than "\s+(?!\S)" …), runs through
+// go-huggingface's hftokenizer, which may differ from Hugging Face; such a
+// file yields to a tokenizer.model beside it when there is one. A Unigram
+// tokenizer.json with such parts fails to load instead (go-huggingface's
+// Unigram is a greedy longest match). Added tokens' lstrip, rstrip and
+// single_word are not applied.
 //
 // A Tokenizer is safe for concurrent use once loaded; the Special field is
 // the one thing meant to be changed, before use (for example setting PAD to
@@ -206,7 +223,11 @@ func truncate(seqs [][]int, budget int, left bool) {
 
 // Decode returns the text of ids. With skipSpecialTokens the special tokens
 // (IsSpecial) are left out. Ids outside the vocabulary are skipped, and bytes
-// that do not form UTF-8 (ids cut mid-character) become U+FFFD.
+// that do not form UTF-8 (ids cut mid-character) become U+FFFD, one per
+// byte, as SentencePiece does (Hugging Face's ByteLevel decoder writes one
+// per invalid sequence instead, and its ByteFallback decoder one per byte
+// of a whole run of byte tokens that is not UTF-8, which Decode follows
+// except at the end of ids).
 func (t *Tokenizer) Decode(ids []int, skipSpecialTokens bool) string {
 	return validUTF8(t.DecodeBytes(ids, skipSpecialTokens))
 }

@@ -37,7 +37,7 @@ func TestLoadErrors(t *testing.T) {
 		{"truncated tokenizer.model", map[string]string{"tokenizer.model": string(spData[:len(spData)/2])}, []string{"tokenizer.model"}},
 		{"GPT-2 merges with unknown token", map[string]string{"vocab.json": gpt2MiniVocab(), "merges.txt": "#version: 0.2\nx zz\n"}, []string{"merges.txt", "entry 0"}},
 		{"GPT-2 vocab not an object", map[string]string{"vocab.json": `["a"]`, "merges.txt": ""}, []string{"vocab.json", "JSON object"}},
-		{"GPT-2 vocab without byte tokens", map[string]string{"vocab.json": `{"a": 0}`, "merges.txt": ""}, []string{"merges.txt", "byte 0x00"}},
+		{"GPT-2 vocab without byte tokens", map[string]string{"vocab.json": `{"a": 0}`, "merges.txt": ""}, []string{"vocab.json", "byte 0x00"}},
 		{"empty vocab.txt", map[string]string{"vocab.txt": "\n"}, []string{"vocab.txt", "empty"}},
 		{"vocab.txt without [UNK]", map[string]string{"vocab.txt": "a\nb\n"}, []string{"vocab.txt", "unk_token"}},
 		{"malformed tokenizer_config.json", map[string]string{"tokenizer.model": string(spData), "tokenizer_config.json": `{"add_bos_token": tru`}, []string{"tokenizer_config.json"}},
@@ -320,20 +320,7 @@ func TestStreamDecoder(t *testing.T) {
 			if c.Line != nil && *c.Line > 50 {
 				continue
 			}
-			ids := tok.Encode(c.Text)
-			d := tok.NewStreamDecoder(true)
-			var out strings.Builder
-			for _, id := range ids {
-				piece := d.Next(id)
-				if !utf8.ValidString(piece) {
-					t.Errorf("%s %s: piece %q is not valid UTF-8", name, c.name(), piece)
-				}
-				out.WriteString(piece)
-			}
-			out.WriteString(d.Flush())
-			if want := tok.Decode(ids, true); out.String() != want {
-				t.Errorf("%s %s: streamed %q, Decode %q", name, c.name(), out.String(), want)
-			}
+			streamMatchesDecode(t, name, c.name(), tok, tok.Encode(c.Text))
 		}
 	}
 	// An incomplete character is held back until completed.
@@ -354,6 +341,25 @@ func TestStreamDecoder(t *testing.T) {
 	d.Next(ids[0])
 	if s := d.Flush(); s == "" || strings.Trim(s, "\uFFFD") != "" {
 		t.Errorf("Flush of a partial character = %q, want U+FFFD", s)
+	}
+}
+
+// streamMatchesDecode feeds ids to a StreamDecoder one at a time and checks
+// that the pieces are whole UTF-8 characters that add up to Decode.
+func streamMatchesDecode(t *testing.T, name, input string, tok *Tokenizer, ids []int) {
+	t.Helper()
+	d := tok.NewStreamDecoder(true)
+	var out strings.Builder
+	for _, id := range ids {
+		piece := d.Next(id)
+		if !utf8.ValidString(piece) {
+			t.Errorf("%s %s: piece %q is not valid UTF-8", name, input, piece)
+		}
+		out.WriteString(piece)
+	}
+	out.WriteString(d.Flush())
+	if want := tok.Decode(ids, true); out.String() != want {
+		t.Errorf("%s %s: streamed %q, Decode %q", name, input, out.String(), want)
 	}
 }
 
@@ -392,11 +398,15 @@ func TestGPT2Split(t *testing.T) {
 // TestCorruptFilesDoNotPanic loads truncated copies of real files: each
 // must load or fail with an error, and what loads must encode and decode.
 func TestCorruptFilesDoNotPanic(t *testing.T) {
-	files := map[string]string{
-		"tokenizer.model": filepath.Join("testdata", "sp-bpe.model"),
-		"tokenizer.json":  assets.Require(t, assets.BERTTokenizer),
+	files := []struct{ name, src string }{
+		{"tokenizer.model", filepath.Join("testdata", "sp-bpe.model")},
+		{"tokenizer.json", assets.Require(t, assets.BERTTokenizer)},
+		{"tokenizer.json", filepath.Join("testdata", "hf-unigram.json")},
+		{"tokenizer.json", filepath.Join("testdata", "hf-llama2.json")},
+		{"tokenizer.json", filepath.Join("testdata", "hf-llama3.json")},
 	}
-	for name, src := range files {
+	for _, file := range files {
+		name, src := file.name, file.src
 		data, err := os.ReadFile(src)
 		if err != nil {
 			t.Fatal(err)

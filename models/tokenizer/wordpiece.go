@@ -75,7 +75,7 @@ func newWordPiece(file string, tj *tokenizerJSON) (*wordPiece, error) {
 }
 
 func (m *wordPiece) encode(text string) []int {
-	return m.added.encode(text, func(ids []int, s string) []int {
+	return m.added.encode(nil, text, func(ids []int, s string, _ bool) []int {
 		if m.norm != nil {
 			s = m.norm.normalize(s)
 		}
@@ -145,9 +145,7 @@ func (n *bertNormalizer) normalize(s string) string {
 		}, norm.NFD.String(s))
 	}
 	if n.lowercase {
-		// Per character, as Rust's char::to_lowercase: İ becomes "i̇".
-		s = strings.ReplaceAll(s, "\u0130", "i\u0307")
-		s = strings.Map(unicode.ToLower, s)
+		s = lowercase(s)
 	}
 	return s
 }
