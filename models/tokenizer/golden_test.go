@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,8 +21,8 @@ import (
 type golden struct {
 	Reference string `json:"reference"`
 	Tokenizer string `json:"tokenizer"`
-	// Overrides replace top-level fields of Tokenizer's file (the
-	// pipeline variants).
+	// Overrides replace top-level fields of Tokenizer's file, and for
+	// "model" the model's fields (the pipeline variants).
 	Overrides map[string]json.RawMessage `json:"overrides"`
 	// VocabSize is the reference's vocabulary size, added tokens included.
 	VocabSize int `json:"vocab_size"`
@@ -344,7 +345,8 @@ func TestSentencePieceRoundTrip(t *testing.T) {
 // and variants of them with another normalizer, pre-tokenizer or decoder.
 var pipelineGoldens = []string{
 	"hf-unigram", "hf-llama2", "hf-llama3",
-	"hf-unigram-t5", "hf-unigram-albert", "hf-unigram-nmt", "hf-mistral", "hf-gpt4o-split", "hf-gpt2-split",
+	"hf-unigram-t5", "hf-unigram-albert", "hf-unigram-nmt", "hf-unigram-nfd", "hf-mistral", "hf-llama2-unk",
+	"hf-gpt4o-split", "hf-gpt2-split", "hf-llama3-merges",
 }
 
 // pipelineFile returns the tokenizer.json a pipeline golden was made from:
@@ -364,6 +366,19 @@ func pipelineFile(t *testing.T, g *golden) string {
 		t.Fatalf("%s: %v", file, err)
 	}
 	for k, v := range g.Overrides {
+		if k == "model" {
+			var model, fields map[string]json.RawMessage
+			if err := json.Unmarshal(doc[k], &model); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(v, &fields); err != nil {
+				t.Fatal(err)
+			}
+			maps.Copy(model, fields)
+			if v, err = json.Marshal(model); err != nil {
+				t.Fatal(err)
+			}
+		}
 		doc[k] = v
 	}
 	if data, err = json.Marshal(doc); err != nil {
