@@ -163,16 +163,7 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	key := fmt.Sprintf("forward/%v/%v", opts.HiddenStates, opts.Attentions)
 	e, err := d.exec(key, func() (*model.Exec, error) {
 		return model.NewExec(d.Backend, d.Params.Store, func(_ *model.Scope, in []*Node) []*Node {
-			ids, positions, mask := in[0], in[1], in[2]
-			t := ids.Shape().Dimensions[1]
-			allowed := AllowedKeys(Iota(ids.Graph(), shapes.Make(dtypes.Int32, t), 0), t, mask, true, d.Window)
-			var probs []*Node
-			attend := func(layer int, q, k, v *Node) *Node {
-				out, p := Attend(q, k, v, allowed, 1/math.Sqrt(float64(d.HeadDim)))
-				probs = append(probs, p)
-				return out
-			}
-			logits, hidden := d.Graph(ids.Graph(), ids, positions, attend)
+			logits, hidden, probs := d.ForwardGraph(in[0], in[1], in[2])
 			outs := []*Node{logits}
 			if opts.HiddenStates {
 				outs = append(outs, hidden...)
@@ -199,6 +190,21 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 		out.Attentions = res[:d.Layers]
 	}
 	return out, nil
+}
+
+// ForwardGraph builds the whole network inside a graph: ids and positions
+// [B, T] (int32) and mask [B, T] (int32, 1 = real token; nil: all real) in,
+// logits, hidden states and attention probabilities out. Trainers use it.
+func (d *Decoder) ForwardGraph(ids, positions, mask *Node) (logits *Node, hidden, probs []*Node) {
+	t := ids.Shape().Dimensions[1]
+	allowed := AllowedKeys(Iota(ids.Graph(), shapes.Make(dtypes.Int32, t), 0), t, mask, true, d.Window)
+	attend := func(layer int, q, k, v *Node) *Node {
+		out, p := Attend(q, k, v, allowed, 1/math.Sqrt(float64(d.HeadDim)))
+		probs = append(probs, p)
+		return out
+	}
+	logits, hidden = d.Graph(ids.Graph(), ids, positions, attend)
+	return logits, hidden, probs
 }
 
 // Cache is a preallocated key/value cache for one batch: per layer, keys and
