@@ -1,0 +1,112 @@
+package training
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// CharVocab is a character-level vocabulary built as nanoGPT's
+// shakespeare_char prepare.py builds it: the sorted set of the text's
+// characters.
+type CharVocab struct {
+	Chars []rune
+	index map[rune]int32
+}
+
+// NewCharVocab returns the vocabulary of text.
+func NewCharVocab(text string) *CharVocab {
+	seen := map[rune]bool{}
+	for _, r := range text {
+		seen[r] = true
+	}
+	v := &CharVocab{index: map[rune]int32{}}
+	for r := range seen {
+		v.Chars = append(v.Chars, r)
+	}
+	sort.Slice(v.Chars, func(i, j int) bool { return v.Chars[i] < v.Chars[j] })
+	for i, r := range v.Chars {
+		v.index[r] = int32(i)
+	}
+	return v
+}
+
+// Size returns the number of characters.
+func (v *CharVocab) Size() int { return len(v.Chars) }
+
+// Encode maps text to ids; a character outside the vocabulary is an error.
+func (v *CharVocab) Encode(text string) ([]int32, error) {
+	ids := make([]int32, 0, len(text))
+	for i, r := range text {
+		id, ok := v.index[r]
+		if !ok {
+			return nil, fmt.Errorf("character %q at byte %d is not in the vocabulary", r, i)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// Decode maps ids back to text.
+func (v *CharVocab) Decode(ids []int32) string {
+	var b strings.Builder
+	for _, id := range ids {
+		if int(id) >= 0 && int(id) < len(v.Chars) {
+			b.WriteRune(v.Chars[id])
+		}
+	}
+	return b.String()
+}
+
+// Dataset is a token stream split into training and validation parts, from
+// which batches of random contiguous windows are drawn.
+type Dataset struct {
+	Train, Val []int32
+}
+
+// SplitTokens splits ids into the first 90% for training and the last 10%
+// for validation, as nanoGPT's prepare.py does.
+func SplitTokens(ids []int32) *Dataset {
+	n := len(ids) * 9 / 10
+	return &Dataset{Train: ids[:n], Val: ids[n:]}
+}
+
+// LoadCharDataset reads a text file and returns its vocabulary and dataset.
+func LoadCharDataset(path string) (*CharVocab, *Dataset, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	text := string(data)
+	v := NewCharVocab(text)
+	ids, err := v.Encode(text)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, SplitTokens(ids), nil
+}
+
+// Batch draws batch windows of block tokens from split ("train" or "val"),
+// at offsets from rng (nanoGPT's get_batch): inputs x and next-token
+// targets y, both [batch, block] int32 tensors.
+func (d *Dataset) Batch(rng *rand.Rand, split string, batch, block int) (x, y *tensors.Tensor, err error) {
+	data := d.Train
+	if split == "val" {
+		data = d.Val
+	}
+	if len(data) <= block+1 {
+		return nil, nil, fmt.Errorf("%s split has %d tokens, too few for windows of %d", split, len(data), block)
+	}
+	xs := make([]int32, 0, batch*block)
+	ys := make([]int32, 0, batch*block)
+	for range batch {
+		i := rng.IntN(len(data) - block)
+		xs = append(xs, data[i:i+block]...)
+		ys = append(ys, data[i+1:i+1+block]...)
+	}
+	return tensors.FromFlatDataAndDimensions(xs, batch, block), tensors.FromFlatDataAndDimensions(ys, batch, block), nil
+}

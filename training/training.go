@@ -1,0 +1,257 @@
+// Package training trains the weights of any model that yields a loss:
+// AdamW with decoupled weight decay (nanoGPT's rule by default: decay on
+// weights of two or more dimensions, none on norms and biases), linear
+// warm-up then cosine decay to a minimum learning rate, global-norm gradient
+// clipping, evaluation, and a small metrics-callback interface that progress
+// bars, the lab's run folders and live notebook charts implement.
+//
+// The whole step — forward, backward, clipping and the AdamW update — is one
+// compiled graph; the learning rate enters as an input, so the schedule never
+// recompiles it.
+package training
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/trustformers/trustformers-go/models/modeling"
+)
+
+// LossFunc builds a scalar loss from the batch's input nodes, reading the
+// model's weights from its Params.
+type LossFunc func(g *Graph, batch []*Node) *Node
+
+// AdamW holds the optimizer's settings, with torch.optim.AdamW's meaning.
+type AdamW struct {
+	Beta1, Beta2, Epsilon float64
+	// WeightDecay is decoupled: each step multiplies decayed weights by
+	// (1 - lr·WeightDecay).
+	WeightDecay float64
+	// Decay reports whether a weight is decayed; nil means nanoGPT's rule
+	// (weights with two or more dimensions).
+	Decay func(name string, dims []int) bool
+}
+
+// DefaultAdamW is nanoGPT's optimizer: betas (0.9, 0.95), epsilon 1e-8,
+// weight decay 0.1.
+func DefaultAdamW() AdamW { return AdamW{Beta1: 0.9, Beta2: 0.95, Epsilon: 1e-8, WeightDecay: 0.1} }
+
+// Schedule is a learning rate with linear warm-up then cosine decay.
+type Schedule struct {
+	// LR is the peak rate, reached after WarmupIters steps.
+	LR float64
+	// MinLR is the rate at DecayIters and after.
+	MinLR       float64
+	WarmupIters int
+	// DecayIters is where the cosine decay ends; 0 keeps LR constant.
+	DecayIters int
+}
+
+// At returns the learning rate for step (counting from 0), as nanoGPT's get_lr.
+func (s Schedule) At(step int) float64 {
+	switch {
+	case step < s.WarmupIters:
+		return s.LR * float64(step+1) / float64(s.WarmupIters+1)
+	case s.DecayIters <= 0:
+		return s.LR
+	case step > s.DecayIters:
+		return s.MinLR
+	}
+	ratio := float64(step-s.WarmupIters) / float64(max(1, s.DecayIters-s.WarmupIters))
+	coeff := 0.5 * (1 + math.Cos(math.Pi*ratio))
+	return s.MinLR + coeff*(s.LR-s.MinLR)
+}
+
+// Metrics are the numbers of one training or evaluation report.
+type Metrics struct {
+	Step int
+	// Split is "train" or "val".
+	Split string
+	Loss  float64
+	// LR, GradNorm and TokensPerSec are set for training steps.
+	LR, GradNorm, TokensPerSec float64
+}
+
+// Callback receives metrics as training goes; a progress bar, a run folder's
+// metrics log and a live chart implement it.
+type Callback interface {
+	OnMetrics(m Metrics)
+}
+
+// CallbackFunc adapts a function to Callback.
+type CallbackFunc func(Metrics)
+
+// OnMetrics calls f.
+func (f CallbackFunc) OnMetrics(m Metrics) { f(m) }
+
+// Trainer updates a model's Params to minimize Loss.
+type Trainer struct {
+	Params  *modeling.Params
+	Backend compute.Backend
+	Loss    LossFunc
+	Opt     AdamW
+	// Clip is the global gradient-norm limit (0: no clipping).
+	Clip float64
+
+	mu        sync.Mutex
+	step      int // optimizer steps taken
+	trainExec *model.Exec
+	evalExec  *model.Exec
+	state     map[string][2]*model.Variable // weight name -> first and second moments
+	names     []string                      // trainable weights, sorted
+}
+
+// optimizerPrefix is where the moments live in the Store.
+const optimizerPrefix = "optimizer"
+
+// NewTrainer returns a trainer of every weight in params.
+func NewTrainer(params *modeling.Params, backend compute.Backend, loss LossFunc, opt AdamW, clip float64) (*Trainer, error) {
+	t := &Trainer{Params: params, Backend: backend, Loss: loss, Opt: opt, Clip: clip, state: map[string][2]*model.Variable{}}
+	for _, name := range params.Names() {
+		if strings.HasPrefix(name, optimizerPrefix+".") {
+			continue
+		}
+		v := params.Variable(name)
+		if !v.Trainable {
+			continue
+		}
+		t.names = append(t.names, name)
+		shape := v.Shape()
+		var moments [2]*model.Variable
+		for i, kind := range []string{"m", "v"} {
+			mv, err := params.Store.CreateVariable(modeling.VariablePath(optimizerPrefix+"."+kind+"."+name), tensors.FromShape(shape))
+			if err != nil {
+				return nil, err
+			}
+			mv.SetTrainable(false)
+			moments[i] = mv
+		}
+		t.state[name] = moments
+	}
+	if len(t.names) == 0 {
+		return nil, fmt.Errorf("training: no trainable weights")
+	}
+	if opt.Beta1 == 0 && opt.Beta2 == 0 {
+		return nil, fmt.Errorf("training: AdamW betas unset (use DefaultAdamW())")
+	}
+	return t, nil
+}
+
+// Steps returns how many optimizer steps have been taken.
+func (t *Trainer) Steps() int { return t.step }
+
+// decays reports whether weight name is decayed.
+func (t *Trainer) decays(name string, dims []int) bool {
+	if t.Opt.Decay != nil {
+		return t.Opt.Decay(name, dims)
+	}
+	return len(dims) >= 2
+}
+
+// Step takes one optimizer step on batch at learning rate lr and returns the
+// loss (before the update) and the gradient's global norm (before clipping).
+func (t *Trainer) Step(lr float64, batch ...*tensors.Tensor) (loss, gradNorm float64, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.trainExec == nil {
+		t.trainExec, err = model.NewExec(t.Backend, t.Params.Store, t.stepGraph)
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	args := []any{tensors.FromScalar(float32(lr)), tensors.FromScalar(float32(t.step + 1))}
+	for _, b := range batch {
+		args = append(args, b)
+	}
+	out, err := t.trainExec.Call(args...)
+	if err != nil {
+		return 0, 0, err
+	}
+	t.step++
+	return float64(tensors.MustCopyFlatData[float32](out[0])[0]), float64(tensors.MustCopyFlatData[float32](out[1])[0]), nil
+}
+
+// stepGraph is one training step: loss, gradients, clipping, AdamW (as
+// torch.optim.AdamW computes it).
+func (t *Trainer) stepGraph(_ *model.Scope, in []*Node) []*Node {
+	lr, step, batch := in[0], in[1], in[2:]
+	g := lr.Graph()
+	t.Params.AsParameters(g)
+	loss := t.Loss(g, batch)
+	params := make([]*Node, len(t.names))
+	for i, name := range t.names {
+		params[i] = t.Params.Node(g, name)
+	}
+	grads := Gradient(loss, params...)
+	sumSq := ScalarZero(g, dtypes.Float32)
+	for _, gr := range grads {
+		sumSq = Add(sumSq, ReduceAllSum(Square(gr)))
+	}
+	norm := Sqrt(sumSq)
+	scale := ScalarOne(g, dtypes.Float32)
+	if t.Clip > 0 {
+		// torch.nn.utils.clip_grad_norm_: scale by clip/(norm+1e-6) when that is below 1.
+		scale = Min(scale, Div(Scalar(g, dtypes.Float32, t.Clip), AddScalar(norm, 1e-6)))
+	}
+	b1, b2 := t.Opt.Beta1, t.Opt.Beta2
+	bc1 := OneMinus(Pow(Scalar(g, dtypes.Float32, b1), step))
+	bc2 := OneMinus(Pow(Scalar(g, dtypes.Float32, b2), step))
+	for i, name := range t.names {
+		gr := Mul(grads[i], scale)
+		mVar, vVar := t.state[name][0], t.state[name][1]
+		m := Add(MulScalar(mVar.NodeValue(g), b1), MulScalar(gr, 1-b1))
+		v := Add(MulScalar(vVar.NodeValue(g), b2), MulScalar(Square(gr), 1-b2))
+		mVar.SetNodeValue(m)
+		vVar.SetNodeValue(v)
+		p := params[i]
+		if t.Opt.WeightDecay > 0 && t.decays(name, p.Shape().Dimensions) {
+			p = Mul(p, OneMinus(MulScalar(lr, t.Opt.WeightDecay)))
+		}
+		denom := AddScalar(Div(Sqrt(v), Sqrt(bc2)), t.Opt.Epsilon)
+		p = Sub(p, Mul(Div(lr, bc1), Div(m, denom)))
+		t.Params.Variable(name).SetNodeValue(p)
+	}
+	return []*Node{loss, norm}
+}
+
+// Eval returns the loss on batch without changing any weight.
+func (t *Trainer) Eval(batch ...*tensors.Tensor) (float64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.evalExec == nil {
+		var err error
+		t.evalExec, err = model.NewExec(t.Backend, t.Params.Store, func(_ *model.Scope, in []*Node) *Node {
+			t.Params.AsParameters(in[0].Graph())
+			return t.Loss(in[0].Graph(), in)
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	args := make([]any, len(batch))
+	for i, b := range batch {
+		args[i] = b
+	}
+	out, err := t.evalExec.Call(args...)
+	if err != nil {
+		return 0, err
+	}
+	return float64(tensors.MustCopyFlatData[float32](out[0])[0]), nil
+}
+
+// CrossEntropy is the mean next-token cross-entropy of logits [B, T, V]
+// against integer targets [B, T].
+func CrossEntropy(logits, targets *Node) *Node {
+	v := logits.Shape().Dimensions[2]
+	logp := LogSoftmax(logits, -1)
+	picked := ReduceSum(Mul(logp, OneHot(targets, v, dtypes.Float32)), -1)
+	return Neg(ReduceAllMean(picked))
+}
+

@@ -1,0 +1,141 @@
+package training
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/xla"
+)
+
+// adamwReference is torch.optim.AdamW's update for one weight, in float64.
+func adamwReference(p, g, m, v []float64, lr, b1, b2, eps, wd float64, step int, decay bool) {
+	bc1 := 1 - math.Pow(b1, float64(step))
+	bc2 := 1 - math.Pow(b2, float64(step))
+	for i := range p {
+		if decay {
+			p[i] *= 1 - lr*wd
+		}
+		m[i] = b1*m[i] + (1-b1)*g[i]
+		v[i] = b2*v[i] + (1-b2)*g[i]*g[i]
+		denom := math.Sqrt(v[i])/math.Sqrt(bc2) + eps
+		p[i] -= lr / bc1 * m[i] / denom
+	}
+}
+
+func TestAdamWMatchesTorchsUpdate(t *testing.T) {
+	backend, err := xla.New("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Finalize()
+	// Loss = sum(w·x) + sum(b·c): gradients are x and c exactly.
+	params := modeling.NewParams()
+	w0 := []float32{0.5, -1, 2, 0.25, -0.75, 1.5}
+	b0 := []float32{0.1, -0.2, 0.3}
+	params.Set("w", tensors.FromFlatDataAndDimensions(append([]float32(nil), w0...), 2, 3))
+	params.Set("b", tensors.FromFlatDataAndDimensions(append([]float32(nil), b0...), 3))
+	x := []float32{1, -2, 3, 0.5, 4, -1}
+	c := []float32{2, 0, -3}
+	loss := func(g *Graph, batch []*Node) *Node {
+		return Add(ReduceAllSum(Mul(params.Node(g, "w"), batch[0])), ReduceAllSum(Mul(params.Node(g, "b"), batch[1])))
+	}
+	opt := AdamW{Beta1: 0.9, Beta2: 0.99, Epsilon: 1e-8, WeightDecay: 0.1}
+	tr, err := NewTrainer(params, backend, loss, opt, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantW, wantB := f64(w0), f64(b0)
+	mw, vw, mb, vb := make([]float64, 6), make([]float64, 6), make([]float64, 3), make([]float64, 3)
+	for step := 1; step <= 3; step++ {
+		lr := 1e-2 * float64(step)
+		if _, _, err := tr.Step(lr, tensors.FromFlatDataAndDimensions(x, 2, 3), tensors.FromFlatDataAndDimensions(c, 3)); err != nil {
+			t.Fatal(err)
+		}
+		adamwReference(wantW, f64(x), mw, vw, lr, 0.9, 0.99, 1e-8, 0.1, step, true)
+		adamwReference(wantB, f64(c), mb, vb, lr, 0.9, 0.99, 1e-8, 0.1, step, false) // 1-D: no decay
+	}
+	gotW, _ := params.Variable("w").Value()
+	gotB, _ := params.Variable("b").Value()
+	for name, pair := range map[string][2][]float64{"w": {f64(tensors.MustCopyFlatData[float32](gotW)), wantW}, "b": {f64(tensors.MustCopyFlatData[float32](gotB)), wantB}} {
+		for i := range pair[0] {
+			if math.Abs(pair[0][i]-pair[1][i]) > 1e-6 {
+				t.Errorf("%s[%d] after 3 AdamW steps = %.7f, torch's rule gives %.7f", name, i, pair[0][i], pair[1][i])
+			}
+		}
+	}
+}
+
+func TestClippingAndSchedule(t *testing.T) {
+	s := Schedule{LR: 1e-3, MinLR: 1e-4, WarmupIters: 100, DecayIters: 2000}
+	if got := s.At(0); math.Abs(got-1e-3/101) > 1e-12 {
+		t.Errorf("warm-up step 0 = %g", got)
+	}
+	if got := s.At(100); math.Abs(got-1e-3) > 1e-12 {
+		t.Errorf("end of warm-up = %g, want the peak", got)
+	}
+	if got := s.At(1050); math.Abs(got-(1e-4+0.5*(1e-3-1e-4))) > 1e-9 {
+		t.Errorf("cosine midpoint = %g", got)
+	}
+	if got := s.At(2500); got != 1e-4 {
+		t.Errorf("after decay = %g, want the minimum", got)
+	}
+
+	backend, _ := xla.New("go")
+	defer backend.Finalize()
+	params := modeling.NewParams()
+	params.Set("w", tensors.FromFlatDataAndDimensions([]float32{0, 0}, 2))
+	loss := func(g *Graph, batch []*Node) *Node { return ReduceAllSum(Mul(params.Node(g, "w"), batch[0])) }
+	tr, _ := NewTrainer(params, backend, loss, AdamW{Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8}, 1)
+	_, norm, err := tr.Step(0.1, tensors.FromFlatDataAndDimensions([]float32{3, 4}, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(norm-5) > 1e-5 {
+		t.Fatalf("gradient norm %g, want 5 (before clipping)", norm)
+	}
+}
+
+func TestCharDataset(t *testing.T) {
+	v := NewCharVocab("hello world")
+	if v.Size() != 8 || string(v.Chars) != " dehlorw" {
+		t.Fatalf("vocabulary %q", string(v.Chars))
+	}
+	ids, _ := v.Encode("hello")
+	if v.Decode(ids) != "hello" {
+		t.Fatal("round trip")
+	}
+	if _, err := v.Encode("hi!"); err == nil {
+		t.Fatal("unknown character accepted")
+	}
+	d := SplitTokens(make([]int32, 100))
+	if len(d.Train) != 90 || len(d.Val) != 10 {
+		t.Fatalf("split %d/%d", len(d.Train), len(d.Val))
+	}
+	seq := make([]int32, 50)
+	for i := range seq {
+		seq[i] = int32(i)
+	}
+	ds := &Dataset{Train: seq, Val: seq}
+	x, y, err := ds.Batch(rand.New(rand.NewPCG(1, 2)), "train", 4, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs, ys := tensors.MustCopyFlatData[int32](x), tensors.MustCopyFlatData[int32](y)
+	for i := range xs {
+		if ys[i] != xs[i]+1 {
+			t.Fatalf("targets are not the inputs shifted by one: %v %v", xs, ys)
+		}
+	}
+}
+
+func f64(xs []float32) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = float64(x)
+	}
+	return out
+}
