@@ -133,5 +133,18 @@ func NewRandom(cfg *Config, seed uint64, backend compute.Backend) (*Model, error
 	if std == 0 {
 		std = 0.02
 	}
-	return New(cfg, modeling.RandomWeights(specs(cfg), seed, std), backend)
+	set := modeling.RandomWeights(specs(cfg), seed, std)
+	// As GPT-2 (and Hugging Face's _init_weights): residual projections get
+	// std/sqrt(2·n_layer).
+	for i := range cfg.NLayer {
+		for _, name := range []string{"attn.c_proj.weight", "mlp.c_proj.weight"} {
+			t, _ := set.Get(fmt.Sprintf("h.%d.%s", i, name))
+			t.MutableFlatData(func(flat any) {
+				for j, v := range flat.([]float32) {
+					flat.([]float32)[j] = v / float32(math.Sqrt(2*float64(cfg.NLayer)))
+				}
+			})
+		}
+	}
+	return New(cfg, set, backend)
 }

@@ -1,0 +1,179 @@
+// Package lab keeps experiments reproducible: each run writes a folder
+// runs/<experiment>/<run-id>/ holding config.json (the settings), env.json
+// (Go version, backend, SIMD, GOMAXPROCS, module commit, seed, CPU),
+// metrics.jsonl (one line per training or evaluation report), checkpoints/
+// and samples.txt. Experiment scripts live in lab/<name> and run with
+// `go run ./lab/<name>`.
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trustformers/trustformers-go/training"
+	"github.com/trustformers/trustformers-go/xla"
+)
+
+// Run is one experiment run's folder.
+type Run struct {
+	Dir     string
+	mu      sync.Mutex
+	metrics *os.File
+}
+
+// Env is what env.json records about where a run ran.
+type Env struct {
+	GoVersion  string `json:"go_version"`
+	Backend    string `json:"backend"`
+	SIMD       bool   `json:"simd"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	NumCPU     int    `json:"num_cpu"`
+	CPU        string `json:"cpu"`
+	Module     string `json:"module"`
+	Commit     string `json:"commit,omitempty"`
+	Modified   bool   `json:"modified,omitempty"`
+	Seed       uint64 `json:"seed"`
+	Command    string `json:"command"`
+	Started    string `json:"started"`
+}
+
+// NewRun creates runs/<experiment>/<run-id> under root (run-id is the start
+// time, UTC) and writes config.json and env.json.
+func NewRun(root, experiment string, config any, backend string, seed uint64) (*Run, error) {
+	id := time.Now().UTC().Format("20060102-150405")
+	dir := filepath.Join(root, experiment, id)
+	for i := 2; ; i++ {
+		if _, err := os.Stat(dir); os.IsNotExist(err) {
+			break
+		}
+		dir = filepath.Join(root, experiment, fmt.Sprintf("%s-%d", id, i))
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "checkpoints"), 0o755); err != nil {
+		return nil, err
+	}
+	r := &Run{Dir: dir}
+	if err := r.writeJSON("config.json", config); err != nil {
+		return nil, err
+	}
+	report := xla.DescribeSpec(backend)
+	env := Env{GoVersion: runtime.Version(), Backend: backend, SIMD: xla.SIMD(), GOMAXPROCS: runtime.GOMAXPROCS(0),
+		NumCPU: runtime.NumCPU(), CPU: report.CPUModel, Seed: seed, Command: strings.Join(os.Args, " "),
+		Started: time.Now().UTC().Format(time.RFC3339)}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		env.Module = info.Main.Path + "@" + info.Main.Version
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				env.Commit = s.Value
+			case "vcs.modified":
+				env.Modified = s.Value == "true"
+			}
+		}
+	}
+	if err := r.writeJSON("env.json", env); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "metrics.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	r.metrics = f
+	return r, nil
+}
+
+func (r *Run) writeJSON(name string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(r.Dir, name)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// metricsLine is one line of metrics.jsonl.
+type metricsLine struct {
+	Step         int     `json:"step"`
+	Split        string  `json:"split"`
+	Loss         float64 `json:"loss"`
+	LR           float64 `json:"lr,omitempty"`
+	GradNorm     float64 `json:"grad_norm,omitempty"`
+	TokensPerSec float64 `json:"tokens_per_sec,omitempty"`
+	Time         string  `json:"time"`
+}
+
+// OnMetrics appends m to metrics.jsonl (it implements training.Callback).
+func (r *Run) OnMetrics(m training.Metrics) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	line, _ := json.Marshal(metricsLine{Step: m.Step, Split: m.Split, Loss: m.Loss, LR: m.LR, GradNorm: m.GradNorm,
+		TokensPerSec: m.TokensPerSec, Time: time.Now().UTC().Format(time.RFC3339Nano)})
+	r.metrics.Write(append(line, '\n'))
+}
+
+// AddSample appends a generated sample to samples.txt under a heading.
+func (r *Run) AddSample(heading, text string) error {
+	f, err := os.OpenFile(filepath.Join(r.Dir, "samples.txt"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = fmt.Fprintf(f, "=== %s\n%s\n\n", heading, text)
+	return err
+}
+
+// Close flushes and closes the run's files.
+func (r *Run) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.metrics.Close()
+}
+
+// Progress draws a one-line progress bar on a terminal (or any writer):
+// step, bar, latest loss, learning rate, speed and time left. It implements
+// training.Callback.
+type Progress struct {
+	W     io.Writer
+	Total int
+	start time.Time
+	last  time.Time
+	val   float64
+}
+
+// OnMetrics redraws the bar at most ten times a second, and on evaluations.
+func (p *Progress) OnMetrics(m training.Metrics) {
+	now := time.Now()
+	if p.start.IsZero() {
+		p.start = now
+	}
+	if m.Split == "val" {
+		p.val = m.Loss
+		fmt.Fprintf(p.W, "\rstep %5d: val loss %.4f%s\n", m.Step, m.Loss, strings.Repeat(" ", 40))
+		return
+	}
+	if now.Sub(p.last) < 100*time.Millisecond && m.Step+1 < p.Total {
+		return
+	}
+	p.last = now
+	done := float64(m.Step+1) / float64(max(p.Total, 1))
+	width := 24
+	bar := strings.Repeat("█", int(done*float64(width))) + strings.Repeat("·", width-int(done*float64(width)))
+	elapsed := now.Sub(p.start)
+	eta := time.Duration(float64(elapsed) / done * (1 - done))
+	fmt.Fprintf(p.W, "\r%5d/%d %s loss %.4f lr %.2e %6.0f tok/s eta %s ", m.Step+1, p.Total, bar, m.Loss, m.LR,
+		m.TokensPerSec, eta.Round(time.Second))
+	if m.Step+1 == p.Total {
+		fmt.Fprintln(p.W)
+	}
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/trustformers/trustformers-go/internal/assets"
+)
+
+// TestShortRunLearnsAndWritesTheRunFolder trains 30 iterations on the go
+// backend: the validation loss must fall well below its starting value
+// (ln 65 ≈ 4.17 for an untrained model), and the run folder must hold the
+// config, environment, metrics and sample.
+func TestShortRunLearnsAndWritesTheRunFolder(t *testing.T) {
+	c := Config{Data: assets.Require(t, assets.TinyShakespeare), Iters: 30, EvalInterval: 30, EvalIters: 2,
+		BatchSize: 12, BlockSize: 64, NLayer: 2, NHead: 4, NEmbd: 64, LR: 1e-3, MinLR: 1e-4, WarmupIters: 5,
+		DecayIters: 30, Beta1: 0.9, Beta2: 0.99, WeightDecay: 0.1, GradClip: 1, Seed: 1, Backend: "go", SampleTokens: 20}
+	runs := t.TempDir()
+	if err := run(c, runs); err != nil {
+		t.Fatal(err)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(runs, "shakespeare_char", "*"))
+	if len(dirs) != 1 {
+		t.Fatalf("run folders: %v", dirs)
+	}
+	for _, f := range []string{"config.json", "env.json", "metrics.jsonl", "samples.txt"} {
+		if _, err := os.Stat(filepath.Join(dirs[0], f)); err != nil {
+			t.Errorf("run folder lacks %s", f)
+		}
+	}
+	f, err := os.Open(filepath.Join(dirs[0], "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var first, last float64
+	trainLines := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m struct {
+			Step  int
+			Split string
+			Loss  float64
+		}
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		switch m.Split {
+		case "val":
+			if m.Step == 0 {
+				first = m.Loss
+			}
+			last = m.Loss
+		case "train":
+			trainLines++
+		}
+	}
+	if trainLines != 30 {
+		t.Errorf("%d training lines in metrics.jsonl, want 30", trainLines)
+	}
+	t.Logf("validation loss %.3f -> %.3f after 30 iterations", first, last)
+	if first < 3.9 || last > first-0.5 {
+		t.Fatalf("validation loss %.3f -> %.3f: training does not learn", first, last)
+	}
+}
