@@ -89,6 +89,26 @@ func NewRun(root, experiment string, config any, backend string, seed uint64) (*
 	return r, nil
 }
 
+// OpenRun reopens an existing run folder to continue it: metrics are
+// appended to its metrics.jsonl, and config.json is decoded into config.
+func OpenRun(dir string, config any) (*Run, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("resuming %s: %w", dir, err)
+	}
+	if err := json.Unmarshal(data, config); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "metrics.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &Run{Dir: dir, metrics: f}, nil
+}
+
+// Checkpoint returns the path of the run's checkpoint file.
+func (r *Run) Checkpoint() string { return filepath.Join(r.Dir, "checkpoints", "ckpt.safetensors") }
+
 func (r *Run) writeJSON(name string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {

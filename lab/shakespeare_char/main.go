@@ -10,10 +10,14 @@
 //	go run ./lab/shakespeare_char [-iters 2000] [-data FILE] [-backend SPEC] [-runs runs]
 //
 // It writes a run folder runs/shakespeare_char/<run-id>/ (see package lab)
-// and ends by printing "final val_loss=X.XXXX" and a sample.
+// with a checkpoint at every evaluation and the final weights as a Hugging
+// Face folder (model/), and ends by printing "final val_loss=X.XXXX" and a
+// sample. -resume DIR continues a run folder from its checkpoint, with
+// exactly the losses the uninterrupted run would have had.
 package main
 
 import (
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -54,6 +58,9 @@ type Config struct {
 	Seed         uint64  `json:"seed"`
 	Backend      string  `json:"backend"`
 	SampleTokens int     `json:"sample_tokens"`
+	// StopAfter ends the process after this many iterations with a
+	// checkpoint (0: run to the end); -resume continues from there.
+	StopAfter int `json:"-"`
 }
 
 func main() {
@@ -66,9 +73,17 @@ func main() {
 	flag.Uint64Var(&c.Seed, "seed", 1337, "seed for the weights and the batches")
 	flag.StringVar(&c.Backend, "backend", "", "backend spec (default: xla.New's choice)")
 	runs := flag.String("runs", "runs", "folder for run folders")
+	resume := flag.String("resume", "", "run folder to continue from its last checkpoint (its config.json wins over flags)")
+	flag.IntVar(&c.StopAfter, "stop-after", 0, "stop after this many iterations, leaving a checkpoint to -resume from")
 	flag.Parse()
 	c.DecayIters = c.Iters
-	if err := run(c, *runs); err != nil {
+	var err error
+	if *resume != "" {
+		err = continueRun(*resume)
+	} else {
+		err = run(c, *runs)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "shakespeare_char:", err)
 		os.Exit(1)
 	}
@@ -84,6 +99,23 @@ func defaultData() string {
 }
 
 func run(c Config, runsDir string) error {
+	return train(c, runsDir, "")
+}
+
+// continueRun resumes the run folder dir from its checkpoint.
+func continueRun(dir string) error {
+	var c Config
+	r, err := lab.OpenRun(dir, &c)
+	if err != nil {
+		return err
+	}
+	r.Close()
+	return train(c, "", dir)
+}
+
+// train runs the experiment in a new run folder under runsDir, or continues
+// the run folder resumeDir from its checkpoint.
+func train(c Config, runsDir, resumeDir string) error {
 	vocab, data, err := training.LoadCharDataset(c.Data)
 	if err != nil {
 		return fmt.Errorf("%w (set -data, or run `make assets`)", err)
@@ -99,7 +131,12 @@ func run(c Config, runsDir string) error {
 	if err != nil {
 		return err
 	}
-	r, err := lab.NewRun(runsDir, "shakespeare_char", c, c.Backend, c.Seed)
+	var r *lab.Run
+	if resumeDir == "" {
+		r, err = lab.NewRun(runsDir, "shakespeare_char", c, c.Backend, c.Seed)
+	} else {
+		r, err = lab.OpenRun(resumeDir, &Config{})
+	}
 	if err != nil {
 		return err
 	}
@@ -126,8 +163,26 @@ func run(c Config, runsDir string) error {
 			cb.OnMetrics(m)
 		}
 	}
-	rng := rand.New(rand.NewPCG(c.Seed, 1))
-	evalRNG := rand.New(rand.NewPCG(c.Seed, 2))
+	trainPCG, evalPCG := rand.NewPCG(c.Seed, 1), rand.NewPCG(c.Seed, 2)
+	rng, evalRNG := rand.New(trainPCG), rand.New(evalPCG)
+	start := 0
+	if resumeDir != "" {
+		extra, err := tr.LoadCheckpoint(r.Checkpoint())
+		if err != nil {
+			return err
+		}
+		if err := restoreRNG(extra["train_rng"], trainPCG); err != nil {
+			return err
+		}
+		if err := restoreRNG(extra["eval_rng"], evalPCG); err != nil {
+			return err
+		}
+		start = tr.Steps()
+		fmt.Fprintf(os.Stderr, "shakespeare_char: resuming %s at iteration %d\n", r.Dir, start)
+	}
+	checkpoint := func() error {
+		return tr.SaveCheckpoint(r.Checkpoint(), map[string]string{"train_rng": rngState(trainPCG), "eval_rng": rngState(evalPCG)})
+	}
 	estimate := func(split string) (float64, error) {
 		total := 0.0
 		for range c.EvalIters {
@@ -143,10 +198,10 @@ func run(c Config, runsDir string) error {
 		}
 		return total / float64(c.EvalIters), nil
 	}
-	start := time.Now()
+	began := time.Now()
 	var valLoss float64
-	for it := 0; it <= c.Iters; it++ {
-		if it%c.EvalInterval == 0 || it == c.Iters {
+	for it := start; it <= c.Iters; it++ {
+		if (it%c.EvalInterval == 0 || it == c.Iters) && !(resumeDir != "" && it == start) {
 			trainLoss, err := estimate("train")
 			if err != nil {
 				return err
@@ -156,9 +211,19 @@ func run(c Config, runsDir string) error {
 			}
 			report(training.Metrics{Step: it, Split: "val", Loss: valLoss})
 			r.OnMetrics(training.Metrics{Step: it, Split: "train-estimate", Loss: trainLoss})
+			if err := checkpoint(); err != nil {
+				return err
+			}
 		}
 		if it == c.Iters {
 			break
+		}
+		if c.StopAfter > 0 && it == c.StopAfter {
+			if err := checkpoint(); err != nil {
+				return err
+			}
+			fmt.Printf("stopped after %d iterations; continue with -resume %s\n", it, r.Dir)
+			return nil
 		}
 		x, y, err := data.Batch(rng, "train", c.BatchSize, c.BlockSize)
 		if err != nil {
@@ -173,7 +238,10 @@ func run(c Config, runsDir string) error {
 		report(training.Metrics{Step: it, Split: "train", Loss: l, LR: lr, GradNorm: norm,
 			TokensPerSec: float64(c.BatchSize*c.BlockSize) / time.Since(t0).Seconds()})
 	}
-	elapsed := time.Since(start)
+	elapsed := time.Since(began)
+	if err := m.Save(filepath.Join(r.Dir, "model")); err != nil {
+		return err
+	}
 	ids, err := generate.Generate(m, []int32{vocabID(vocab, '\n')}, generate.Options{MaxNewTokens: min(c.SampleTokens, c.BlockSize-1),
 		Temperature: 0.8, TopK: 200, Seed: c.Seed})
 	if err != nil {
@@ -187,6 +255,19 @@ func run(c Config, runsDir string) error {
 	fmt.Printf("final val_loss=%.4f\n", valLoss)
 	fmt.Printf("sample:\n%s\n", sample)
 	return nil
+}
+
+func rngState(p *rand.PCG) string {
+	b, _ := p.MarshalBinary()
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func restoreRNG(state string, p *rand.PCG) error {
+	b, err := base64.StdEncoding.DecodeString(state)
+	if err != nil {
+		return fmt.Errorf("checkpoint RNG state: %w", err)
+	}
+	return p.UnmarshalBinary(b)
 }
 
 func vocabID(v *training.CharVocab, r rune) int32 {

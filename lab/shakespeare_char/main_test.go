@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -65,4 +66,61 @@ func TestShortRunLearnsAndWritesTheRunFolder(t *testing.T) {
 	if first < 3.9 || last > first-0.5 {
 		t.Fatalf("validation loss %.3f -> %.3f: training does not learn", first, last)
 	}
+}
+
+// TestResumeGivesTheUninterruptedLosses stops a run after 10 of 20
+// iterations, resumes it from its run folder, and compares every loss with
+// an uninterrupted run.
+func TestResumeGivesTheUninterruptedLosses(t *testing.T) {
+	c := Config{Data: assets.Require(t, assets.TinyShakespeare), Iters: 20, EvalInterval: 10, EvalIters: 2,
+		BatchSize: 4, BlockSize: 32, NLayer: 1, NHead: 2, NEmbd: 32, LR: 1e-3, MinLR: 1e-4, WarmupIters: 2,
+		DecayIters: 20, Beta1: 0.9, Beta2: 0.99, WeightDecay: 0.1, GradClip: 1, Seed: 3, Backend: "go", SampleTokens: 8}
+	whole := t.TempDir()
+	if err := run(c, whole); err != nil {
+		t.Fatal(err)
+	}
+	split := t.TempDir()
+	c.StopAfter = 10
+	if err := run(c, split); err != nil {
+		t.Fatal(err)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(split, "shakespeare_char", "*"))
+	if err := continueRun(dirs[0]); err != nil {
+		t.Fatal(err)
+	}
+	a, b := readLosses(t, whole), readLosses(t, split)
+	if len(a) != len(b) || len(a) == 0 {
+		t.Fatalf("uninterrupted run logged %d losses, the resumed one %d", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("metric %d: %q uninterrupted, %q resumed", i, a[i], b[i])
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dirs[0], "model", "model.safetensors")); err != nil {
+		t.Errorf("final weights not exported: %v", err)
+	}
+}
+
+// readLosses returns "step split loss" for every metrics line of the single run under root.
+func readLosses(t *testing.T, root string) []string {
+	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(root, "shakespeare_char", "*"))
+	f, err := os.Open(filepath.Join(dirs[0], "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m struct {
+			Step  int
+			Split string
+			Loss  float64
+		}
+		json.Unmarshal(sc.Bytes(), &m)
+		out = append(out, fmt.Sprintf("%d %s %.9f", m.Step, m.Split, m.Loss))
+	}
+	return out
 }

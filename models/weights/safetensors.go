@@ -1,6 +1,7 @@
 package weights
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,6 +62,35 @@ func ReadSafetensors(path string) (set *Set, err error) {
 		set.Add(name, t, path)
 	}
 	return set, nil
+}
+
+// ReadSafetensorsWithMetadata is ReadSafetensors that also returns the
+// header's "__metadata__" entries.
+func ReadSafetensorsWithMetadata(path string) (*Set, map[string]string, error) {
+	set, err := ReadSafetensors(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	var n uint64
+	if err := binary.Read(f, binary.LittleEndian, &n); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	header := make([]byte, n)
+	if _, err := io.ReadFull(f, header); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var h struct {
+		Metadata map[string]string `json:"__metadata__"`
+	}
+	if err := json.Unmarshal(header, &h); err != nil {
+		return nil, nil, fmt.Errorf("%s: __metadata__: %w", path, err)
+	}
+	return set, h.Metadata, nil
 }
 
 // ReadDir reads the weights of a Hugging Face model folder: model.safetensors,

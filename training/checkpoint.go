@@ -1,0 +1,103 @@
+package training
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/trustformers/trustformers-go/models/weights"
+)
+
+// Checkpoint metadata keys written by SaveCheckpoint.
+const (
+	metaStep   = "trustformers.step"
+	metaFormat = "trustformers.checkpoint"
+)
+
+// SaveCheckpoint writes the model's weights, the optimizer's moments and the
+// step count to a safetensors file at path (to a temporary name, then
+// renamed: a crash never leaves half a checkpoint). extra goes into the
+// file's metadata (a training loop stores its data position and RNG state
+// there, so that resuming continues exactly).
+func (t *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	set := weights.NewSet()
+	for _, name := range t.Params.Names() {
+		v, err := t.Params.Variable(name).Value()
+		if err != nil {
+			return fmt.Errorf("checkpoint: weight %q: %w", name, err)
+		}
+		set.Add(name, v, "")
+	}
+	for name, moments := range t.state {
+		for i, kind := range []string{"m", "v"} {
+			v, err := moments[i].Value()
+			if err != nil {
+				return fmt.Errorf("checkpoint: optimizer state of %q: %w", name, err)
+			}
+			set.Add(optimizerPrefix+"."+kind+"."+name, v, "")
+		}
+	}
+	meta := map[string]string{metaFormat: "1", metaStep: strconv.Itoa(t.step)}
+	for k, v := range extra {
+		if strings.HasPrefix(k, "trustformers.") {
+			return fmt.Errorf("checkpoint: metadata key %q is reserved", k)
+		}
+		meta[k] = v
+	}
+	return weights.WriteSafetensors(path, set, meta)
+}
+
+// LoadCheckpoint restores weights, optimizer moments and the step count
+// written by SaveCheckpoint, and returns the file's extra metadata. Every
+// weight and moment must be present with its shape.
+func (t *Trainer) LoadCheckpoint(path string) (map[string]string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	set, meta, err := weights.ReadSafetensorsWithMetadata(path)
+	if err != nil {
+		return nil, err
+	}
+	if meta[metaFormat] == "" {
+		return nil, fmt.Errorf("%s: not a training checkpoint (metadata %q missing)", path, metaFormat)
+	}
+	step, err := strconv.Atoi(meta[metaStep])
+	if err != nil {
+		return nil, fmt.Errorf("%s: metadata %q: %w", path, metaStep, err)
+	}
+	restore := func(name string, dst interface {
+		SetValue(*tensors.Tensor) error
+	}, dims []int) error {
+		v, err := set.Float32(name, dims...)
+		if err != nil {
+			return err
+		}
+		return dst.SetValue(v)
+	}
+	for _, name := range t.Params.Names() {
+		if strings.HasPrefix(name, optimizerPrefix+".") {
+			continue
+		}
+		if err := restore(name, t.Params.Variable(name), t.Params.Variable(name).Shape().Dimensions); err != nil {
+			return nil, err
+		}
+	}
+	for name, moments := range t.state {
+		for i, kind := range []string{"m", "v"} {
+			if err := restore(optimizerPrefix+"."+kind+"."+name, moments[i], moments[i].Shape().Dimensions); err != nil {
+				return nil, err
+			}
+		}
+	}
+	t.step = step
+	extra := map[string]string{}
+	for k, v := range meta {
+		if !strings.HasPrefix(k, "trustformers.") && k != "format" {
+			extra[k] = v
+		}
+	}
+	return extra, nil
+}
+
