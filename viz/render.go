@@ -2,6 +2,14 @@
 // them in a GoNB notebook, as standalone HTML files, or as PNG screenshots
 // taken by headless Chromium.
 //
+// The builders take plain Go data and return a go-echarts chart, which
+// callers may restyle with its SetGlobalOptions: LossCurves (runs, train and
+// validation, smoothing, log scale), LRSchedule, Attention and AttentionGrid
+// (with AttentionWeights to read a model's attention tensors), TopTokens
+// (next-token probabilities per generation step), Embeddings (a PCA
+// projection) and Histogram. LiveLoss is a training loop's metrics callback
+// that redraws a loss chart in place in the notebook.
+//
 // Rendering works offline: the echarts library comes from the npm package that
 // `make setup` installs into .deps/echarts. Notebook output inlines it, wrapped
 // so that classic Jupyter's require.js does not capture it; standalone files
@@ -19,6 +27,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-echarts/go-echarts/v2/render"
 	"github.com/janpfeifer/gonb/gonbui"
@@ -102,21 +111,33 @@ func inlineLibrary() (string, error) {
 
 // shown records whether this process already put the library into the page.
 // GoNB runs each cell in its own process, so every cell that draws a chart
-// carries the library once, whatever its other cells do.
-var shown bool
+// carries the library once, whatever its other cells do. It is atomic
+// because a LiveLoss may draw from a training goroutine.
+var shown atomic.Bool
 
 // Snippet returns an HTML fragment that draws chart wherever it is inserted:
 // a notebook cell output, another page. The echarts library is inlined (once
 // per process) when installed locally, else loaded from CDN, with a notice.
 func Snippet(chart Chart) string {
+	return snippet(chart, !shown.Load())
+}
+
+// snippet returns chart's HTML fragment, with the library inlined when
+// withLibrary is set.
+func snippet(chart Chart, withLibrary bool) string {
 	var b strings.Builder
-	writeLibrary(&b, !shown)
-	shown = true
+	writeLibrary(&b, withLibrary)
+	shown.Store(true)
+	writeChart(&b, chart)
+	return b.String()
+}
+
+// writeChart writes chart's element and its drawing script.
+func writeChart(b *strings.Builder, chart Chart) {
 	s := chart.RenderSnippet()
 	b.WriteString(s.Element)
 	b.WriteString("\n")
 	b.WriteString(deferUntilLoaded(s.Script))
-	return b.String()
 }
 
 // writeLibrary writes the script that makes window.echarts available.
@@ -179,10 +200,7 @@ func Page(chart Chart, title, jsSrc string) string {
 		writeLibrary(&b, true)
 	}
 	b.WriteString("<style>body{margin:0;background:#fff} .container{display:flex;justify-content:center;align-items:center;margin-top:16px}</style>\n</head>\n<body>\n")
-	s := chart.RenderSnippet()
-	b.WriteString(s.Element)
-	b.WriteString("\n")
-	b.WriteString(deferUntilLoaded(s.Script))
+	writeChart(&b, chart)
 	b.WriteString("</body>\n</html>\n")
 	return b.String()
 }

@@ -53,7 +53,7 @@ func requireChromium(t *testing.T) {
 
 func TestSnippetInlinesLibraryOnce(t *testing.T) {
 	requireLocalECharts(t)
-	shown = false
+	shown.Store(false)
 	first := Snippet(lineChart())
 	second := Snippet(lineChart())
 	if !strings.Contains(first, "(function(define, exports, module) {") {
@@ -89,22 +89,29 @@ func TestChartsRenderOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, page := range []string{standalone, inlined} {
-		png := strings.TrimSuffix(page, ".html") + ".png"
-		if err := Screenshot(page, png, 900, 500); err != nil {
-			t.Fatal(err)
-		}
-		std, err := PixelStdDev(png)
-		if err != nil {
-			t.Fatal(err)
-		}
-		coloured, err := ColouredFraction(png)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s: grey std-dev %.1f, coloured pixels %.3f%%", png, std, 100*coloured)
-		if std < 5 || coloured < 0.001 {
-			t.Errorf("%s renders blank: grey std-dev %.2f, coloured fraction %.5f (screenshot %s)", page, std, coloured, png)
-		}
+		requireDrawn(t, page, 900, 500)
+	}
+}
+
+// requireDrawn screenshots the page at width×height beside it (same name,
+// .png) and fails the test when the screenshot is blank.
+func requireDrawn(t *testing.T, page string, width, height int) {
+	t.Helper()
+	png := strings.TrimSuffix(page, ".html") + ".png"
+	if err := Screenshot(page, png, width, height); err != nil {
+		t.Fatal(err)
+	}
+	std, err := PixelStdDev(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coloured, err := ColouredFraction(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: %d×%d, grey std-dev %.1f, coloured pixels %.2f%%", png, width, height, std, 100*coloured)
+	if std < 5 || coloured < 0.001 {
+		t.Errorf("%s renders blank: grey std-dev %.2f, coloured fraction %.5f (screenshot %s)", page, std, coloured, png)
 	}
 }
 
