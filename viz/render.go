@@ -192,6 +192,11 @@ func Show(chart Chart) error {
 // Page returns a complete standalone HTML page drawing chart. jsSrc is the
 // src of the echarts script; "" inlines the library in the page.
 func Page(chart Chart, title, jsSrc string) string {
+	return PageOf(title, jsSrc, chart)
+}
+
+// PageOf is Page for several charts, drawn one below the other.
+func PageOf(title, jsSrc string, charts ...Chart) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>%s</title>\n", html.EscapeString(title))
 	if jsSrc != "" {
@@ -200,7 +205,9 @@ func Page(chart Chart, title, jsSrc string) string {
 		writeLibrary(&b, true)
 	}
 	b.WriteString("<style>body{margin:0;background:#fff} .container{display:flex;justify-content:center;align-items:center;margin-top:16px}</style>\n</head>\n<body>\n")
-	writeChart(&b, chart)
+	for _, chart := range charts {
+		writeChart(&b, chart)
+	}
 	b.WriteString("</body>\n</html>\n")
 	return b.String()
 }
@@ -210,6 +217,11 @@ func Page(chart Chart, title, jsSrc string) string {
 // offline and can be moved); without a local copy the page loads the CDN.
 // Files are written to a temporary name and renamed.
 func SaveHTML(chart Chart, path, title string) error {
+	return SaveHTMLPage(path, title, chart)
+}
+
+// SaveHTMLPage is SaveHTML for several charts on one page.
+func SaveHTMLPage(path, title string, charts ...Chart) error {
 	src := CDN
 	if lib, err := EChartsJS(); err == nil {
 		dst := filepath.Join(filepath.Dir(path), "echarts.min.js")
@@ -226,7 +238,7 @@ func SaveHTML(chart Chart, path, title string) error {
 	} else {
 		fmt.Fprintf(os.Stderr, "viz: %v; %s loads echarts from %s\n", err, path, CDN)
 	}
-	if err := writeFileAtomic(path, []byte(Page(chart, title, src))); err != nil {
+	if err := writeFileAtomic(path, []byte(PageOf(title, src, charts...))); err != nil {
 		return fmt.Errorf("viz.SaveHTML: %w", err)
 	}
 	return nil

@@ -242,6 +242,9 @@ func train(c Config, runsDir, resumeDir string) error {
 	if err := m.Save(filepath.Join(r.Dir, "model")); err != nil {
 		return err
 	}
+	if err := r.WriteReport("shakespeare_char"); err != nil {
+		return err
+	}
 	ids, err := generate.Generate(m, []int32{vocabID(vocab, '\n')}, generate.Options{MaxNewTokens: min(c.SampleTokens, c.BlockSize-1),
 		Temperature: 0.8, TopK: 200, Seed: c.Seed})
 	if err != nil {

@@ -27,7 +27,7 @@ func TestShortRunLearnsAndWritesTheRunFolder(t *testing.T) {
 	if len(dirs) != 1 {
 		t.Fatalf("run folders: %v", dirs)
 	}
-	for _, f := range []string{"config.json", "env.json", "metrics.jsonl", "samples.txt"} {
+	for _, f := range []string{"config.json", "env.json", "metrics.jsonl", "samples.txt", "report.html", "model/config.json"} {
 		if _, err := os.Stat(filepath.Join(dirs[0], f)); err != nil {
 			t.Errorf("run folder lacks %s", f)
 		}

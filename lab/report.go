@@ -1,0 +1,49 @@
+package lab
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/trustformers/trustformers-go/viz"
+)
+
+// WriteReport draws the run's metrics.jsonl as report.html in the run
+// folder: the training and validation loss curves and the learning-rate
+// schedule, rendered offline with the echarts copy written beside it.
+func (r *Run) WriteReport(title string) error {
+	f, err := os.Open(filepath.Join(r.Dir, "metrics.jsonl"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	run := viz.Run{}
+	lrs := map[int]float64{}
+	last := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		var m metricsLine
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			return fmt.Errorf("%s: line %d: %w", f.Name(), n, err)
+		}
+		switch m.Split {
+		case "train":
+			run.Train = append(run.Train, viz.Point{Step: m.Step, Value: m.Loss})
+			lrs[m.Step] = m.LR
+			last = max(last, m.Step)
+		case "val":
+			run.Valid = append(run.Valid, viz.Point{Step: m.Step, Value: m.Loss})
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	sort.Slice(run.Train, func(i, j int) bool { return run.Train[i].Step < run.Train[j].Step })
+	loss := viz.LossCurves([]viz.Run{run}, viz.LossOptions{Title: title + ": loss", Smoothing: 0.9})
+	lr := viz.LRSchedule(func(step int) float64 { return lrs[step] }, last+1, title+": learning rate")
+	return viz.SaveHTMLPage(filepath.Join(r.Dir, "report.html"), title, loss, lr)
+}
