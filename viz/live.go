@@ -99,6 +99,9 @@ func (l *LiveLoss) Close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.redraw(true)
+	if l.display != nil && gonbui.IsNotebook {
+		gonbui.Sync() // delivered before the cell's process exits
+	}
 }
 
 // Chart returns the loss chart of the values recorded so far.

@@ -186,6 +186,9 @@ func Show(chart Chart) error {
 		return fmt.Errorf("viz.Show: not running inside a GoNB notebook (use SaveHTML for a file)")
 	}
 	gonbui.DisplayHTML(Snippet(chart))
+	// Wait until GoNB has the output: a cell's process that exits right after
+	// a large display (the inlined library is ~1 MB) can otherwise lose it.
+	gonbui.Sync()
 	return nil
 }
 

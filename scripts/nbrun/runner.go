@@ -145,11 +145,13 @@ func check(path string, nb *notebook) []string {
 func (r *runner) renderCharts(path, name, outDir string, nb *notebook) []string {
 	var problems []string
 	for i, cell := range nb.Cells {
+		charts := 0
 		for k, o := range cell.Outputs {
 			html := multiline(o.Data["text/html"])
 			if !strings.Contains(html, "echarts.init(") {
 				continue
 			}
+			charts++
 			base := filepath.Join(outDir, fmt.Sprintf("%s-cell%d-out%d", name, i+1, k+1))
 			page := "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n" + html + "\n</body></html>\n"
 			if err := os.WriteFile(base+".html", []byte(page), 0o644); err != nil {
@@ -169,6 +171,11 @@ func (r *runner) renderCharts(path, name, outDir string, nb *notebook) []string 
 			if std < 5 || coloured < 0.001 {
 				problems = append(problems, fmt.Sprintf("%s: cell %d: chart renders blank offline (grey std-dev %.2f, coloured %.4f); screenshot %s.png", path, i+1, std, coloured, base))
 			}
+		}
+		// A cell that shows a chart must have one in its output: GoNB can
+		// drop a display when the cell's process exits too soon.
+		if strings.Contains(multiline(cell.Source), "viz.Show(") && charts == 0 {
+			problems = append(problems, fmt.Sprintf("%s: cell %d calls viz.Show but its output holds no chart", path, i+1))
 		}
 	}
 	return problems
