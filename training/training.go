@@ -255,3 +255,19 @@ func CrossEntropy(logits, targets *Node) *Node {
 	return Neg(ReduceAllMean(picked))
 }
 
+
+// PerMetric adapts a callback that takes one named value at a time — the
+// shape of viz.LiveLoss.OnMetrics, so that viz needs nothing from this
+// package — to Callback: each report becomes calls for "loss" and, on
+// training steps, "lr", "grad_norm" and "tokens_per_sec". The split is
+// "train" or "val".
+func PerMetric(fn func(step int, split, name string, value float64)) Callback {
+	return CallbackFunc(func(m Metrics) {
+		fn(m.Step, m.Split, "loss", m.Loss)
+		if m.Split == "train" {
+			fn(m.Step, m.Split, "lr", m.LR)
+			fn(m.Step, m.Split, "grad_norm", m.GradNorm)
+			fn(m.Step, m.Split, "tokens_per_sec", m.TokensPerSec)
+		}
+	})
+}
