@@ -187,7 +187,7 @@ func (t *Trainer) stepGraph(_ *model.Scope, in []*Node) []*Node {
 	loss := t.Loss(g, batch)
 	params := make([]*Node, len(t.names))
 	for i, name := range t.names {
-		params[i] = t.Params.Node(g, name)
+		params[i] = t.Params.Raw(g, name) // the stored weight, not a transformed view of it
 	}
 	grads := Gradient(loss, params...)
 	sumSq := ScalarZero(g, dtypes.Float32)

@@ -36,11 +36,20 @@ type Params struct {
 	// transposed names the 2-D weights kept as the transpose of their
 	// checkpoint layout (see Spec.Transpose); Weights transposes them back.
 	transposed map[string]bool
+	// transforms replace a weight's node in every graph (see SetTransform).
+	transforms map[string]Transform
 }
+
+// Transform computes the weight a network uses from the stored one, inside
+// a graph. LoRA adapters (the stored weight plus a low-rank update) and
+// quantized weights (dequantization) wrap a family's layers this way, from
+// outside the family's network file.
+type Transform func(g *graph.Graph, stored *graph.Node) *graph.Node
 
 // NewParams returns empty Params with a fresh Store.
 func NewParams() *Params {
-	return &Params{Store: model.NewStore(), vars: map[string]*model.Variable{}, transposed: map[string]bool{}}
+	return &Params{Store: model.NewStore(), vars: map[string]*model.Variable{}, transposed: map[string]bool{},
+		transforms: map[string]Transform{}}
 }
 
 // VariablePath returns the Store path of the variable holding tensor name.
@@ -90,15 +99,41 @@ func (p *Params) Names() []string {
 	return names
 }
 
-// Node returns weight name as a node of graph g. It panics (inside graph
-// building, where GoMLX reports panics as errors) when the weight is missing;
-// families check their weights when loading, so this means a bug.
+// Node returns weight name as the network uses it in graph g: the stored
+// weight, passed through its Transform when one is set. It panics (inside
+// graph building, where GoMLX reports panics as errors) when the weight is
+// missing; families check their weights when loading, so this means a bug.
 func (p *Params) Node(g *graph.Graph, name string) *graph.Node {
+	stored := p.Raw(g, name)
+	if t, ok := p.transforms[name]; ok {
+		return t(g, stored)
+	}
+	return stored
+}
+
+// Raw returns the stored weight name in graph g, without its Transform
+// (trainers differentiate with respect to these).
+func (p *Params) Raw(g *graph.Graph, name string) *graph.Node {
 	v, ok := p.vars[name]
 	if !ok {
 		panic(fmt.Sprintf("modeling: weight %q not loaded", name))
 	}
 	return v.NodeValue(g)
+}
+
+// SetTransform makes every graph built from now on use fn(stored) in place
+// of weight name; a nil fn removes it. Graphs already compiled keep what they
+// were built with, so set transforms before the first Forward or Step.
+func (p *Params) SetTransform(name string, fn Transform) error {
+	if _, ok := p.vars[name]; !ok {
+		return fmt.Errorf("modeling: no weight %q to transform", name)
+	}
+	if fn == nil {
+		delete(p.transforms, name)
+		return nil
+	}
+	p.transforms[name] = fn
+	return nil
 }
 
 // Weights returns the weights as a weights.Set under their checkpoint names,
