@@ -104,6 +104,9 @@ type Trainer struct {
 	step      int // optimizer steps taken
 	trainExec *model.Exec
 	evalExec  *model.Exec
+	accExec   *model.Exec // StepAccumulated: add one micro-batch's gradients
+	applyExec *model.Exec // StepAccumulated: AdamW on the mean gradient
+	acc       map[string]*model.Variable
 	state     map[string][2]*model.Variable // weight name -> first and second moments
 	names     []string                      // trainable weights, sorted
 }
@@ -184,12 +187,24 @@ func (t *Trainer) stepGraph(_ *model.Scope, in []*Node) []*Node {
 	lr, step, batch := in[0], in[1], in[2:]
 	g := lr.Graph()
 	t.Params.AsParameters(g)
+	loss, grads := t.gradients(g, batch)
+	return []*Node{loss, t.update(g, grads, lr, step)}
+}
+
+// gradients builds the loss of batch and its gradients with respect to the
+// stored trainable weights.
+func (t *Trainer) gradients(g *Graph, batch []*Node) (*Node, []*Node) {
 	loss := t.Loss(g, batch)
 	params := make([]*Node, len(t.names))
 	for i, name := range t.names {
 		params[i] = t.Params.Raw(g, name) // the stored weight, not a transformed view of it
 	}
-	grads := Gradient(loss, params...)
+	return loss, Gradient(loss, params...)
+}
+
+// update clips grads by their global norm and applies AdamW; it returns the
+// norm before clipping.
+func (t *Trainer) update(g *Graph, grads []*Node, lr, step *Node) *Node {
 	sumSq := ScalarZero(g, dtypes.Float32)
 	for _, gr := range grads {
 		sumSq = Add(sumSq, ReduceAllSum(Square(gr)))
@@ -210,7 +225,7 @@ func (t *Trainer) stepGraph(_ *model.Scope, in []*Node) []*Node {
 		v := Add(MulScalar(vVar.NodeValue(g), b2), MulScalar(Square(gr), 1-b2))
 		mVar.SetNodeValue(m)
 		vVar.SetNodeValue(v)
-		p := params[i]
+		p := t.Params.Raw(g, name)
 		if t.Opt.WeightDecay > 0 && t.decays(name, p.Shape().Dimensions) {
 			p = Mul(p, OneMinus(MulScalar(lr, t.Opt.WeightDecay)))
 		}
@@ -218,7 +233,88 @@ func (t *Trainer) stepGraph(_ *model.Scope, in []*Node) []*Node {
 		p = Sub(p, Mul(Div(lr, bc1), Div(m, denom)))
 		t.Params.Variable(name).SetNodeValue(p)
 	}
-	return []*Node{loss, norm}
+	return norm
+}
+
+// StepAccumulated takes one optimizer step on the mean gradient of several
+// micro-batches (gradient accumulation, as nanoGPT's
+// gradient_accumulation_steps): each micro-batch's gradients are computed and
+// summed on the device in turn, so memory holds one micro-batch at a time.
+// It returns the mean loss and the global norm of the mean gradient.
+func (t *Trainer) StepAccumulated(lr float64, microBatches [][]*tensors.Tensor) (loss, gradNorm float64, err error) {
+	if len(microBatches) == 0 {
+		return 0, 0, fmt.Errorf("training: no micro-batches")
+	}
+	if len(microBatches) == 1 {
+		return t.Step(lr, microBatches[0]...)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.accExec == nil {
+		if err := t.createAccumulators(); err != nil {
+			return 0, 0, err
+		}
+		t.accExec, err = model.NewExec(t.Backend, t.Params.Store, func(_ *model.Scope, in []*Node) *Node {
+			g := in[0].Graph()
+			t.Params.AsParameters(g)
+			l, grads := t.gradients(g, in)
+			for i, name := range t.names {
+				acc := t.acc[name]
+				acc.SetNodeValue(Add(acc.NodeValue(g), grads[i]))
+			}
+			return l
+		})
+		if err != nil {
+			return 0, 0, err
+		}
+		t.applyExec, err = model.NewExec(t.Backend, t.Params.Store, func(_ *model.Scope, lr, step, n *Node) *Node {
+			g := lr.Graph()
+			t.Params.AsParameters(g)
+			grads := make([]*Node, len(t.names))
+			for i, name := range t.names {
+				acc := t.acc[name]
+				grads[i] = Div(acc.NodeValue(g), n)
+				acc.SetNodeValue(ZerosLike(grads[i]))
+			}
+			return t.update(g, grads, lr, step)
+		})
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	total := 0.0
+	for _, mb := range microBatches {
+		args := make([]any, len(mb))
+		for i, b := range mb {
+			args[i] = b
+		}
+		out, err := t.accExec.Call(args...)
+		if err != nil {
+			return 0, 0, err
+		}
+		total += float64(tensors.MustCopyFlatData[float32](out[0])[0])
+	}
+	out, err := t.applyExec.Call(tensors.FromScalar(float32(lr)), tensors.FromScalar(float32(t.step+1)),
+		tensors.FromScalar(float32(len(microBatches))))
+	if err != nil {
+		return 0, 0, err
+	}
+	t.step++
+	return total / float64(len(microBatches)), float64(tensors.MustCopyFlatData[float32](out[0])[0]), nil
+}
+
+// createAccumulators makes the gradient-sum variables used by StepAccumulated.
+func (t *Trainer) createAccumulators() error {
+	t.acc = map[string]*model.Variable{}
+	for _, name := range t.names {
+		v, err := t.Params.Store.CreateVariable(modeling.VariablePath(optimizerPrefix+".acc."+name), tensors.FromShape(t.Params.Variable(name).Shape()))
+		if err != nil {
+			return err
+		}
+		v.SetTrainable(false)
+		t.acc[name] = v
+	}
+	return nil
 }
 
 // Eval returns the loss on batch without changing any weight.
@@ -270,4 +366,36 @@ func PerMetric(fn func(step int, split, name string, value float64)) Callback {
 			fn(m.Step, m.Split, "tokens_per_sec", m.TokensPerSec)
 		}
 	})
+}
+
+// EarlyStopping tracks the best validation loss: Observe says whether a new
+// loss is the best so far (save the best checkpoint then) and whether
+// Patience evaluations in a row have brought no improvement (stop then).
+type EarlyStopping struct {
+	// Patience is how many evaluations without improvement end training
+	// (0: never stop early).
+	Patience int
+	// MinDelta is the least decrease that counts as an improvement.
+	MinDelta float64
+	best     float64
+	seen     bool
+	bad      int
+}
+
+// Observe records a validation loss.
+func (e *EarlyStopping) Observe(loss float64) (improved, stop bool) {
+	if !e.seen || loss < e.best-e.MinDelta {
+		e.best, e.seen, e.bad = loss, true, 0
+		return true, false
+	}
+	e.bad++
+	return false, e.Patience > 0 && e.bad >= e.Patience
+}
+
+// Best returns the best loss observed (NaN before any).
+func (e *EarlyStopping) Best() float64 {
+	if !e.seen {
+		return math.NaN()
+	}
+	return e.best
 }

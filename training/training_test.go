@@ -139,3 +139,53 @@ func f64(xs []float32) []float64 {
 	}
 	return out
 }
+
+// TestAccumulationEqualsOneLargeBatch checks that two accumulated
+// micro-batches of 4 take the same step as one batch of 8.
+func TestAccumulationEqualsOneLargeBatch(t *testing.T) {
+	a, d := newRun(t)
+	b, _ := newRun(t)
+	rng := rand.New(rand.NewPCG(9, 9))
+	x1, y1, _ := d.Batch(rng, "train", 4, 16)
+	x2, y2, _ := d.Batch(rng, "train", 4, 16)
+	join := func(p, q *tensors.Tensor) *tensors.Tensor {
+		return tensors.FromFlatDataAndDimensions(append(tensors.MustCopyFlatData[int32](p), tensors.MustCopyFlatData[int32](q)...), 8, 16)
+	}
+	for range 3 {
+		la, na, err := a.Step(1e-2, join(x1, x2), join(y1, y2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lb, nb, err := b.StepAccumulated(1e-2, [][]*tensors.Tensor{{x1, y1}, {x2, y2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(la-lb) > 1e-5 || math.Abs(na-nb) > 1e-4 {
+			t.Fatalf("one batch of 8: loss %.7f norm %.6f; two accumulated batches of 4: loss %.7f norm %.6f", la, na, lb, nb)
+		}
+	}
+	wa, _ := a.Params.Variable("h.0.mlp.c_fc.weight").Value()
+	wb, _ := b.Params.Variable("h.0.mlp.c_fc.weight").Value()
+	fa, fb := tensors.MustCopyFlatData[float32](wa), tensors.MustCopyFlatData[float32](wb)
+	for i := range fa {
+		if math.Abs(float64(fa[i]-fb[i])) > 1e-5 {
+			t.Fatalf("weights differ after 3 steps at %d: %g vs %g", i, fa[i], fb[i])
+		}
+	}
+}
+
+func TestEarlyStopping(t *testing.T) {
+	e := EarlyStopping{Patience: 2, MinDelta: 0.01}
+	for i, tc := range []struct {
+		loss           float64
+		improved, stop bool
+	}{{3, true, false}, {2.5, true, false}, {2.495, false, false}, {2.6, false, true}} {
+		improved, stop := e.Observe(tc.loss)
+		if improved != tc.improved || stop != tc.stop {
+			t.Fatalf("observation %d (%.3f): improved %v stop %v, want %v %v", i, tc.loss, improved, stop, tc.improved, tc.stop)
+		}
+	}
+	if e.Best() != 2.5 {
+		t.Fatalf("best %v", e.Best())
+	}
+}

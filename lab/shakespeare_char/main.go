@@ -29,6 +29,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/lab"
 	"github.com/trustformers/trustformers-go/models/generate"
 	"github.com/trustformers/trustformers-go/models/gpt2"
@@ -61,6 +62,12 @@ type Config struct {
 	// StopAfter ends the process after this many iterations with a
 	// checkpoint (0: run to the end); -resume continues from there.
 	StopAfter int `json:"-"`
+	// Patience stops training after that many evaluations without a better
+	// validation loss (0: never).
+	Patience int `json:"patience,omitempty"`
+	// Accumulate splits each step's batch into that many micro-batches
+	// whose gradients are summed (gradient accumulation); 1: none.
+	Accumulate int `json:"gradient_accumulation_steps,omitempty"`
 }
 
 func main() {
@@ -75,6 +82,8 @@ func main() {
 	runs := flag.String("runs", "runs", "folder for run folders")
 	resume := flag.String("resume", "", "run folder to continue from its last checkpoint (its config.json wins over flags)")
 	flag.IntVar(&c.StopAfter, "stop-after", 0, "stop after this many iterations, leaving a checkpoint to -resume from")
+	flag.IntVar(&c.Patience, "patience", 0, "stop after this many evaluations without a better validation loss (0: never)")
+	flag.IntVar(&c.Accumulate, "accumulate", 1, "gradient accumulation steps: micro-batches of batch_size summed into one step")
 	flag.Parse()
 	c.DecayIters = c.Iters
 	var err error
@@ -200,6 +209,7 @@ func train(c Config, runsDir, resumeDir string) error {
 	}
 	began := time.Now()
 	var valLoss float64
+	early := training.EarlyStopping{Patience: c.Patience}
 	for it := start; it <= c.Iters; it++ {
 		if (it%c.EvalInterval == 0 || it == c.Iters) && !(resumeDir != "" && it == start) {
 			trainLoss, err := estimate("train")
@@ -214,6 +224,17 @@ func train(c Config, runsDir, resumeDir string) error {
 			if err := checkpoint(); err != nil {
 				return err
 			}
+			improved, stop := early.Observe(valLoss)
+			if improved {
+				if err := tr.SaveCheckpoint(filepath.Join(r.Dir, "checkpoints", "best.safetensors"),
+					map[string]string{"val_loss": fmt.Sprint(valLoss)}); err != nil {
+					return err
+				}
+			}
+			if stop {
+				fmt.Fprintf(os.Stderr, "shakespeare_char: no better validation loss in %d evaluations; stopping at %d\n", c.Patience, it)
+				break
+			}
 		}
 		if it == c.Iters {
 			break
@@ -225,18 +246,22 @@ func train(c Config, runsDir, resumeDir string) error {
 			fmt.Printf("stopped after %d iterations; continue with -resume %s\n", it, r.Dir)
 			return nil
 		}
-		x, y, err := data.Batch(rng, "train", c.BatchSize, c.BlockSize)
-		if err != nil {
-			return err
+		micro := make([][]*tensors.Tensor, max(c.Accumulate, 1))
+		for i := range micro {
+			x, y, err := data.Batch(rng, "train", c.BatchSize, c.BlockSize)
+			if err != nil {
+				return err
+			}
+			micro[i] = []*tensors.Tensor{x, y}
 		}
 		lr := sched.At(it)
 		t0 := time.Now()
-		l, norm, err := tr.Step(lr, x, y)
+		l, norm, err := tr.StepAccumulated(lr, micro)
 		if err != nil {
 			return err
 		}
 		report(training.Metrics{Step: it, Split: "train", Loss: l, LR: lr, GradNorm: norm,
-			TokensPerSec: float64(c.BatchSize*c.BlockSize) / time.Since(t0).Seconds()})
+			TokensPerSec: float64(len(micro)*c.BatchSize*c.BlockSize) / time.Since(t0).Seconds()})
 	}
 	elapsed := time.Since(began)
 	if err := m.Save(filepath.Join(r.Dir, "model")); err != nil {
