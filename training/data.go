@@ -62,17 +62,35 @@ func (v *CharVocab) Decode(ids []int32) string {
 	return b.String()
 }
 
+// Tokens is a stream of token ids: in memory (Int32Tokens) or a
+// memory-mapped token file (TokenFile).
+type Tokens interface {
+	// Len returns the number of tokens.
+	Len() int
+	// Window returns the n tokens from start.
+	Window(start, n int) []int32
+}
+
+// Int32Tokens is a token stream held in memory.
+type Int32Tokens []int32
+
+// Len returns the number of tokens.
+func (t Int32Tokens) Len() int { return len(t) }
+
+// Window returns the n tokens from start.
+func (t Int32Tokens) Window(start, n int) []int32 { return t[start : start+n] }
+
 // Dataset is a token stream split into training and validation parts, from
 // which batches of random contiguous windows are drawn.
 type Dataset struct {
-	Train, Val []int32
+	Train, Val Tokens
 }
 
 // SplitTokens splits ids into the first 90% for training and the last 10%
 // for validation, as nanoGPT's prepare.py does.
 func SplitTokens(ids []int32) *Dataset {
 	n := len(ids) * 9 / 10
-	return &Dataset{Train: ids[:n], Val: ids[n:]}
+	return &Dataset{Train: Int32Tokens(ids[:n]), Val: Int32Tokens(ids[n:])}
 }
 
 // LoadCharDataset reads a text file and returns its vocabulary and dataset.
@@ -98,15 +116,20 @@ func (d *Dataset) Batch(rng *rand.Rand, split string, batch, block int) (x, y *t
 	if split == "val" {
 		data = d.Val
 	}
-	if len(data) <= block+1 {
-		return nil, nil, fmt.Errorf("%s split has %d tokens, too few for windows of %d", split, len(data), block)
+	if data == nil || data.Len() <= block+1 {
+		n := 0
+		if data != nil {
+			n = data.Len()
+		}
+		return nil, nil, fmt.Errorf("%s split has %d tokens, too few for windows of %d", split, n, block)
 	}
 	xs := make([]int32, 0, batch*block)
 	ys := make([]int32, 0, batch*block)
 	for range batch {
-		i := rng.IntN(len(data) - block)
-		xs = append(xs, data[i:i+block]...)
-		ys = append(ys, data[i+1:i+1+block]...)
+		i := rng.IntN(data.Len() - block)
+		w := data.Window(i, block+1)
+		xs = append(xs, w[:block]...)
+		ys = append(ys, w[1:]...)
 	}
 	return tensors.FromFlatDataAndDimensions(xs, batch, block), tensors.FromFlatDataAndDimensions(ys, batch, block), nil
 }

@@ -3,11 +3,14 @@ package training
 import (
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/trustformers/trustformers-go/internal/assets"
 	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/models/tokenizer"
 	"github.com/trustformers/trustformers-go/xla"
 )
 
@@ -112,14 +115,14 @@ func TestCharDataset(t *testing.T) {
 		t.Fatal("unknown character accepted")
 	}
 	d := SplitTokens(make([]int32, 100))
-	if len(d.Train) != 90 || len(d.Val) != 10 {
-		t.Fatalf("split %d/%d", len(d.Train), len(d.Val))
+	if d.Train.Len() != 90 || d.Val.Len() != 10 {
+		t.Fatalf("split %d/%d", d.Train.Len(), d.Val.Len())
 	}
 	seq := make([]int32, 50)
 	for i := range seq {
 		seq[i] = int32(i)
 	}
-	ds := &Dataset{Train: seq, Val: seq}
+	ds := &Dataset{Train: Int32Tokens(seq), Val: Int32Tokens(seq)}
 	x, y, err := ds.Batch(rand.New(rand.NewPCG(1, 2)), "train", 4, 8)
 	if err != nil {
 		t.Fatal(err)
@@ -187,5 +190,44 @@ func TestEarlyStopping(t *testing.T) {
 	}
 	if e.Best() != 2.5 {
 		t.Fatalf("best %v", e.Best())
+	}
+}
+
+// TestGPT2TokenFiles prepares Tiny Shakespeare with GPT-2's BPE as nanoGPT's
+// shakespeare/prepare.py does (uint16 train.bin / val.bin, 90/10), maps the
+// files and checks that windows read back the encoded ids.
+func TestGPT2TokenFiles(t *testing.T) {
+	tok, err := tokenizer.Load(assets.Require(t, assets.GPT2Encoder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := assets.Require(t, assets.TinyShakespeare)
+	dir := t.TempDir()
+	width, err := PrepareTokens(text, tok, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := LoadTokenFiles(dir, width)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := ds.Train.Len() + ds.Val.Len()
+	// nanoGPT's shakespeare prepare.py reports 301,966 train and 36,059 val tokens for this
+	// corpus, but it splits the text (not the tokens) 90/10; the total is the comparable figure.
+	if total != 301966+36059 {
+		t.Errorf("%d tokens in all, want %d (tiktoken's count for Tiny Shakespeare)", total, 301966+36059)
+	}
+	head := ds.Train.Window(0, 5)
+	want := tok.EncodeWith("First Citizen:", tokenizer.EncodeOptions{NoSpecialTokens: true})
+	for i, id := range want {
+		if int(head[i]) != id {
+			t.Fatalf("train.bin starts %v, want %v", head, want)
+		}
+	}
+	if _, _, err := ds.Batch(rand.New(rand.NewPCG(1, 1)), "val", 2, 32); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteTokenFile(filepath.Join(dir, "big.bin"), []int32{70000}, 2); err == nil {
+		t.Error("a token over 65,535 was written as uint16")
 	}
 }

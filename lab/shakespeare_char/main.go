@@ -151,7 +151,7 @@ func train(c Config, runsDir, resumeDir string) error {
 	}
 	defer r.Close()
 	fmt.Fprintf(os.Stderr, "shakespeare_char: %d characters, vocabulary %d, %s, run folder %s\n",
-		len(data.Train)+len(data.Val), vocab.Size(), c.Backend, r.Dir)
+		data.Train.Len()+data.Val.Len(), vocab.Size(), c.Backend, r.Dir)
 
 	loss := func(g *Graph, batch []*Node) *Node {
 		x, y := batch[0], batch[1]
