@@ -270,8 +270,8 @@ func train(c Config, runsDir, resumeDir string) error {
 	if err := r.WriteReport("shakespeare_char"); err != nil {
 		return err
 	}
-	ids, err := generate.Generate(m, []int32{vocabID(vocab, '\n')}, generate.Options{MaxNewTokens: min(c.SampleTokens, c.BlockSize-1),
-		Temperature: 0.8, TopK: 200, Seed: c.Seed})
+	ids, err := generate.Generate(m, []int32{vocabID(vocab, '\n')}, generate.Options{MaxNewTokens: c.SampleTokens,
+		Temperature: 0.8, TopK: 200, Seed: c.Seed, CropContext: true})
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/models"
+	"github.com/trustformers/trustformers-go/models/modeling"
 )
 
 // Options controls generation. The zero value generates nothing; set
@@ -52,6 +53,11 @@ type Options struct {
 	// OnToken, when set, is called with each new token of a single-prompt
 	// generation as it is produced; returning false stops generation.
 	OnToken func(id int32) bool
+	// CropContext lets a single prompt run past the model's context: once
+	// the context is full, each new token is predicted from the last
+	// ContextLength tokens, recomputed without the cache (nanoGPT's
+	// generate crops the same way). Without it generation stops there.
+	CropContext bool
 }
 
 // StopReason says why a sequence ended.
@@ -129,6 +135,12 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options, stop StopFunc) ([]
 		return outs, nil
 	}
 	limit := lm.ContextLength()
+	if opts.CropContext && limit > 0 {
+		if len(prompts) != 1 {
+			return nil, fmt.Errorf("generate: CropContext works on one prompt at a time, got %d", len(prompts))
+		}
+		return cropped(lm, prompts[0], limit, opts, stop)
+	}
 	if limit > 0 && width >= limit {
 		return nil, fmt.Errorf("generate: prompt of %d tokens does not fit the model's context of %d", width, limit)
 	}
@@ -210,6 +222,57 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options, stop StopFunc) ([]
 		}
 	}
 	return outs, nil
+}
+
+// cropped generates for one prompt by full forward passes over at most the
+// last limit tokens (no cache), so generation can run past the context.
+func cropped(lm models.CausalLM, prompt []int32, limit int, opts Options, stop StopFunc) ([]Output, error) {
+	seq := append([]int32(nil), prompt...)
+	history := map[int32]bool{}
+	for _, id := range prompt {
+		history[id] = true
+	}
+	rng := rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))
+	var out Output
+	for len(out.IDs) < opts.MaxNewTokens {
+		// Left-pad to the full context so that one compiled graph serves every step.
+		window := seq[max(0, len(seq)-limit):]
+		pad := limit - len(window)
+		ids, mask, pos := make([]int32, limit), make([]int32, limit), make([]int32, limit)
+		copy(ids[pad:], window)
+		for i := pad; i < limit; i++ {
+			mask[i], pos[i] = 1, int32(i-pad)
+		}
+		res, err := lm.Forward(modeling.Batch{IDs: [][]int32{ids}, AttentionMask: [][]int32{mask}, PositionIDs: [][]int32{pos}}, modeling.ForwardOptions{})
+		if err != nil {
+			return nil, err
+		}
+		rows, err := lastRows(res.Logits)
+		if err != nil {
+			return nil, err
+		}
+		id, step := pick(rows[0], history, opts, rng)
+		if contains(opts.StopIDs, id) {
+			out.Reason = StopToken
+			return []Output{out}, nil
+		}
+		out.IDs = append(out.IDs, id)
+		if opts.TopLogProbs > 0 {
+			out.Steps = append(out.Steps, step)
+		}
+		history[id] = true
+		seq = append(seq, id)
+		if stop != nil && stop(0, out.IDs) {
+			out.Reason = StopString
+			return []Output{out}, nil
+		}
+		if opts.OnToken != nil && !opts.OnToken(id) {
+			out.Reason = StopCallback
+			return []Output{out}, nil
+		}
+	}
+	out.Reason = StopLength
+	return []Output{out}, nil
 }
 
 // bucket rounds a cache length up to a multiple of 64 (within the context),

@@ -91,3 +91,27 @@ func TestContextLimit(t *testing.T) {
 		t.Fatalf("generation near the context end: %d tokens, err %v; want 4 (stops at the context)", len(out), err)
 	}
 }
+
+// TestCropContext generates past the context: the first tokens equal the
+// cached generation, and generation goes on where the cached one stops.
+func TestCropContext(t *testing.T) {
+	m, err := llama.Load(filepath.Join(golden.Dir("llama"), "model"), golden.Backend(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := make([]int32, 60)
+	for i := range prompt {
+		prompt[i] = int32(i % 90)
+	}
+	cached, err := Generate(m, prompt, Options{MaxNewTokens: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crop, err := Generate(m, prompt, Options{MaxNewTokens: 10, CropContext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cached) != 4 || len(crop) != 10 || !slices.Equal(crop[:4], cached) {
+		t.Fatalf("cached %v (stops at the 64-token context), cropped %v", cached, crop)
+	}
+}
