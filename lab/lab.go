@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -75,6 +76,15 @@ func NewRun(root, experiment string, config any, backend string, seed uint64) (*
 				env.Commit = s.Value
 			case "vcs.modified":
 				env.Modified = s.Value == "true"
+			}
+		}
+	}
+	if env.Commit == "" {
+		// Binaries built by `go run` carry no VCS stamp; ask git directly.
+		if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
+			env.Commit = strings.TrimSpace(string(out))
+			if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
+				env.Modified = len(strings.TrimSpace(string(st))) > 0
 			}
 		}
 	}
