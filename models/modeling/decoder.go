@@ -316,19 +316,22 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 	}
 	args := []any{idsT, tensors.FromFlatDataAndDimensions(positions, B, T), tensors.FromScalar(int32(c.Len)),
 		tensors.FromFlatDataAndDimensions(validFlat, B, c.MaxLen)}
-	for _, t := range c.K {
-		args = append(args, t)
-	}
-	for _, t := range c.V {
-		args = append(args, t)
+	// Donate the cache buffers: the step writes the new keys and values into
+	// them in place instead of copying every layer's cache per token.
+	for _, ts := range [][]*tensors.Tensor{c.K, c.V} {
+		for _, t := range ts {
+			donated, err := DonateTensorBuffer(t, d.Backend, 0)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, donated)
+		}
 	}
 	res, err := e.Call(args...)
 	if err != nil {
 		return nil, err
 	}
 	for i := range d.Layers {
-		c.K[i].FinalizeAll()
-		c.V[i].FinalizeAll()
 		c.K[i], c.V[i] = res[1+i], res[1+d.Layers+i]
 	}
 	c.Len += T
