@@ -100,4 +100,3 @@ func (t *Trainer) LoadCheckpoint(path string) (map[string]string, error) {
 	}
 	return extra, nil
 }
-

@@ -164,7 +164,7 @@ func (t *Trainer) Step(lr float64, batch ...*tensors.Tensor) (loss, gradNorm flo
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.trainExec == nil {
-		t.trainExec, err = model.NewExec(t.Backend, t.Params.Store, t.stepGraph)
+		t.trainExec, err = t.Params.NewExec(t.Backend, t.stepGraph)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -183,10 +183,9 @@ func (t *Trainer) Step(lr float64, batch ...*tensors.Tensor) (loss, gradNorm flo
 
 // stepGraph is one training step: loss, gradients, clipping, AdamW (as
 // torch.optim.AdamW computes it).
-func (t *Trainer) stepGraph(_ *model.Scope, in []*Node) []*Node {
+func (t *Trainer) stepGraph(in []*Node) []*Node {
 	lr, step, batch := in[0], in[1], in[2:]
 	g := lr.Graph()
-	t.Params.AsParameters(g)
 	loss, grads := t.gradients(g, batch)
 	return []*Node{loss, t.update(g, grads, lr, step)}
 }
@@ -254,29 +253,28 @@ func (t *Trainer) StepAccumulated(lr float64, microBatches [][]*tensors.Tensor) 
 		if err := t.createAccumulators(); err != nil {
 			return 0, 0, err
 		}
-		t.accExec, err = model.NewExec(t.Backend, t.Params.Store, func(_ *model.Scope, in []*Node) *Node {
+		t.accExec, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
 			g := in[0].Graph()
-			t.Params.AsParameters(g)
 			l, grads := t.gradients(g, in)
 			for i, name := range t.names {
 				acc := t.acc[name]
 				acc.SetNodeValue(Add(acc.NodeValue(g), grads[i]))
 			}
-			return l
+			return []*Node{l}
 		})
 		if err != nil {
 			return 0, 0, err
 		}
-		t.applyExec, err = model.NewExec(t.Backend, t.Params.Store, func(_ *model.Scope, lr, step, n *Node) *Node {
+		t.applyExec, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
+			lr, step, n := in[0], in[1], in[2]
 			g := lr.Graph()
-			t.Params.AsParameters(g)
 			grads := make([]*Node, len(t.names))
 			for i, name := range t.names {
 				acc := t.acc[name]
 				grads[i] = Div(acc.NodeValue(g), n)
 				acc.SetNodeValue(ZerosLike(grads[i]))
 			}
-			return t.update(g, grads, lr, step)
+			return []*Node{t.update(g, grads, lr, step)}
 		})
 		if err != nil {
 			return 0, 0, err
@@ -323,9 +321,8 @@ func (t *Trainer) Eval(batch ...*tensors.Tensor) (float64, error) {
 	defer t.mu.Unlock()
 	if t.evalExec == nil {
 		var err error
-		t.evalExec, err = model.NewExec(t.Backend, t.Params.Store, func(_ *model.Scope, in []*Node) *Node {
-			t.Params.AsParameters(in[0].Graph())
-			return t.Loss(in[0].Graph(), in)
+		t.evalExec, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
+			return []*Node{t.Loss(in[0].Graph(), in)}
 		})
 		if err != nil {
 			return 0, err
@@ -350,7 +347,6 @@ func CrossEntropy(logits, targets *Node) *Node {
 	picked := ReduceSum(Mul(logp, OneHot(targets, v, dtypes.Float32)), -1)
 	return Neg(ReduceAllMean(picked))
 }
-
 
 // PerMetric adapts a callback that takes one named value at a time — the
 // shape of viz.LiveLoss.OnMetrics, so that viz needs nothing from this

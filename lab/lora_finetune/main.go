@@ -52,7 +52,6 @@ import (
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/model"
 	"github.com/trustformers/trustformers-go/lab"
 	"github.com/trustformers/trustformers-go/models/llama"
 	"github.com/trustformers/trustformers-go/models/modeling"
@@ -336,8 +335,7 @@ func forward(d *modeling.Decoder, x *Node) *Node {
 // evaluate returns, over rows, the loss of d's logits passed through r and
 // the mean probability d itself gives r's banned tokens.
 func evaluate(d *modeling.Decoder, r rule, rows [][]int32, batch int) ([]float64, error) {
-	exec, err := model.NewExec(d.Backend, d.Params.Store, func(_ *model.Scope, in []*Node) []*Node {
-		d.Params.AsParameters(in[0].Graph())
+	exec, err := d.Params.NewExec(d.Backend, func(in []*Node) []*Node {
 		logits := forward(d, in[0])
 		isBanned := make([]float32, logits.Shape().Dimensions[2])
 		for _, id := range r.banned {

@@ -177,8 +177,7 @@ func (m *Model) exec(opts modeling.ForwardOptions) (*model.Exec, error) {
 	if e, ok := m.execs[opts]; ok {
 		return e, nil
 	}
-	e, err := model.NewExec(m.Backend, m.Params.Store, func(_ *model.Scope, in []*Node) []*Node {
-		m.Params.AsParameters(in[0].Graph())
+	e, err := m.Params.NewExec(m.Backend, func(in []*Node) []*Node {
 		seq, hidden, probs := m.encoder(in[0], in[1], in[2])
 		outs := append([]*Node{seq}, m.heads(seq)...)
 		if opts.HiddenStates {

@@ -14,11 +14,11 @@ type Head string
 
 // The heads of Hugging Face's BERT classes.
 const (
-	Base                   Head = "base"                     // BertModel: sequence and pooled outputs
-	MaskedLM               Head = "masked-lm"                // BertForMaskedLM / BertForPreTraining
-	SequenceClassification Head = "sequence-classification"  // BertForSequenceClassification
-	TokenClassification    Head = "token-classification"     // BertForTokenClassification
-	QuestionAnswering      Head = "question-answering"       // BertForQuestionAnswering
+	Base                   Head = "base"                    // BertModel: sequence and pooled outputs
+	MaskedLM               Head = "masked-lm"               // BertForMaskedLM / BertForPreTraining
+	SequenceClassification Head = "sequence-classification" // BertForSequenceClassification
+	TokenClassification    Head = "token-classification"    // BertForTokenClassification
+	QuestionAnswering      Head = "question-answering"      // BertForQuestionAnswering
 )
 
 // encoderSpecs lists BertModel's weights (without the "bert." prefix).

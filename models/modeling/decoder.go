@@ -162,8 +162,7 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	}
 	key := fmt.Sprintf("forward/%v/%v", opts.HiddenStates, opts.Attentions)
 	e, err := d.exec(key, func() (*model.Exec, error) {
-		return model.NewExec(d.Backend, d.Params.Store, func(_ *model.Scope, in []*Node) []*Node {
-			d.Params.AsParameters(in[0].Graph())
+		return d.Params.NewExec(d.Backend, func(in []*Node) []*Node {
 			logits, hidden, probs := d.ForwardGraph(in[0], in[1], in[2])
 			outs := []*Node{logits}
 			if opts.HiddenStates {
@@ -289,11 +288,10 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 		validFlat = append(validFlat, r...)
 	}
 	e, err := d.exec("step", func() (*model.Exec, error) {
-		return model.NewExec(d.Backend, d.Params.Store, func(_ *model.Scope, in []*Node) []*Node {
+		return d.Params.NewExec(d.Backend, func(in []*Node) []*Node {
 			ids, positions, start, valid := in[0], in[1], in[2], in[3]
 			caches := in[4:]
 			g := ids.Graph()
-			d.Params.AsParameters(g)
 			t := ids.Shape().Dimensions[1]
 			maxLen := valid.Shape().Dimensions[1] // from the inputs: one Exec serves every cache size
 			qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, t), 0), start)

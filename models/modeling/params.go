@@ -70,15 +70,21 @@ func (p *Params) Set(name string, t *tensors.Tensor) error {
 	return nil
 }
 
-// AsParameters makes graph g read the weights as graph parameters. GoMLX
-// embeds variables as constants in graphs that are not marked as training
-// when the backend prefers constants (the go and ONNX Runtime backends do):
-// every weight then gets hashed and copied into the compiled graph (seconds of
-// compilation, gigabytes of memory for GPT-2), the graph is tied to one set
-// of weights, and updated weights are never read back. Every graph built over
-// Params calls this first; it marks the graph as training, which nothing in
-// our networks depends on (they have no dropout or batch statistics).
-func (p *Params) AsParameters(g *graph.Graph) { p.Store.SetTraining(g, true) }
+// NewExec compiles fn over the weights' Store on backend, with the weights
+// read as graph parameters. GoMLX embeds variables as constants in graphs that
+// are not marked as training when the backend prefers constants (the go and
+// ONNX Runtime backends do): every weight then gets hashed and copied into the
+// compiled graph (seconds of compilation, gigabytes of memory for GPT-2), the
+// graph is tied to one set of weights, and updated weights are never read
+// back. So every graph over Params is built here, marked as training, which
+// nothing in our networks depends on (they have no dropout or batch
+// statistics). fn receives the call's inputs and returns its outputs.
+func (p *Params) NewExec(backend compute.Backend, fn func(in []*graph.Node) []*graph.Node) (*model.Exec, error) {
+	return model.NewExec(backend, p.Store, func(_ *model.Scope, in []*graph.Node) []*graph.Node {
+		p.Store.SetTraining(in[0].Graph(), true)
+		return fn(in)
+	})
+}
 
 // Has reports whether weight name exists.
 func (p *Params) Has(name string) bool {

@@ -89,7 +89,7 @@ func ApplyRotary(x, positions *Node, invFreq []float64) *Node {
 	}
 	pos := ConvertDType(positions, dtypes.Float32)                            // [B, T]
 	freqs := Mul(InsertAxes(pos, -1), Reshape(Const(g, inv), 1, 1, len(inv))) // [B, T, d/2]
-	emb := InsertAxes(Concatenate([]*Node{freqs, freqs}, -1), 1)             // [B, 1, T, d]
+	emb := InsertAxes(Concatenate([]*Node{freqs, freqs}, -1), 1)              // [B, 1, T, d]
 	cos, sin := Cos(emb), Sin(emb)
 	half := len(inv)
 	x1 := SliceAxis(x, -1, AxisRange(0, half))
