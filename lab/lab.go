@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trustformers/trustformers-go/models/weights"
 	"github.com/trustformers/trustformers-go/training"
 	"github.com/trustformers/trustformers-go/xla"
 )
@@ -124,12 +125,7 @@ func (r *Run) writeJSON(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(r.Dir, name)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return weights.WriteFileAtomic(filepath.Join(r.Dir, name), append(data, '\n'))
 }
 
 // metricsLine is one line of metrics.jsonl.

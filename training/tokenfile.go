@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/trustformers/trustformers-go/models/tokenizer"
+	"github.com/trustformers/trustformers-go/models/weights"
 )
 
 // WriteTokenFile writes ids as raw little-endian integers of width bytes
@@ -28,14 +29,7 @@ func WriteTokenFile(path string, ids []int32, width int) error {
 			binary.LittleEndian.PutUint32(buf[4*i:], uint32(id))
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, buf, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return weights.WriteFileAtomic(path, buf)
 }
 
 // TokenFile is a token file mapped into memory: windows are read from the

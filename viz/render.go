@@ -18,7 +18,6 @@
 package viz
 
 import (
-	"bytes"
 	"fmt"
 	"html"
 	"io"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/go-echarts/go-echarts/v2/render"
 	"github.com/janpfeifer/gonb/gonbui"
+	"github.com/trustformers/trustformers-go/models/weights"
 )
 
 // Chart is anything go-echarts can render: every chart type in
@@ -233,7 +233,7 @@ func SaveHTMLPage(path, title string, charts ...Chart) error {
 			if err != nil {
 				return fmt.Errorf("viz.SaveHTML: reading %s: %w", lib, err)
 			}
-			if err := writeFileAtomic(dst, data); err != nil {
+			if err := weights.WriteFileAtomic(dst, data); err != nil {
 				return fmt.Errorf("viz.SaveHTML: %w", err)
 			}
 		}
@@ -241,35 +241,10 @@ func SaveHTMLPage(path, title string, charts ...Chart) error {
 	} else {
 		fmt.Fprintf(os.Stderr, "viz: %v; %s loads echarts from %s\n", err, path, CDN)
 	}
-	if err := writeFileAtomic(path, []byte(PageOf(title, src, charts...))); err != nil {
+	if err := weights.WriteFileAtomic(path, []byte(PageOf(title, src, charts...))); err != nil {
 		return fmt.Errorf("viz.SaveHTML: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames it.
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(tmp, bytes.NewReader(data)); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func isFile(path string) bool {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-echarts/go-echarts/v2/charts"
 	"github.com/go-echarts/go-echarts/v2/opts"
+	"github.com/trustformers/trustformers-go/models/weights"
 )
 
 // buildDir is the ignored folder where tests keep their screenshots.
@@ -85,7 +86,7 @@ func TestChartsRenderOffline(t *testing.T) {
 		t.Fatalf("SaveHTML did not copy echarts beside the page: %v", err)
 	}
 	inlined := filepath.Join(dir, "inlined", "line.html")
-	if err := writeFileAtomic(inlined, []byte(Page(lineChart(), "line", ""))); err != nil {
+	if err := weights.WriteFileAtomic(inlined, []byte(Page(lineChart(), "line", ""))); err != nil {
 		t.Fatal(err)
 	}
 	for _, page := range []string{standalone, inlined} {
@@ -119,7 +120,7 @@ func TestBlankPageIsDetected(t *testing.T) {
 	requireChromium(t)
 	dir, _ := filepath.Abs(buildDir)
 	page := filepath.Join(dir, "blank", "blank.html")
-	if err := writeFileAtomic(page, []byte("<!DOCTYPE html><html><body></body></html>")); err != nil {
+	if err := weights.WriteFileAtomic(page, []byte("<!DOCTYPE html><html><body></body></html>")); err != nil {
 		t.Fatal(err)
 	}
 	png := filepath.Join(dir, "blank", "blank.png")

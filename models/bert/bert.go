@@ -12,7 +12,6 @@ package bert
 import (
 	"fmt"
 	"math"
-	"path/filepath"
 	"sync"
 
 	"github.com/gomlx/compute"
@@ -114,10 +113,7 @@ func (m *Model) Save(dir string) error {
 			set.Rename(s.Name, "bert."+s.Name)
 		}
 	}
-	if err := weights.WriteSafetensors(filepath.Join(dir, weights.SafetensorsFile), set, nil); err != nil {
-		return err
-	}
-	return modeling.WriteConfig(dir, m.Config)
+	return modeling.SaveModel(dir, set, m.Config)
 }
 
 // Forward encodes b: token type ids default to 0, positions to 0..T-1, and

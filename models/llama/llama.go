@@ -11,7 +11,6 @@ package llama
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -96,10 +95,7 @@ func (m *Model) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := weights.WriteSafetensors(filepath.Join(dir, weights.SafetensorsFile), set, nil); err != nil {
-		return err
-	}
-	return modeling.WriteConfig(dir, m.Config)
+	return modeling.SaveModel(dir, set, m.Config)
 }
 
 // graph is the network: LlamaForCausalLM.forward.

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/trustformers/trustformers-go/models/weights"
 )
 
 // ConfigFile is the name of a model folder's configuration.
@@ -65,15 +67,7 @@ func WriteConfig(dir string, cfg any) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	path := filepath.Join(dir, ConfigFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return weights.WriteFileAtomic(filepath.Join(dir, ConfigFile), append(data, '\n'))
 }
 
 // Positive returns an error naming field in path when value is not positive.
@@ -97,4 +91,13 @@ func quoteAll(names []string) string {
 		q[i] = fmt.Sprintf("%q", n)
 	}
 	return strings.Join(q, ", ")
+}
+
+// SaveModel writes a Hugging Face model folder: set as model.safetensors and
+// config as config.json, each written atomically.
+func SaveModel(dir string, set *weights.Set, config any) error {
+	if err := weights.WriteSafetensors(filepath.Join(dir, weights.SafetensorsFile), set, nil); err != nil {
+		return err
+	}
+	return WriteConfig(dir, config)
 }

@@ -189,7 +189,7 @@ func WriteSafetensors(path string, set *Set, metadata map[string]string) error {
 		}
 		views[name] = view{dtype: dt, shape: shape, data: data}
 	}
-	return writeAtomic(path, func(w io.Writer) error {
+	return WriteAtomic(path, func(w io.Writer) error {
 		return safetensors.SerializeToWriter(views, meta, w)
 	})
 }
@@ -208,9 +208,20 @@ func (v view) Shape() []uint64          { return v.shape }
 func (v view) Data() []byte             { return v.data }
 func (v view) DataLen() uint64          { return uint64(len(v.data)) }
 
-// writeAtomic writes a file through fill to a temporary name beside path,
-// syncs it and renames it over path.
-func writeAtomic(path string, fill func(w io.Writer) error) error {
+// WriteFileAtomic writes data to path through WriteAtomic.
+func WriteFileAtomic(path string, data []byte) error {
+	return WriteAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteAtomic writes a file through fill to a temporary name beside path
+// (creating its folder), syncs it and renames it over path, so that a crash
+// leaves either the old file or the new one, never half of one. Every file
+// the project writes for users (weights, configs, checkpoints, run folders,
+// charts) goes through it.
+func WriteAtomic(path string, fill func(w io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}

@@ -99,23 +99,7 @@ func (a *Adapters) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, ConfigFile)
-	tmp, err := os.CreateTemp(dir, "."+ConfigFile+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.Write(append(data, '\n'))
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp.Name(), 0o644)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, werr)
-	}
-	return os.Rename(tmp.Name(), path)
+	return weights.WriteFileAtomic(filepath.Join(dir, ConfigFile), append(data, '\n'))
 }
 
 // ReadConfig reads the Config of the adapter folder dir (adapter_config.json).
