@@ -71,16 +71,24 @@ func Screenshot(htmlPath, pngPath string, width, height int) error {
 // PixelStdDev returns the standard deviation of the grey levels (0–255) of
 // the PNG at path: about 0 for a blank page, well above it for a drawn chart.
 func PixelStdDev(path string) (float64, error) {
-	f, err := os.Open(path)
+	img, err := readPNG(path)
 	if err != nil {
 		return 0, err
+	}
+	return greyStdDev(img), nil
+}
+
+func readPNG(path string) (image.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	img, err := png.Decode(f)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return greyStdDev(img), nil
+	return img, nil
 }
 
 func greyStdDev(img image.Image) float64 {
@@ -106,14 +114,9 @@ func greyStdDev(img image.Image) float64 {
 // coloured (not white, grey or black). Chart series are coloured; a blank
 // page, or one holding only an error message, is not.
 func ColouredFraction(path string) (float64, error) {
-	f, err := os.Open(path)
+	img, err := readPNG(path)
 	if err != nil {
 		return 0, err
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
 	}
 	var coloured, n float64
 	b := img.Bounds()

@@ -164,14 +164,7 @@ func NewFeatureExtraction(path string, backend compute.Backend) (*FeatureExtract
 // Embed returns one vector per text, pooled as asked and, with normalize,
 // scaled to unit length (for cosine similarity by dot product).
 func (p *FeatureExtraction) Embed(texts []string, pooling Pooling, normalize bool) ([][]float32, error) {
-	if p.Tokenizer.Special.PAD < 0 {
-		p.Tokenizer.Special.PAD = 0
-	}
-	b, err := p.Tokenizer.EncodeBatch(texts, tokenizer.BatchOptions{Padding: tokenizer.PadLongest, EncodeOptions: tokenizer.EncodeOptions{MaxLength: p.Model.Config.MaxPositionEmbeddings}})
-	if err != nil {
-		return nil, err
-	}
-	out, err := p.Model.Forward(modeling.Batch{IDs: toInt32s(b.IDs), AttentionMask: toInt32s(b.AttentionMask)}, modeling.ForwardOptions{})
+	b, out, err := encodeBatch(p.Model, p.Tokenizer, texts)
 	if err != nil {
 		return nil, err
 	}
@@ -215,6 +208,24 @@ func (p *FeatureExtraction) Embed(texts []string, pooling Pooling, normalize boo
 	return vecs, nil
 }
 
+// encodeBatch encodes texts padded to the longest (truncated to the model's
+// positions) and runs the encoder over them.
+func encodeBatch(m *bert.Model, tok *tokenizer.Tokenizer, texts []string) (*tokenizer.Batch, *bert.Output, error) {
+	if tok.Special.PAD < 0 {
+		tok.Special.PAD = 0
+	}
+	b, err := tok.EncodeBatch(texts, tokenizer.BatchOptions{Padding: tokenizer.PadLongest,
+		EncodeOptions: tokenizer.EncodeOptions{MaxLength: m.Config.MaxPositionEmbeddings}})
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := m.Forward(modeling.Batch{IDs: toInt32s(b.IDs), AttentionMask: toInt32s(b.AttentionMask)}, modeling.ForwardOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, out, nil
+}
+
 // Label is a class and its probability.
 type Label struct {
 	Label string
@@ -238,14 +249,7 @@ func NewTextClassification(path string, backend compute.Backend) (*TextClassific
 
 // Run returns every label of each text with its probability, most likely first.
 func (p *TextClassification) Run(texts []string) ([][]Label, error) {
-	if p.Tokenizer.Special.PAD < 0 {
-		p.Tokenizer.Special.PAD = 0
-	}
-	b, err := p.Tokenizer.EncodeBatch(texts, tokenizer.BatchOptions{Padding: tokenizer.PadLongest, EncodeOptions: tokenizer.EncodeOptions{MaxLength: p.Model.Config.MaxPositionEmbeddings}})
-	if err != nil {
-		return nil, err
-	}
-	out, err := p.Model.Forward(modeling.Batch{IDs: toInt32s(b.IDs), AttentionMask: toInt32s(b.AttentionMask)}, modeling.ForwardOptions{})
+	_, out, err := encodeBatch(p.Model, p.Tokenizer, texts)
 	if err != nil {
 		return nil, err
 	}
