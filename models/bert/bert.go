@@ -272,12 +272,8 @@ func NewRandom(cfg *Config, head Head, seed uint64, backend compute.Backend) (*M
 	if err := cfg.check("config"); err != nil {
 		return nil, err
 	}
-	std := cfg.InitializerRange
-	if std == 0 {
-		std = 0.02
-	}
 	specs := append(encoderSpecs(cfg, true), headSpecs(cfg, head)...)
-	set := modeling.RandomWeights(specs, seed, std)
+	set := modeling.RandomWeights(specs, seed, cfg.InitializerRange)
 	switch head {
 	case SequenceClassification:
 		cfg.Architectures = []string{"BertForSequenceClassification"}

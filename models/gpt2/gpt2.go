@@ -125,11 +125,7 @@ func NewRandom(cfg *Config, seed uint64, backend compute.Backend) (*Model, error
 	if err := cfg.check("config"); err != nil {
 		return nil, err
 	}
-	std := cfg.InitializerRange
-	if std == 0 {
-		std = 0.02
-	}
-	set := modeling.RandomWeights(specs(cfg), seed, std)
+	set := modeling.RandomWeights(specs(cfg), seed, cfg.InitializerRange)
 	// As GPT-2 (and Hugging Face's _init_weights): residual projections get
 	// std/sqrt(2·n_layer).
 	for i := range cfg.NLayer {

@@ -167,9 +167,5 @@ func NewRandom(cfg *Config, seed uint64, backend compute.Backend) (*Model, error
 	if err := cfg.check("config"); err != nil {
 		return nil, err
 	}
-	std := cfg.InitializerRange
-	if std == 0 {
-		std = 0.02
-	}
-	return New(cfg, modeling.RandomWeights(specs(cfg), seed, std), backend)
+	return New(cfg, modeling.RandomWeights(specs(cfg), seed, cfg.InitializerRange), backend)
 }

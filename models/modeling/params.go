@@ -219,9 +219,12 @@ func Transpose2D(t *tensors.Tensor) (*tensors.Tensor, error) {
 // RandomWeights returns weights for specs initialized as Hugging Face
 // initializes a new model: normalization weights 1, biases 0, and every other
 // tensor drawn from a normal distribution with standard deviation std
-// (initializer_range, 0.02 for GPT-2, LLaMA and BERT). The same seed gives the
-// same weights.
+// (a config's initializer_range; 0 means Hugging Face's default, 0.02). The
+// same seed gives the same weights.
 func RandomWeights(specs []Spec, seed uint64, std float64) *weights.Set {
+	if std <= 0 {
+		std = 0.02
+	}
 	rng := rand.New(rand.NewPCG(seed, 0xda942042e4dd58b5))
 	set := weights.NewSet()
 	set.Source = fmt.Sprintf("random weights (seed %d)", seed)
