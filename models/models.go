@@ -24,6 +24,7 @@ import (
 	"github.com/trustformers/trustformers-go/models/gpt2"
 	"github.com/trustformers/trustformers-go/models/llama"
 	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/models/weights"
 )
 
 // Model is any loaded model: a *gpt2.Model, *bert.Model or *llama.Model.
@@ -70,6 +71,21 @@ func Load(pathOrName string, backend compute.Backend) (Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	method, err := QuantMethod(dir)
+	if err != nil {
+		return nil, err
+	}
+	if method != "" {
+		if method != QuantMethodTrustformers {
+			return nil, fmt.Errorf("%s: quantization_config.quant_method %q is not supported (only %q, written by the quant package)",
+				filepath.Join(dir, modeling.ConfigFile), method, QuantMethodTrustformers)
+		}
+		if loadQuantized == nil {
+			return nil, fmt.Errorf("%s: a quantized model: import github.com/trustformers/trustformers-go/quant to load it",
+				filepath.Join(dir, modeling.ConfigFile))
+		}
+		return loadQuantized(dir, backend)
+	}
 	modelType, err := modeling.ModelType(dir)
 	if err != nil {
 		return nil, err
@@ -82,6 +98,76 @@ func Load(pathOrName string, backend compute.Backend) (Model, error) {
 	case "llama", "mistral":
 		return llama.Load(dir, backend)
 	}
-	return nil, fmt.Errorf("%s: model_type %q is not supported (supported: %s)",
+	return nil, unsupported(dir, modelType)
+}
+
+func unsupported(dir, modelType string) error {
+	return fmt.Errorf("%s: model_type %q is not supported (supported: %s)",
 		filepath.Join(dir, modeling.ConfigFile), modelType, strings.Join(Supported, ", "))
+}
+
+// FromWeights builds the model that dir/config.json describes from the
+// checkpoint tensors in set (instead of dir's own weight files).
+func FromWeights(dir string, set *weights.Set, backend compute.Backend) (Model, error) {
+	modelType, err := modeling.ModelType(dir)
+	if err != nil {
+		return nil, err
+	}
+	switch modelType {
+	case "gpt2":
+		cfg, err := gpt2.ReadConfig(dir)
+		if err != nil {
+			return nil, err
+		}
+		return gpt2.New(cfg, set, backend)
+	case "bert":
+		cfg, err := bert.ReadConfig(dir)
+		if err != nil {
+			return nil, err
+		}
+		return bert.New(cfg, set, backend)
+	case "llama", "mistral":
+		cfg, err := llama.ReadConfig(dir)
+		if err != nil {
+			return nil, err
+		}
+		return llama.New(cfg, set, backend)
+	}
+	return nil, unsupported(dir, modelType)
+}
+
+// QuantMethodTrustformers is the quantization_config.quant_method of the
+// folders the quant package writes.
+const QuantMethodTrustformers = "trustformers"
+
+// QuantMethod returns config.json's quantization_config.quant_method in
+// dir, or "" for a model that is not quantized.
+func QuantMethod(dir string) (string, error) {
+	path := filepath.Join(dir, modeling.ConfigFile)
+	var c struct {
+		Quantization *struct {
+			Method string `json:"quant_method"`
+		} `json:"quantization_config"`
+	}
+	if err := modeling.ReadConfig(path, &c); err != nil {
+		return "", err
+	}
+	if c.Quantization == nil {
+		return "", nil
+	}
+	if c.Quantization.Method == "" {
+		return "", fmt.Errorf("%s: quantization_config has no quant_method", path)
+	}
+	return c.Quantization.Method, nil
+}
+
+// loadQuantized loads a folder the quant package wrote; set by
+// RegisterQuantized.
+var loadQuantized func(dir string, backend compute.Backend) (Model, error)
+
+// RegisterQuantized makes Load read quantized model folders with load. The
+// quant package registers itself when imported; models cannot import it
+// (quant builds on models).
+func RegisterQuantized(load func(dir string, backend compute.Backend) (Model, error)) {
+	loadQuantized = load
 }

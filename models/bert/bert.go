@@ -34,6 +34,8 @@ type Model struct {
 
 	mu    sync.Mutex
 	execs map[modeling.ForwardOptions]*model.Exec
+	// generation is the Params.Generation the execs were built for.
+	generation uint64
 }
 
 // Output is a BERT forward pass: Logits hold the head's output (masked-LM
@@ -170,6 +172,9 @@ func (m *Model) Forward(b modeling.Batch, opts modeling.ForwardOptions) (*Output
 func (m *Model) exec(opts modeling.ForwardOptions) (*model.Exec, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if g := m.Params.Generation(); g != m.generation {
+		m.execs, m.generation = nil, g // weights or transforms changed: rebuild
+	}
 	if e, ok := m.execs[opts]; ok {
 		return e, nil
 	}

@@ -106,6 +106,8 @@ type Decoder struct {
 
 	mu    sync.Mutex
 	execs map[string]*model.Exec
+	// generation is the Params.Generation the execs were built for.
+	generation uint64
 }
 
 // ContextLength returns the most tokens a sequence may hold (0: no limit).
@@ -114,6 +116,9 @@ func (d *Decoder) ContextLength() int { return d.MaxPositions }
 func (d *Decoder) exec(key string, build func() (*model.Exec, error)) (*model.Exec, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if g := d.Params.Generation(); g != d.generation {
+		d.execs, d.generation = nil, g // weights or transforms changed: rebuild
+	}
 	if e, ok := d.execs[key]; ok {
 		return e, nil
 	}

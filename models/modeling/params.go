@@ -36,12 +36,19 @@ type Params struct {
 	// transposed names the 2-D weights kept as the transpose of their
 	// checkpoint layout (see Spec.Transpose); Weights transposes them back.
 	transposed map[string]bool
-	// transforms replace a weight's node in every graph (see SetTransform).
-	transforms map[string]Transform
+	// transforms replace a weight's node in every graph, applied in the
+	// order they were set (see SetTransform).
+	transforms map[string][]Transform
+	// dims are the shapes the network sees where a transform changes the
+	// stored one (see SetDims).
+	dims map[string][]int
+	// generation counts changes to which weights exist and how the network
+	// sees them (see Generation).
+	generation uint64
 }
 
-// Transform computes the weight a network uses from the stored one, inside
-// a graph. LoRA adapters (the stored weight plus a low-rank update) and
+// Transform computes the weight a network uses from the stored one (or from
+// what the transform set before it gives), inside a graph. LoRA adapters (the stored weight plus a low-rank update) and
 // quantized weights (dequantization) wrap a family's layers this way, from
 // outside the family's network file.
 type Transform func(g *graph.Graph, stored *graph.Node) *graph.Node
@@ -49,7 +56,7 @@ type Transform func(g *graph.Graph, stored *graph.Node) *graph.Node
 // NewParams returns empty Params with a fresh Store.
 func NewParams() *Params {
 	return &Params{Store: model.NewStore(), vars: map[string]*model.Variable{}, transposed: map[string]bool{},
-		transforms: map[string]Transform{}}
+		transforms: map[string][]Transform{}, dims: map[string][]int{}}
 }
 
 // VariablePath returns the Store path of the variable holding tensor name.
@@ -67,6 +74,7 @@ func (p *Params) Set(name string, t *tensors.Tensor) error {
 		return fmt.Errorf("weight %q: %w", name, err)
 	}
 	p.vars[name] = v
+	p.generation++
 	return nil
 }
 
@@ -85,6 +93,54 @@ func (p *Params) NewExec(backend compute.Backend, fn func(in []*graph.Node) []*g
 		return fn(in)
 	})
 }
+
+// Delete removes weight name, with its transforms, from Params and its
+// Store. Quantization uses it to replace a float weight by integer codes
+// of another dtype under the same name. Graphs already compiled keep what
+// they were built with.
+func (p *Params) Delete(name string) error {
+	if _, ok := p.vars[name]; !ok {
+		return fmt.Errorf("modeling: no weight %q to delete", name)
+	}
+	if err := p.Store.DeleteVariable(VariablePath(name)); err != nil {
+		return fmt.Errorf("weight %q: %w", name, err)
+	}
+	delete(p.vars, name)
+	delete(p.transposed, name)
+	delete(p.transforms, name)
+	delete(p.dims, name)
+	p.generation++
+	return nil
+}
+
+// Generation counts the changes that invalidate compiled graphs: a weight
+// added or deleted, a transform set or removed. Models cache their compiled
+// graphs and rebuild them when it moves, so quantizing or adding adapters
+// to a model already used takes effect in its next call. (Changing a
+// weight's value is not such a change: graphs read weights as parameters.)
+func (p *Params) Generation() uint64 { return p.generation }
+
+// Dims returns the dimensions of weight name as the network sees it: those
+// SetDims recorded, else the stored variable's.
+func (p *Params) Dims(name string) []int {
+	if d, ok := p.dims[name]; ok {
+		return d
+	}
+	if v, ok := p.vars[name]; ok {
+		return v.Shape().Dimensions
+	}
+	return nil
+}
+
+// SetDims records the dimensions weight name has after its transforms when
+// they differ from the stored ones (4-bit quantization packs two codes per
+// byte, so a [768, 768] weight is stored as [768, 384]).
+func (p *Params) SetDims(name string, dims ...int) { p.dims[name] = dims }
+
+// Transposed reports whether weight name is kept as the transpose of its
+// checkpoint layout (see Spec.Transpose): its stored shape is then
+// [out, in] where the checkpoint has [in, out].
+func (p *Params) Transposed(name string) bool { return p.transposed[name] }
 
 // Has reports whether weight name exists.
 func (p *Params) Has(name string) bool {
@@ -110,11 +166,11 @@ func (p *Params) Names() []string {
 // graph building, where GoMLX reports panics as errors) when the weight is
 // missing; families check their weights when loading, so this means a bug.
 func (p *Params) Node(g *graph.Graph, name string) *graph.Node {
-	stored := p.Raw(g, name)
-	if t, ok := p.transforms[name]; ok {
-		return t(g, stored)
+	w := p.Raw(g, name)
+	for _, t := range p.transforms[name] {
+		w = t(g, w)
 	}
-	return stored
+	return w
 }
 
 // Raw returns the stored weight name in graph g, without its Transform
@@ -127,18 +183,25 @@ func (p *Params) Raw(g *graph.Graph, name string) *graph.Node {
 	return v.NodeValue(g)
 }
 
-// SetTransform makes every graph built from now on use fn(stored) in place
-// of weight name; a nil fn removes it. Graphs already compiled keep what they
-// were built with, so set transforms before the first Forward or Step.
+// SetTransform makes every graph built from now on use fn(w) in place of
+// weight name, where w is the stored weight passed through the transforms
+// set before (quantization dequantizes, then LoRA adds its update); a nil fn
+// removes the last transform set. Models rebuild their compiled graphs on
+// their next call (see Generation); an Exec built directly with NewExec
+// keeps what it was built with.
 func (p *Params) SetTransform(name string, fn Transform) error {
 	if _, ok := p.vars[name]; !ok {
 		return fmt.Errorf("modeling: no weight %q to transform", name)
 	}
+	ts := p.transforms[name]
+	p.generation++
 	if fn == nil {
-		delete(p.transforms, name)
+		if len(ts) > 0 {
+			p.transforms[name] = ts[:len(ts)-1]
+		}
 		return nil
 	}
-	p.transforms[name] = fn
+	p.transforms[name] = append(ts, fn)
 	return nil
 }
 

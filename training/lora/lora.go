@@ -138,9 +138,9 @@ func matches(module, target string) bool {
 
 // Apply adds adapters to every 2-D weight of params whose module matches one
 // of cfg.Targets, freezes all other weights (Trainable false), and sets the
-// transforms that make every graph built afterwards use W + scale·B·A. Apply
-// before the model's first Forward, Step or training step: graphs compiled
-// earlier keep the plain weights.
+// transforms that make every graph built afterwards use W + scale·B·A. The
+// model rebuilds its graphs on its next call (modeling.Params.Generation);
+// create the Trainer after Apply.
 func Apply(params *modeling.Params, cfg Config) (*Adapters, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
@@ -153,7 +153,7 @@ func Apply(params *modeling.Params, cfg Config) (*Adapters, error) {
 	a := &Adapters{Config: cfg, params: params, modules: modules, layout: detectLayout(params)}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x4c6f5241))
 	for _, module := range modules {
-		dims := params.Variable(module + ".weight").Shape().Dimensions
+		dims := params.Dims(module + ".weight") // quantized weights store packed codes
 		out, in := dims[0], dims[1]
 		// PEFT: nn.init.kaiming_uniform_(lora_A.weight, a=sqrt(5)), a bound of
 		// gain·sqrt(3/fan_in) with gain sqrt(2/(1+5)): 1/sqrt(in).
@@ -399,6 +399,9 @@ func (a *Adapters) value(name string) ([]float32, error) {
 	t, err := a.params.Variable(name).Value()
 	if err != nil {
 		return nil, fmt.Errorf("lora: weight %q: %w", name, err)
+	}
+	if dt := t.DType(); dt != dtypes.Float32 {
+		return nil, fmt.Errorf("lora: weight %q is stored as %s (a quantized base): merging needs float32 weights", name, dt)
 	}
 	return tensors.CopyFlatData[float32](t)
 }
