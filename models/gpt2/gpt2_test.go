@@ -110,4 +110,3 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("ragged batch: err = %v", err)
 	}
 }
-

@@ -19,7 +19,9 @@ func specs(c *Config) []modeling.Spec {
 		{Name: "ln_f.weight", Dims: []int{d}}, {Name: "ln_f.bias", Dims: []int{d}},
 	}
 	for i := range c.NLayer {
-		l := func(n string, dims ...int) modeling.Spec { return modeling.Spec{Name: fmt.Sprintf("h.%d.%s", i, n), Dims: dims} }
+		l := func(n string, dims ...int) modeling.Spec {
+			return modeling.Spec{Name: fmt.Sprintf("h.%d.%s", i, n), Dims: dims}
+		}
 		// Conv1D weights are [in, out] in the checkpoint; keep them as [out, in].
 		conv := func(n string, in, out int) modeling.Spec {
 			s := l(n, in, out)

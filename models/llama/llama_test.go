@@ -50,7 +50,9 @@ func load(t *testing.T, family, folder string) *Model {
 
 func TestLlama2GQA(t *testing.T) { checkFamily(t, "llama", load(t, "llama", "model")) }
 
-func TestLlama3RopeScalingTiedHead(t *testing.T) { checkFamily(t, "llama3", load(t, "llama3", "model")) }
+func TestLlama3RopeScalingTiedHead(t *testing.T) {
+	checkFamily(t, "llama3", load(t, "llama3", "model"))
+}
 
 func TestMistralSlidingWindow(t *testing.T) {
 	m := load(t, "mistral", "model")

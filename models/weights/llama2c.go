@@ -136,10 +136,10 @@ func ReadLlama2C(path string) (Llama2CHeader, *Set, error) {
 		add(layer(i, "input_layernorm.weight"), take(d), d)
 	}
 	for i := range l {
-		add(layer(i, "self_attn.q_proj.weight"), permuteToHalves(take(d*d), h.NumHeads, h.HeadDim(), d), d, d)
+		add(layer(i, "self_attn.q_proj.weight"), PermuteToHalves(take(d*d), h.NumHeads, h.HeadDim(), d), d, d)
 	}
 	for i := range l {
-		add(layer(i, "self_attn.k_proj.weight"), permuteToHalves(take(kvDim*d), h.NumKVHeads, h.HeadDim(), d), kvDim, d)
+		add(layer(i, "self_attn.k_proj.weight"), PermuteToHalves(take(kvDim*d), h.NumKVHeads, h.HeadDim(), d), kvDim, d)
 	}
 	for i := range l {
 		add(layer(i, "self_attn.v_proj.weight"), take(kvDim*d), kvDim, d)
@@ -167,10 +167,13 @@ func ReadLlama2C(path string) (Llama2CHeader, *Set, error) {
 	return h, set, nil
 }
 
-// permuteToHalves reorders the rows of a [heads*headDim, cols] projection
-// from llama2.c's interleaved pairs (0,1),(2,3),... to Hugging Face's halves:
-// within each head, row 2j goes to j and row 2j+1 to headDim/2 + j.
-func permuteToHalves(w []float32, heads, headDim, cols int) []float32 {
+// PermuteToHalves reorders the rows of a [heads*headDim, cols] query or key
+// projection from interleaved rotary pairs (0,1),(2,3),... — the layout of
+// llama2.c checkpoints and of GGUF files, whose converter permutes Hugging
+// Face's rows this way — to Hugging Face's halves: within each head, row 2j
+// goes to j and row 2j+1 to headDim/2 + j. A bias is a projection with one
+// column. PermuteToPairs undoes it.
+func PermuteToHalves(w []float32, heads, headDim, cols int) []float32 {
 	out := make([]float32, len(w))
 	half := headDim / 2
 	for h := range heads {
@@ -178,6 +181,25 @@ func permuteToHalves(w []float32, heads, headDim, cols int) []float32 {
 			for k := range 2 {
 				src := (h*headDim + 2*j + k) * cols
 				dst := (h*headDim + k*half + j) * cols
+				copy(out[dst:dst+cols], w[src:src+cols])
+			}
+		}
+	}
+	return out
+}
+
+// PermuteToPairs is the inverse of PermuteToHalves: it reorders the rows of
+// a [heads*headDim, cols] projection from Hugging Face's rotary halves to
+// interleaved pairs, as llama.cpp's converter does when it writes a GGUF
+// file: within each head, row j goes to 2j and row headDim/2 + j to 2j+1.
+func PermuteToPairs(w []float32, heads, headDim, cols int) []float32 {
+	out := make([]float32, len(w))
+	half := headDim / 2
+	for h := range heads {
+		for j := range half {
+			for k := range 2 {
+				src := (h*headDim + k*half + j) * cols
+				dst := (h*headDim + 2*j + k) * cols
 				copy(out[dst:dst+cols], w[src:src+cols])
 			}
 		}

@@ -1,0 +1,298 @@
+package llama
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/models/weights"
+)
+
+// ggufGlobalNames maps Hugging Face weight names to llama.cpp's GGUF names,
+// for the weights outside the layers.
+var ggufGlobalNames = map[string]string{
+	"model.embed_tokens.weight": "token_embd.weight",
+	"model.norm.weight":         "output_norm.weight",
+	"lm_head.weight":            "output.weight",
+}
+
+// ggufLayerNames maps the names inside layer N ("model.layers.N." in
+// Hugging Face, "blk.N." in GGUF).
+var ggufLayerNames = map[string]string{
+	"input_layernorm.weight":          "attn_norm.weight",
+	"self_attn.q_proj.weight":         "attn_q.weight",
+	"self_attn.k_proj.weight":         "attn_k.weight",
+	"self_attn.v_proj.weight":         "attn_v.weight",
+	"self_attn.o_proj.weight":         "attn_output.weight",
+	"post_attention_layernorm.weight": "ffn_norm.weight",
+	"mlp.gate_proj.weight":            "ffn_gate.weight",
+	"mlp.up_proj.weight":              "ffn_up.weight",
+	"mlp.down_proj.weight":            "ffn_down.weight",
+	"self_attn.q_proj.bias":           "attn_q.bias",
+	"self_attn.k_proj.bias":           "attn_k.bias",
+	"self_attn.v_proj.bias":           "attn_v.bias",
+	"self_attn.o_proj.bias":           "attn_output.bias",
+	"mlp.gate_proj.bias":              "ffn_gate.bias",
+	"mlp.up_proj.bias":                "ffn_up.bias",
+	"mlp.down_proj.bias":              "ffn_down.bias",
+}
+
+// ggufName returns the GGUF name of the Hugging Face weight name.
+func ggufName(name string) string {
+	if g, ok := ggufGlobalNames[name]; ok {
+		return g
+	}
+	rest, _ := strings.CutPrefix(name, "model.layers.")
+	layer, suffix, _ := strings.Cut(rest, ".")
+	return "blk." + layer + "." + ggufLayerNames[suffix]
+}
+
+// rotaryHeads returns the number of heads whose rows the weight name holds
+// when it is a query or key projection (weight or bias), whose rows llama.cpp
+// permutes, and 0 otherwise.
+func rotaryHeads(c *Config, name string) int {
+	switch {
+	case strings.Contains(name, ".self_attn.q_proj."):
+		return c.NumAttentionHeads
+	case strings.Contains(name, ".self_attn.k_proj."):
+		return c.NumKeyValueHeads
+	}
+	return 0
+}
+
+// LoadGGUF reads a llama.cpp GGUF file of the "llama" architecture (LLaMA 1,
+// 2 and 3, Mistral, TinyLlama, ...) onto backend. The config comes from the
+// file's metadata: llama.embedding_length, llama.block_count,
+// llama.feed_forward_length, llama.attention.head_count,
+// llama.context_length and llama.attention.layer_norm_rms_epsilon are
+// required; llama.attention.head_count_kv (default: head_count),
+// llama.rope.freq_base (default 10000), llama.attention.key_length, linear
+// llama.rope.scaling.* and tokenizer.ggml.bos/eos_token_id are read when
+// present. The vocabulary size is token_embd.weight's row count; a file
+// without output.weight ties the head to the embedding. The query and key
+// rows, which llama.cpp's converter permutes into interleaved rotary pairs,
+// are permuted back to Hugging Face's layout.
+//
+// Every tensor is dequantized to float32 at load (Q8_0, Q4_0, K-quants, ...),
+// so the model runs in fp32 whatever the file's types; quantized execution
+// comes from the quant package.
+func LoadGGUF(path string, backend compute.Backend) (*Model, error) {
+	set, info, err := weights.ReadGGUF(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ggufConfig(info, set)
+	if err != nil {
+		return nil, err
+	}
+	hf := weights.NewSet()
+	hf.Source = path
+	for _, s := range specs(cfg) {
+		name := ggufName(s.Name)
+		t, err := set.Float32(name, s.Dims...)
+		if err != nil {
+			return nil, err
+		}
+		if heads := rotaryHeads(cfg, s.Name); heads > 0 {
+			cols := 1
+			if len(s.Dims) == 2 {
+				cols = s.Dims[1]
+			}
+			values, err := tensors.CopyFlatData[float32](t)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", set.Where(name), err)
+			}
+			t = tensors.FromFlatDataAndDimensions(weights.PermuteToHalves(values, heads, cfg.HeadDim(), cols), s.Dims...)
+		}
+		hf.Add(s.Name, t, path)
+	}
+	m, err := New(cfg, hf, backend)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// ggufConfig builds the config from the metadata of a GGUF file and the
+// tensors it holds.
+func ggufConfig(info *weights.GGUFInfo, set *weights.Set) (*Config, error) {
+	arch, err := info.MetaString("general.architecture")
+	if err != nil {
+		return nil, err
+	}
+	if arch != "llama" {
+		return nil, fmt.Errorf("%s: general.architecture is %q; LoadGGUF reads \"llama\" files", info.Path, arch)
+	}
+	if _, ok := set.Get("rope_freqs.weight"); ok {
+		return nil, fmt.Errorf("%s: tensor \"rope_freqs.weight\" (per-frequency rotary factors, as Llama 3.1's rope scaling is converted) is not supported", info.Path)
+	}
+	cfg := &Config{ModelType: "llama", Architectures: []string{"LlamaForCausalLM"}, HiddenAct: "silu", TorchDtype: "float32"}
+	// Each read below is skipped once one has failed; err keeps the first error.
+	read := func(key string, required bool, get func(string) error) {
+		if _, ok := info.Meta(key); err == nil && (ok || required) {
+			err = get(key)
+		}
+	}
+	readInt := func(key string, field *int, required bool) {
+		read(key, required, func(key string) (e error) { *field, e = info.MetaInt(key); return e })
+	}
+	readFloat := func(key string, field *float64, required bool) {
+		read(key, required, func(key string) (e error) { *field, e = info.MetaFloat(key); return e })
+	}
+	readInt("llama.embedding_length", &cfg.HiddenSize, true)
+	readInt("llama.block_count", &cfg.NumHiddenLayers, true)
+	readInt("llama.feed_forward_length", &cfg.IntermediateSize, true)
+	readInt("llama.attention.head_count", &cfg.NumAttentionHeads, true)
+	readInt("llama.context_length", &cfg.MaxPositionEmbeddings, true)
+	readFloat("llama.attention.layer_norm_rms_epsilon", &cfg.RMSNormEps, true)
+	cfg.NumKeyValueHeads, cfg.RopeTheta = cfg.NumAttentionHeads, 10000
+	readInt("llama.attention.head_count_kv", &cfg.NumKeyValueHeads, false)
+	readFloat("llama.rope.freq_base", &cfg.RopeTheta, false)
+	headDim, ropeDims, bos, eos := 0, 0, -1, -1
+	readInt("llama.attention.key_length", &headDim, false)
+	readInt("llama.rope.dimension_count", &ropeDims, false)
+	readInt("tokenizer.ggml.bos_token_id", &bos, false)
+	readInt("tokenizer.ggml.eos_token_id", &eos, false)
+	var scaling string
+	var factor float64
+	read("llama.rope.scaling.type", false, func(key string) (e error) { scaling, e = info.MetaString(key); return e })
+	readFloat("llama.rope.scaling.factor", &factor, false)
+	if _, ok := info.Meta("llama.rope.scale_linear"); ok { // older files
+		scaling = "linear"
+		readFloat("llama.rope.scale_linear", &factor, true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if headDim > 0 && cfg.NumAttentionHeads > 0 && headDim != cfg.HiddenSize/cfg.NumAttentionHeads {
+		cfg.HeadDimField = headDim
+	}
+	switch scaling {
+	case "", "none":
+	case "linear":
+		if factor != 1 {
+			cfg.RopeScaling = &modeling.RopeScaling{RopeType: "linear", Factor: factor}
+		}
+	default:
+		return nil, fmt.Errorf("%s: metadata key \"llama.rope.scaling.type\" is %q; only linear rope scaling is supported", info.Path, scaling)
+	}
+	if bos >= 0 {
+		cfg.BosTokenID = &bos
+	}
+	if eos >= 0 {
+		cfg.EosTokenID = float64(eos)
+	}
+	embd, ok := info.Tensor("token_embd.weight")
+	if !ok || len(embd.Dims) != 2 {
+		return nil, fmt.Errorf("%s: tensor \"token_embd.weight\" missing or not 2-D", info.Path)
+	}
+	cfg.VocabSize = embd.Dims[0]
+	_, hasOutput := set.Get("output.weight")
+	cfg.TieWordEmbeddings = !hasOutput
+	_, cfg.AttentionBias = set.Get("blk.0.attn_q.bias")
+	_, cfg.MLPBias = set.Get("blk.0.ffn_gate.bias")
+	if err := cfg.check(info.Path); err != nil {
+		return nil, err
+	}
+	if ropeDims > 0 && ropeDims != cfg.HeadDim() {
+		return nil, fmt.Errorf("%s: metadata key \"llama.rope.dimension_count\" is %d; rotary embeddings over part of a head (head size %d) are not supported",
+			info.Path, ropeDims, cfg.HeadDim())
+	}
+	return cfg, nil
+}
+
+// ggufFileTypes are llama.cpp's general.file_type values (LLAMA_FTYPE_*)
+// for a file whose weights are all of one type.
+var ggufFileTypes = map[weights.GGUFType]uint32{
+	weights.GGUFF32: 0, weights.GGUFF16: 1, weights.GGUFQ4_0: 2, weights.GGUFQ8_0: 7,
+}
+
+// SaveGGUF writes the model to path as a GGUF file of the "llama"
+// architecture, the inverse of LoadGGUF: tensors under llama.cpp's names,
+// the query and key rows permuted into GGML's interleaved rotary pairs, and
+// the metadata LoadGGUF reads plus general.architecture, general.name (the
+// file's base name), general.alignment and general.file_type. tensorType is
+// "f32", "f16", "q8_0" or "q4_0" (ggml's reference quantizers): the 2-D
+// weights, the embedding included, are written in it, except those whose
+// rows are not a whole number of 32-value blocks, which stay F32 (as
+// stories260K's down projections, with 172 columns, do); norms and biases
+// are always F32. The file has no tokenizer metadata (llama.cpp needs
+// tokenizer.ggml.* to run it). Llama 3.1 rope scaling and Mistral's sliding
+// window have no llama GGUF keys, and are errors.
+func (m *Model) SaveGGUF(path string, tensorType string) error {
+	typ, err := weights.ParseGGUFType(tensorType)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	c := m.Config
+	switch {
+	case c.Window() != 0:
+		return fmt.Errorf("%s: sliding_window %d has no GGUF llama metadata key", path, c.Window())
+	case c.RopeScaling.Kind() != "default" && c.RopeScaling.Kind() != "linear":
+		return fmt.Errorf("%s: rope_scaling %q has no GGUF llama metadata key", path, c.RopeScaling.Kind())
+	case c.HiddenAct != "silu":
+		return fmt.Errorf("%s: hidden_act %q: GGUF llama files use silu", path, c.HiddenAct)
+	}
+	set, err := m.Params.Weights()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	var ts []weights.GGUFTensor
+	for _, s := range specs(c) {
+		t, err := set.Float32(s.Name, s.Dims...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		values, err := tensors.CopyFlatData[float32](t)
+		if err != nil {
+			return fmt.Errorf("%s: weight %q: %w", path, s.Name, err)
+		}
+		cols := s.Dims[len(s.Dims)-1]
+		if heads := rotaryHeads(c, s.Name); heads > 0 {
+			if len(s.Dims) == 1 {
+				cols = 1
+			}
+			values = weights.PermuteToPairs(values, heads, c.HeadDim(), cols)
+		}
+		wt := typ
+		if len(s.Dims) == 1 || cols%32 != 0 {
+			wt = weights.GGUFF32
+		}
+		ts = append(ts, weights.GGUFTensor{Name: ggufName(s.Name), Type: wt, Dims: s.Dims, Values: values})
+	}
+	u := func(n int) uint32 { return uint32(n) }
+	meta := []weights.GGUFKV{
+		{Key: "general.architecture", Value: "llama"},
+		{Key: "general.name", Value: strings.TrimSuffix(filepath.Base(path), ".gguf")},
+		{Key: "general.alignment", Value: uint32(weights.GGUFAlignment)},
+		{Key: "general.file_type", Value: ggufFileTypes[typ]},
+		{Key: "llama.vocab_size", Value: u(c.VocabSize)},
+		{Key: "llama.context_length", Value: u(c.MaxPositionEmbeddings)},
+		{Key: "llama.embedding_length", Value: u(c.HiddenSize)},
+		{Key: "llama.block_count", Value: u(c.NumHiddenLayers)},
+		{Key: "llama.feed_forward_length", Value: u(c.IntermediateSize)},
+		{Key: "llama.rope.dimension_count", Value: u(c.HeadDim())},
+		{Key: "llama.attention.head_count", Value: u(c.NumAttentionHeads)},
+		{Key: "llama.attention.head_count_kv", Value: u(c.NumKeyValueHeads)},
+		{Key: "llama.attention.layer_norm_rms_epsilon", Value: float32(c.RMSNormEps)},
+		{Key: "llama.rope.freq_base", Value: float32(c.RopeTheta)},
+	}
+	if c.HeadDimField > 0 {
+		meta = append(meta, weights.GGUFKV{Key: "llama.attention.key_length", Value: u(c.HeadDim())},
+			weights.GGUFKV{Key: "llama.attention.value_length", Value: u(c.HeadDim())})
+	}
+	if c.RopeScaling.Kind() == "linear" {
+		meta = append(meta, weights.GGUFKV{Key: "llama.rope.scaling.type", Value: "linear"},
+			weights.GGUFKV{Key: "llama.rope.scaling.factor", Value: float32(c.RopeScaling.Factor)})
+	}
+	if c.BosTokenID != nil {
+		meta = append(meta, weights.GGUFKV{Key: "tokenizer.ggml.bos_token_id", Value: u(*c.BosTokenID)})
+	}
+	if eos := c.EOSTokenIDs(); len(eos) > 0 {
+		meta = append(meta, weights.GGUFKV{Key: "tokenizer.ggml.eos_token_id", Value: u(eos[0])})
+	}
+	return weights.WriteGGUF(path, meta, ts)
+}
