@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +21,7 @@ import (
 	"github.com/trustformers/trustformers-go/models/generate"
 	"github.com/trustformers/trustformers-go/models/gpt2"
 	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/quant"
 	"github.com/trustformers/trustformers-go/xla"
 )
 
@@ -56,13 +59,19 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	reps := fs.Int("reps", 5, "repetitions per figure after a warm-up (the median is reported)")
 	rounds := fs.Int("rounds", 1, "with --compare: times the whole alternation is repeated")
 	only := fs.String("only", "", "comma-separated figures to measure (default all)")
+	quantSchemes := fs.String("quant", "int8,int4,nf4", "with --compare: quantization schemes whose GPT-2 decode is measured too (\"\": none); "+
+		"without: quantize the GPT-2 model with this one scheme")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *compare {
-		return benchCompare(*reps, *rounds, *only, *out, stdout, stderr)
+		return benchCompare(*reps, *rounds, *only, *quantSchemes, *out, stdout, stderr)
 	}
-	figs, err := benchBackend(*backendSpec, *reps, *only, stderr)
+	scheme := ""
+	if isSet(fs, "quant") {
+		scheme = *quantSchemes
+	}
+	figs, err := benchBackend(*backendSpec, *reps, *only, scheme, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "trustformers bench: %v\n", err)
 		return 1
@@ -117,7 +126,21 @@ func wants(only, name string) bool {
 }
 
 // benchBackend measures every figure on one backend, in this process.
-func benchBackend(spec string, reps int, only string, stderr io.Writer) ([]figure, error) {
+// isSet reports whether flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// quantBenchFigures are the figures measured for quantized models.
+const quantBenchFigures = "decode b1,decode b8,peak rss"
+
+// benchBackend measures the figures only names on backend spec; with a
+// quantization scheme, the GPT-2 model is quantized (quant.Apply, GPT-2's
+// block linear layers, group 64) before anything is measured, and the peak
+// RSS is reset after quantizing, so that it is the peak while decoding.
+func benchBackend(spec string, reps int, only, scheme string, stderr io.Writer) ([]figure, error) {
 	backend, err := xla.New(spec)
 	if err != nil {
 		return nil, err
@@ -146,6 +169,19 @@ func benchBackend(spec string, reps int, only string, stderr io.Writer) ([]figur
 		m, err := gpt2.NewRandom(gpt2Small(), 1, backend)
 		if err != nil {
 			return nil, err
+		}
+		if scheme != "" {
+			s, err := quant.ParseScheme(scheme)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := quant.Apply(m.Params, quant.Config{Scheme: s}); err != nil {
+				return nil, err
+			}
+			engine += " " + scheme
+			runtime.GC()
+			debug.FreeOSMemory()
+			resetPeakRSS()
 		}
 		if wants(only, "first token") {
 			// From having the weights to the first generated token, compilation included.
@@ -230,6 +266,12 @@ func benchBackend(spec string, reps int, only string, stderr io.Writer) ([]figur
 	return figs, nil
 }
 
+// resetPeakRSS resets this process's peak resident set size to its current
+// size (Linux: writing 5 to /proc/self/clear_refs).
+func resetPeakRSS() {
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
 // peakRSSMB reads this process's peak resident set size (VmHWM).
 func peakRSSMB() float64 {
 	f, err := os.Open("/proc/self/status")
@@ -250,7 +292,7 @@ func peakRSSMB() float64 {
 // benchCompare runs this command once per CPU backend and the PyTorch
 // reference at its best setting and at one thread, alternating, and prints
 // (and optionally writes) the side-by-side table.
-func benchCompare(reps, rounds int, only, out string, stdout, stderr io.Writer) int {
+func benchCompare(reps, rounds int, only, quantSchemes, out string, stdout, stderr io.Writer) int {
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -274,6 +316,27 @@ func benchCompare(reps, rounds int, only, out string, stdout, stderr io.Writer) 
 	var runs []run
 	for _, b := range backends {
 		runs = append(runs, run{b, []string{self, "bench", "--backend", b, "--reps", fmt.Sprint(reps), "--only", only}, nil})
+	}
+	// Quantized GPT-2 decoding, each scheme on each backend.
+	quantOnly := quantBenchFigures
+	if only != "" {
+		var keep []string
+		for _, f := range strings.Split(quantBenchFigures, ",") {
+			if wants(only, f) {
+				keep = append(keep, f)
+			}
+		}
+		quantOnly = strings.Join(keep, ",")
+	}
+	var quantLabels []string
+	if quantSchemes != "" && quantOnly != "" {
+		for _, b := range backends {
+			for _, sch := range strings.Split(quantSchemes, ",") {
+				label := b + " " + sch
+				quantLabels = append(quantLabels, label)
+				runs = append(runs, run{label, []string{self, "bench", "--backend", b, "--quant", sch, "--reps", fmt.Sprint(reps), "--only", quantOnly}, nil})
+			}
+		}
 	}
 	py := "/usr/bin/python3"
 	script := filepath.Join("scripts", "reference", "bench.py")
@@ -333,6 +396,21 @@ func benchCompare(reps, rounds int, only, out string, stdout, stderr io.Writer) 
 			}
 			fmt.Fprintf(&table, "%-14s %-10s %9.1f %-5s  %-22s %-22s %s\n", fig.name, b, v, fig.unit, refStr, ref1Str, ratio)
 		}
+		for _, label := range quantLabels {
+			vals := results[label][fig.name]
+			if len(vals) == 0 {
+				continue
+			}
+			v := median(vals)
+			ratio := "-"
+			if len(ref) > 0 {
+				ratio = fmt.Sprintf("%.2fx", orient(v, median(ref), fig.higher))
+			}
+			if fp32 := results[strings.Fields(label)[0]][fig.name]; len(fp32) > 0 {
+				ratio += fmt.Sprintf(" (%.2fx fp32)", orient(v, median(fp32), fig.higher))
+			}
+			fmt.Fprintf(&table, "%-14s %-14s %5.1f %-5s  %-22s %-22s %s\n", fig.name, label, v, fig.unit, "", "", ratio)
+		}
 	}
 	fmt.Fprint(stdout, table.String())
 	if out != "" {
@@ -342,6 +420,15 @@ func benchCompare(reps, rounds int, only, out string, stdout, stderr io.Writer) 
 		}
 	}
 	return 0
+}
+
+// orient returns v over ref when higher is better, else ref over v, so
+// that above 1 always means better.
+func orient(v, ref float64, higher bool) float64 {
+	if higher {
+		return v / ref
+	}
+	return ref / v
 }
 
 // writeBenchDoc replaces the generated section of the benchmarks document.

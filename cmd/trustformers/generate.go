@@ -21,7 +21,7 @@ func init() {
 // runGenerate implements `trustformers generate`.
 func runGenerate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("generate", "--model PATH [--tokenizer PATH] [--prompt TEXT] [flags]", stderr)
-	modelPath := fs.String("model", "", "model folder, Hub name, or llama2.c .bin checkpoint (required)")
+	modelPath := fs.String("model", "", "model folder, Hub name, llama2.c .bin checkpoint or GGUF .gguf file (required)")
 	tokPath := fs.String("tokenizer", "", "tokenizer file or folder (default: the model folder, when it holds one)")
 	prompt := fs.String("prompt", "", "prompt text (needs a tokenizer); without one, generation starts from BOS")
 	maxNew := fs.Int("max-new-tokens", 64, "most tokens to generate")

@@ -144,12 +144,20 @@ func check(path string, nb *notebook) []string {
 // fails on a blank screenshot.
 func (r *runner) renderCharts(path, name, outDir string, nb *notebook) []string {
 	var problems []string
+	// viz inlines the echarts library in a process's first chart only; the
+	// notebook page has it above the later ones, so their pages get it too.
+	library := ""
 	for i, cell := range nb.Cells {
 		charts := 0
 		for k, o := range cell.Outputs {
 			html := multiline(o.Data["text/html"])
 			if !strings.Contains(html, "echarts.init(") {
 				continue
+			}
+			if lib := inlinedLibrary(html); lib != "" {
+				library = lib
+			} else {
+				html = library + html
 			}
 			charts++
 			base := filepath.Join(outDir, fmt.Sprintf("%s-cell%d-out%d", name, i+1, k+1))
@@ -179,6 +187,21 @@ func (r *runner) renderCharts(path, name, outDir string, nb *notebook) []string 
 		}
 	}
 	return problems
+}
+
+// inlinedLibrary returns the script element that inlines the echarts
+// library in a chart output (see viz.Snippet), or "".
+func inlinedLibrary(html string) string {
+	const start = "<script>if (typeof window.echarts === 'undefined') {"
+	i := strings.Index(html, start)
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(html[i:], "}</script>")
+	if j < 0 {
+		return ""
+	}
+	return html[i:i+j+len("}</script>")] + "\n"
 }
 
 func firstLine(s string) string {
