@@ -13,13 +13,15 @@ import (
 const (
 	metaStep   = "trustformers.step"
 	metaFormat = "trustformers.checkpoint"
+	metaEarly  = "trustformers.early_stopping"
 )
 
-// SaveCheckpoint writes the model's weights, the optimizer's moments and the
-// step count to a safetensors file at path (to a temporary name, then
-// renamed: a crash never leaves half a checkpoint). extra goes into the
-// file's metadata (a training loop stores its data position and RNG state
-// there, so that resuming continues exactly).
+// SaveCheckpoint writes the model's weights, the optimizer's moments, the
+// step count and, when t.EarlyStopping is set, its state to a safetensors
+// file at path (to a temporary name, then renamed: a crash never leaves half
+// a checkpoint). extra goes into the file's metadata (a training loop stores
+// its data position and RNG state there, so that resuming continues
+// exactly); keys starting with "trustformers." are reserved.
 func (t *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -41,6 +43,10 @@ func (t *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 		}
 	}
 	meta := map[string]string{metaFormat: "1", metaStep: strconv.Itoa(t.step)}
+	if t.EarlyStopping != nil {
+		state, _ := t.EarlyStopping.MarshalText()
+		meta[metaEarly] = string(state)
+	}
 	for k, v := range extra {
 		if strings.HasPrefix(k, "trustformers.") {
 			return fmt.Errorf("checkpoint: metadata key %q is reserved", k)
@@ -52,7 +58,9 @@ func (t *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 
 // LoadCheckpoint restores weights, optimizer moments and the step count
 // written by SaveCheckpoint, and returns the file's extra metadata. Every
-// weight and moment must be present with its shape.
+// weight and moment must be present with its shape. When t.EarlyStopping is
+// set, its state is restored too (its Patience and MinDelta stay as set); a
+// checkpoint saved without one leaves it with nothing observed.
 func (t *Trainer) LoadCheckpoint(path string) (map[string]string, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -66,6 +74,12 @@ func (t *Trainer) LoadCheckpoint(path string) (map[string]string, error) {
 	step, err := strconv.Atoi(meta[metaStep])
 	if err != nil {
 		return nil, fmt.Errorf("%s: metadata %q: %w", path, metaStep, err)
+	}
+	early := EarlyStopping{}
+	if state, ok := meta[metaEarly]; ok {
+		if err := early.UnmarshalText([]byte(state)); err != nil {
+			return nil, fmt.Errorf("%s: metadata %q: %w", path, metaEarly, err)
+		}
 	}
 	restore := func(name string, dst interface {
 		SetValue(*tensors.Tensor) error
@@ -92,6 +106,9 @@ func (t *Trainer) LoadCheckpoint(path string) (map[string]string, error) {
 		}
 	}
 	t.step = step
+	if t.EarlyStopping != nil {
+		t.EarlyStopping.best, t.EarlyStopping.seen, t.EarlyStopping.bad = early.best, early.seen, early.bad
+	}
 	extra := map[string]string{}
 	for k, v := range meta {
 		if !strings.HasPrefix(k, "trustformers.") && k != "format" {
