@@ -2,8 +2,15 @@
 // runs/<experiment>/<run-id>/ holding config.json (the settings), env.json
 // (Go version, backend, SIMD, GOMAXPROCS, module commit, seed, CPU),
 // metrics.jsonl (one line per training or evaluation report), checkpoints/
-// and samples.txt. Experiment scripts live in lab/<name> and run with
-// `go run ./lab/<name>`.
+// and samples.txt. ReadRun and Compare read such folders back: Compare
+// gives a table of the settings that differ between runs beside their
+// losses, speed and wall time, and a chart of all their loss curves
+// (WriteHTML).
+//
+// Experiment scripts live in lab/<name>: the body in the importable package
+// lab/<name>/experiment (an Experiment whose Run takes the command line),
+// and a main.go that calls Main with it, so that `go run ./lab/<name>` and
+// `trustformers train <name>` run the same code.
 package lab
 
 import (

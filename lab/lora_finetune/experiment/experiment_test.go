@@ -1,6 +1,7 @@
-package main
+package experiment
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,11 +17,11 @@ import (
 // lose probability, and the run folder holds the adapters, which load back
 // onto a fresh model.
 func TestShortRunLowersValidationLoss(t *testing.T) {
-	c := defaultConfig()
+	c := DefaultConfig()
 	c.Model = assets.Require(t, assets.Stories260K)
 	c.TrainSeqs, c.ValSeqs, c.SeqLen, c.Iters, c.EvalInterval, c.BatchSize = 256, 32, 32, 40, 20, 8
 	c.Backend = "go"
-	res, err := run(c, t.TempDir())
+	res, err := Train(c, t.TempDir(), io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

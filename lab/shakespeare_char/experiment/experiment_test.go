@@ -1,14 +1,18 @@
-package main
+package experiment
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/trustformers/trustformers-go/internal/assets"
+	"github.com/trustformers/trustformers-go/lab"
 )
 
 // TestShortRunLearnsAndWritesTheRunFolder trains 30 iterations on the go
@@ -20,7 +24,7 @@ func TestShortRunLearnsAndWritesTheRunFolder(t *testing.T) {
 		BatchSize: 12, BlockSize: 64, NLayer: 2, NHead: 4, NEmbd: 64, LR: 1e-3, MinLR: 1e-4, WarmupIters: 5,
 		DecayIters: 30, Beta1: 0.9, Beta2: 0.99, WeightDecay: 0.1, GradClip: 1, Seed: 1, Backend: "go", SampleTokens: 20}
 	runs := t.TempDir()
-	if err := run(c, runs); err != nil {
+	if err := Train(c, runs, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	dirs, _ := filepath.Glob(filepath.Join(runs, "shakespeare_char", "*"))
@@ -76,16 +80,16 @@ func TestResumeGivesTheUninterruptedLosses(t *testing.T) {
 		BatchSize: 4, BlockSize: 32, NLayer: 1, NHead: 2, NEmbd: 32, LR: 1e-3, MinLR: 1e-4, WarmupIters: 2,
 		DecayIters: 20, Beta1: 0.9, Beta2: 0.99, WeightDecay: 0.1, GradClip: 1, Seed: 3, Backend: "go", SampleTokens: 8}
 	whole := t.TempDir()
-	if err := run(c, whole); err != nil {
+	if err := Train(c, whole, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	split := t.TempDir()
 	c.StopAfter = 10
-	if err := run(c, split); err != nil {
+	if err := Train(c, split, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	dirs, _ := filepath.Glob(filepath.Join(split, "shakespeare_char", "*"))
-	if err := continueRun(dirs[0]); err != nil {
+	if err := Resume(dirs[0], io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	a, b := readLosses(t, whole), readLosses(t, split)
@@ -123,4 +127,84 @@ func readLosses(t *testing.T, root string) []string {
 		out = append(out, fmt.Sprintf("%d %s %.9f", m.Step, m.Split, m.Loss))
 	}
 	return out
+}
+
+// TestPatienceSurvivesResume trains with a constant, high learning rate and
+// -patience 2, so that the validation loss stops improving early; a run
+// stopped (-stop-after) after one evaluation without improvement and then
+// resumed must stop at the same iteration, with the same losses, as the
+// uninterrupted run.
+func TestPatienceSurvivesResume(t *testing.T) {
+	c := Config{Data: assets.Require(t, assets.TinyShakespeare), Iters: 40, EvalInterval: 2, EvalIters: 1,
+		BatchSize: 4, BlockSize: 32, NLayer: 1, NHead: 2, NEmbd: 32, LR: 1e-2, MinLR: 1e-2, Beta1: 0.9, Beta2: 0.99,
+		WeightDecay: 0.1, GradClip: 1, Seed: 3, Backend: "go", SampleTokens: 8, Patience: 2}
+	whole := t.TempDir()
+	var out bytes.Buffer
+	if err := Train(c, whole, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	a := readLosses(t, whole)
+	stopped := lastVal(a)
+	if stopped >= c.Iters {
+		t.Fatalf("the uninterrupted run did not stop early: %q", a)
+	}
+	if !strings.Contains(out.String(), fmt.Sprintf("trained %d iterations", stopped)) {
+		t.Errorf("stopped at %d, but the report says:\n%s", stopped, out.String())
+	}
+	// Pause right after the evaluation before the stop: with patience 2 it
+	// is the first without improvement, which the resumed run must remember.
+	split := t.TempDir()
+	c.StopAfter = stopped - c.EvalInterval
+	if err := Train(c, split, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(split, "shakespeare_char", "*"))
+	if err := Resume(dirs[0], io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	b := readLosses(t, split)
+	if got := lastVal(b); got != stopped {
+		t.Fatalf("uninterrupted run stopped at iteration %d, the resumed one at %d", stopped, got)
+	}
+	if strings.Join(a, "\n") != strings.Join(b, "\n") {
+		t.Fatalf("losses differ:\nuninterrupted %q\nresumed       %q", a, b)
+	}
+}
+
+// lastVal returns the step of the last validation line of readLosses' output.
+func lastVal(lines []string) int {
+	step := -1
+	for _, l := range lines {
+		var s int
+		var split string
+		if _, err := fmt.Sscanf(l, "%d %s", &s, &split); err == nil && split == "val" {
+			step = s
+		}
+	}
+	return step
+}
+
+// TestRunFlags checks the command line: unknown flags and stray arguments
+// are flag errors (exit status 2), -h is not an error.
+func TestRunFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"-bogus"}, 2, "flag provided but not defined"},
+		{[]string{"-iters", "3", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"-h"}, 0, "-patience"},
+		{[]string{"-data", filepath.Join(t.TempDir(), "missing.txt"), "-backend", "go"}, 1, "missing.txt"},
+	} {
+		var stderr bytes.Buffer
+		err := Run(tc.args, io.Discard, &stderr)
+		msg := stderr.String()
+		if err != nil {
+			msg += err.Error()
+		}
+		if lab.ExitCode(err) != tc.code || !strings.Contains(msg, tc.msg) {
+			t.Errorf("Run(%q): exit status %d, error %v, stderr %q; want status %d and %q", tc.args, lab.ExitCode(err), err, stderr.String(), tc.code, tc.msg)
+		}
+	}
 }

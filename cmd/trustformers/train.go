@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/trustformers/trustformers-go/lab"
+	lorafinetune "github.com/trustformers/trustformers-go/lab/lora_finetune/experiment"
+	mixedprecision "github.com/trustformers/trustformers-go/lab/mixed_precision/experiment"
+	shakespearechar "github.com/trustformers/trustformers-go/lab/shakespeare_char/experiment"
+)
+
+// experiments are the lab's experiment scripts that `trustformers train`
+// runs; each is also `go run ./lab/NAME`.
+var experiments = []lab.Experiment{shakespearechar.Command, lorafinetune.Command, mixedprecision.Command}
+
+func init() {
+	commands["train"] = command{"run an experiment of lab/ (as `go run ./lab/NAME` does)", runTrain}
+}
+
+// runTrain implements `trustformers train NAME [flags]`: it runs the
+// experiment NAME with its own flags (`trustformers train NAME -h` lists
+// them), exactly as `go run ./lab/NAME [flags]` does.
+func runTrain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		trainUsage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	var names []string
+	for _, e := range experiments {
+		if e.Name == args[0] {
+			err := e.Run(args[1:], stdout, stderr)
+			code := lab.ExitCode(err)
+			if code == 1 {
+				fmt.Fprintf(stderr, "trustformers train %s: %v\n", e.Name, err)
+			}
+			return code
+		}
+		names = append(names, e.Name)
+	}
+	fmt.Fprintf(stderr, "trustformers train: unknown experiment %q (have %s)\n", args[0], strings.Join(names, ", "))
+	return 2
+}
+
+func trainUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: trustformers train NAME [flags]\n\nexperiments:")
+	for _, e := range experiments {
+		fmt.Fprintf(w, "  %-18s %s\n", e.Name, e.Summary)
+	}
+	fmt.Fprintln(w, "\nRun `trustformers train NAME -h` for an experiment's flags.")
+}

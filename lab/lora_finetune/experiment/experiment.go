@@ -1,0 +1,512 @@
+// Package experiment is the lora_finetune experiment: it fine-tunes stories260K (Karpathy's llama2.c model:
+// 5 layers, 64 wide, a 512-token vocabulary) with LoRA adapters on its
+// attention and MLP projections (package training/lora) and reports the
+// validation loss before and after.
+//
+//	go run ./lab/lora_finetune [-iters 150] [-ban 16] [-rank 4] [-backend SPEC] [-runs runs]
+//	trustformers train lora_finetune [the same flags]
+//
+// The data. stories260K reads and writes the tokens of its own 512-piece
+// SentencePiece vocabulary (llama2.c's tok512.model). That tokenizer is not
+// among the assets here, so no text can be encoded for it, and a
+// character-level text would be noise to it. The target is therefore a token
+// stream that is meaningful to the model but that it does not produce: its
+// own stories, written under a rule. The script samples a few stories from
+// BOS, finds the -ban tokens it uses most (BOS, EOS and <unk> aside), and
+// then samples the training and validation stories with those tokens
+// forbidden (their probability set to 0, the rest renormalized; temperature
+// -temperature, 1 by default, no top-k or top-p). Each sequence is BOS and
+// -seq-len tokens, drawn with its own seed; the last -val-seqs are the
+// validation set, evaluated whole, with positions from 0 as generated.
+//
+// The base model puts probability on the forbidden tokens at most steps, so
+// its loss on this data is higher than the data's own: the best any model
+// can do is the sampling distribution itself, the base model with the
+// forbidden tokens masked, whose validation loss the script prints as the
+// floor, beside the probability the model gives forbidden tokens before and
+// after. The embedding, norms and (tied) head stay frozen, so the adapters
+// must learn the rule inside the network; the result says how much of the
+// gap between the base model and the floor they close.
+//
+// (Raising the sampling temperature instead, so that the model must learn
+// to be less sure of itself, was tried first: with the same budget the
+// adapters fit the training stories and the validation loss rose — the
+// signal is one global change buried in sampling noise.)
+//
+// It writes a run folder runs/lora_finetune/<run-id>/ (see package lab) with
+// the adapters in adapter/ (PEFT's layout), and ends by printing
+// "val_loss before=X after=Y".
+package experiment
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/trustformers/trustformers-go/lab"
+	"github.com/trustformers/trustformers-go/models/llama"
+	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/training"
+	"github.com/trustformers/trustformers-go/training/lora"
+	"github.com/trustformers/trustformers-go/xla"
+)
+
+// Config is the experiment's settings, written to the run's config.json.
+type Config struct {
+	Model string `json:"model"`
+	// Ban is how many of the model's most used tokens the target stories
+	// forbid.
+	Ban int `json:"ban"`
+	// Temperature is the sampling temperature of the stories.
+	Temperature float64 `json:"temperature"`
+	TrainSeqs   int     `json:"train_sequences"`
+	ValSeqs     int     `json:"val_sequences"`
+	// SeqLen is the number of tokens sampled after BOS in each sequence.
+	SeqLen       int      `json:"seq_len"`
+	Iters        int      `json:"max_iters"`
+	EvalInterval int      `json:"eval_interval"`
+	BatchSize    int      `json:"batch_size"`
+	LR           float64  `json:"learning_rate"`
+	MinLR        float64  `json:"min_lr"`
+	WarmupIters  int      `json:"warmup_iters"`
+	GradClip     float64  `json:"grad_clip"`
+	Rank         int      `json:"lora_r"`
+	Alpha        float64  `json:"lora_alpha"`
+	Dropout      float64  `json:"lora_dropout"`
+	Targets      []string `json:"target_modules"`
+	Seed         uint64   `json:"seed"`
+	Backend      string   `json:"backend"`
+}
+
+// Result is what a run measured.
+type Result struct {
+	// Before and After are the validation losses of the adapted model at
+	// initialization (equal to the base model's) and after training; Floor
+	// is the loss of the distribution the data was sampled from.
+	Before, After, Floor float64
+	// MassBefore and MassAfter are the mean probability the model gives the
+	// forbidden tokens over the validation positions.
+	MassBefore, MassAfter float64
+	// Banned are the forbidden token ids.
+	Banned []int32
+	// Dir is the run folder.
+	Dir string
+}
+
+// DefaultConfig returns the experiment's default settings, with the model
+// at its default place.
+func DefaultConfig() Config {
+	return Config{Model: defaultModel(), Ban: 16, Temperature: 1, TrainSeqs: 1024, ValSeqs: 64, SeqLen: 64, Iters: 150,
+		EvalInterval: 50, BatchSize: 16, LR: 2e-3, MinLR: 2e-4, WarmupIters: 10, GradClip: 1, Rank: 4, Alpha: 4,
+		Targets: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}, Seed: 1337}
+}
+
+// Command is the experiment as lab.Main and `trustformers train` run it.
+var Command = lab.Experiment{Name: "lora_finetune",
+	Summary: "LoRA fine-tuning of stories260K on its own stories with its most used tokens forbidden", Run: Run}
+
+// Run parses args as the experiment's flags and runs it, printing the
+// result to stdout and the progress to stderr. Flags that do not parse, or
+// -h, give a *lab.FlagError.
+func Run(args []string, stdout, stderr io.Writer) error {
+	c := DefaultConfig()
+	fs := flag.NewFlagSet("lora_finetune", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Model, "model", c.Model, "llama2.c checkpoint (stories260K.bin)")
+	fs.IntVar(&c.Ban, "ban", c.Ban, "forbid the model's N most used tokens in the target stories")
+	fs.Float64Var(&c.Temperature, "temperature", c.Temperature, "sampling temperature of the target stories")
+	fs.IntVar(&c.TrainSeqs, "train-seqs", c.TrainSeqs, "training sequences to sample")
+	fs.IntVar(&c.ValSeqs, "val-seqs", c.ValSeqs, "validation sequences to sample")
+	fs.IntVar(&c.SeqLen, "seq-len", c.SeqLen, "tokens per sequence after BOS")
+	fs.IntVar(&c.Iters, "iters", c.Iters, "training iterations (the learning rate decays over the same number)")
+	fs.IntVar(&c.EvalInterval, "eval-interval", c.EvalInterval, "iterations between validation losses")
+	fs.IntVar(&c.BatchSize, "batch", c.BatchSize, "sequences per training step")
+	fs.Float64Var(&c.LR, "lr", c.LR, "peak learning rate (decays to a tenth)")
+	fs.IntVar(&c.Rank, "rank", c.Rank, "LoRA rank r")
+	fs.Float64Var(&c.Alpha, "alpha", c.Alpha, "LoRA alpha (the update is scaled by alpha/r)")
+	fs.Float64Var(&c.Dropout, "dropout", c.Dropout, "LoRA dropout (one mask per step over the adapters' inputs; see training/lora)")
+	targets := fs.String("targets", strings.Join(c.Targets, ","), "comma-separated modules to adapt")
+	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed for the data, the adapters and the batches")
+	fs.StringVar(&c.Backend, "backend", "", "backend spec (default: xla.New's choice)")
+	runs := fs.String("runs", "runs", "folder for run folders")
+	if err := lab.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	c.MinLR = c.LR / 10
+	c.Targets = strings.Split(*targets, ",")
+	res, err := Train(c, *runs, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "val_loss before=%.4f after=%.4f\n", res.Before, res.After)
+	return nil
+}
+
+// defaultModel is ../shared/data/tinyllamas/stories260K.bin beside the
+// repository, or $TRUSTFORMERS_DATA's copy.
+func defaultModel() string {
+	if d := os.Getenv("TRUSTFORMERS_DATA"); d != "" {
+		return filepath.Join(d, "tinyllamas", "stories260K.bin")
+	}
+	return filepath.Join("..", "shared", "data", "tinyllamas", "stories260K.bin")
+}
+
+// Train runs the experiment with settings c in a new run folder under
+// runsDir and returns what it measured.
+func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
+	var res Result
+	if c.TrainSeqs < c.BatchSize || c.BatchSize <= 0 || c.ValSeqs <= 0 || c.SeqLen <= 0 || c.Iters <= 0 ||
+		c.Temperature <= 0 || c.Ban < 0 {
+		return res, fmt.Errorf("need batch > 0, train-seqs ≥ batch, positive val-seqs, seq-len, iters and temperature, ban ≥ 0 "+
+			"(got batch %d, train-seqs %d, val-seqs %d, seq-len %d, iters %d, temperature %v, ban %d)",
+			c.BatchSize, c.TrainSeqs, c.ValSeqs, c.SeqLen, c.Iters, c.Temperature, c.Ban)
+	}
+	backend, err := xla.New(c.Backend)
+	if err != nil {
+		return res, err
+	}
+	defer backend.Finalize()
+	c.Backend = xla.SpecOf(backend)
+	began := time.Now()
+
+	// The data: the base model's own stories, with its most used tokens forbidden.
+	base, err := llama.LoadLlama2C(c.Model, backend)
+	if err != nil {
+		return res, fmt.Errorf("%w (set -model, or run `make assets`)", err)
+	}
+	cfg := base.Config
+	if c.SeqLen+1 > cfg.MaxPositionEmbeddings {
+		return res, fmt.Errorf("seq-len %d does not fit the model's %d positions", c.SeqLen, cfg.MaxPositionEmbeddings)
+	}
+	bos, eos := int32(*cfg.BosTokenID), int32(2) // llama2.c's fixed EOS (see llama.LoadLlama2C)
+	pilot, err := sample(base.Decoder, bos, 64, c.SeqLen+1, rule{temperature: c.Temperature}, c.Seed+2<<32)
+	if err != nil {
+		return res, err
+	}
+	res.Banned = mostUsed(pilot, c.Ban, 0, bos, eos)
+	target := rule{temperature: c.Temperature, banned: res.Banned}
+	fmt.Fprintf(stderr, "lora_finetune: sampling %d+%d sequences of %d tokens without tokens %v at temperature %g on %s\n",
+		c.TrainSeqs, c.ValSeqs, c.SeqLen, res.Banned, c.Temperature, c.Backend)
+	rows, err := sample(base.Decoder, bos, c.TrainSeqs+c.ValSeqs, c.SeqLen+1, target, c.Seed)
+	if err != nil {
+		return res, err
+	}
+	train, val := rows[:c.TrainSeqs], rows[c.TrainSeqs:]
+	// The floor, and the base model's probability of forbidden tokens.
+	floor, err := evaluate(base.Decoder, target, val, c.BatchSize)
+	if err != nil {
+		return res, err
+	}
+	res.Floor, res.MassBefore = floor[0], floor[1]
+	sampled := time.Since(began)
+
+	// The model to fine-tune: a fresh copy, adapted before any graph is built.
+	m, err := llama.LoadLlama2C(c.Model, backend)
+	if err != nil {
+		return res, err
+	}
+	adapters, err := lora.Apply(m.Params, lora.Config{Rank: c.Rank, Alpha: c.Alpha, Dropout: c.Dropout, Targets: c.Targets,
+		Seed: c.Seed, BaseModel: "stories260K"})
+	if err != nil {
+		return res, err
+	}
+	loss := func(g *Graph, batch []*Node) *Node {
+		return lossGraph(m.Decoder, batch[0], batch[1], rule{temperature: 1})
+	}
+	opt := training.AdamW{Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8} // no weight decay on the adapters, as PEFT's usual recipes
+	tr, err := training.NewTrainer(m.Params, backend, loss, opt, c.GradClip)
+	if err != nil {
+		return res, err
+	}
+	r, err := lab.NewRun(runsDir, "lora_finetune", c, c.Backend, c.Seed)
+	if err != nil {
+		return res, err
+	}
+	defer r.Close()
+	res.Dir = r.Dir
+	baseSize := -adapters.NumParams()
+	for _, name := range m.Params.Names() {
+		baseSize += m.Params.Variable(name).Shape().Size()
+	}
+	fmt.Fprintf(stderr, "lora_finetune: %d modules adapted, %d trainable weights beside the model's %d frozen ones, run folder %s\n",
+		len(adapters.Modules()), adapters.NumParams(), baseSize, r.Dir)
+
+	progress := &lab.Progress{W: stderr, Total: c.Iters}
+	report := func(m training.Metrics) {
+		r.OnMetrics(m)
+		progress.OnMetrics(m)
+	}
+	validate := func(step int) (float64, error) {
+		if err := adapters.SetTraining(false); err != nil {
+			return 0, err
+		}
+		l, err := meanOver(val, c.BatchSize, func(x, y *tensors.Tensor) ([]float64, error) {
+			l, err := tr.Eval(x, y)
+			return []float64{l}, err
+		})
+		if err != nil {
+			return 0, err
+		}
+		report(training.Metrics{Step: step, Split: "val", Loss: l[0]})
+		return l[0], adapters.SetTraining(true)
+	}
+	if res.Before, err = validate(0); err != nil {
+		return res, err
+	}
+	sched := training.Schedule{LR: c.LR, MinLR: c.MinLR, WarmupIters: c.WarmupIters, DecayIters: c.Iters}
+	rng := rand.New(rand.NewPCG(c.Seed, 2))
+	picked := make([][]int32, c.BatchSize)
+	for it := range c.Iters {
+		for i := range picked {
+			picked[i] = train[rng.IntN(len(train))]
+		}
+		x, y := batchTensors(picked)
+		lr := sched.At(it)
+		t0 := time.Now()
+		l, norm, err := tr.Step(lr, x, y)
+		if err != nil {
+			return res, err
+		}
+		report(training.Metrics{Step: it, Split: "train", Loss: l, LR: lr, GradNorm: norm,
+			TokensPerSec: float64(c.BatchSize*c.SeqLen) / time.Since(t0).Seconds()})
+		if done := it + 1; done < c.Iters && c.EvalInterval > 0 && done%c.EvalInterval == 0 {
+			if _, err := validate(done); err != nil {
+				return res, err
+			}
+		}
+	}
+	if res.After, err = validate(c.Iters); err != nil {
+		return res, err
+	}
+	if err := adapters.SetTraining(false); err != nil {
+		return res, err
+	}
+	after, err := evaluate(m.Decoder, rule{temperature: 1, banned: res.Banned}, val, c.BatchSize)
+	if err != nil {
+		return res, err
+	}
+	res.MassAfter = after[1]
+	if err := adapters.Save(filepath.Join(r.Dir, "adapter")); err != nil {
+		return res, err
+	}
+	if err := r.WriteReport("lora_finetune"); err != nil {
+		return res, err
+	}
+	fmt.Fprintf(stdout, "sampled the data in %s; trained %d iterations in %s on %s\n", sampled.Round(time.Millisecond),
+		c.Iters, (time.Since(began) - sampled).Round(time.Millisecond), c.Backend)
+	fmt.Fprintf(stdout, "forbidden tokens %v: probability %.1f%% before, %.1f%% after\n", res.Banned, 100*res.MassBefore, 100*res.MassAfter)
+	fmt.Fprintf(stdout, "floor (the sampling distribution's own loss)=%.4f", res.Floor)
+	if gap := res.Before - res.Floor; gap > 1e-3 {
+		fmt.Fprintf(stdout, ": the adapters closed %.0f%% of the gap", 100*(res.Before-res.After)/gap)
+	}
+	fmt.Fprintln(stdout)
+	return res, nil
+}
+
+// rule is how target stories are sampled from the base model's logits:
+// divided by temperature, with banned tokens impossible.
+type rule struct {
+	temperature float64
+	banned      []int32
+}
+
+// logits applies the rule to logits [..., vocab] inside a graph.
+func (r rule) logits(logits *Node) *Node {
+	if r.temperature != 1 {
+		logits = DivScalar(logits, r.temperature)
+	}
+	if len(r.banned) == 0 {
+		return logits
+	}
+	v := logits.Shape().Dimensions[logits.Rank()-1]
+	mask := make([]float32, v)
+	for _, id := range r.banned {
+		mask[id] = -1e9 // not -Inf: the cross-entropy multiplies log-probabilities by 0
+	}
+	return Add(logits, modeling.Like(Const(logits.Graph(), mask), logits))
+}
+
+// lossGraph is the mean next-token cross-entropy of the model, its logits
+// passed through r, on x [B, T] against y [B, T], positions 0..T-1.
+func lossGraph(d *modeling.Decoder, x, y *Node, r rule) *Node {
+	return training.CrossEntropy(r.logits(forward(d, x)), y)
+}
+
+func forward(d *modeling.Decoder, x *Node) *Node {
+	pos := Iota(x.Graph(), shapes.Make(dtypes.Int32, x.Shape().Dimensions...), 1)
+	logits, _, _ := d.ForwardGraph(x, pos, nil)
+	return logits
+}
+
+// evaluate returns, over rows, the loss of d's logits passed through r and
+// the mean probability d itself gives r's banned tokens.
+func evaluate(d *modeling.Decoder, r rule, rows [][]int32, batch int) ([]float64, error) {
+	exec, err := d.Params.NewExec(d.Backend, func(in []*Node) []*Node {
+		logits := forward(d, in[0])
+		isBanned := make([]float32, logits.Shape().Dimensions[2])
+		for _, id := range r.banned {
+			isBanned[id] = 1
+		}
+		mass := ReduceAllMean(ReduceSum(Mul(Softmax(logits, -1), modeling.Like(Const(logits.Graph(), isBanned), logits)), -1))
+		return []*Node{training.CrossEntropy(r.logits(logits), in[1]), mass}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return meanOver(rows, batch, func(x, y *tensors.Tensor) ([]float64, error) {
+		out, err := exec.Call(x, y)
+		if err != nil {
+			return nil, err
+		}
+		return []float64{float64(tensors.MustCopyFlatData[float32](out[0])[0]), float64(tensors.MustCopyFlatData[float32](out[1])[0])}, nil
+	})
+}
+
+// batchTensors turns sequences of T+1 tokens into inputs and next-token
+// targets, both [len(rows), T].
+func batchTensors(rows [][]int32) (x, y *tensors.Tensor) {
+	t := len(rows[0]) - 1
+	xs := make([]int32, 0, len(rows)*t)
+	ys := make([]int32, 0, len(rows)*t)
+	for _, r := range rows {
+		xs, ys = append(xs, r[:t]...), append(ys, r[1:]...)
+	}
+	return tensors.FromFlatDataAndDimensions(xs, len(rows), t), tensors.FromFlatDataAndDimensions(ys, len(rows), t)
+}
+
+// meanOver evaluates rows, batch rows at a time, and returns the means of
+// eval's per-token means, weighted by rows.
+func meanOver(rows [][]int32, batch int, eval func(x, y *tensors.Tensor) ([]float64, error)) ([]float64, error) {
+	var sums []float64
+	for i := 0; i < len(rows); i += batch {
+		chunk := rows[i:min(i+batch, len(rows))]
+		vals, err := eval(batchTensors(chunk))
+		if err != nil {
+			return nil, err
+		}
+		if sums == nil {
+			sums = make([]float64, len(vals))
+		}
+		for j, v := range vals {
+			sums[j] += v * float64(len(chunk))
+		}
+	}
+	for j := range sums {
+		sums[j] /= float64(len(rows))
+	}
+	return sums, nil
+}
+
+// mostUsed returns the n most frequent tokens of rows (ties to the lower
+// id), skipping the tokens in skip, sorted by id.
+func mostUsed(rows [][]int32, n int, skip ...int32) []int32 {
+	count := map[int32]int{}
+	for _, r := range rows {
+		for _, id := range r {
+			count[id]++
+		}
+	}
+	for _, id := range skip {
+		delete(count, id)
+	}
+	ids := make([]int32, 0, len(count))
+	for id := range count {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		if count[ids[i]] != count[ids[j]] {
+			return count[ids[i]] > count[ids[j]]
+		}
+		return ids[i] < ids[j]
+	})
+	ids = ids[:min(n, len(ids))]
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// sampleBatch is how many sequences are sampled together.
+const sampleBatch = 2048
+
+// sample draws n sequences of length tokens from d over its KV cache: BOS,
+// then tokens drawn from d's logits under r. Sequence i uses its own
+// generator seeded with (seed, i), so it does not depend on the batching.
+func sample(d *modeling.Decoder, bos int32, n, length int, r rule, seed uint64) ([][]int32, error) {
+	banned := map[int32]bool{}
+	for _, id := range r.banned {
+		banned[id] = true
+	}
+	var rows [][]int32
+	for start := 0; start < n; start += sampleBatch {
+		b := min(sampleBatch, n-start)
+		cache, err := d.NewCache(b, length)
+		if err != nil {
+			return nil, err
+		}
+		seqs := make([][]int32, b)
+		next := make([][]int32, b)
+		rngs := make([]*rand.Rand, b)
+		for i := range seqs {
+			seqs[i] = []int32{bos}
+			next[i] = []int32{bos}
+			rngs[i] = rand.New(rand.NewPCG(seed, uint64(start+i)))
+		}
+		for len(seqs[0]) < length {
+			logits, err := d.Step(cache, next, nil)
+			if err != nil {
+				return nil, err
+			}
+			flat, err := tensors.CopyFlatData[float32](logits)
+			if err != nil {
+				return nil, err
+			}
+			v := len(flat) / b
+			for i := range seqs {
+				id := draw(flat[i*v:(i+1)*v], r.temperature, banned, rngs[i])
+				seqs[i] = append(seqs[i], id)
+				next[i][0] = id
+			}
+		}
+		rows = append(rows, seqs...)
+	}
+	return rows, nil
+}
+
+// draw samples an index from softmax(logits/temperature) without the banned ones.
+func draw(logits []float32, temperature float64, banned map[int32]bool, rng *rand.Rand) int32 {
+	top := math.Inf(-1)
+	for i, l := range logits {
+		if !banned[int32(i)] {
+			top = math.Max(top, float64(l))
+		}
+	}
+	probs := make([]float64, len(logits))
+	sum := 0.0
+	for i, l := range logits {
+		if !banned[int32(i)] {
+			probs[i] = math.Exp((float64(l) - top) / temperature)
+			sum += probs[i]
+		}
+	}
+	u := rng.Float64() * sum
+	last := int32(0)
+	for i, p := range probs {
+		if p > 0 {
+			last = int32(i)
+			if u -= p; u < 0 {
+				return last
+			}
+		}
+	}
+	return last
+}
