@@ -179,7 +179,7 @@ func Load(params *modeling.Params, dir string) (*Adapters, error) {
 	values := map[string]*tensors.Tensor{}
 	used := map[string]bool{}
 	for _, module := range modules {
-		dims := params.Variable(module + ".weight").Shape().Dimensions
+		dims := params.Dims(module + ".weight") // quantized weights store packed codes
 		for _, s := range []struct {
 			suffix string
 			dims   []int
