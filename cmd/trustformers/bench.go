@@ -133,8 +133,13 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// quantBenchFigures are the figures measured for quantized models.
-const quantBenchFigures = "decode b1,decode b8,peak rss"
+// quantBenchFigures are the figures measured for quantized models, with
+// quantBenchReps repetitions after the warm-up: NF4 decodes at ~1 token/s
+// here (see docs/benchmarks.md), so more would take many minutes.
+const (
+	quantBenchFigures = "decode b1,peak rss"
+	quantBenchReps    = 2
+)
 
 // benchBackend measures the figures only names on backend spec; with a
 // quantization scheme, the GPT-2 model is quantized (quant.Apply, GPT-2's
@@ -334,7 +339,7 @@ func benchCompare(reps, rounds int, only, quantSchemes, out string, stdout, stde
 			for _, sch := range strings.Split(quantSchemes, ",") {
 				label := b + " " + sch
 				quantLabels = append(quantLabels, label)
-				runs = append(runs, run{label, []string{self, "bench", "--backend", b, "--quant", sch, "--reps", fmt.Sprint(reps), "--only", quantOnly}, nil})
+				runs = append(runs, run{label, []string{self, "bench", "--backend", b, "--quant", sch, "--reps", fmt.Sprint(min(reps, quantBenchReps)), "--only", quantOnly}, nil})
 			}
 		}
 	}

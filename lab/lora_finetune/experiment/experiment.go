@@ -95,6 +95,10 @@ type Config struct {
 	QuantGroup   int      `json:"quantization_group,omitempty"`
 	DoubleQuant  bool     `json:"double_quant,omitempty"`
 	QuantModules []string `json:"quantized_modules,omitempty"`
+	// Callback, when set, receives every training and validation
+	// measurement too (a notebook's viz.LiveLoss through
+	// training.PerMetric).
+	Callback training.Callback `json:"-"`
 }
 
 // Result is what a run measured.
@@ -270,6 +274,9 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 	report := func(m training.Metrics) {
 		r.OnMetrics(m)
 		progress.OnMetrics(m)
+		if c.Callback != nil {
+			c.Callback.OnMetrics(m)
+		}
 	}
 	validate := func(step int) (float64, error) {
 		if err := adapters.SetTraining(false); err != nil {
