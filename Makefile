@@ -43,8 +43,8 @@ vet:
 # `make setup` every engine and tool the tests use must be present.
 gotest:
 	TRUSTFORMERS_REQUIRE_SETUP=1 go test $(GO_TEST_FLAGS) ./...
-	# The model families again on ONNX Runtime (the default engine after setup).
-	TRUSTFORMERS_REQUIRE_SETUP=1 TRUSTFORMERS_TEST_BACKEND=onnx:cpu go test $(GO_TEST_FLAGS) ./models/...
+	# The model families and quantized weights again on ONNX Runtime (the default engine after setup).
+	TRUSTFORMERS_REQUIRE_SETUP=1 TRUSTFORMERS_TEST_BACKEND=onnx:cpu go test $(GO_TEST_FLAGS) ./models/... ./quant/
 
 notebooks:
 	go run ./scripts/nbrun -render -out build/notebooks notebooks
