@@ -16,9 +16,11 @@ func LayerNorm(x, weight, bias *Node, eps float64) *Node {
 	mean := ReduceAndKeep(x, ReduceMean, axis)
 	centered := Sub(x, mean)
 	variance := ReduceAndKeep(Square(centered), ReduceMean, axis)
-	// Div by Sqrt rather than Rsqrt: ONNX Runtime's backend lacks Rsqrt.
-	normed := Div(centered, Sqrt(AddScalar(variance, eps)))
-	normed = Mul(normed, Like(weight, x))
+	// 1/Sqrt rather than Rsqrt: ONNX Runtime's backend lacks Rsqrt. The
+	// reciprocal is taken on the reduced shape, so the full-size operation
+	// (and its gradient) is a product, not a division.
+	inv := Div(OnesLike(variance), Sqrt(AddScalar(variance, eps)))
+	normed := Mul(Mul(centered, inv), Like(weight, x))
 	if bias != nil {
 		normed = Add(normed, Like(bias, x))
 	}
@@ -29,7 +31,8 @@ func LayerNorm(x, weight, bias *Node, eps float64) *Node {
 // by weight, as LLaMA's RMSNorm does.
 func RMSNorm(x, weight *Node, eps float64) *Node {
 	ms := ReduceAndKeep(Square(x), ReduceMean, x.Rank()-1)
-	return Mul(Div(x, Sqrt(AddScalar(ms, eps))), Like(weight, x))
+	inv := Div(OnesLike(ms), Sqrt(AddScalar(ms, eps)))
+	return Mul(Mul(x, inv), Like(weight, x))
 }
 
 // Linear applies a torch.nn.Linear: weight is [out, in], bias [out] or nil.
