@@ -131,7 +131,7 @@ func Targets(params *modeling.Params, cfg Config) ([]string, error) {
 			continue
 		}
 		for _, target := range cfg.Modules {
-			if module == target || strings.HasSuffix(module, "."+target) {
+			if modeling.ModuleMatches(module, target) {
 				matched[target] = true
 				names = append(names, name)
 				break

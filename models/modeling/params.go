@@ -336,6 +336,14 @@ func RandomWeights(specs []Spec, seed uint64, std float64) *weights.Set {
 	return set
 }
 
+// ModuleMatches reports whether module ("h.0.attn.c_attn") is named by
+// target: the whole name or its trailing dotted parts ("c_attn",
+// "attn.c_attn"), PEFT's rule for target_modules, which LoRA and
+// quantization both use to pick layers.
+func ModuleMatches(module, target string) bool {
+	return module == target || strings.HasSuffix(module, "."+target)
+}
+
 // isNorm reports whether a module name ("ln_1", "input_layernorm",
 // "LayerNorm", "norm") is a normalization layer.
 func isNorm(module string) bool {

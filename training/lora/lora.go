@@ -130,12 +130,6 @@ const (
 	suffixB = ".lora_B.weight"
 )
 
-// matches reports whether module is named by target (PEFT's rule for a
-// list of target_modules: the whole name, or its trailing dotted parts).
-func matches(module, target string) bool {
-	return module == target || strings.HasSuffix(module, "."+target)
-}
-
 // Apply adds adapters to every 2-D weight of params whose module matches one
 // of cfg.Targets, freezes all other weights (Trainable false), and sets the
 // transforms that make every graph built afterwards use W + scale·B·A. The
@@ -205,7 +199,7 @@ func targetModules(params *modeling.Params, targets []string) ([]string, error) 
 		}
 		hit := false
 		for _, t := range targets {
-			if matches(module, t) {
+			if modeling.ModuleMatches(module, t) {
 				matched[t], hit = true, true
 			}
 		}
