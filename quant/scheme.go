@@ -68,13 +68,13 @@ func (s Scheme) Grouped() bool { return s != Int8 }
 // Layout describes a quantized [Rows, Cols] weight matrix (Rows outputs,
 // Cols inputs) without its data.
 type Layout struct {
-	Scheme     Scheme `json:"scheme"`
-	Rows, Cols int    `json:"-"`
+	Scheme     Scheme
+	Rows, Cols int
 	// GroupSize is the number of inputs sharing a scale (Int4, NF4); for
 	// Int8 it equals Cols.
-	GroupSize int `json:"group_size"`
+	GroupSize int
 	// DoubleQuant reports NF4 block maxima quantized again to 8 bits.
-	DoubleQuant bool `json:"double_quant,omitempty"`
+	DoubleQuant bool
 }
 
 // Groups returns the number of scales per row.
@@ -100,7 +100,9 @@ type Tensor struct {
 	ScaleOffset float32
 }
 
-// Bytes returns the size of the stored tensor: codes, scales and zeros.
+// Bytes returns the size of the stored tensor: codes, scales and zeros
+// (counted from the data; Quantized.Bytes computes it from the layouts, and
+// a test checks that the two agree).
 func (t *Tensor) Bytes() int {
 	n := len(t.Codes) + 4*len(t.Scale) + len(t.Zero) + len(t.ScaleCodes) + 4*len(t.ScaleScale)
 	if t.DoubleQuant {
