@@ -187,14 +187,7 @@ func benchBackend(spec string, reps int, only, scheme string, stderr io.Writer) 
 			if err := m.Save(dir); err != nil {
 				return nil, err
 			}
-			// Free the random model's device memory now, not at some later
-			// collection: left to the finalizers it slowed ONNX Runtime's
-			// prefill by a quarter.
-			for _, name := range m.Params.Names() {
-				if t, err := m.Params.Variable(name).Value(); err == nil {
-					_ = t.FinalizeAll()
-				}
-			}
+			m.Params.Free() // left to the finalizers, it slowed ONNX Runtime's prefill by a quarter
 			m = nil
 			runtime.GC()
 			debug.FreeOSMemory()

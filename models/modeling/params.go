@@ -378,6 +378,18 @@ func (p *Params) MoveToDevice(backend compute.Backend) error {
 	return errors.Join(errs...)
 }
 
+// Free releases every weight's memory, host and device, now rather than
+// when Go's collector runs the finalizers (ONNX Runtime's buffers are C
+// memory the collector does not see: left to it, a discarded model slowed
+// the next one). Params and their model must not be used afterwards.
+func (p *Params) Free() {
+	for _, v := range p.vars {
+		if t, err := v.Value(); err == nil {
+			_ = t.FinalizeAll()
+		}
+	}
+}
+
 // moveOne moves weight name to backend's device and drops its host copy.
 func (p *Params) moveOne(backend compute.Backend, name string) error {
 	t, err := p.vars[name].Value()
