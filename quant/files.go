@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/models"
 	"github.com/trustformers/trustformers-go/models/modeling"
@@ -107,8 +105,9 @@ func Load(dir string, backend compute.Backend) (models.Model, error) {
 	for _, name := range q.Transposed {
 		transposed[name] = true
 	}
-	// The family loads from float placeholders in the checkpoint's layout;
-	// the quantized tensors replace them afterwards.
+	// The family is built without the quantized weights (pending in the
+	// set, checked against its specs in the checkpoint's layout); their
+	// codes and scales are installed afterwards.
 	stored := map[string]map[string]*tensors.Tensor{}
 	q.layouts = map[string]Layout{}
 	for _, name := range q.Weights {
@@ -132,7 +131,7 @@ func Load(dir string, backend compute.Backend) (models.Model, error) {
 		if transposed[name] {
 			rows, cols = cols, rows
 		}
-		set.Add(name, tensors.FromShape(shapes.Make(dtypes.Float32, rows, cols)), "placeholder")
+		set.AddPending(name, rows, cols)
 	}
 	m, err := models.FromWeights(dir, set, backend)
 	if err != nil {
@@ -143,9 +142,6 @@ func Load(dir string, backend compute.Backend) (models.Model, error) {
 		return nil, err
 	}
 	for _, name := range q.Weights {
-		if err := params.Delete(name); err != nil {
-			return nil, fmt.Errorf("%s: %w", dir, err)
-		}
 		if err := install(params, name, stored[name]); err != nil {
 			return nil, err
 		}

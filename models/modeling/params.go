@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -240,12 +241,20 @@ type Spec struct {
 }
 
 // LoadSpecs copies the weights that specs list from set into new Params as
-// float32, converting float16 and bfloat16. checkpointName maps each name to
+// float32, converting float16 and bfloat16; tensors the set marks pending
+// (weights.Set.AddPending) are only checked, and left for the caller. checkpointName maps each name to
 // the name the checkpoint uses (for prefixes such as "transformer."). A
 // missing tensor or a wrong shape is an error naming the file and tensor.
 func LoadSpecs(set *weights.Set, specs []Spec, checkpointName func(string) string) (*Params, error) {
 	p := NewParams()
 	for _, s := range specs {
+		if dims, ok := set.Pending(checkpointName(s.Name)); ok {
+			// Supplied after the model is built (quantized codes).
+			if !slices.Equal(dims, s.Dims) {
+				return nil, fmt.Errorf("%s: shape %v, want %v", set.Where(checkpointName(s.Name)), dims, s.Dims)
+			}
+			continue
+		}
 		t, err := set.Float32(checkpointName(s.Name), s.Dims...)
 		if err != nil {
 			return nil, err

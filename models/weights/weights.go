@@ -23,6 +23,8 @@ import (
 type Set struct {
 	tensors map[string]*tensors.Tensor
 	files   map[string]string
+	// pending are tensors supplied after the model is built (see AddPending).
+	pending map[string][]int
 	// Source names where the set was read from (a file or a folder); error
 	// messages about tensors that are missing use it.
 	Source string
@@ -30,7 +32,19 @@ type Set struct {
 
 // NewSet returns an empty Set.
 func NewSet() *Set {
-	return &Set{tensors: map[string]*tensors.Tensor{}, files: map[string]string{}}
+	return &Set{tensors: map[string]*tensors.Tensor{}, files: map[string]string{}, pending: map[string][]int{}}
+}
+
+// AddPending records that tensor name, of checkpoint dimensions dims, is
+// not in the set but supplied once the model is built from it (quantized
+// weights: their codes replace the float tensor): a loader checks its
+// dimensions and leaves it out, rather than reading a float placeholder.
+func (s *Set) AddPending(name string, dims ...int) { s.pending[name] = dims }
+
+// Pending returns the dimensions AddPending recorded for name.
+func (s *Set) Pending(name string) ([]int, bool) {
+	d, ok := s.pending[name]
+	return d, ok
 }
 
 // Add puts tensor t under name, recording the file it came from ("" if none).
