@@ -129,6 +129,11 @@ const optimizerPrefix = "optimizer"
 // NewTrainer returns a trainer of every weight in params.
 func NewTrainer(params *modeling.Params, backend compute.Backend, loss LossFunc, opt AdamW, clip float64) (*Trainer, error) {
 	t := &Trainer{Params: params, Backend: backend, Loss: loss, Opt: opt, Clip: clip, state: map[string][2]*model.Variable{}}
+	// Weights laid out in blocks for decoding on the go backend are
+	// trained as the whole matrices they are.
+	if err := params.JoinRows(); err != nil {
+		return nil, err
+	}
 	for _, name := range params.Names() {
 		if strings.HasPrefix(name, optimizerPrefix+".") {
 			continue

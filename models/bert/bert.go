@@ -178,7 +178,7 @@ func (m *Model) exec(opts modeling.ForwardOptions) (*model.Exec, error) {
 	if e, ok := m.execs[opts]; ok {
 		return e, nil
 	}
-	e, err := m.Params.NewExec(m.Backend, func(in []*Node) []*Node {
+	e, err := m.Params.NewInferenceExec(m.Backend, func(in []*Node) []*Node {
 		seq, hidden, probs := m.encoder(in[0], in[1], in[2])
 		outs := append([]*Node{seq}, m.heads(seq)...)
 		if opts.HiddenStates {

@@ -49,6 +49,9 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := params.SplitRowsFor(backend, matmulWeights(cfg)...); err != nil {
+		return nil, err
+	}
 	if err := params.MoveToDevice(backend); err != nil {
 		return nil, err
 	}
@@ -90,7 +93,7 @@ func (m *Model) graph(g *Graph, ids, positions *Node, attend modeling.AttendFunc
 	}
 	x = modeling.LayerNorm(x, p("ln_f.weight"), p("ln_f.bias"), c.LayerNormEpsilon)
 	hidden = append(hidden, x)
-	logits := Einsum("btd,vd->btv", x, p("wte.weight")) // the head is tied to wte
+	logits := modeling.Linear(x, p("wte.weight"), nil) // the head is tied to wte
 	return logits, hidden
 }
 

@@ -57,6 +57,51 @@ func TestKVCacheEqualsFullForward(t *testing.T) {
 	golden.Check(t, g, "kv.step_logits", stepLogits, golden.Tolerance)
 }
 
+// TestRowBlocksMatchReference lays the projections and the tied embedding
+// out in small blocks of rows, as decoding on the go backend does with
+// larger ones (modeling.SplitRows), and checks the same reference: full
+// forward, padded batch, KV-cache steps, and a save that joins the blocks.
+func TestRowBlocksMatchReference(t *testing.T) {
+	g := golden.Load(t, "gpt2")
+	m := load(t, "model")
+	names := matmulWeights(m.Config)
+	if err := m.Params.SplitRows(64, names...); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if m.Params.RowBlocks(n) < 2 {
+			t.Fatalf("%s is in %d blocks, want several", n, m.Params.RowBlocks(n))
+		}
+	}
+	ids := golden.IDs(t, g, "input_ids")
+	out, err := m.Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := golden.Report{}
+	r["logits"] = golden.Check(t, g, "logits", out.Logits, golden.Tolerance)
+	padded, err := m.Forward(modeling.Batch{IDs: ids, AttentionMask: golden.IDs(t, g, "padded.attention_mask")}, modeling.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r["padded"] = golden.Check(t, g, "padded.logits", padded.Logits, golden.Tolerance)
+	r["kv"] = golden.Check(t, g, "kv.step_logits", modeling.StepThrough(t, m.Decoder, ids, golden.Int(t, g, "kv.prefix_len")), golden.Tolerance)
+	dir := t.TempDir()
+	if err := m.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(dir, m.Backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, err := back.Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r["saved"] = golden.Check(t, g, "logits", saved.Logits, golden.Tolerance)
+	t.Logf("max |diff| against the PyTorch reference: %s", r)
+}
+
 func TestCheckpointVariants(t *testing.T) {
 	g := golden.Load(t, "gpt2")
 	ids := golden.IDs(t, g, "input_ids")

@@ -39,6 +39,18 @@ func specs(c *Config) []modeling.Spec {
 	return s
 }
 
+// matmulWeights names the weights that multiply activations (the head is
+// the tied token embedding), which decoding reads once per token.
+func matmulWeights(c *Config) []string {
+	names := []string{"wte.weight"}
+	for i := range c.NLayer {
+		for _, n := range []string{"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"} {
+			names = append(names, fmt.Sprintf("h.%d.%s.weight", i, n))
+		}
+	}
+	return names
+}
+
 // checkpointPrefix returns "transformer." when the checkpoint was saved from
 // GPT2LMHeadModel (names under transformer.) and "" for a bare GPT2Model
 // (like the original "gpt2" checkpoint). The attn.bias / attn.masked_bias

@@ -50,6 +50,26 @@ func load(t *testing.T, family, folder string) *Model {
 
 func TestLlama2GQA(t *testing.T) { checkFamily(t, "llama", load(t, "llama", "model")) }
 
+// TestRowBlocksMatchReference lays every projection and the head out in
+// small blocks of rows, as decoding on the go backend does with larger
+// ones (modeling.SplitRows), and checks the same reference: untied (llama)
+// and tied (llama3) heads.
+func TestRowBlocksMatchReference(t *testing.T) {
+	for _, family := range []string{"llama", "llama3"} {
+		m := load(t, family, "model")
+		names := matmulWeights(m.Config)
+		if err := m.Params.SplitRows(64, names...); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if m.Params.RowBlocks(n) < 2 {
+				t.Fatalf("%s: %s is in %d blocks, want several", family, n, m.Params.RowBlocks(n))
+			}
+		}
+		checkFamily(t, family, m)
+	}
+}
+
 func TestLlama3RopeScalingTiedHead(t *testing.T) {
 	checkFamily(t, "llama3", load(t, "llama3", "model"))
 }

@@ -167,7 +167,7 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	}
 	key := fmt.Sprintf("forward/%v/%v", opts.HiddenStates, opts.Attentions)
 	e, err := d.exec(key, func() (*model.Exec, error) {
-		return d.Params.NewExec(d.Backend, func(in []*Node) []*Node {
+		return d.Params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
 			logits, hidden, probs := d.ForwardGraph(in[0], in[1], in[2])
 			outs := []*Node{logits}
 			if opts.HiddenStates {
@@ -293,7 +293,7 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 		validFlat = append(validFlat, r...)
 	}
 	e, err := d.exec("step", func() (*model.Exec, error) {
-		return d.Params.NewExec(d.Backend, func(in []*Node) []*Node {
+		return d.Params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
 			ids, positions, start, valid := in[0], in[1], in[2], in[3]
 			caches := in[4:]
 			g := ids.Graph()

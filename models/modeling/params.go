@@ -50,6 +50,9 @@ type Params struct {
 	// generation counts changes to which weights exist and how the network
 	// sees them (see Generation).
 	generation uint64
+	// blocks holds the weights SplitRows laid out in blocks of rows, in
+	// order, in place of their entry in vars.
+	blocks map[string][]*model.Variable
 }
 
 // Transform computes the weight a network uses from the stored one (or from
@@ -61,7 +64,7 @@ type Transform func(g *graph.Graph, stored *graph.Node) *graph.Node
 // NewParams returns empty Params with a fresh Store.
 func NewParams() *Params {
 	return &Params{Store: model.NewStore(), vars: map[string]*model.Variable{}, transposed: map[string]bool{},
-		transforms: map[string][]Transform{}, dims: map[string][]int{}}
+		transforms: map[string][]Transform{}, dims: map[string][]int{}, blocks: map[string][]*model.Variable{}}
 }
 
 // VariablePath returns the Store path of the variable holding tensor name.
@@ -71,6 +74,11 @@ func VariablePath(name string) string {
 
 // Set stores t as the weight name.
 func (p *Params) Set(name string, t *tensors.Tensor) error {
+	if _, ok := p.blocks[name]; ok {
+		if err := p.join(name); err != nil {
+			return err
+		}
+	}
 	if old, ok := p.vars[name]; ok {
 		return old.SetValue(t)
 	}
@@ -104,6 +112,11 @@ func (p *Params) NewExec(backend compute.Backend, fn func(in []*graph.Node) []*g
 // of another dtype under the same name. Graphs already compiled keep what
 // they were built with.
 func (p *Params) Delete(name string) error {
+	if _, ok := p.blocks[name]; ok {
+		if err := p.join(name); err != nil {
+			return err
+		}
+	}
 	if _, ok := p.vars[name]; !ok {
 		return fmt.Errorf("modeling: no weight %q to delete", name)
 	}
@@ -134,6 +147,13 @@ func (p *Params) Dims(name string) []int {
 	if v, ok := p.vars[name]; ok {
 		return v.Shape().Dimensions
 	}
+	if blocks, ok := p.blocks[name]; ok {
+		rows := 0
+		for _, b := range blocks {
+			rows += b.Shape().Dimensions[0]
+		}
+		return []int{rows, blocks[0].Shape().Dimensions[1]}
+	}
 	return nil
 }
 
@@ -150,16 +170,29 @@ func (p *Params) Transposed(name string) bool { return p.transposed[name] }
 // Has reports whether weight name exists.
 func (p *Params) Has(name string) bool {
 	_, ok := p.vars[name]
-	return ok
+	_, split := p.blocks[name]
+	return ok || split
 }
 
-// Variable returns the variable holding weight name, or nil.
-func (p *Params) Variable(name string) *model.Variable { return p.vars[name] }
+// Variable returns the variable holding weight name, or nil. A weight laid
+// out in blocks of rows (SplitRows) is joined back into one variable first
+// (nil if that fails).
+func (p *Params) Variable(name string) *model.Variable {
+	if _, ok := p.blocks[name]; ok {
+		if err := p.join(name); err != nil {
+			return nil
+		}
+	}
+	return p.vars[name]
+}
 
 // Names returns the weight names, sorted.
 func (p *Params) Names() []string {
-	names := make([]string, 0, len(p.vars))
+	names := make([]string, 0, len(p.vars)+len(p.blocks))
 	for n := range p.vars {
+		names = append(names, n)
+	}
+	for n := range p.blocks {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -179,8 +212,16 @@ func (p *Params) Node(g *graph.Graph, name string) *graph.Node {
 }
 
 // Raw returns the stored weight name in graph g, without its Transform
-// (trainers differentiate with respect to these).
+// (trainers differentiate with respect to these); a weight laid out in
+// blocks of rows (SplitRows) is their concatenation.
 func (p *Params) Raw(g *graph.Graph, name string) *graph.Node {
+	if blocks, ok := p.blocks[name]; ok {
+		nodes := make([]*graph.Node, len(blocks))
+		for i, b := range blocks {
+			nodes[i] = b.NodeValue(g)
+		}
+		return graph.Concatenate(nodes, 0)
+	}
 	v, ok := p.vars[name]
 	if !ok {
 		panic(fmt.Sprintf("modeling: weight %q not loaded", name))
@@ -195,7 +236,7 @@ func (p *Params) Raw(g *graph.Graph, name string) *graph.Node {
 // their next call (see Generation); an Exec built directly with NewExec
 // keeps what it was built with.
 func (p *Params) SetTransform(name string, fn Transform) error {
-	if _, ok := p.vars[name]; !ok {
+	if !p.Has(name) {
 		return fmt.Errorf("modeling: no weight %q to transform", name)
 	}
 	ts := p.transforms[name]
@@ -215,7 +256,13 @@ func (p *Params) SetTransform(name string, fn Transform) error {
 func (p *Params) Weights() (*weights.Set, error) {
 	set := weights.NewSet()
 	for _, name := range p.Names() {
-		t, err := p.vars[name].Value()
+		var t *tensors.Tensor
+		var err error
+		if _, ok := p.blocks[name]; ok {
+			t, err = p.joined(name)
+		} else {
+			t, err = p.vars[name].Value()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("weight %q: %w", name, err)
 		}
@@ -397,11 +444,33 @@ func (p *Params) Free() {
 			_ = t.FinalizeAll()
 		}
 	}
+	for _, blocks := range p.blocks {
+		for _, v := range blocks {
+			if t, err := v.Value(); err == nil {
+				_ = t.FinalizeAll()
+			}
+		}
+	}
 }
 
 // moveOne moves weight name to backend's device and drops its host copy.
 func (p *Params) moveOne(backend compute.Backend, name string) error {
-	t, err := p.vars[name].Value()
+	vars := p.blocks[name]
+	if v, ok := p.vars[name]; ok {
+		vars = []*model.Variable{v}
+	}
+	for _, v := range vars {
+		if err := moveVariable(backend, name, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moveVariable moves v, a variable of weight name, to backend's device and
+// drops its host copy.
+func moveVariable(backend compute.Backend, name string, v *model.Variable) error {
+	t, err := v.Value()
 	if err != nil {
 		return fmt.Errorf("weight %q: %w", name, err)
 	}

@@ -1,0 +1,125 @@
+package modeling
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/trustformers/trustformers-go/internal/golden"
+)
+
+// TestSplitRows checks the row-block layout against the whole weight:
+// products with 1 to 5 rows (padded to multiples of 4 inside), lookups
+// falling in every block, saving, joining, and the other weights untouched
+// (on TRUSTFORMERS_TEST_BACKEND; make test runs both CPU engines).
+func TestSplitRows(t *testing.T) {
+	b := golden.Backend(t)
+	w := make([]float32, 10*3)
+	for i := range w {
+		w[i] = float32(i%7) - 2.5
+	}
+	p := NewParams()
+	if err := p.Set("w", tensors.FromFlatDataAndDimensions(slices.Clone(w), 10, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Set("bias", tensors.FromFlatDataAndDimensions([]float32{1, 2, 3}, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.MoveToDevice(b); err != nil {
+		t.Fatal(err)
+	}
+	// ids and activations for 1..5 rows
+	compute := func() (products, lookups []*tensors.Tensor) {
+		for n := 1; n <= 5; n++ {
+			x := make([]float32, n*3)
+			ids := make([]int32, n)
+			for i := range x {
+				x[i] = float32(i) * 0.25
+			}
+			for i := range ids {
+				ids[i] = int32((3*i + 9) % 10)
+			}
+			exec, err := p.NewInferenceExec(b, func(in []*Node) []*Node {
+				g := in[0].Graph()
+				return []*Node{Linear(in[0], p.Node(g, "w"), nil), Embed(p.Node(g, "w"), in[1])}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Call(tensors.FromFlatDataAndDimensions(x, n, 3), tensors.FromFlatDataAndDimensions(ids, 1, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			products, lookups = append(products, out[0]), append(lookups, out[1])
+		}
+		return
+	}
+	wantProducts, wantLookups := compute()
+
+	if err := p.SplitRows(6, "w", "bias", "absent"); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.RowBlocks("w"); got != 3 { // 4 + 4 + 2 rows
+		t.Fatalf("w is in %d blocks, want 3", got)
+	}
+	if p.RowBlocks("bias") != 0 || !p.Has("w") || !slices.Equal(p.Dims("w"), []int{10, 3}) || !slices.Equal(p.Names(), []string{"bias", "w"}) {
+		t.Fatalf("after SplitRows: bias blocks %d, has w %v, dims %v, names %v", p.RowBlocks("bias"), p.Has("w"), p.Dims("w"), p.Names())
+	}
+	gotProducts, gotLookups := compute()
+	for i := range wantProducts {
+		for _, c := range [][2]*tensors.Tensor{{gotProducts[i], wantProducts[i]}, {gotLookups[i], wantLookups[i]}} {
+			got, want := tensors.MustCopyFlatData[float32](c[0]), tensors.MustCopyFlatData[float32](c[1])
+			if !slices.Equal(got, want) {
+				t.Errorf("%d rows: blocks give %v, the whole weight %v", i+1, got, want)
+			}
+		}
+	}
+	set, err := p.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, err := set.Float32("w", 10, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tensors.MustCopyFlatData[float32](saved); !slices.Equal(got, w) || p.RowBlocks("w") != 3 {
+		t.Errorf("Weights gives %v (blocks left: %d), want %v", got, p.RowBlocks("w"), w)
+	}
+	v := p.Variable("w")
+	if v == nil || p.RowBlocks("w") != 0 {
+		t.Fatalf("Variable did not join the blocks (%d left)", p.RowBlocks("w"))
+	}
+	joined, err := v.Value()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tensors.MustCopyFlatData[float32](joined); !slices.Equal(got, w) {
+		t.Errorf("joined weight %v, want %v", got, w)
+	}
+}
+
+// TestSplitRowsFor checks that loading splits large weights on the go
+// backend only, into blocks the small kernel takes with up to 8 rows.
+func TestSplitRowsFor(t *testing.T) {
+	b := golden.Backend(t)
+	p := NewParams()
+	if err := p.Set("w", tensors.FromShape(shapes.Make(dtypes.Float32, 1000, 768))); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SplitRowsFor(b, "w"); err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	if b.String() == "go" {
+		want = 2 // 680 + 320 rows: 680·768·8 multiply-adds stay under 4M
+	}
+	if got := p.RowBlocks("w"); got != want {
+		t.Errorf("on %s: w is in %d blocks, want %d", b, got, want)
+	}
+	if want > 0 && maxBlockRows*680*768 >= 4<<20 {
+		t.Errorf("products of %d rows by a block exceed the small-kernel threshold", maxBlockRows)
+	}
+}
