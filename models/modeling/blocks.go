@@ -166,6 +166,27 @@ func Attend(q, k, v, allowed *Node, scale float64) (out, probs *Node) {
 	return Einsum("bhqk,bhkd->bhqd", probs, v), probs
 }
 
+// attendCached is Attend over two sets of keys and values: those already
+// in a KV cache (kc, vc [B, KVH, L, d], allowedCached [B, 1, Q, L]) and
+// those of the current tokens (k, v [B, KVH, T, d], allowedNew
+// [B, 1, Q, T]), with one softmax over both: the same result as Attend
+// over the cache with the new keys written into it, without the write.
+func attendCached(q, kc, vc, allowedCached, k, v, allowedNew *Node, scale float64) *Node {
+	heads, kvHeads := q.Shape().Dimensions[1], k.Shape().Dimensions[1]
+	if kvHeads != heads {
+		kc, vc = RepeatKV(kc, heads/kvHeads), RepeatKV(vc, heads/kvHeads)
+		k, v = RepeatKV(k, heads/kvHeads), RepeatKV(v, heads/kvHeads)
+	}
+	g := q.Graph()
+	zero, masked := ScalarZero(g, dtypes.Float32), Scalar(g, dtypes.Float32, maskValue)
+	cached := Add(MulScalar(Einsum("bhqd,bhkd->bhqk", q, kc), scale), Where(allowedCached, zero, masked))
+	fresh := Add(MulScalar(Einsum("bhqd,bhkd->bhqk", q, k), scale), Where(allowedNew, zero, masked))
+	l := kc.Shape().Dimensions[2]
+	probs := Softmax(Concatenate([]*Node{cached, fresh}, -1), -1)
+	pc, pn := Slice(probs, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, l)), Slice(probs, AxisRange(), AxisRange(), AxisRange(), AxisRange(l))
+	return Add(Einsum("bhqk,bhkd->bhqd", pc, vc), Einsum("bhqk,bhkd->bhqd", pn, v))
+}
+
 // RepeatKV repeats each key/value head n times along the head axis:
 // [B, KVH, K, d] -> [B, KVH*n, K, d], as Hugging Face's repeat_kv.
 func RepeatKV(x *Node, n int) *Node {
@@ -183,10 +204,14 @@ func RepeatKV(x *Node, n int) *Node {
 // window slots (key > query - window, Hugging Face's sliding window); and
 // keyValid [B, K] (int32, 1 = a real token), when given, masks padding.
 func AllowedKeys(qSlots *Node, numKeys int, keyValid *Node, causal bool, window int) *Node {
-	g := qSlots.Graph()
-	numQ := qSlots.Shape().Dimensions[0]
+	return allowedKeysAt(qSlots, Iota(qSlots.Graph(), shapes.Make(dtypes.Int32, numKeys), 0), keyValid, causal, window)
+}
+
+// allowedKeysAt is AllowedKeys for keys at the slots kSlots [K].
+func allowedKeysAt(qSlots, kSlots *Node, keyValid *Node, causal bool, window int) *Node {
+	numQ, numKeys := qSlots.Shape().Dimensions[0], kSlots.Shape().Dimensions[0]
 	q := BroadcastToDims(InsertAxes(qSlots, 1), numQ, numKeys)
-	k := Iota(g, shapes.Make(dtypes.Int32, numQ, numKeys), 1)
+	k := BroadcastToDims(InsertAxes(kSlots, 0), numQ, numKeys)
 	allowedB := GreaterOrEqual(k, ZerosLike(k)) // all true
 	if causal {
 		allowedB = LessOrEqual(k, q)

@@ -213,7 +213,12 @@ func (d *Decoder) ForwardGraph(ids, positions, mask *Node) (logits *Node, hidden
 }
 
 // Cache is a preallocated key/value cache for one batch: per layer, keys and
-// values [B, KVH, MaxLen, d], kept on the backend's device between steps.
+// values [B, KVH, MaxLen, d], in memory the backend shares with the host
+// where it can (both CPU engines do). Steps only read it: each returns the
+// new tokens' keys and values, which Step writes into their slots on the
+// host, so no step copies the cache (ONNX Runtime cannot update a graph
+// input in place, and a DynamicUpdateSlice there costs several passes over
+// the whole cache: at batch 8 it took most of a decoding step).
 type Cache struct {
 	K, V   []*tensors.Tensor
 	MaxLen int
@@ -237,9 +242,19 @@ func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 	for i := range c.valid {
 		c.valid[i] = make([]int32, maxLen)
 	}
-	for range d.Layers {
-		c.K = append(c.K, tensors.FromShape(shapes.Make(dtypes.Float32, batch, d.KVHeads, maxLen, d.HeadDim)))
-		c.V = append(c.V, tensors.FromShape(shapes.Make(dtypes.Float32, batch, d.KVHeads, maxLen, d.HeadDim)))
+	shape := shapes.Make(dtypes.Float32, batch, d.KVHeads, maxLen, d.HeadDim)
+	for range 2 * d.Layers {
+		t, err := tensors.FromShapeForBackend(d.Backend, 0, shape)
+		if err != nil {
+			return nil, fmt.Errorf("cache: %w", err)
+		}
+		// Zeros: slots not written yet are masked, but still multiplied.
+		t.MutableFlatData(func(flat any) { clear(flat.([]float32)) })
+		if len(c.K) < d.Layers {
+			c.K = append(c.K, t)
+		} else {
+			c.V = append(c.V, t)
+		}
 	}
 	return c, nil
 }
@@ -267,16 +282,23 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 	if _, err := Matrix(mask, B, T, "attention mask", 1); err != nil {
 		return nil, err
 	}
-	maskRows := mask
+	// The slots written before this step, and the new tokens' own mask.
+	validFlat := make([]int32, 0, B*c.MaxLen)
+	for _, r := range c.valid {
+		validFlat = append(validFlat, r...)
+	}
+	newValid := make([]int32, 0, B*T)
 	positions := make([]int32, 0, B*T)
 	for b := range B {
 		for t := range T {
-			real := maskRows == nil || maskRows[b][t] != 0
+			real := mask == nil || mask[b][t] != 0
 			if real {
 				c.valid[b][c.Len+t] = 1
+				newValid = append(newValid, 1)
 				positions = append(positions, c.next[b])
 				c.next[b]++
 			} else {
+				newValid = append(newValid, 0)
 				positions = append(positions, d.PadPosition)
 			}
 		}
@@ -288,55 +310,63 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 			}
 		}
 	}
-	validFlat := make([]int32, 0, B*c.MaxLen)
-	for _, r := range c.valid {
-		validFlat = append(validFlat, r...)
-	}
 	e, err := d.exec("step", func() (*model.Exec, error) {
 		return d.Params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
-			ids, positions, start, valid := in[0], in[1], in[2], in[3]
-			caches := in[4:]
+			ids, positions, start, valid, newValid := in[0], in[1], in[2], in[3], in[4]
+			caches := in[5:]
 			g := ids.Graph()
 			t := ids.Shape().Dimensions[1]
 			maxLen := valid.Shape().Dimensions[1] // from the inputs: one Exec serves every cache size
 			qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, t), 0), start)
-			allowed := AllowedKeys(qSlots, maxLen, valid, true, d.Window)
-			newCaches := make([]*Node, 2*d.Layers)
-			zero := ScalarZero(g, dtypes.Int32)
+			cached := AllowedKeys(qSlots, maxLen, valid, true, d.Window)
+			fresh := allowedKeysAt(qSlots, qSlots, newValid, true, d.Window)
+			newKV := make([]*Node, 2*d.Layers)
 			attend := func(layer int, q, k, v *Node) *Node {
-				kc := DynamicUpdateSlice(caches[layer], k, []*Node{zero, zero, start, zero})
-				vc := DynamicUpdateSlice(caches[d.Layers+layer], v, []*Node{zero, zero, start, zero})
-				newCaches[layer], newCaches[d.Layers+layer] = kc, vc
-				out, _ := Attend(q, kc, vc, allowed, 1/math.Sqrt(float64(d.HeadDim)))
-				return out
+				newKV[layer], newKV[d.Layers+layer] = k, v
+				return attendCached(q, caches[layer], caches[d.Layers+layer], cached, k, v, fresh, 1/math.Sqrt(float64(d.HeadDim)))
 			}
 			logits, _ := d.Graph(g, ids, positions, attend)
-			return append([]*Node{logits}, newCaches...)
+			return append([]*Node{logits}, newKV...)
 		})
 	})
 	if err != nil {
 		return nil, err
 	}
 	args := []any{idsT, tensors.FromFlatDataAndDimensions(positions, B, T), tensors.FromScalar(int32(c.Len)),
-		tensors.FromFlatDataAndDimensions(validFlat, B, c.MaxLen)}
-	// Donate the cache buffers: the step writes the new keys and values into
-	// them in place instead of copying every layer's cache per token.
+		tensors.FromFlatDataAndDimensions(validFlat, B, c.MaxLen), tensors.FromFlatDataAndDimensions(newValid, B, T)}
 	for _, ts := range [][]*tensors.Tensor{c.K, c.V} {
 		for _, t := range ts {
-			donated, err := DonateTensorBuffer(t, d.Backend, 0)
-			if err != nil {
-				return nil, err
-			}
-			args = append(args, donated)
+			args = append(args, t)
 		}
 	}
 	res, err := e.Call(args...)
 	if err != nil {
 		return nil, err
 	}
-	for i := range d.Layers {
-		c.K[i], c.V[i] = res[1+i], res[1+d.Layers+i]
+	for i, fresh := range res[1:] {
+		cache := c.K[i%d.Layers]
+		if i >= d.Layers {
+			cache = c.V[i%d.Layers]
+		}
+		writeSlots(cache, fresh, c.Len)
+		fresh.FinalizeAll()
 	}
 	c.Len += T
 	return res[0], nil
+}
+
+// writeSlots copies the keys or values of the new tokens, fresh
+// [B, KVH, T, d], into cache [B, KVH, MaxLen, d] at slots start..start+T-1.
+func writeSlots(cache, fresh *tensors.Tensor, start int) {
+	cd, fd := cache.Shape().Dimensions, fresh.Shape().Dimensions
+	rows, maxLen, t, dim := cd[0]*cd[1], cd[2], fd[2], cd[3]
+	fresh.ConstFlatData(func(src any) {
+		from := src.([]float32)
+		cache.MutableFlatData(func(dst any) {
+			to := dst.([]float32)
+			for r := range rows {
+				copy(to[(r*maxLen+start)*dim:(r*maxLen+start+t)*dim], from[r*t*dim:(r+1)*t*dim])
+			}
+		})
+	})
 }
