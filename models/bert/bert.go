@@ -88,16 +88,13 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 		inEncoder[s.Name] = true
 	}
 	// Encoder weights carry the "bert." prefix in head checkpoints; head weights never do.
-	params, err := modeling.LoadSpecs(set, append(encoder, headSpecs(cfg, head)...), func(n string) string {
+	params, err := modeling.LoadSpecsTo(backend, set, append(encoder, headSpecs(cfg, head)...), func(n string) string {
 		if inEncoder[n] {
 			return prefix + n
 		}
 		return n
-	})
+	}, nil)
 	if err != nil {
-		return nil, err
-	}
-	if err := params.MoveToDevice(backend); err != nil {
 		return nil, err
 	}
 	return &Model{Config: cfg, Head: head, Params: params, Backend: backend, pooler: pooler}, nil

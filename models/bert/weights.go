@@ -90,10 +90,7 @@ func detectHead(c *Config, set *weights.Set) (Head, error) {
 	return Base, nil
 }
 
-func has(set *weights.Set, name string) bool {
-	_, ok := set.Get(name)
-	return ok
-}
+func has(set *weights.Set, name string) bool { return set.Has(name) }
 
 // normalizeNames renames the LayerNorm.gamma/beta of original TensorFlow-era
 // checkpoints to weight/bias, as Hugging Face does when loading.

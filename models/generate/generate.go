@@ -152,6 +152,7 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options, stop StopFunc) ([]
 	if err != nil {
 		return nil, err
 	}
+	defer cache.Free()
 
 	// Left-pad the prompts.
 	ids := make([][]int32, len(prompts))
@@ -294,18 +295,25 @@ func contains(ids []int32, id int32) bool {
 	return false
 }
 
-// lastRows returns each row's logits at the last position of [B, T, V].
+// lastRows returns each row's logits at the last position of [B, T, V],
+// copied to the host, and releases the tensor: the backend reuses its
+// memory for the next step at once, rather than when Go's collector
+// finalizes it (on the go backend, whose buffers are Go memory, the
+// collector lets a process grow by up to the weights' size first).
 func lastRows(logits *tensors.Tensor) ([][]float32, error) {
+	defer logits.FinalizeAll()
 	dims := logits.Shape().Dimensions
-	flat, err := tensors.CopyFlatData[float32](logits)
-	if err != nil {
-		return nil, err
-	}
 	t, v := dims[1], dims[2]
 	rows := make([][]float32, dims[0])
-	for b := range rows {
-		start := (b*t + t - 1) * v
-		rows[b] = flat[start : start+v]
+	err := logits.ConstFlatData(func(flat any) {
+		all := flat.([]float32)
+		for b := range rows {
+			start := (b*t + t - 1) * v
+			rows[b] = append([]float32(nil), all[start:start+v]...)
+		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return rows, nil
 }

@@ -45,14 +45,9 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 		return nil, err
 	}
 	prefix := checkpointPrefix(set)
-	params, err := modeling.LoadSpecs(set, specs(cfg), func(n string) string { return prefix + n })
+	// Decoding on the go backend reads the matmul weights in blocks of rows.
+	params, err := modeling.LoadSpecsTo(backend, set, specs(cfg), func(n string) string { return prefix + n }, matmulWeights(cfg))
 	if err != nil {
-		return nil, err
-	}
-	if err := params.SplitRowsFor(backend, matmulWeights(cfg)...); err != nil {
-		return nil, err
-	}
-	if err := params.MoveToDevice(backend); err != nil {
 		return nil, err
 	}
 	m := &Model{Config: cfg}

@@ -56,7 +56,7 @@ func matmulWeights(c *Config) []string {
 // (like the original "gpt2" checkpoint). The attn.bias / attn.masked_bias
 // buffers older versions saved, and a tied lm_head.weight, are not needed.
 func checkpointPrefix(set *weights.Set) string {
-	if _, ok := set.Get("transformer.wte.weight"); ok {
+	if set.Has("transformer.wte.weight") {
 		return "transformer."
 	}
 	for _, n := range set.Names() {

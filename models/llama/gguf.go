@@ -126,7 +126,7 @@ func ggufConfig(info *weights.GGUFInfo, set *weights.Set) (*Config, error) {
 	if arch != "llama" {
 		return nil, fmt.Errorf("%s: general.architecture is %q; LoadGGUF reads \"llama\" files", info.Path, arch)
 	}
-	if _, ok := set.Get("rope_freqs.weight"); ok {
+	if set.Has("rope_freqs.weight") {
 		return nil, fmt.Errorf("%s: tensor \"rope_freqs.weight\" (per-frequency rotary factors, as Llama 3.1's rope scaling is converted) is not supported", info.Path)
 	}
 	cfg := &Config{ModelType: "llama", Architectures: []string{"LlamaForCausalLM"}, HiddenAct: "silu", TorchDtype: "float32"}
@@ -190,10 +190,10 @@ func ggufConfig(info *weights.GGUFInfo, set *weights.Set) (*Config, error) {
 		return nil, fmt.Errorf("%s: tensor \"token_embd.weight\" missing or not 2-D", info.Path)
 	}
 	cfg.VocabSize = embd.Dims[0]
-	_, hasOutput := set.Get("output.weight")
+	hasOutput := set.Has("output.weight")
 	cfg.TieWordEmbeddings = !hasOutput
-	_, cfg.AttentionBias = set.Get("blk.0.attn_q.bias")
-	_, cfg.MLPBias = set.Get("blk.0.ffn_gate.bias")
+	cfg.AttentionBias = set.Has("blk.0.attn_q.bias")
+	cfg.MLPBias = set.Has("blk.0.ffn_gate.bias")
 	if err := cfg.check(info.Path); err != nil {
 		return nil, err
 	}

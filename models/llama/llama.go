@@ -67,14 +67,9 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	if err := cfg.check("config"); err != nil {
 		return nil, err
 	}
-	params, err := modeling.LoadSpecs(set, specs(cfg), func(n string) string { return n })
+	// Decoding on the go backend reads the matmul weights in blocks of rows.
+	params, err := modeling.LoadSpecsTo(backend, set, specs(cfg), func(n string) string { return n }, matmulWeights(cfg))
 	if err != nil {
-		return nil, err
-	}
-	if err := params.SplitRowsFor(backend, matmulWeights(cfg)...); err != nil {
-		return nil, err
-	}
-	if err := params.MoveToDevice(backend); err != nil {
 		return nil, err
 	}
 	inv, err := modeling.RotaryInvFreq(cfg.HeadDim(), cfg.RopeTheta, cfg.RopeScaling)

@@ -42,10 +42,10 @@ func Linear(x, weight, bias *Node) *Node {
 	in := dims[len(dims)-1]
 	flat := Reshape(x, -1, in)
 	var y *Node
-	if blocks := rowBlocks(weight); blocks != nil && flat.Shape().Dimensions[0] <= maxBlockRows {
-		// A weight laid out by Params.SplitRows, multiplied by a few rows
-		// (decoding). More rows use the whole weight (the concatenation
-		// of the blocks): one large product beats many per-block ones.
+	if blocks := rowBlocks(weight); blocks != nil {
+		// A weight laid out by Params.SplitRows: multiplied block by
+		// block, never concatenated (that would hold a second copy of the
+		// weight; for prefills of 128 rows it was ~8% faster on go).
 		y = blockProduct(flat, blocks)
 	} else {
 		y = Einsum("ni,oi->no", flat, weight)

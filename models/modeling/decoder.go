@@ -230,6 +230,16 @@ type Cache struct {
 	next []int32
 }
 
+// Free releases the cache's memory now (ONNX Runtime's is C memory that
+// Go's collector neither sees nor hurries to finalize). The cache must not
+// be used afterwards.
+func (c *Cache) Free() {
+	for _, t := range append(c.K, c.V...) {
+		_ = t.FinalizeAll()
+	}
+	c.K, c.V = nil, nil
+}
+
 // NewCache returns an empty cache for batch rows and up to maxLen tokens.
 func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 	if batch <= 0 || maxLen <= 0 {

@@ -33,24 +33,10 @@ import (
 // blocks directly, so the concatenation is never computed on the decoding
 // path (the backends drop unused nodes).
 
-// GoRowBlockElements is the largest block SplitRowsFor makes on the go
+// GoRowBlockElements is the largest block LoadSpecsTo makes on the go
 // backend: products of up to 8 rows by a block of 2^19 float32 stay under
 // the backend's small-kernel threshold of 4M multiply-adds.
 const GoRowBlockElements = 1 << 19
-
-// maxBlockRows is the most rows Linear multiplies block by block: products
-// of 8 rows by a block of GoRowBlockElements stay in the small kernel.
-const maxBlockRows = 8
-
-// SplitRowsFor lays out the named 2-D weights for decoding on backend:
-// in blocks of rows on the pure-Go backend (see SplitRows), unchanged on
-// the others.
-func (p *Params) SplitRowsFor(backend compute.Backend, names ...string) error {
-	if backend == nil || backend.String() != "go" { // the pure-Go backend's String is its registered name
-		return nil
-	}
-	return p.splitRows(backend, GoRowBlockElements, names)
-}
 
 // SplitRows replaces each named 2-D float32 weight by blocks of whole rows
 // of at most maxElements values each (a multiple of 4 rows), each block a
@@ -64,8 +50,7 @@ func (p *Params) SplitRows(maxElements int, names ...string) error {
 }
 
 // splitRows is SplitRows, placing the blocks of host-resident weights on
-// device (when not nil) as it makes them, so that loading holds each weight
-// about once (SplitRowsFor runs before MoveToDevice).
+// device (when not nil) as it makes them (LoadSpecsTo).
 func (p *Params) splitRows(device compute.Backend, maxElements int, names []string) error {
 	for _, name := range names {
 		if _, ok := p.blocks[name]; ok {
@@ -100,10 +85,9 @@ func (p *Params) splitRows(device compute.Backend, maxElements int, names []stri
 				n := min(per, rows-r)
 				b := tensors.FromFlatDataAndDimensions(data[r*cols:(r+n)*cols], n, cols) // copies
 				if onDevice {
-					if moveErr = b.MaterializeOnDevice(backend, false, 0); moveErr != nil {
+					if moveErr = toDevice(b, backend); moveErr != nil {
 						moveErr = fmt.Errorf("weight %q: block %d: %w", name, len(blocks), moveErr)
 					}
-					b.FinalizeLocal()
 				}
 				blocks = append(blocks, b)
 			}
@@ -157,10 +141,9 @@ func (p *Params) join(name string) error {
 		return fmt.Errorf("weight %q: %w", name, err)
 	}
 	if backend, onDevice := deviceOf(first); onDevice {
-		if err := whole.MaterializeOnDevice(backend, false, 0); err != nil {
+		if err := toDevice(whole, backend); err != nil {
 			return fmt.Errorf("weight %q: %w", name, err)
 		}
-		whole.FinalizeLocal()
 	}
 	trainable := blocks[0].Trainable
 	for i, b := range blocks {

@@ -9,6 +9,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/internal/golden"
+	"github.com/trustformers/trustformers-go/models/weights"
 )
 
 // TestSplitRows checks the row-block layout against the whole weight:
@@ -101,15 +102,17 @@ func TestSplitRows(t *testing.T) {
 	}
 }
 
-// TestSplitRowsFor checks that loading splits large weights on the go
-// backend only, into blocks the small kernel takes with up to 8 rows.
-func TestSplitRowsFor(t *testing.T) {
+// TestLoadSpecsTo checks that loading lays large matmul weights out in
+// blocks on the go backend only (blocks the small kernel takes with up to 8
+// rows), leaves the others whole, and puts every weight on the device.
+func TestLoadSpecsTo(t *testing.T) {
 	b := golden.Backend(t)
-	p := NewParams()
-	if err := p.Set("w", tensors.FromShape(shapes.Make(dtypes.Float32, 1000, 768))); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.SplitRowsFor(b, "w"); err != nil {
+	set := weights.NewSet()
+	set.Add("w", tensors.FromShape(shapes.Make(dtypes.Float32, 1000, 768)), "")
+	set.Add("v", tensors.FromShape(shapes.Make(dtypes.Float32, 768, 1000)), "")
+	specs := []Spec{{Name: "w", Dims: []int{1000, 768}}, {Name: "v", Dims: []int{768, 1000}, Transpose: true}}
+	p, err := LoadSpecsTo(b, set, specs, func(n string) string { return n }, []string{"w"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := 0
@@ -119,7 +122,15 @@ func TestSplitRowsFor(t *testing.T) {
 	if got := p.RowBlocks("w"); got != want {
 		t.Errorf("on %s: w is in %d blocks, want %d", b, got, want)
 	}
-	if want > 0 && maxBlockRows*680*768 >= 4<<20 {
-		t.Errorf("products of %d rows by a block exceed the small-kernel threshold", maxBlockRows)
+	if p.RowBlocks("v") != 0 || !slices.Equal(p.Dims("v"), []int{1000, 768}) {
+		t.Errorf("v: %d blocks, dims %v; want whole, transposed to [1000 768]", p.RowBlocks("v"), p.Dims("v"))
+	}
+	if want > 0 && 8*680*768 >= 4<<20 {
+		t.Errorf("products of 8 rows by a block exceed the small-kernel threshold")
+	}
+	for _, name := range []string{"w", "v"} {
+		if v, err := p.Variable(name).Value(); err != nil || !v.IsOnAnyDevice() {
+			t.Errorf("%s is not on the device (err %v)", name, err)
+		}
 	}
 }

@@ -295,28 +295,85 @@ type Spec struct {
 func LoadSpecs(set *weights.Set, specs []Spec, checkpointName func(string) string) (*Params, error) {
 	p := NewParams()
 	for _, s := range specs {
-		if dims, ok := set.Pending(checkpointName(s.Name)); ok {
-			// Supplied after the model is built (quantized codes).
-			if !slices.Equal(dims, s.Dims) {
-				return nil, fmt.Errorf("%s: shape %v, want %v", set.Where(checkpointName(s.Name)), dims, s.Dims)
-			}
-			continue
-		}
-		t, err := set.Float32(checkpointName(s.Name), s.Dims...)
-		if err != nil {
-			return nil, err
-		}
-		if s.Transpose {
-			if t, err = Transpose2D(t); err != nil {
-				return nil, fmt.Errorf("%s: %w", set.Where(checkpointName(s.Name)), err)
-			}
-			p.transposed[s.Name] = true
-		}
-		if err := p.Set(s.Name, t); err != nil {
+		if err := p.loadSpec(set, s, checkpointName); err != nil {
 			return nil, err
 		}
 	}
 	return p, nil
+}
+
+// LoadSpecsTo is LoadSpecs onto backend's device, one weight at a time:
+// each is read (a safetensors set reads it from its file then), laid out,
+// moved to the device (in blocks of rows on the go backend for the names in
+// rowBlocks, see SplitRows), and its host copies released before the
+// next is read. Loading then holds the weights about once, plus the tensor
+// in flight, where LoadSpecs followed by MoveToDevice holds them on the host
+// and on the device at once.
+func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, checkpointName func(string) string, rowBlocks []string) (*Params, error) {
+	split := map[string]bool{}
+	if backend.String() == "go" {
+		for _, n := range rowBlocks {
+			split[n] = true
+		}
+	}
+	p := NewParams()
+	sinceGC := 0
+	for _, s := range specs {
+		if err := p.loadSpec(set, s, checkpointName); err != nil {
+			return nil, err
+		}
+		v, ok := p.vars[s.Name]
+		if !ok {
+			continue // pending
+		}
+		sinceGC += int(v.Shape().ByteSize())
+		var err error
+		if split[s.Name] {
+			err = p.splitRows(backend, GoRowBlockElements, []string{s.Name})
+		}
+		if v, ok := p.vars[s.Name]; ok && err == nil { // not split
+			err = moveVariable(backend, s.Name, v)
+		}
+		if err != nil {
+			return nil, err
+		}
+		// Release the host copies now rather than at the collector's pace
+		// (it lets the heap grow to twice what is live).
+		if sinceGC > 64<<20 {
+			runtime.GC()
+			sinceGC = 0
+		}
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	return p, nil
+}
+
+// loadSpec reads weight s from set into p, laid out as s says; a pending
+// weight is only checked.
+func (p *Params) loadSpec(set *weights.Set, s Spec, checkpointName func(string) string) error {
+	if dims, ok := set.Pending(checkpointName(s.Name)); ok {
+		// Supplied after the model is built (quantized codes).
+		if !slices.Equal(dims, s.Dims) {
+			return fmt.Errorf("%s: shape %v, want %v", set.Where(checkpointName(s.Name)), dims, s.Dims)
+		}
+		return nil
+	}
+	t, err := set.Float32(checkpointName(s.Name), s.Dims...)
+	if err != nil {
+		return err
+	}
+	if s.Transpose {
+		read := t
+		if t, err = Transpose2D(t); err != nil {
+			return fmt.Errorf("%s: %w", set.Where(checkpointName(s.Name)), err)
+		}
+		if set.IsLazy(checkpointName(s.Name)) {
+			read.FinalizeAll() // our own copy, read from the file
+		}
+		p.transposed[s.Name] = true
+	}
+	return p.Set(s.Name, t)
 }
 
 // Transpose2D returns the transpose of a 2-D float32 host tensor.
@@ -474,8 +531,20 @@ func moveVariable(backend compute.Backend, name string, v *model.Variable) error
 	if err != nil {
 		return fmt.Errorf("weight %q: %w", name, err)
 	}
-	if err := t.MaterializeOnDevice(backend, false, 0); err != nil {
+	if err := toDevice(t, backend); err != nil {
 		return fmt.Errorf("weight %q: moving to %s: %w", name, backend.Name(), err)
+	}
+	return nil
+}
+
+// toDevice moves t to backend's device and drops its host copy. Where the
+// backend shares memory with the host (both CPU engines), t is copied once
+// into memory the backend allocates: GoMLX's ONNX Runtime backend keeps the
+// slice a non-shared buffer was made from besides its own copy, which held
+// every weight twice.
+func toDevice(t *tensors.Tensor, backend compute.Backend) error {
+	if err := t.MaterializeOnDevice(backend, backend.HasSharedBuffers(), 0); err != nil {
+		return err
 	}
 	t.FinalizeLocal()
 	return nil

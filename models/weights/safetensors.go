@@ -23,10 +23,13 @@ const (
 	SafetensorsIndex = "model.safetensors.index.json"
 )
 
-// ReadSafetensors reads every tensor of one safetensors file into host
-// memory, through go-huggingface's reader. A truncated file, a bad header or
-// an unknown dtype is an error naming the file (and the tensor, where one is
-// at fault); it never panics.
+// ReadSafetensors opens one safetensors file through go-huggingface's
+// reader and checks every tensor's entry (dtype, shape against its byte
+// range, the range inside the file), but leaves the data in the file: each
+// tensor is read when it is asked for (Set.Get, Set.Float32), so a loader
+// holds one tensor at a time rather than the whole checkpoint. A truncated
+// file, a bad header or an unknown dtype is an error naming the file (and
+// the tensor, where one is at fault); it never panics.
 func ReadSafetensors(path string) (set *Set, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -40,28 +43,57 @@ func ReadSafetensors(path string) (set *Set, err error) {
 	if info.Size() < 8 {
 		return nil, fmt.Errorf("%s: not a safetensors file: %d bytes, shorter than its 8-byte header length", path, info.Size())
 	}
+	r, err := openSafetensors(path)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	var headerLen uint64
+	err = binary.Read(f, binary.LittleEndian, &headerLen)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	dataLen := info.Size() - 8 - int64(headerLen)
+	set = NewSet()
+	set.Source = path
+	for name, meta := range r.Header.Tensors {
+		shape, err := meta.GoMLXShape()
+		if err != nil {
+			return nil, fmt.Errorf("%s: tensor %q: %v", path, name, err)
+		}
+		start, end := meta.DataOffsets[0], meta.DataOffsets[1]
+		if end-start != int64(shape.ByteSize()) {
+			return nil, fmt.Errorf("%s: tensor %q: shape %s needs %d bytes, data_offsets give %d", path, name, shape, shape.ByteSize(), end-start)
+		}
+		if start < 0 || end < start || end > dataLen {
+			return nil, fmt.Errorf("%s: tensor %q: data_offsets [%d, %d] outside the file's %d bytes of data", path, name, start, end, dataLen)
+		}
+		set.addLazy(name, shape, path, func() (*tensors.Tensor, error) {
+			r, err := openSafetensors(path)
+			if err != nil {
+				return nil, err
+			}
+			defer r.Close()
+			return r.ReadTensor(nil, name)
+		})
+	}
+	return set, nil
+}
+
+// openSafetensors opens path with go-huggingface's safetensors reader.
+func openSafetensors(path string) (*hfst.TensorReader, error) {
 	dir, file := filepath.Split(path)
 	m := hfst.NewEmpty(hub.NewLocal(filepath.Clean(dir)))
 	r, err := m.NewTensorReader(file)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	defer r.Close()
-	names := make([]string, 0, len(r.Header.Tensors))
-	for name := range r.Header.Tensors {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	set = NewSet()
-	set.Source = path
-	for _, name := range names {
-		t, err := r.ReadTensor(nil, name)
-		if err != nil {
-			return nil, fmt.Errorf("%s: tensor %q: %v", path, name, err)
-		}
-		set.Add(name, t, path)
-	}
-	return set, nil
+	return r, nil
 }
 
 // ReadSafetensorsWithMetadata is ReadSafetensors that also returns the
@@ -137,10 +169,7 @@ func ReadDir(dir string) (*Set, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, name := range shard.Names() {
-			t, _ := shard.Get(name)
-			set.Add(name, t, shard.File(name))
-		}
+		set.Merge(shard)
 	}
 	for name, f := range index.WeightMap {
 		if got := set.File(name); got == "" {
@@ -169,7 +198,10 @@ func WriteSafetensors(path string, set *Set, metadata map[string]string) error {
 	}
 	views := make(map[string]view, set.Len())
 	for _, name := range set.Names() {
-		t, _ := set.Get(name)
+		t, err := set.get(name)
+		if err != nil {
+			return err
+		}
 		stName, ok := stDTypes[t.DType()]
 		if !ok {
 			return fmt.Errorf("%s: tensor %q: dtype %s has no safetensors encoding", path, name, t.DType())

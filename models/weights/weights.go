@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/dtypes/bfloat16"
 	"github.com/gomlx/compute/dtypes/float16"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
@@ -22,7 +23,10 @@ import (
 // the file each tensor came from (for error messages).
 type Set struct {
 	tensors map[string]*tensors.Tensor
-	files   map[string]string
+	// lazy are tensors read from their file each time they are asked for
+	// (ReadSafetensors), so that a loader holds one tensor at a time.
+	lazy  map[string]lazyTensor
+	files map[string]string
 	// pending are tensors supplied after the model is built (see AddPending).
 	pending map[string][]int
 	// Source names where the set was read from (a file or a folder); error
@@ -32,7 +36,60 @@ type Set struct {
 
 // NewSet returns an empty Set.
 func NewSet() *Set {
-	return &Set{tensors: map[string]*tensors.Tensor{}, files: map[string]string{}, pending: map[string][]int{}}
+	return &Set{tensors: map[string]*tensors.Tensor{}, lazy: map[string]lazyTensor{}, files: map[string]string{}, pending: map[string][]int{}}
+}
+
+// lazyTensor is a tensor left in its file: its shape, and how to read it.
+type lazyTensor struct {
+	shape shapes.Shape
+	read  func() (*tensors.Tensor, error)
+}
+
+// addLazy puts tensor name, of the given shape, under name without reading
+// it: read is called each time the tensor is asked for.
+func (s *Set) addLazy(name string, shape shapes.Shape, file string, read func() (*tensors.Tensor, error)) {
+	delete(s.tensors, name)
+	s.lazy[name] = lazyTensor{shape: shape, read: read}
+	s.files[name] = file
+}
+
+// get returns tensor name, reading it from its file if it was left there.
+func (s *Set) get(name string) (*tensors.Tensor, error) {
+	if t, ok := s.tensors[name]; ok {
+		return t, nil
+	}
+	l, ok := s.lazy[name]
+	if !ok {
+		return nil, fmt.Errorf("%s: missing", s.Where(name))
+	}
+	t, err := l.read()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Where(name), err)
+	}
+	return t, nil
+}
+
+// Has reports whether the set holds tensor name (without reading it).
+func (s *Set) Has(name string) bool {
+	_, eager := s.tensors[name]
+	_, lazy := s.lazy[name]
+	return eager || lazy
+}
+
+// IsLazy reports whether tensor name is left in its file and read each
+// time it is asked for: the tensor a reader returns is then the caller's.
+func (s *Set) IsLazy(name string) bool {
+	_, ok := s.lazy[name]
+	return ok
+}
+
+// Shape returns the shape of tensor name (without reading it).
+func (s *Set) Shape(name string) (shapes.Shape, bool) {
+	if t, ok := s.tensors[name]; ok {
+		return t.Shape(), true
+	}
+	l, ok := s.lazy[name]
+	return l.shape, ok
 }
 
 // AddPending records that tensor name, of checkpoint dimensions dims, is
@@ -49,28 +106,45 @@ func (s *Set) Pending(name string) ([]int, bool) {
 
 // Add puts tensor t under name, recording the file it came from ("" if none).
 func (s *Set) Add(name string, t *tensors.Tensor, file string) {
+	delete(s.lazy, name)
 	s.tensors[name] = t
 	s.files[name] = file
 }
 
-// Get returns the tensor called name.
+// Get returns the tensor called name. A tensor a file reader left in its
+// file (ReadSafetensors) is read now, each time: a read that fails reports
+// false (Float32 returns the error itself). Use Has to test for a tensor.
 func (s *Set) Get(name string) (*tensors.Tensor, bool) {
-	t, ok := s.tensors[name]
-	return t, ok
+	t, err := s.get(name)
+	return t, err == nil
 }
 
 // Delete removes name from the set.
 func (s *Set) Delete(name string) {
 	delete(s.tensors, name)
+	delete(s.lazy, name)
 	delete(s.files, name)
 }
 
 // Rename moves the tensor called from to the name to.
 func (s *Set) Rename(from, to string) {
+	f := s.files[from]
 	if t, ok := s.tensors[from]; ok {
-		f := s.files[from]
 		s.Delete(from)
 		s.Add(to, t, f)
+	} else if l, ok := s.lazy[from]; ok {
+		s.Delete(from)
+		s.addLazy(to, l.shape, f, l.read)
+	}
+}
+
+// Merge moves every tensor of other into s, left in its file if it was.
+func (s *Set) Merge(other *Set) {
+	for name, t := range other.tensors {
+		s.Add(name, t, other.files[name])
+	}
+	for name, l := range other.lazy {
+		s.addLazy(name, l.shape, other.files[name], l.read)
 	}
 }
 
@@ -78,12 +152,15 @@ func (s *Set) Rename(from, to string) {
 func (s *Set) File(name string) string { return s.files[name] }
 
 // Len returns the number of tensors.
-func (s *Set) Len() int { return len(s.tensors) }
+func (s *Set) Len() int { return len(s.tensors) + len(s.lazy) }
 
 // Names returns the tensor names, sorted.
 func (s *Set) Names() []string {
-	names := make([]string, 0, len(s.tensors))
+	names := make([]string, 0, s.Len())
 	for n := range s.tensors {
+		names = append(names, n)
+	}
+	for n := range s.lazy {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -105,12 +182,16 @@ func (s *Set) Where(name string) string {
 // float16 and bfloat16 tensors are converted, and a missing tensor or a wrong
 // shape is an error naming the file and the tensor.
 func (s *Set) Float32(name string, dims ...int) (*tensors.Tensor, error) {
-	t, ok := s.tensors[name]
+	shape, ok := s.Shape(name)
 	if !ok {
 		return nil, fmt.Errorf("%s: missing", s.Where(name))
 	}
-	if got := t.Shape().Dimensions; !slices.Equal(got, dims) {
+	if got := shape.Dimensions; !slices.Equal(got, dims) {
 		return nil, fmt.Errorf("%s: shape %v, want %v", s.Where(name), got, dims)
+	}
+	t, err := s.get(name)
+	if err != nil {
+		return nil, err
 	}
 	f, err := ToFloat32(t)
 	if err != nil {

@@ -80,6 +80,37 @@ func TestSafetensorsRoundTripIsExact(t *testing.T) {
 	// scripts/reference; here, the golden files written by Python read exactly.
 }
 
+// TestSafetensorsReadLazily checks that a safetensors set reads each tensor
+// from its file when asked, and only then: shapes and names come from the
+// header, a shape check fails before any read, and a file gone since it
+// was opened is an error naming it and the tensor.
+func TestSafetensorsReadLazily(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lazy.safetensors")
+	in := sampleSet()
+	must(t, WriteSafetensors(path, in, nil))
+	out, err := ReadSafetensors(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := in.Names()[0]
+	want, _ := in.Get(name)
+	if shape, ok := out.Shape(name); !ok || !shape.Equal(want.Shape()) || !out.Has(name) || !out.IsLazy(name) {
+		t.Fatalf("%s: shape %v (%v), has %v, lazy %v; want %s from the header, left in the file", name, shape, ok, out.Has(name), out.IsLazy(name), want.Shape())
+	}
+	if _, err := out.Float32(name, 12345); err == nil || !strings.Contains(err.Error(), "shape") {
+		t.Errorf("wrong shape asked for: err = %v", err)
+	}
+	a, _ := out.Get(name)
+	b, _ := out.Get(name)
+	if a == b || !bytes.Equal(rawBytes(t, a), rawBytes(t, want)) || !bytes.Equal(rawBytes(t, b), rawBytes(t, want)) {
+		t.Errorf("%s: two reads gave the same tensor (%v) or bytes that differ from what was written", name, a == b)
+	}
+	must(t, os.Remove(path))
+	if _, err := out.Float32(name, want.Shape().Dimensions...); err == nil || !strings.Contains(err.Error(), "lazy.safetensors") || !strings.Contains(err.Error(), name) {
+		t.Errorf("file removed: err = %v; want an error naming the file and tensor %q", err, name)
+	}
+}
+
 func TestReadsPythonWrittenFiles(t *testing.T) {
 	set, err := ReadDir(filepath.Join(golden, "gpt2", "model"))
 	if err != nil {

@@ -185,7 +185,7 @@ func Load(params *modeling.Params, dir string) (*Adapters, error) {
 			dims   []int
 		}{{suffixA, []int{cfg.Rank, dims[1]}}, {suffixB, []int{dims[0], cfg.Rank}}} {
 			name := peftPrefix + prefix + module + s.suffix
-			if _, ok := set.Get(name); !ok && prefix != "" {
+			if !set.Has(name) && prefix != "" {
 				name = peftPrefix + module + s.suffix // a base model saved without the LM head's prefix
 			}
 			t, err := set.Float32(name, s.dims...)

@@ -498,6 +498,7 @@ func sample(d *modeling.Decoder, bos int32, n, length int, r rule, seed uint64) 
 		if err != nil {
 			return nil, err
 		}
+		defer cache.Free()
 		seqs := make([][]int32, b)
 		next := make([][]int32, b)
 		rngs := make([]*rand.Rand, b)
