@@ -6,6 +6,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/layers/activation"
 )
 
 // LayerNorm normalizes x over its last axis and applies weight and bias, as
@@ -102,15 +103,10 @@ const maxSlicedLookups = 256
 
 // GeluTanh is the tanh approximation of GELU (Hugging Face's "gelu_new",
 // "gelu_pytorch_tanh"), used by GPT-2.
-func GeluTanh(x *Node) *Node {
-	inner := MulScalar(Add(x, MulScalar(Mul(Mul(x, x), x), 0.044715)), math.Sqrt(2/math.Pi))
-	return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
-}
+func GeluTanh(x *Node) *Node { return activation.GeluApproximate(x) }
 
 // Gelu is the exact GELU, x·Φ(x), used by BERT ("gelu").
-func Gelu(x *Node) *Node {
-	return Mul(MulScalar(x, 0.5), OnePlus(Erf(MulScalar(x, 1/math.Sqrt2))))
-}
+func Gelu(x *Node) *Node { return activation.Gelu(x) }
 
 // SiLU is x·sigmoid(x), the activation of LLaMA's gated MLP.
 func SiLU(x *Node) *Node { return Mul(x, Sigmoid(x)) }
