@@ -33,7 +33,12 @@ func BenchmarkDecodeMatVec(b *testing.B) {
 	}
 	defer backend.Finalize()
 	const K, N, layers = 768, 3072, 24
-	w := normal(N*K, 0.02, 1)
+	// Distinct weights per layer: one weight used 24 times would stay in
+	// the caches and measure them, not memory.
+	ws := make([][]float32, layers)
+	for l := range ws {
+		ws[l] = normal(N*K, 0.02, uint64(10+l))
+	}
 	x := tensors.FromFlatDataAndDimensions(normal(K, 1, 2), 1, K)
 	formats := []string{"f32", "int8", "int4", "nf4"}
 	if spec == "go" {
@@ -41,48 +46,55 @@ func BenchmarkDecodeMatVec(b *testing.B) {
 	}
 	for _, format := range formats {
 		b.Run(fmt.Sprintf("%s/%s", spec, format), func(b *testing.B) {
-			// stored are the weight's tensors; layer builds one product.
+			// stored are each layer's tensors (per of them per layer);
+			// layer builds one product from a layer's inputs.
 			var stored []*tensors.Tensor
 			var layer func(x *Node, in []*Node) *Node
-			switch format {
-			case "f32":
-				stored = []*tensors.Tensor{tensors.FromFlatDataAndDimensions(w, N, K)}
-				layer = func(x *Node, in []*Node) *Node { return Einsum("mk,nk->mn", x, in[0]) }
-			case "q8_0-fused":
-				var q8 []byte
-				for r := range N {
-					q8 = append(q8, weights.QuantizeQ8_0(w[r*K:(r+1)*K])...)
-				}
-				stored = []*tensors.Tensor{tensors.FromFlatDataAndDimensions(q8, N, len(q8)/N)}
-				layer = func(x *Node, in []*Node) *Node {
-					return nn.QuantizedDense(x, in[0], &Quantization{Scheme: compute.QuantGGML, GGMLType: compute.GGMLQ8_0}, nil)
-				}
-			default:
-				cfg := Config{Scheme: Scheme(format), GroupSize: 64}
-				t, err := Quantize(w, N, K, cfg.Scheme, cfg.GroupSize, false)
-				if err != nil {
-					b.Fatal(err)
-				}
-				parts := t.storedTensors()
-				suffixes := []string{"", suffixScale, suffixZero}
-				for _, s := range suffixes {
-					if p, ok := parts[s]; ok {
-						stored = append(stored, p)
+			per := 1
+			for _, w := range ws {
+				switch format {
+				case "f32":
+					stored = append(stored, tensors.FromFlatDataAndDimensions(w, N, K))
+					layer = func(x *Node, in []*Node) *Node { return Einsum("mk,nk->mn", x, in[0]) }
+				case "q8_0-fused":
+					var q8 []byte
+					for r := range N {
+						q8 = append(q8, weights.QuantizeQ8_0(w[r*K:(r+1)*K])...)
 					}
-				}
-				layer = func(x *Node, in []*Node) *Node {
-					get := map[string]*Node{"": in[0], suffixScale: in[1]}
-					if len(in) > 2 {
-						get[suffixZero] = in[2]
+					stored = append(stored, tensors.FromFlatDataAndDimensions(q8, N, len(q8)/N))
+					layer = func(x *Node, in []*Node) *Node {
+						return nn.QuantizedDense(x, in[0], &Quantization{Scheme: compute.QuantGGML, GGMLType: compute.GGMLQ8_0}, nil)
 					}
-					return Einsum("mk,nk->mn", x, dequantize(in[0], &t.Layout, func(s string) *Node { return get[s] }))
+				default:
+					cfg := Config{Scheme: Scheme(format), GroupSize: 64}
+					t, err := Quantize(w, N, K, cfg.Scheme, cfg.GroupSize, false)
+					if err != nil {
+						b.Fatal(err)
+					}
+					parts := t.storedTensors()
+					suffixes := []string{"", suffixScale, suffixZero}
+					per = 0
+					for _, s := range suffixes {
+						if p, ok := parts[s]; ok {
+							stored = append(stored, p)
+							per++
+						}
+					}
+					layout := t.Layout
+					layer = func(x *Node, in []*Node) *Node {
+						get := map[string]*Node{"": in[0], suffixScale: in[1]}
+						if len(in) > 2 {
+							get[suffixZero] = in[2]
+						}
+						return Einsum("mk,nk->mn", x, dequantize(in[0], &layout, func(s string) *Node { return get[s] }))
+					}
 				}
 			}
 			exec, err := NewExec(backend, func(in []*Node) *Node {
 				h := in[0]
-				for range layers {
+				for l := range layers {
 					// Each product feeds the next, so none can be shared.
-					h = MulScalar(Slice(layer(h, in[1:]), AxisRange(), AxisRange(0, K)), 0.1)
+					h = MulScalar(Slice(layer(h, in[1+l*per:1+(l+1)*per]), AxisRange(), AxisRange(0, K)), 0.1)
 				}
 				return ReduceAllSum(h)
 			})

@@ -1,9 +1,12 @@
 package modeling
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"sync"
 	"testing"
 
 	. "github.com/gomlx/gomlx/core/graph"
@@ -18,7 +21,7 @@ import (
 //     batches of 1 and 8, as in decoding; 340 MB of
 //     distinct float32 weights), with whole weights ("whole") and with the
 //     row blocks Params.SplitRows makes on the go backend ("blocks");
-//   - "head": the tied LM head (50,257 × 768, 154 MB);
+//   - "head": the tied LM head (50,257 × 768, 154 MB), whole and in blocks;
 //   - "embed": one token's embedding lookup in the same table, by Gather
 //     ("gather") and as Embed does it ("embed": one DynamicSlice per id on
 //     ONNX Runtime, the Gather elsewhere).
@@ -70,10 +73,18 @@ func BenchmarkDecodeStepParts(b *testing.B) {
 			names = append(names, name)
 		}
 	}
-	if err := whole.Set("wte", normal(50257, 768)); err != nil {
+	wte := normal(50257, 768)
+	wteClone, err := wte.LocalClone()
+	if err != nil {
 		b.Fatal(err)
 	}
-	if err := blocked.SplitRows(GoRowBlockElements, names...); err != nil {
+	if err := whole.Set("wte", wte); err != nil {
+		b.Fatal(err)
+	}
+	if err := blocked.Set("wte", wteClone); err != nil {
+		b.Fatal(err)
+	}
+	if err := blocked.SplitRows(GoRowBlockElements, append(names, "wte")...); err != nil {
 		b.Fatal(err)
 	}
 	for _, p := range []*Params{whole, blocked} {
@@ -113,8 +124,11 @@ func BenchmarkDecodeStepParts(b *testing.B) {
 		x := xs[batch]
 		b.Run(fmt.Sprintf("%s/b%d/linears/whole", spec, batch), func(b *testing.B) { run(b, whole, linears(whole), x) })
 		b.Run(fmt.Sprintf("%s/b%d/linears/blocks", spec, batch), func(b *testing.B) { run(b, blocked, linears(blocked), x) })
-		b.Run(fmt.Sprintf("%s/b%d/head", spec, batch), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%s/b%d/head/whole", spec, batch), func(b *testing.B) {
 			run(b, whole, func(g *Graph, x *Node) *Node { return Linear(x, whole.Node(g, "wte"), nil) }, x)
+		})
+		b.Run(fmt.Sprintf("%s/b%d/head/blocks", spec, batch), func(b *testing.B) {
+			run(b, blocked, func(g *Graph, x *Node) *Node { return Linear(x, blocked.Node(g, "wte"), nil) }, x)
 		})
 	}
 	ids := tensors.FromFlatDataAndDimensions([]int32{17}, 1, 1)
@@ -124,4 +138,26 @@ func BenchmarkDecodeStepParts(b *testing.B) {
 	b.Run(spec+"/embed/embed", func(b *testing.B) {
 		run(b, whole, func(g *Graph, ids *Node) *Node { return Embed(whole.Node(g, "wte"), ids) }, ids)
 	})
+}
+
+// BenchmarkMemoryRead is decoding's roofline on this machine: how fast one
+// goroutine per core reads 512 MB (about what a GPT-2 small token reads in
+// float32) with a vectorized scan, bytes.IndexByte over bytes that never
+// match. It reports MB/s.
+//
+//	go test -run - -bench MemoryRead ./models/modeling/
+func BenchmarkMemoryRead(b *testing.B) {
+	const size = 512 << 20
+	data := bytes.Repeat([]byte{1}, size)
+	workers := runtime.GOMAXPROCS(0)
+	b.SetBytes(size)
+	b.ResetTimer()
+	for range b.N {
+		var wg sync.WaitGroup
+		n := size / workers
+		for w := range workers {
+			wg.Go(func() { _ = bytes.IndexByte(data[w*n:(w+1)*n], 7) })
+		}
+		wg.Wait()
+	}
 }
