@@ -2,15 +2,14 @@ package quant
 
 import (
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/nn"
+	"github.com/trustformers/trustformers-go/internal/golden"
 	"github.com/trustformers/trustformers-go/models/weights"
-	"github.com/trustformers/trustformers-go/xla"
 )
 
 // BenchmarkDecodeMatVec measures what one decoding step of GPT-2 small's MLP
@@ -23,15 +22,7 @@ import (
 //
 //	TRUSTFORMERS_BENCH_BACKEND=onnx:cpu go test -run - -bench DecodeMatVec ./quant/
 func BenchmarkDecodeMatVec(b *testing.B) {
-	spec := os.Getenv("TRUSTFORMERS_BENCH_BACKEND")
-	if spec == "" {
-		spec = "go"
-	}
-	backend, err := xla.New(spec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer backend.Finalize()
+	backend, spec := golden.BenchBackend(b)
 	const K, N, layers = 768, 3072, 24
 	// Distinct weights per layer: one weight used 24 times would stay in
 	// the caches and measure them, not memory.

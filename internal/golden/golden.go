@@ -40,7 +40,22 @@ func Load(tb testing.TB, family string) *weights.Set {
 // else the pure-Go backend (always present, and what CI checks).
 func Backend(tb testing.TB) compute.Backend {
 	tb.Helper()
-	spec := os.Getenv("TRUSTFORMERS_TEST_BACKEND")
+	b, _ := backendFrom(tb, "TRUSTFORMERS_TEST_BACKEND")
+	return b
+}
+
+// BenchBackend returns the backend a benchmark measures and its spec:
+// TRUSTFORMERS_BENCH_BACKEND, else the pure-Go backend.
+func BenchBackend(tb testing.TB) (compute.Backend, string) {
+	tb.Helper()
+	return backendFrom(tb, "TRUSTFORMERS_BENCH_BACKEND")
+}
+
+// backendFrom creates the backend the environment variable env names
+// ("go" when unset), finalized when tb ends.
+func backendFrom(tb testing.TB, env string) (compute.Backend, string) {
+	tb.Helper()
+	spec := os.Getenv(env)
 	if spec == "" {
 		spec = "go"
 	}
@@ -49,7 +64,7 @@ func Backend(tb testing.TB) compute.Backend {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(b.Finalize)
-	return b
+	return b, spec
 }
 
 // IDs returns the integer golden tensor name as rows of int32.

@@ -20,9 +20,13 @@ func load(t *testing.T, folder string) *Model {
 	return m
 }
 
-func TestMatchesReference(t *testing.T) {
+func TestMatchesReference(t *testing.T) { checkReference(t, load(t, "model")) }
+
+// checkReference compares m with the golden outputs: full forward (logits,
+// hidden states, attentions), a padded batch, and KV-cache steps.
+func checkReference(t *testing.T, m *Model) {
+	t.Helper()
 	g := golden.Load(t, "gpt2")
-	m := load(t, "model")
 	ids := golden.IDs(t, g, "input_ids")
 	out, err := m.Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{HiddenStates: true, Attentions: true})
 	if err != nil {
@@ -45,24 +49,15 @@ func TestMatchesReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	r["padded"] = golden.Check(t, g, "padded.logits", padded.Logits, golden.Tolerance)
+	r["kv"] = golden.Check(t, g, "kv.step_logits", modeling.StepThrough(t, m.Decoder, ids, golden.Int(t, g, "kv.prefix_len")), golden.Tolerance)
 	t.Logf("max |diff| against the PyTorch reference: %s", r)
-}
-
-func TestKVCacheEqualsFullForward(t *testing.T) {
-	g := golden.Load(t, "gpt2")
-	m := load(t, "model")
-	ids := golden.IDs(t, g, "input_ids")
-	prefix := golden.Int(t, g, "kv.prefix_len")
-	stepLogits := modeling.StepThrough(t, m.Decoder, ids, prefix)
-	golden.Check(t, g, "kv.step_logits", stepLogits, golden.Tolerance)
 }
 
 // TestRowBlocksMatchReference lays the projections and the tied embedding
 // out in small blocks of rows, as decoding on the go backend does with
-// larger ones (modeling.SplitRows), and checks the same reference: full
-// forward, padded batch, KV-cache steps, and a save that joins the blocks.
+// larger ones (modeling.SplitRows), and checks the same reference, before
+// and after a save that joins the blocks.
 func TestRowBlocksMatchReference(t *testing.T) {
-	g := golden.Load(t, "gpt2")
 	m := load(t, "model")
 	names := matmulWeights(m.Config)
 	if err := m.Params.SplitRows(64, names...); err != nil {
@@ -73,19 +68,13 @@ func TestRowBlocksMatchReference(t *testing.T) {
 			t.Fatalf("%s is in %d blocks, want several", n, m.Params.RowBlocks(n))
 		}
 	}
-	ids := golden.IDs(t, g, "input_ids")
-	out, err := m.Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := golden.Report{}
-	r["logits"] = golden.Check(t, g, "logits", out.Logits, golden.Tolerance)
-	padded, err := m.Forward(modeling.Batch{IDs: ids, AttentionMask: golden.IDs(t, g, "padded.attention_mask")}, modeling.ForwardOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r["padded"] = golden.Check(t, g, "padded.logits", padded.Logits, golden.Tolerance)
-	r["kv"] = golden.Check(t, g, "kv.step_logits", modeling.StepThrough(t, m.Decoder, ids, golden.Int(t, g, "kv.prefix_len")), golden.Tolerance)
+	checkReference(t, m)
+	checkReference(t, saveAndLoad(t, m))
+}
+
+// saveAndLoad saves m and loads it back.
+func saveAndLoad(t *testing.T, m *Model) *Model {
+	t.Helper()
 	dir := t.TempDir()
 	if err := m.Save(dir); err != nil {
 		t.Fatal(err)
@@ -94,12 +83,7 @@ func TestRowBlocksMatchReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	saved, err := back.Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r["saved"] = golden.Check(t, g, "logits", saved.Logits, golden.Tolerance)
-	t.Logf("max |diff| against the PyTorch reference: %s", r)
+	return back
 }
 
 func TestCheckpointVariants(t *testing.T) {
@@ -120,15 +104,7 @@ func TestCheckpointVariants(t *testing.T) {
 
 func TestSaveLoadRoundTrip(t *testing.T) {
 	g := golden.Load(t, "gpt2")
-	m := load(t, "model")
-	dir := t.TempDir()
-	if err := m.Save(dir); err != nil {
-		t.Fatal(err)
-	}
-	back, err := Load(dir, m.Backend)
-	if err != nil {
-		t.Fatal(err)
-	}
+	back := saveAndLoad(t, load(t, "model"))
 	out, err := back.Forward(modeling.Batch{IDs: golden.IDs(t, g, "input_ids")}, modeling.ForwardOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"sync"
 	"testing"
 
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/trustformers/trustformers-go/xla"
+	"github.com/trustformers/trustformers-go/internal/golden"
 )
 
 // BenchmarkDecodeStepParts measures the parts of a GPT-2 small decoding
@@ -30,15 +29,7 @@ import (
 //
 //	TRUSTFORMERS_BENCH_BACKEND=onnx:cpu go test -run - -bench DecodeStepParts ./models/modeling/
 func BenchmarkDecodeStepParts(b *testing.B) {
-	spec := os.Getenv("TRUSTFORMERS_BENCH_BACKEND")
-	if spec == "" {
-		spec = "go"
-	}
-	backend, err := xla.New(spec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer backend.Finalize()
+	backend, spec := golden.BenchBackend(b)
 	rng := rand.New(rand.NewPCG(1, 2))
 	normal := func(dims ...int) *tensors.Tensor {
 		n := 1
