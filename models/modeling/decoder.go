@@ -213,8 +213,10 @@ func (d *Decoder) ForwardGraph(ids, positions, mask *Node) (logits *Node, hidden
 }
 
 // Cache is a preallocated key/value cache for one batch: per layer, keys and
-// values [B, KVH, MaxLen, d], in memory the backend shares with the host
-// where it can (both CPU engines do). Steps only read it: each returns the
+// values [B, KVH, MaxLen, d], zeros until written, in memory the backend
+// shares with the host where it can (both CPU engines do; elsewhere, as on
+// GPUs through XLA, the cache is copied to the device at every step, which
+// is correct but not tuned). Steps only read it: each returns the
 // new tokens' keys and values, which Step writes into their slots on the
 // host, so no step copies the cache (ONNX Runtime cannot update a graph
 // input in place, and a DynamicUpdateSlice there costs several passes over
@@ -258,8 +260,6 @@ func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
-		// Zeros: slots not written yet are masked, but still multiplied.
-		t.MutableFlatData(func(flat any) { clear(flat.([]float32)) })
 		if len(c.K) < d.Layers {
 			c.K = append(c.K, t)
 		} else {
