@@ -3,6 +3,7 @@ package modeling
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/gomlx/compute"
@@ -236,7 +237,7 @@ type Cache struct {
 // Go's collector neither sees nor hurries to finalize). The cache must not
 // be used afterwards.
 func (c *Cache) Free() {
-	for _, t := range append(c.K, c.V...) {
+	for _, t := range slices.Concat(c.K, c.V) {
 		_ = t.FinalizeAll()
 	}
 	c.K, c.V = nil, nil
@@ -255,17 +256,15 @@ func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 		c.valid[i] = make([]int32, maxLen)
 	}
 	shape := shapes.Make(dtypes.Float32, batch, d.KVHeads, maxLen, d.HeadDim)
-	for range 2 * d.Layers {
+	all := make([]*tensors.Tensor, 2*d.Layers)
+	for i := range all {
 		t, err := tensors.FromShapeForBackend(d.Backend, 0, shape)
 		if err != nil {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
-		if len(c.K) < d.Layers {
-			c.K = append(c.K, t)
-		} else {
-			c.V = append(c.V, t)
-		}
+		all[i] = t
 	}
+	c.K, c.V = all[:d.Layers], all[d.Layers:]
 	return c, nil
 }
 
@@ -344,21 +343,16 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 	}
 	args := []any{idsT, tensors.FromFlatDataAndDimensions(positions, B, T), tensors.FromScalar(int32(c.Len)),
 		tensors.FromFlatDataAndDimensions(validFlat, B, c.MaxLen), tensors.FromFlatDataAndDimensions(newValid, B, T)}
-	for _, ts := range [][]*tensors.Tensor{c.K, c.V} {
-		for _, t := range ts {
-			args = append(args, t)
-		}
+	caches := slices.Concat(c.K, c.V) // the step's inputs and outputs list keys, then values
+	for _, t := range caches {
+		args = append(args, t)
 	}
 	res, err := e.Call(args...)
 	if err != nil {
 		return nil, err
 	}
 	for i, fresh := range res[1:] {
-		cache := c.K[i%d.Layers]
-		if i >= d.Layers {
-			cache = c.V[i%d.Layers]
-		}
-		writeSlots(cache, fresh, c.Len)
+		writeSlots(caches[i], fresh, c.Len)
 		fresh.FinalizeAll()
 	}
 	c.Len += T

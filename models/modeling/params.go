@@ -496,13 +496,8 @@ func (p *Params) MoveToDevice(backend compute.Backend) error {
 // memory the collector does not see: left to it, a discarded model slowed
 // the next one). Params and their model must not be used afterwards.
 func (p *Params) Free() {
-	for _, v := range p.vars {
-		if t, err := v.Value(); err == nil {
-			_ = t.FinalizeAll()
-		}
-	}
-	for _, blocks := range p.blocks {
-		for _, v := range blocks {
+	for _, name := range p.Names() {
+		for _, v := range p.stored(name) {
 			if t, err := v.Value(); err == nil {
 				_ = t.FinalizeAll()
 			}
@@ -510,13 +505,18 @@ func (p *Params) Free() {
 	}
 }
 
+// stored returns the variables holding weight name: one, or its blocks of
+// rows (SplitRows).
+func (p *Params) stored(name string) []*model.Variable {
+	if v, ok := p.vars[name]; ok {
+		return []*model.Variable{v}
+	}
+	return p.blocks[name]
+}
+
 // moveOne moves weight name to backend's device and drops its host copy.
 func (p *Params) moveOne(backend compute.Backend, name string) error {
-	vars := p.blocks[name]
-	if v, ok := p.vars[name]; ok {
-		vars = []*model.Variable{v}
-	}
-	for _, v := range vars {
+	for _, v := range p.stored(name) {
 		if err := moveVariable(backend, name, v); err != nil {
 			return err
 		}

@@ -30,48 +30,47 @@ const (
 // holds one tensor at a time rather than the whole checkpoint. A truncated
 // file, a bad header or an unknown dtype is an error naming the file (and
 // the tensor, where one is at fault); it never panics.
-func ReadSafetensors(path string) (set *Set, err error) {
+func ReadSafetensors(path string) (*Set, error) {
+	set, _, err := readSafetensors(path)
+	return set, err
+}
+
+// readSafetensors is ReadSafetensors, also returning the file's JSON header.
+func readSafetensors(path string) (set *Set, header []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			set, err = nil, fmt.Errorf("%s: malformed safetensors file: %v", path, r)
+			set, header, err = nil, nil, fmt.Errorf("%s: malformed safetensors file: %v", path, r)
 		}
 	}()
 	info, err := os.Stat(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if info.Size() < 8 {
-		return nil, fmt.Errorf("%s: not a safetensors file: %d bytes, shorter than its 8-byte header length", path, info.Size())
+		return nil, nil, fmt.Errorf("%s: not a safetensors file: %d bytes, shorter than its 8-byte header length", path, info.Size())
 	}
 	r, err := openSafetensors(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer r.Close()
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	if header, err = readHeader(path); err != nil {
+		return nil, nil, err
 	}
-	var headerLen uint64
-	err = binary.Read(f, binary.LittleEndian, &headerLen)
-	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	dataLen := info.Size() - 8 - int64(headerLen)
+	dataLen := info.Size() - 8 - int64(len(header))
 	set = NewSet()
 	set.Source = path
 	for name, meta := range r.Header.Tensors {
 		shape, err := meta.GoMLXShape()
 		if err != nil {
-			return nil, fmt.Errorf("%s: tensor %q: %v", path, name, err)
+			return nil, nil, fmt.Errorf("%s: tensor %q: %v", path, name, err)
 		}
 		start, end := meta.DataOffsets[0], meta.DataOffsets[1]
 		if end-start != int64(shape.ByteSize()) {
-			return nil, fmt.Errorf("%s: tensor %q: shape %s needs %d bytes, data_offsets give %d", path, name, shape, shape.ByteSize(), end-start)
+			return nil, nil, fmt.Errorf("%s: tensor %q: shape %s needs %d bytes, data_offsets give %d", path, name, shape, shape.ByteSize(), end-start)
 		}
 		if start < 0 || end < start || end > dataLen {
-			return nil, fmt.Errorf("%s: tensor %q: data_offsets [%d, %d] outside the file's %d bytes of data", path, name, start, end, dataLen)
+			return nil, nil, fmt.Errorf("%s: tensor %q: data_offsets [%d, %d] outside the file's %d bytes of data", path, name, start, end, dataLen)
 		}
 		set.addLazy(name, shape, path, func() (*tensors.Tensor, error) {
 			r, err := openSafetensors(path)
@@ -82,7 +81,25 @@ func ReadSafetensors(path string) (set *Set, err error) {
 			return r.ReadTensor(nil, name)
 		})
 	}
-	return set, nil
+	return set, header, nil
+}
+
+// readHeader returns the JSON header of the safetensors file at path.
+func readHeader(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var n uint64
+	if err := binary.Read(f, binary.LittleEndian, &n); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	header := make([]byte, n)
+	if _, err := io.ReadFull(f, header); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return header, nil
 }
 
 // openSafetensors opens path with go-huggingface's safetensors reader.
@@ -99,22 +116,9 @@ func openSafetensors(path string) (*hfst.TensorReader, error) {
 // ReadSafetensorsWithMetadata is ReadSafetensors that also returns the
 // header's "__metadata__" entries.
 func ReadSafetensorsWithMetadata(path string) (*Set, map[string]string, error) {
-	set, err := ReadSafetensors(path)
+	set, header, err := readSafetensors(path)
 	if err != nil {
 		return nil, nil, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	var n uint64
-	if err := binary.Read(f, binary.LittleEndian, &n); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	header := make([]byte, n)
-	if _, err := io.ReadFull(f, header); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var h struct {
 		Metadata map[string]string `json:"__metadata__"`
