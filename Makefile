@@ -13,6 +13,7 @@ export GOEXPERIMENT := simd
 export GOMLX_NO_AUTO_INSTALL := 1
 export ONNXRUNTIME_SHARED_LIBRARY_PATH := $(CURDIR)/.deps/onnxruntime/libonnxruntime.so.1
 export TRUSTFORMERS_ECHARTS_JS := $(CURDIR)/.deps/echarts/echarts.min.js
+export PJRT_PLUGIN_LIBRARY_PATH := $(CURDIR)/.deps/pjrt
 export TRUSTFORMERS_DATA ?= $(abspath $(CURDIR)/../shared/data)
 export PATH := $(CURDIR)/.deps/bin:$(PATH)
 

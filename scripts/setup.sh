@@ -8,7 +8,11 @@
 #   3. the GoNB kernel, with GOTOOLCHAIN, GOEXPERIMENT=simd, the ONNX Runtime
 #      library path and PATH written into its kernel.json "env";
 #   4. from npm, into .deps/: echarts (the charts' JavaScript) and the ONNX
-#      Runtime CPU library from onnxruntime-node (MIT).
+#      Runtime CPU library from onnxruntime-node (MIT);
+#   5. from PyPI, into .deps/pjrt: XLA's CPU PJRT plugin, the shared library
+#      inside the official wheel xla-cpu-pjrt (Apache-2.0), fetched with
+#      `pip download --no-deps` by exact version and sha256-checked; no
+#      Python package is installed or imported.
 #
 # Run it through `make setup`, which exports GOTOOLCHAIN and GOEXPERIMENT.
 set -euo pipefail
@@ -73,6 +77,44 @@ npm_fetch echarts "$ECHARTS_VERSION" "$DEPS/echarts" dist/echarts.min.js
 npm_fetch onnxruntime-node "$ORT_VERSION" "$DEPS/onnxruntime" bin/napi-v6/linux/x64/libonnxruntime.so.1
 ORT_LIB="$DEPS/onnxruntime/libonnxruntime.so.1"
 
+# 5. XLA's CPU PJRT plugin. The wheel holds xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so
+# (PJRT C API 0.81, which go-xla v0.4.13 loads: see docs/sharding.md); it is
+# kept as pjrt_c_api_cpu_plugin.so, the name go-xla and xla.FindPlugins look for.
+XLA_CPU_PJRT_VERSION="0.0.1"
+XLA_CPU_PJRT_WHEEL="xla_cpu_pjrt-$XLA_CPU_PJRT_VERSION-py3-none-manylinux_2_27_x86_64.whl"
+XLA_CPU_PJRT_SHA256="55837b6b7b47daa717f2d9a5a03563ea0ceaa338d06a81a1e2d3f060d960decc"
+PJRT_DIR="$DEPS/pjrt"
+if [ -f "$PJRT_DIR/pjrt_c_api_cpu_plugin.so" ] && [ "$(cat "$PJRT_DIR/VERSION" 2>/dev/null)" = "xla-cpu-pjrt==$XLA_CPU_PJRT_VERSION" ]; then
+	log "PyPI xla-cpu-pjrt==$XLA_CPU_PJRT_VERSION present"
+else
+	PIP=(python3 -m pip)
+	if ! "${PIP[@]}" --version >/dev/null 2>&1; then
+		PIP=(/usr/bin/python3 -m pip)
+		if ! "${PIP[@]}" --version >/dev/null 2>&1; then
+			log "apt-get install python3-pip (to download the XLA CPU plugin's wheel)"
+			$SUDO apt-get update -qq
+			DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-pip >/dev/null
+		fi
+	fi
+	log "pip download xla-cpu-pjrt==$XLA_CPU_PJRT_VERSION -> .deps/pjrt"
+	tmp="$(mktemp -d)"
+	"${PIP[@]}" download --quiet --no-deps --no-cache-dir --only-binary=:all: \
+		--platform manylinux_2_27_x86_64 --python-version 3.11 -d "$tmp" "xla-cpu-pjrt==$XLA_CPU_PJRT_VERSION"
+	echo "$XLA_CPU_PJRT_SHA256  $tmp/$XLA_CPU_PJRT_WHEEL" | sha256sum --check --quiet
+	mkdir -p "$PJRT_DIR"
+	/usr/bin/python3 - "$tmp/$XLA_CPU_PJRT_WHEEL" "$PJRT_DIR" <<'PY'
+import os, shutil, sys, zipfile
+wheel, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    with z.open("xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so") as src, open(os.path.join(dest, "plugin.tmp"), "wb") as out:
+        shutil.copyfileobj(src, out)
+os.chmod(os.path.join(dest, "plugin.tmp"), 0o755)
+os.replace(os.path.join(dest, "plugin.tmp"), os.path.join(dest, "pjrt_c_api_cpu_plugin.so"))
+PY
+	echo "xla-cpu-pjrt==$XLA_CPU_PJRT_VERSION" >"$PJRT_DIR/VERSION"
+	rm -rf "$tmp"
+fi
+
 # 3. The GoNB kernel, with the environment every cell's `go build` needs.
 if ! jupyter kernelspec list 2>/dev/null | grep -q "^ *gonb " || [ "${SETUP_FORCE_KERNEL:-}" = 1 ] ||
 	! grep -q "\"$DEPS/bin/gonb\"" "$(jupyter kernelspec list 2>/dev/null | awk '$1=="gonb"{print $2}')/kernel.json" 2>/dev/null ||
@@ -93,6 +135,7 @@ spec["env"] = {
     "GOMLX_NO_AUTO_INSTALL": "1",
     "ONNXRUNTIME_SHARED_LIBRARY_PATH": "$ORT_LIB",
     "TRUSTFORMERS_ECHARTS_JS": "$DEPS/echarts/echarts.min.js",
+    "PJRT_PLUGIN_LIBRARY_PATH": "$PJRT_DIR",
     "PATH": "$DEPS/bin:$GO_BIN_DIR:$GOPATH_BIN:/usr/local/bin:/usr/bin:/bin",
 }
 tmp = path + ".tmp"

@@ -10,7 +10,9 @@
 //     that `make setup` installs or that ONNXRUNTIME_SHARED_LIBRARY_PATH names;
 //   - GoMLX's pure-Go backend ("go"), which needs nothing installed.
 //
-// [New] takes a spec such as "onnx:cpu"; an empty spec means
+// [New] takes a spec such as "onnx:cpu" or "xla:cpu,devices=4" (XLA's CPU
+// plugin presenting four host devices, for sharded programs on one CPU, as
+// JAX tests its sharding); an empty spec means
 // TRUSTFORMERS_BACKEND, else GOMLX_BACKEND, else [DefaultSpec]'s pick: an
 // accelerator when a usable plugin is present, else ONNX Runtime, else XLA's CPU
 // plugin, else "go". Nothing is downloaded unless the user opts in with
@@ -21,12 +23,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/gomlx/compute"
 	onnxbackend "github.com/gomlx/compute-onnx"
 	"github.com/gomlx/compute/gobackend"
 	goxla "github.com/gomlx/go-xla/compute/xla"
+	"github.com/gomlx/go-xla/pjrt"
 )
 
 // Environment variables read by this package.
@@ -72,26 +76,39 @@ func (s Spec) String() string {
 	return s.Engine + ":" + s.Config
 }
 
-// ParseSpec parses "engine[:config]". GoMLX's aliases are accepted
-// ("onnxruntime" for "onnx"; "stablehlo", "hlo", "shlo" and "pjrt" for "xla"),
-// and a bare "onnx" means "onnx:cpu".
+// ParseSpec parses "engine[:config][,option...]". GoMLX's aliases are
+// accepted ("onnxruntime" for "onnx"; "stablehlo", "hlo", "shlo" and "pjrt"
+// for "xla"), a bare "onnx" means "onnx:cpu" and a bare "xla" "xla:cpu".
+// The option "devices=N" asks for N devices: XLA's CPU plugin then presents
+// N host devices ("xla:cpu,devices=4"), an accelerator plugin uses its first
+// N; the go and ONNX Runtime engines have one device only.
 func ParseSpec(s string) (Spec, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return Spec{}, errors.New("empty backend spec")
 	}
-	engine, config, _ := strings.Cut(s, ":")
+	// "go,devices=2" has options but no configuration name.
+	engine, config := s, ""
+	if i := strings.IndexAny(s, ":,"); i >= 0 {
+		engine, config = s[:i], s[i+1:]
+		if s[i] == ',' {
+			config = "," + config
+		}
+	}
 	engine = strings.ToLower(strings.TrimSpace(engine))
 	config = strings.TrimSpace(config)
 	switch engine {
 	case "go", "simplego":
-		return Spec{Engine: "go", Config: config}, nil
+		return Spec{Engine: "go", Config: strings.TrimPrefix(config, ",")}, nil
 	case "onnx", "onnxruntime", "ort":
-		if config == "" {
-			config = "cpu"
+		if config == "" || config[0] == ',' {
+			config = "cpu" + config
 		}
 		return Spec{Engine: "onnx", Config: config}, nil
 	case "xla", "stablehlo", "hlo", "shlo", "pjrt":
+		if config != "" && config[0] == ',' {
+			config = "cpu" + config
+		}
 		return Spec{Engine: "xla", Config: config}, nil
 	}
 	return Spec{}, fmt.Errorf("unknown backend %q in spec %q: known backends are \"go\", \"onnx:cpu\" and \"xla:<plugin>\" (xla:cuda, xla:rocm, xla:tpu, xla:cpu or xla:/path/to/plugin.so)", engine, s)
@@ -164,6 +181,9 @@ func SpecOf(b compute.Backend) string {
 				break
 			}
 		}
+		if n := bb.NumDevices(); n > 1 {
+			return fmt.Sprintf("xla:%s,devices=%d", name, n)
+		}
 		return "xla:" + name
 	case *onnxbackend.Backend:
 		return "onnx:" + strings.ToLower(bb.ExecutionProvider().String())
@@ -179,7 +199,7 @@ func newDefault() (compute.Backend, []string, error) {
 		if !ok {
 			continue
 		}
-		b, err := newXLA(p.Path, "")
+		b, err := newXLA(p.Path, "", 0)
 		if err == nil {
 			return b, passedOver, nil
 		}
@@ -193,7 +213,7 @@ func newDefault() (compute.Backend, []string, error) {
 		passedOver = append(passedOver, fmt.Sprintf("onnx:cpu (%s): %v", lib, err))
 	}
 	if p, ok := firstPlugin(plugins, "cpu"); ok {
-		b, err := newXLA(p.Path, "")
+		b, err := newXLA(p.Path, "", 0)
 		if err == nil {
 			return b, passedOver, nil
 		}
@@ -213,20 +233,52 @@ func firstPlugin(plugins []Plugin, name string) (Plugin, bool) {
 }
 
 func newFromSpec(s Spec) (compute.Backend, error) {
+	config, devices, err := devicesOption(s.Config)
+	if err != nil {
+		return nil, fmt.Errorf("backend %q: %w", s, err)
+	}
+	if devices > 1 && s.Engine != "xla" {
+		return nil, fmt.Errorf("backend %q: the %s engine has one device; several devices need XLA, e.g. \"xla:cpu,devices=%d\" (see docs/sharding.md)", s, s.Engine, devices)
+	}
 	switch s.Engine {
 	case "go":
-		return newGo(s.Config)
+		return newGo(config)
 	case "onnx":
 		lib, searched := FindONNXRuntime()
 		if lib == "" && !AutoInstallEnabled() {
 			return nil, fmt.Errorf("backend %q: ONNX Runtime library not found; searched %s; fix: run `make setup` (installs it from the npm package onnxruntime-node@%s), or set ONNXRUNTIME_SHARED_LIBRARY_PATH to a libonnxruntime.so, or set %s=1 to let GoMLX download it",
 				s, strings.Join(searched, ", "), ONNXRuntimeVersion, EnvAutoInstall)
 		}
-		return newONNX(s.Config, lib)
+		return newONNX(config, lib)
 	case "xla":
-		return newXLAFromConfig(s)
+		return newXLAFromConfig(s, config, devices)
 	}
 	return nil, fmt.Errorf("unknown backend engine %q", s.Engine)
+}
+
+// MaxHostDevices bounds the "devices=N" option of xla:cpu: each host device
+// is a thread pool and a share of the machine, and far more devices than
+// cores only slows every program down.
+const MaxHostDevices = 256
+
+// devicesOption removes a "devices=N" option from an engine's config
+// ("cpu,devices=4" gives "cpu" and 4) and returns 0 when there is none.
+func devicesOption(config string) (rest string, devices int, err error) {
+	parts := strings.Split(config, ",")
+	kept := parts[:0]
+	for _, part := range parts {
+		key, value, ok := strings.Cut(part, "=")
+		if !ok || strings.TrimSpace(key) != "devices" {
+			kept = append(kept, part)
+			continue
+		}
+		n, convErr := strconv.Atoi(strings.TrimSpace(value))
+		if convErr != nil || n < 1 || n > MaxHostDevices {
+			return "", 0, fmt.Errorf("option devices=%q: want a whole number of devices from 1 to %d", value, MaxHostDevices)
+		}
+		devices = n
+	}
+	return strings.Join(kept, ","), devices, nil
 }
 
 // guard turns a panic inside a GoMLX constructor into an error.
@@ -259,9 +311,10 @@ func newONNX(config, lib string) (compute.Backend, error) {
 }
 
 // newXLAFromConfig resolves the plugin named in an "xla:..." spec through
-// FindPlugins (which, unlike go-xla, knows JAX's layout) and creates it.
-func newXLAFromConfig(s Spec) (compute.Backend, error) {
-	name, options, _ := strings.Cut(s.Config, ",")
+// FindPlugins (which, unlike go-xla, knows JAX's layout) and creates it with
+// the given number of devices (0: the plugin's default).
+func newXLAFromConfig(s Spec, config string, devices int) (compute.Backend, error) {
+	name, options, _ := strings.Cut(config, ",")
 	if name == "" {
 		name = "cpu"
 	}
@@ -269,7 +322,7 @@ func newXLAFromConfig(s Spec) (compute.Backend, error) {
 		if _, err := os.Stat(name); err != nil {
 			return nil, fmt.Errorf("backend %q: PJRT plugin file: %w", s, err)
 		}
-		return newXLA(name, options)
+		return newXLA(name, options, devices)
 	}
 	if AutoInstallEnabled() {
 		if err := InstallPlugin(name); err != nil {
@@ -291,7 +344,7 @@ func newXLAFromConfig(s Spec) (compute.Backend, error) {
 		b.WriteString(pluginFix(name))
 		return nil, errors.New(b.String())
 	}
-	return newXLA(p.Path, options)
+	return newXLA(p.Path, options, devices)
 }
 
 func pluginFix(name string) string {
@@ -306,10 +359,40 @@ func pluginFix(name string) string {
 	return fmt.Sprintf("Fix: set PJRT_PLUGIN_LIBRARY_PATH to a folder holding pjrt_c_api_%s_plugin.so, or run `trustformers doctor --install-xla` (downloads go-xla's plugins).", name)
 }
 
-func newXLA(pluginPath, options string) (compute.Backend, error) {
+// newXLA creates the PJRT plugin at pluginPath. With devices > 0, XLA's CPU
+// plugin presents that many host devices (its client option
+// cpu_device_count, which JAX's --xla_force_host_platform_device_count also
+// sets), and an accelerator plugin is limited to its first devices; a count
+// the plugin cannot give is an error.
+func newXLA(pluginPath, options string, devices int) (compute.Backend, error) {
 	config := pluginPath
 	if options != "" {
 		config += "," + options
 	}
-	return guard("xla:"+config, func() (compute.Backend, error) { return goxla.New(config) })
+	cpu := pluginName(pluginPath) == "cpu"
+	clientOptions := pjrt.NamedValuesMap{}
+	if devices > 0 {
+		if cpu {
+			clientOptions["cpu_device_count"] = int64(devices)
+		} else {
+			visible := make([]int64, devices)
+			for i := range visible {
+				visible[i] = int64(i)
+			}
+			clientOptions["visible_devices"] = visible
+		}
+	}
+	b, err := guard("xla:"+config, func() (compute.Backend, error) { return goxla.NewWithOptions(config, clientOptions) })
+	if err != nil {
+		if devices > 0 {
+			return nil, fmt.Errorf("%w (asked for %d devices)", err, devices)
+		}
+		return nil, err
+	}
+	if devices > 0 && b.NumDevices() != devices {
+		n := b.NumDevices()
+		b.Finalize()
+		return nil, fmt.Errorf("xla:%s: asked for %d devices, the plugin gives %d", pluginName(pluginPath), devices, n)
+	}
+	return b, nil
 }

@@ -38,7 +38,8 @@ func (s SearchPath) Pattern() string {
 }
 
 // Plugin file names that go-xla's installer and the XLA project use.
-var pjrtPatterns = []string{"pjrt_c_api_*_plugin.so", "pjrt-plugin-*.so", "pjrt_plugin_*.so"}
+// (xla_cpu_pjrt.so is the name inside Google's xla-cpu-pjrt wheel).
+var pjrtPatterns = []string{"pjrt_c_api_*_plugin.so", "pjrt-plugin-*.so", "pjrt_plugin_*.so", "xla_*_pjrt.so"}
 
 // Plugin file layouts that a JAX installation ships inside site-packages.
 var jaxPatterns = []string{
@@ -51,6 +52,7 @@ var rePluginName = []*regexp.Regexp{
 	regexp.MustCompile(`pjrt_c_api_(.+)_plugin\.so$`),
 	regexp.MustCompile(`pjrt[-_]plugin[-_](.+)\.so$`),
 	regexp.MustCompile(`xla_(cuda|rocm)_plugin\.so$`),
+	regexp.MustCompile(`xla_([a-z]+[0-9]*)_pjrt\.so$`),
 	regexp.MustCompile(`lib(tpu)\.so$`),
 }
 
@@ -76,7 +78,9 @@ func pluginName(path string) string {
 }
 
 // PluginSearchPaths lists, in order, every place FindPlugins looks:
-// PJRT_PLUGIN_LIBRARY_PATH, go-xla's install folders (user and system), and
+// PJRT_PLUGIN_LIBRARY_PATH, the .deps/pjrt folder `make setup` fills (XLA's
+// CPU plugin, found from the working directory upwards), go-xla's install
+// folders (user and system), and
 // the site-packages folders of Python environments where JAX installs its
 // CUDA, ROCm and TPU plugins (VIRTUAL_ENV, CONDA_PREFIX, PYTHONPATH, the user's
 // ~/.local, /usr/local and /usr).
@@ -87,6 +91,9 @@ func PluginSearchPaths() []SearchPath {
 			paths = append(paths, SearchPath{Dir: dir, Patterns: pjrtPatterns, Source: "PJRT_PLUGIN_LIBRARY_PATH"})
 		}
 	}
+	if dir := pjrtDirInRepo(); dir != "" {
+		paths = append(paths, SearchPath{Dir: dir, Patterns: pjrtPatterns, Source: "make setup"})
+	}
 	if lib, err := installer.DefaultHomeLibPath(); err == nil {
 		paths = append(paths, SearchPath{Dir: filepath.Join(lib, "go-xla"), Patterns: pjrtPatterns, Source: "go-xla user install"})
 	}
@@ -95,6 +102,27 @@ func PluginSearchPaths() []SearchPath {
 		paths = append(paths, SearchPath{Dir: site.dir, Patterns: jaxPatterns, Source: "JAX (" + site.source + ")"})
 	}
 	return paths
+}
+
+// pjrtInRepo is where `make setup` puts XLA's CPU plugin, relative to the
+// repository root.
+const pjrtInRepo = ".deps/pjrt"
+
+// pjrtDirInRepo returns the first .deps/pjrt folder found from the working
+// directory upwards (tests run in package folders), or "".
+func pjrtDirInRepo() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if info, err := os.Stat(filepath.Join(dir, pjrtInRepo)); err == nil && info.IsDir() {
+			return filepath.Join(dir, pjrtInRepo)
+		}
+		if filepath.Dir(dir) == dir {
+			return ""
+		}
+	}
 }
 
 type sitePackages struct{ dir, source string }

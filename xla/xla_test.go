@@ -6,6 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/distributed"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 )
 
@@ -209,5 +213,80 @@ func TestReportMentionsSIMD(t *testing.T) {
 	}
 	if !strings.Contains(r.String(), want) {
 		t.Fatalf("report lacks %q:\n%s", want, r)
+	}
+}
+
+// cpuPlugin returns XLA's CPU plugin as FindPlugins finds it from the
+// repository (`make setup` installs it into .deps/pjrt), skipping the test
+// when it is missing, or failing it after `make setup`.
+func cpuPlugin(t *testing.T) Plugin {
+	t.Helper()
+	p, ok := firstPlugin(FindPlugins(), "cpu")
+	if !ok {
+		if os.Getenv("TRUSTFORMERS_REQUIRE_SETUP") != "" {
+			t.Fatalf("XLA's CPU PJRT plugin not found after `make setup` (searched %d places)", len(PluginSearchPaths()))
+		}
+		t.Skip("XLA's CPU PJRT plugin not installed (run `make setup`, which fetches the xla-cpu-pjrt wheel)")
+	}
+	return p
+}
+
+func TestXLACPUHostDevicesAllReduce(t *testing.T) {
+	cpuPlugin(t)
+	b, err := New("xla:cpu,devices=4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Finalize()
+	if n := b.NumDevices(); n != 4 {
+		t.Fatalf("xla:cpu,devices=4 has %d devices", n)
+	}
+	if spec := SpecOf(b); spec != "xla:cpu,devices=4" {
+		t.Errorf("SpecOf = %q, want xla:cpu,devices=4", spec)
+	}
+	mesh, err := distributed.NewDeviceMesh([]int{4}, []string{"data"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := graph.NewGraph(b, "allreduce")
+	if err := g.SetSPMD(mesh); err != nil {
+		t.Fatal(err)
+	}
+	x := graph.Parameter(g, "x", shapes.Make(dtypes.Float32, 2))
+	if err := g.Compile(g.Distributed().AllReduceOne(x, compute.ReduceOpSum)); err != nil {
+		t.Fatal(err)
+	}
+	outs := g.Run([]float32{1, 2}, []float32{3, 4}, []float32{5, 6}, []float32{7, 8})
+	if len(outs) != 4 {
+		t.Fatalf("all-reduce over 4 devices returned %d outputs", len(outs))
+	}
+	for i, o := range outs {
+		if got := o.Value().([]float32); got[0] != 16 || got[1] != 20 {
+			t.Errorf("device %d: all-reduce sum = %v, want [16 20]", i, got)
+		}
+	}
+	r := DescribeSpec("xla:cpu,devices=4")
+	if r.Err != nil || len(r.Devices) != 4 || !strings.Contains(r.String(), "devices:      4") {
+		t.Errorf("Describe(xla:cpu,devices=4) does not list 4 devices (err %v):\n%s", r.Err, r)
+	}
+}
+
+func TestDevicesOptionErrors(t *testing.T) {
+	for _, tc := range []struct{ spec, want string }{
+		{"go,devices=2", `"xla:cpu,devices=2"`},
+		{"onnx:cpu,devices=4", "several devices need XLA"},
+		{"xla:cpu,devices=0", "from 1 to 256"},
+		{"xla:cpu,devices=four", "from 1 to 256"},
+		{"xla:cpu,devices=100000", "from 1 to 256"},
+	} {
+		b, err := New(tc.spec)
+		if err == nil {
+			b.Finalize()
+			t.Errorf("New(%q): no error", tc.spec)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "devices") {
+			t.Errorf("New(%q) error %q; want it to name the devices option and say %s", tc.spec, err, tc.want)
+		}
 	}
 }
