@@ -180,7 +180,7 @@ func TestGraphDequantizationMatchesHost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Exec(tensors.FromScalar(int32(0)))
+		out, err := exec.Call(tensors.FromScalar(int32(0)))
 		if err != nil {
 			t.Fatal(err)
 		}

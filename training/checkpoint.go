@@ -105,6 +105,12 @@ func (t *Trainer) LoadCheckpoint(path string) (map[string]string, error) {
 			}
 		}
 	}
+	if s := t.Params.Sharding(); s != nil {
+		// The values restored are whole, on the host: lay them out again.
+		if err := t.Params.Shard(s); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	t.step = step
 	if t.EarlyStopping != nil {
 		t.EarlyStopping.best, t.EarlyStopping.seen, t.EarlyStopping.bad = early.best, early.seen, early.bad

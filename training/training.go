@@ -114,13 +114,15 @@ type Trainer struct {
 
 	mu        sync.Mutex
 	step      int // optimizer steps taken
-	trainExec *model.Exec
-	evalExec  *model.Exec
-	accExec   *model.Exec // StepAccumulated: add one micro-batch's gradients
-	applyExec *model.Exec // StepAccumulated: AdamW on the mean gradient
+	trainExec *modeling.Program
+	evalExec  *modeling.Program
+	accExec   *modeling.Program // StepAccumulated: add one micro-batch's gradients
+	applyExec *modeling.Program // StepAccumulated: AdamW on the mean gradient
 	acc       map[string]*model.Variable
 	state     map[string][2]*model.Variable // weight name -> first and second moments
 	names     []string                      // trainable weights, sorted
+	// layout is the Params' sharding the programs above were built for.
+	layout *modeling.Sharding
 }
 
 // optimizerPrefix is where the moments live in the Store.
@@ -151,6 +153,9 @@ func NewTrainer(params *modeling.Params, backend compute.Backend, loss LossFunc,
 				return nil, err
 			}
 			mv.SetTrainable(false)
+			if err := params.Follow(mv.Path(), name); err != nil { // sharded as the weight is
+				return nil, err
+			}
 			moments[i] = mv
 		}
 		t.state[name] = moments
@@ -162,6 +167,38 @@ func NewTrainer(params *modeling.Params, backend compute.Backend, loss LossFunc,
 		return nil, fmt.Errorf("training: AdamW betas unset (use DefaultAdamW())")
 	}
 	return t, nil
+}
+
+// Shard lays the weights, their gradients and the optimizer state out on a
+// mesh (see modeling.Params.Shard): with data parallelism each step's batch
+// is split over the mesh's "data" axis and XLA all-reduces the gradients;
+// fully sharded, every weight and its moments are split too, and gathered
+// where they are used; tensor-parallel, projections are split by their
+// roles. The step stays one compiled program. s nil gathers everything back
+// onto one device. Checkpoints are written whole either way, so a run
+// resumes on any number of devices.
+func (t *Trainer) Shard(s *modeling.Sharding) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.Params.Shard(s)
+}
+
+// checkLayout drops the compiled programs when the Params were laid out
+// anew since they were built, and checks that batch divides over the
+// mesh's data axis (a data-parallel step never runs replicated unasked).
+func (t *Trainer) checkLayout(batch []*tensors.Tensor) error {
+	s := t.Params.Sharding()
+	if s != t.layout {
+		t.trainExec, t.evalExec, t.accExec, t.applyExec = nil, nil, nil, nil
+		t.layout = s
+	}
+	for i, b := range batch {
+		if b.Rank() > 0 && !s.BatchDivides(b.Shape().Dimensions[0]) {
+			return fmt.Errorf("training: batch input %d has %d rows, which do not split over the %d devices of the mesh's data axis (%s)",
+				i, b.Shape().Dimensions[0], s.DataSize(), s)
+		}
+	}
+	return nil
 }
 
 // Steps returns how many optimizer steps have been taken.
@@ -180,6 +217,9 @@ func (t *Trainer) decays(name string, dims []int) bool {
 func (t *Trainer) Step(lr float64, batch ...*tensors.Tensor) (loss, gradNorm float64, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err := t.checkLayout(batch); err != nil {
+		return 0, 0, err
+	}
 	if t.trainExec == nil {
 		t.trainExec, err = t.Params.NewExec(t.Backend, t.stepGraph)
 		if err != nil {
@@ -266,6 +306,11 @@ func (t *Trainer) StepAccumulated(lr float64, microBatches [][]*tensors.Tensor) 
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for _, mb := range microBatches {
+		if err := t.checkLayout(mb); err != nil {
+			return 0, 0, err
+		}
+	}
 	if t.accExec == nil {
 		if err := t.createAccumulators(); err != nil {
 			return 0, 0, err
@@ -327,6 +372,9 @@ func (t *Trainer) createAccumulators() error {
 			return err
 		}
 		v.SetTrainable(false)
+		if err := t.Params.Follow(v.Path(), name); err != nil {
+			return err
+		}
 		t.acc[name] = v
 	}
 	return nil
@@ -336,6 +384,9 @@ func (t *Trainer) createAccumulators() error {
 func (t *Trainer) Eval(batch ...*tensors.Tensor) (float64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err := t.checkLayout(batch); err != nil {
+		return 0, err
+	}
 	if t.evalExec == nil {
 		var err error
 		t.evalExec, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {

@@ -19,7 +19,6 @@ import (
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/model"
 	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
@@ -33,7 +32,7 @@ type Model struct {
 	pooler  bool
 
 	mu    sync.Mutex
-	execs map[modeling.ForwardOptions]*model.Exec
+	execs map[modeling.ForwardOptions]*modeling.Program
 	// generation is the Params.Generation the execs were built for.
 	generation uint64
 }
@@ -93,7 +92,7 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 			return prefix + n
 		}
 		return n
-	}, nil)
+	}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +165,7 @@ func (m *Model) Forward(b modeling.Batch, opts modeling.ForwardOptions) (*Output
 	return out, nil
 }
 
-func (m *Model) exec(opts modeling.ForwardOptions) (*model.Exec, error) {
+func (m *Model) exec(opts modeling.ForwardOptions) (*modeling.Program, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if g := m.Params.Generation(); g != m.generation {
@@ -190,7 +189,7 @@ func (m *Model) exec(opts modeling.ForwardOptions) (*model.Exec, error) {
 		return nil, err
 	}
 	if m.execs == nil {
-		m.execs = map[modeling.ForwardOptions]*model.Exec{}
+		m.execs = map[modeling.ForwardOptions]*modeling.Program{}
 	}
 	m.execs[opts] = e
 	return e, nil

@@ -21,26 +21,29 @@ const (
 	QuestionAnswering      Head = "question-answering"      // BertForQuestionAnswering
 )
 
-// encoderSpecs lists BertModel's weights (without the "bert." prefix).
+// encoderSpecs lists BertModel's weights (without the "bert." prefix), with
+// their roles.
 func encoderSpecs(c *Config, pooler bool) []modeling.Spec {
 	d, inter := c.HiddenSize, c.IntermediateSize
+	col, bias, row, whole := modeling.ColumnParallel, modeling.ColumnBias, modeling.RowParallel, modeling.Whole
 	s := []modeling.Spec{
-		{Name: "embeddings.word_embeddings.weight", Dims: []int{c.VocabSize, d}},
+		{Name: "embeddings.word_embeddings.weight", Dims: []int{c.VocabSize, d}, Role: modeling.Embedding},
 		{Name: "embeddings.position_embeddings.weight", Dims: []int{c.MaxPositionEmbeddings, d}},
 		{Name: "embeddings.token_type_embeddings.weight", Dims: []int{c.TypeVocabSize, d}},
 		{Name: "embeddings.LayerNorm.weight", Dims: []int{d}}, {Name: "embeddings.LayerNorm.bias", Dims: []int{d}},
 	}
 	for i := range c.NumHiddenLayers {
-		l := func(n string, dims ...int) modeling.Spec {
-			return modeling.Spec{Name: fmt.Sprintf("encoder.layer.%d.%s", i, n), Dims: dims}
+		l := func(n string, role modeling.Role, dims ...int) modeling.Spec {
+			return modeling.Spec{Name: fmt.Sprintf("encoder.layer.%d.%s", i, n), Dims: dims, Role: role}
 		}
-		for _, n := range []string{"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"} {
-			s = append(s, l(n+".weight", d, d), l(n+".bias", d))
+		for _, n := range []string{"attention.self.query", "attention.self.key", "attention.self.value"} {
+			s = append(s, l(n+".weight", col, d, d), l(n+".bias", bias, d))
 		}
-		s = append(s, l("attention.output.LayerNorm.weight", d), l("attention.output.LayerNorm.bias", d),
-			l("intermediate.dense.weight", inter, d), l("intermediate.dense.bias", inter),
-			l("output.dense.weight", d, inter), l("output.dense.bias", d),
-			l("output.LayerNorm.weight", d), l("output.LayerNorm.bias", d))
+		s = append(s, l("attention.output.dense.weight", row, d, d), l("attention.output.dense.bias", whole, d),
+			l("attention.output.LayerNorm.weight", whole, d), l("attention.output.LayerNorm.bias", whole, d),
+			l("intermediate.dense.weight", col, inter, d), l("intermediate.dense.bias", bias, inter),
+			l("output.dense.weight", row, d, inter), l("output.dense.bias", whole, d),
+			l("output.LayerNorm.weight", whole, d), l("output.LayerNorm.bias", whole, d))
 	}
 	if pooler {
 		s = append(s, modeling.Spec{Name: "pooler.dense.weight", Dims: []int{d, d}}, modeling.Spec{Name: "pooler.dense.bias", Dims: []int{d}})
@@ -48,7 +51,9 @@ func encoderSpecs(c *Config, pooler bool) []modeling.Spec {
 	return s
 }
 
-// headSpecs lists the weights of a task head (names as the checkpoint has them).
+// headSpecs lists the weights of a task head (names as the checkpoint has
+// them). The masked-LM head's decoder is the word embedding (tied), whose
+// vocabulary bias splits with it.
 func headSpecs(c *Config, head Head) []modeling.Spec {
 	d := c.HiddenSize
 	switch head {
@@ -58,7 +63,7 @@ func headSpecs(c *Config, head Head) []modeling.Spec {
 			{Name: "cls.predictions.transform.dense.bias", Dims: []int{d}},
 			{Name: "cls.predictions.transform.LayerNorm.weight", Dims: []int{d}},
 			{Name: "cls.predictions.transform.LayerNorm.bias", Dims: []int{d}},
-			{Name: "cls.predictions.bias", Dims: []int{c.VocabSize}},
+			{Name: "cls.predictions.bias", Dims: []int{c.VocabSize}, Role: modeling.ColumnBias},
 		}
 	case SequenceClassification, TokenClassification:
 		n := c.NumLabels()

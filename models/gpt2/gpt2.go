@@ -45,8 +45,7 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 		return nil, err
 	}
 	prefix := checkpointPrefix(set)
-	// Decoding on the go backend reads the matmul weights in blocks of rows.
-	params, err := modeling.LoadSpecsTo(backend, set, specs(cfg), func(n string) string { return prefix + n }, matmulWeights(cfg))
+	params, err := modeling.LoadSpecsTo(backend, set, specs(cfg), func(n string) string { return prefix + n }, true)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ func checkReference(t *testing.T, m *Model) {
 // and after a save that joins the blocks.
 func TestRowBlocksMatchReference(t *testing.T) {
 	m := load(t, "model")
-	names := matmulWeights(m.Config)
+	names := m.Params.NamesWithRoles(modeling.ColumnParallel, modeling.RowParallel, modeling.LMHead)
 	if err := m.Params.SplitRows(64, names...); err != nil {
 		t.Fatal(err)
 	}

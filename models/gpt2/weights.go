@@ -9,46 +9,35 @@ import (
 )
 
 // specs lists every weight of the network under Hugging Face's GPT2Model
-// names, with its checkpoint shape. Conv1D weights are [in, out] there and
-// are kept transposed, [out, in].
+// names, with its checkpoint shape and its role. Conv1D weights are
+// [in, out] there and are kept transposed, [out, in]. The token embedding
+// is also the LM head (tied).
 func specs(c *Config) []modeling.Spec {
 	d, inner := c.NEmbd, c.Inner()
 	s := []modeling.Spec{
-		{Name: "wte.weight", Dims: []int{c.VocabSize, d}},
+		{Name: "wte.weight", Dims: []int{c.VocabSize, d}, Role: modeling.LMHead},
 		{Name: "wpe.weight", Dims: []int{c.NPositions, d}},
 		{Name: "ln_f.weight", Dims: []int{d}}, {Name: "ln_f.bias", Dims: []int{d}},
 	}
 	for i := range c.NLayer {
-		l := func(n string, dims ...int) modeling.Spec {
-			return modeling.Spec{Name: fmt.Sprintf("h.%d.%s", i, n), Dims: dims}
+		l := func(n string, role modeling.Role, dims ...int) modeling.Spec {
+			return modeling.Spec{Name: fmt.Sprintf("h.%d.%s", i, n), Dims: dims, Role: role}
 		}
 		// Conv1D weights are [in, out] in the checkpoint; keep them as [out, in].
-		conv := func(n string, in, out int) modeling.Spec {
-			s := l(n, in, out)
+		conv := func(n string, role modeling.Role, in, out int) modeling.Spec {
+			s := l(n, role, in, out)
 			s.Transpose = true
 			return s
 		}
 		s = append(s,
-			l("ln_1.weight", d), l("ln_1.bias", d),
-			conv("attn.c_attn.weight", d, 3*d), l("attn.c_attn.bias", 3*d),
-			conv("attn.c_proj.weight", d, d), l("attn.c_proj.bias", d),
-			l("ln_2.weight", d), l("ln_2.bias", d),
-			conv("mlp.c_fc.weight", d, inner), l("mlp.c_fc.bias", inner),
-			conv("mlp.c_proj.weight", inner, d), l("mlp.c_proj.bias", d))
+			l("ln_1.weight", modeling.Whole, d), l("ln_1.bias", modeling.Whole, d),
+			conv("attn.c_attn.weight", modeling.ColumnParallel, d, 3*d), l("attn.c_attn.bias", modeling.ColumnBias, 3*d),
+			conv("attn.c_proj.weight", modeling.RowParallel, d, d), l("attn.c_proj.bias", modeling.Whole, d),
+			l("ln_2.weight", modeling.Whole, d), l("ln_2.bias", modeling.Whole, d),
+			conv("mlp.c_fc.weight", modeling.ColumnParallel, d, inner), l("mlp.c_fc.bias", modeling.ColumnBias, inner),
+			conv("mlp.c_proj.weight", modeling.RowParallel, inner, d), l("mlp.c_proj.bias", modeling.Whole, d))
 	}
 	return s
-}
-
-// matmulWeights names the weights that multiply activations (the head is
-// the tied token embedding), which decoding reads once per token.
-func matmulWeights(c *Config) []string {
-	names := []string{"wte.weight"}
-	for i := range c.NLayer {
-		for _, n := range []string{"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"} {
-			names = append(names, fmt.Sprintf("h.%d.%s.weight", i, n))
-		}
-	}
-	return names
 }
 
 // checkpointPrefix returns "transformer." when the checkpoint was saved from

@@ -67,8 +67,7 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	if err := cfg.check("config"); err != nil {
 		return nil, err
 	}
-	// Decoding on the go backend reads the matmul weights in blocks of rows.
-	params, err := modeling.LoadSpecsTo(backend, set, specs(cfg), func(n string) string { return n }, matmulWeights(cfg))
+	params, err := modeling.LoadSpecsTo(backend, set, specs(cfg), func(n string) string { return n }, true)
 	if err != nil {
 		return nil, err
 	}
@@ -117,22 +116,6 @@ func (m *Model) graph(g *Graph, ids, positions *Node, attend modeling.AttendFunc
 		head = "model.embed_tokens.weight"
 	}
 	return modeling.Linear(x, p("%s", head), nil), hidden
-}
-
-// matmulWeights names the weights that multiply activations, which decoding
-// reads once per token.
-func matmulWeights(c *Config) []string {
-	names := []string{"lm_head.weight"}
-	if c.TieWordEmbeddings {
-		names = []string{"model.embed_tokens.weight"}
-	}
-	for i := range c.NumHiddenLayers {
-		for _, n := range []string{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-			"mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"} {
-			names = append(names, fmt.Sprintf("model.layers.%d.%s.weight", i, n))
-		}
-	}
-	return names
 }
 
 // attention is LlamaAttention: q, k and v projections (fewer key/value heads

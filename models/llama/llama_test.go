@@ -57,7 +57,7 @@ func TestLlama2GQA(t *testing.T) { checkFamily(t, "llama", load(t, "llama", "mod
 func TestRowBlocksMatchReference(t *testing.T) {
 	for _, family := range []string{"llama", "llama3"} {
 		m := load(t, family, "model")
-		names := matmulWeights(m.Config)
+		names := m.Params.NamesWithRoles(modeling.ColumnParallel, modeling.RowParallel, modeling.LMHead)
 		if err := m.Params.SplitRows(64, names...); err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,6 @@ import (
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/model"
 )
 
 // Batch is the input of a forward pass: a rectangular batch of token ids,
@@ -106,7 +105,7 @@ type Decoder struct {
 	Graph       DecoderGraph
 
 	mu    sync.Mutex
-	execs map[string]*model.Exec
+	execs map[string]*Program
 	// generation is the Params.Generation the execs were built for.
 	generation uint64
 }
@@ -114,7 +113,7 @@ type Decoder struct {
 // ContextLength returns the most tokens a sequence may hold (0: no limit).
 func (d *Decoder) ContextLength() int { return d.MaxPositions }
 
-func (d *Decoder) exec(key string, build func() (*model.Exec, error)) (*model.Exec, error) {
+func (d *Decoder) exec(key string, build func() (*Program, error)) (*Program, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if g := d.Params.Generation(); g != d.generation {
@@ -128,7 +127,7 @@ func (d *Decoder) exec(key string, build func() (*model.Exec, error)) (*model.Ex
 		return nil, err
 	}
 	if d.execs == nil {
-		d.execs = map[string]*model.Exec{}
+		d.execs = map[string]*Program{}
 	}
 	d.execs[key] = e
 	return e, nil
@@ -167,7 +166,7 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 		return nil, err
 	}
 	key := fmt.Sprintf("forward/%v/%v", opts.HiddenStates, opts.Attentions)
-	e, err := d.exec(key, func() (*model.Exec, error) {
+	e, err := d.exec(key, func() (*Program, error) {
 		return d.Params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
 			logits, hidden, probs := d.ForwardGraph(in[0], in[1], in[2])
 			outs := []*Node{logits}
@@ -319,7 +318,7 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 			}
 		}
 	}
-	e, err := d.exec("step", func() (*model.Exec, error) {
+	e, err := d.exec("step", func() (*Program, error) {
 		return d.Params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
 			ids, positions, start, valid, newValid := in[0], in[1], in[2], in[3], in[4]
 			caches := in[5:]

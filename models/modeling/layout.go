@@ -277,7 +277,7 @@ func IsInference(g *graph.Graph) bool {
 // NewInferenceExec is NewExec for graphs that are never differentiated
 // (forward passes and decoding steps), which lets blocks such as Embed use
 // formulations that are fast forward but costly to differentiate.
-func (p *Params) NewInferenceExec(backend compute.Backend, fn func(in []*graph.Node) []*graph.Node) (*model.Exec, error) {
+func (p *Params) NewInferenceExec(backend compute.Backend, fn func(in []*graph.Node) []*graph.Node) (*Program, error) {
 	return p.NewExec(backend, func(in []*graph.Node) []*graph.Node {
 		g := in[0].Graph()
 		inference.Store(g, true)

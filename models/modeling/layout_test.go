@@ -102,16 +102,16 @@ func TestSplitRows(t *testing.T) {
 	}
 }
 
-// TestLoadSpecsTo checks that loading lays large matmul weights out in
-// blocks on the go backend only (blocks the small kernel takes with up to 8
+// TestLoadSpecsTo checks that loading for decoding lays large matmul
+// weights (by their roles) out in blocks on the go backend only (blocks the small kernel takes with up to 8
 // rows), leaves the others whole, and puts every weight on the device.
 func TestLoadSpecsTo(t *testing.T) {
 	b := golden.Backend(t)
 	set := weights.NewSet()
 	set.Add("w", tensors.FromShape(shapes.Make(dtypes.Float32, 1000, 768)), "")
 	set.Add("v", tensors.FromShape(shapes.Make(dtypes.Float32, 768, 1000)), "")
-	specs := []Spec{{Name: "w", Dims: []int{1000, 768}}, {Name: "v", Dims: []int{768, 1000}, Transpose: true}}
-	p, err := LoadSpecsTo(b, set, specs, func(n string) string { return n }, []string{"w"})
+	specs := []Spec{{Name: "w", Dims: []int{1000, 768}, Role: RowParallel}, {Name: "v", Dims: []int{768, 1000}, Transpose: true}}
+	p, err := LoadSpecsTo(b, set, specs, func(n string) string { return n }, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,13 @@ type Params struct {
 	// blocks holds the weights SplitRows laid out in blocks of rows, in
 	// order, in place of their entry in vars.
 	blocks map[string][]*model.Variable
+	// roles are the weights' roles as their family declared them (Spec.Role).
+	roles map[string]Role
+	// follows maps the Store path of a variable laid out as a weight (an
+	// optimizer moment) to that weight's name (see Follow).
+	follows map[string]string
+	// sharding is how the variables are laid out (nil: one device).
+	sharding *Sharding
 }
 
 // Transform computes the weight a network uses from the stored one (or from
@@ -64,7 +71,8 @@ type Transform func(g *graph.Graph, stored *graph.Node) *graph.Node
 // NewParams returns empty Params with a fresh Store.
 func NewParams() *Params {
 	return &Params{Store: model.NewStore(), vars: map[string]*model.Variable{}, transposed: map[string]bool{},
-		transforms: map[string][]Transform{}, dims: map[string][]int{}, blocks: map[string][]*model.Variable{}}
+		transforms: map[string][]Transform{}, dims: map[string][]int{}, blocks: map[string][]*model.Variable{},
+		roles: map[string]Role{}, follows: map[string]string{}}
 }
 
 // VariablePath returns the Store path of the variable holding tensor name.
@@ -89,22 +97,6 @@ func (p *Params) Set(name string, t *tensors.Tensor) error {
 	p.vars[name] = v
 	p.generation++
 	return nil
-}
-
-// NewExec compiles fn over the weights' Store on backend, with the weights
-// read as graph parameters. GoMLX embeds variables as constants in graphs that
-// are not marked as training when the backend prefers constants (the go and
-// ONNX Runtime backends do): every weight then gets hashed and copied into the
-// compiled graph (seconds of compilation, gigabytes of memory for GPT-2), the
-// graph is tied to one set of weights, and updated weights are never read
-// back. So every graph over Params is built here, marked as training, which
-// nothing in our networks depends on (they have no dropout or batch
-// statistics). fn receives the call's inputs and returns its outputs.
-func (p *Params) NewExec(backend compute.Backend, fn func(in []*graph.Node) []*graph.Node) (*model.Exec, error) {
-	return model.NewExec(backend, p.Store, func(_ *model.Scope, in []*graph.Node) []*graph.Node {
-		p.Store.SetTraining(in[0].Graph(), true)
-		return fn(in)
-	})
 }
 
 // Delete removes weight name, with its transforms, from Params and its
@@ -285,6 +277,11 @@ type Spec struct {
 	// contracts the weights' last axis, the fast layout for decoding. Saving
 	// transposes it back.
 	Transpose bool
+	// Role is what the weight does in the network (Whole unless set), which
+	// sharding strategies split it by; projections that decoding multiplies
+	// activations by (column- and row-parallel, the LM head) are laid out
+	// in blocks of rows on the go backend.
+	Role Role
 }
 
 // LoadSpecs copies the weights that specs list from set into new Params as
@@ -304,16 +301,17 @@ func LoadSpecs(set *weights.Set, specs []Spec, checkpointName func(string) strin
 
 // LoadSpecsTo is LoadSpecs onto backend's device, one weight at a time:
 // each is read (a safetensors set reads it from its file then), laid out,
-// moved to the device (in blocks of rows on the go backend for the names in
-// rowBlocks, see SplitRows), and its host copies released before the
+// moved to the device (with decoding set, in blocks of rows on the go
+// backend for the weights whose role multiplies activations, see
+// SplitRows), and its host copies released before the
 // next is read. Loading then holds the weights about once, plus the tensor
 // in flight, where LoadSpecs followed by MoveToDevice holds them on the host
 // and on the device at once.
-func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, checkpointName func(string) string, rowBlocks []string) (*Params, error) {
+func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, checkpointName func(string) string, decoding bool) (*Params, error) {
 	split := map[string]bool{}
-	if backend.String() == "go" {
-		for _, n := range rowBlocks {
-			split[n] = true
+	if decoding && backend.String() == "go" {
+		for _, s := range specs {
+			split[s.Name] = s.Role.multiplies()
 		}
 	}
 	p := NewParams()
@@ -352,6 +350,7 @@ func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, checkp
 // loadSpec reads weight s from set into p, laid out as s says; a pending
 // weight is only checked.
 func (p *Params) loadSpec(set *weights.Set, s Spec, checkpointName func(string) string) error {
+	p.roles[s.Name] = s.Role
 	if dims, ok := set.Pending(checkpointName(s.Name)); ok {
 		// Supplied after the model is built (quantized codes).
 		if !slices.Equal(dims, s.Dims) {
