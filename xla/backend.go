@@ -396,3 +396,13 @@ func newXLA(pluginPath, options string, devices int) (compute.Backend, error) {
 	}
 	return b, nil
 }
+
+// CompilesWholePrograms reports whether backend is an XLA engine, which
+// compiles each graph into one fused program per device: writing into a
+// buffer inside the graph (a KV cache's dynamic-update-slice) then costs a
+// copy on the device, where ONNX Runtime and the go backend run such an
+// update as several passes over the whole buffer.
+func CompilesWholePrograms(backend compute.Backend) bool {
+	_, ok := backend.(*goxla.Backend)
+	return ok
+}

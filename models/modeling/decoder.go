@@ -11,6 +11,8 @@ import (
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/core/tensors/dtensor"
+	"github.com/trustformers/trustformers-go/xla"
 )
 
 // Batch is the input of a forward pass: a rectangular batch of token ids,
@@ -213,17 +215,22 @@ func (d *Decoder) ForwardGraph(ids, positions, mask *Node) (logits *Node, hidden
 }
 
 // Cache is a preallocated key/value cache for one batch: per layer, keys and
-// values [B, KVH, MaxLen, d], zeros until written, in memory the backend
-// shares with the host where it can (both CPU engines do; elsewhere, as on
-// GPUs through XLA, the cache is copied to the device at every step, which
-// is correct but not tuned). Steps only read it: each returns the
-// new tokens' keys and values, which Step writes into their slots on the
-// host, so no step copies the cache (ONNX Runtime cannot update a graph
-// input in place, and a DynamicUpdateSlice there costs several passes over
-// the whole cache: at batch 8 it took most of a decoding step).
+// values [B, KVH, MaxLen, d], zeros until written. Where it lives depends on
+// the engine (see Decoder.Step): on XLA engines, and on any sharded model,
+// it stays on the device(s) and each step's graph writes the new keys and
+// values into it; on the CPU engines without whole-program compilation (go,
+// ONNX Runtime) it lies in memory the backend shares with the host, each
+// step only reads it and returns the new keys and values, which Step writes
+// into their slots on the host (ONNX Runtime cannot update a graph input in
+// place, and a DynamicUpdateSlice there costs several passes over the whole
+// cache: at batch 8 it took most of a decoding step).
 type Cache struct {
-	K, V   []*tensors.Tensor
-	MaxLen int
+	// K and V are the cache's tensors on one device.
+	K, V []*tensors.Tensor
+	// sharded holds keys then values, laid out over the mesh, once a step
+	// of a sharded model has written them.
+	sharded []*dtensor.Tensor
+	MaxLen  int
 	// Len is the number of slots written so far.
 	Len int
 	// valid[b][slot] is 1 where a real token was written.
@@ -239,7 +246,10 @@ func (c *Cache) Free() {
 	for _, t := range slices.Concat(c.K, c.V) {
 		_ = t.FinalizeAll()
 	}
-	c.K, c.V = nil, nil
+	for _, dt := range c.sharded {
+		_ = dt.FinalizeAll()
+	}
+	c.K, c.V, c.sharded = nil, nil, nil
 }
 
 // NewCache returns an empty cache for batch rows and up to maxLen tokens.
@@ -257,14 +267,26 @@ func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 	shape := shapes.Make(dtypes.Float32, batch, d.KVHeads, maxLen, d.HeadDim)
 	all := make([]*tensors.Tensor, 2*d.Layers)
 	for i := range all {
-		t, err := tensors.FromShapeForBackend(d.Backend, 0, shape)
-		if err != nil {
+		var t *tensors.Tensor
+		var err error
+		if d.Params.Sharding() != nil {
+			t = tensors.FromShape(shape) // laid out over the mesh by the first step
+		} else if t, err = tensors.FromShapeForBackend(d.Backend, 0, shape); err != nil {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
 		all[i] = t
 	}
 	c.K, c.V = all[:d.Layers], all[d.Layers:]
 	return c, nil
+}
+
+// cacheInGraph reports whether steps write the cache inside their graph,
+// keeping it on the device: on XLA engines (which compile the whole step,
+// so that the dynamic-update-slice costs a copy on the device, never a
+// transfer to or from the host) and on a sharded model, whose cache lies
+// on every device of the mesh.
+func (d *Decoder) cacheInGraph() bool {
+	return d.Params.Sharding() != nil || xla.CompilesWholePrograms(d.Backend)
 }
 
 // Step feeds ids [B, T] (with an optional attention mask, 1 = real token) to
@@ -282,6 +304,9 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 	}
 	if c.Len+T > c.MaxLen {
 		return nil, fmt.Errorf("%d cached + %d new tokens exceed the cache's %d", c.Len, T, c.MaxLen)
+	}
+	if c.K == nil && c.sharded == nil {
+		return nil, fmt.Errorf("cache already freed")
 	}
 	idsT, err := Matrix(ids, B, T, "input ids", 0)
 	if err != nil {
@@ -318,6 +343,29 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 			}
 		}
 	}
+	posT := tensors.FromFlatDataAndDimensions(positions, B, T)
+	start := tensors.FromScalar(int32(c.Len))
+	var logits *tensors.Tensor
+	if d.cacheInGraph() {
+		// The valid slots after this step: the cache's and the new tokens'.
+		for b := range B {
+			copy(validFlat[b*c.MaxLen+c.Len:b*c.MaxLen+c.Len+T], newValid[b*T:(b+1)*T])
+		}
+		logits, err = d.stepInGraph(c, idsT, posT, start, tensors.FromFlatDataAndDimensions(validFlat, B, c.MaxLen))
+	} else {
+		logits, err = d.stepOnHost(c, idsT, posT, start, tensors.FromFlatDataAndDimensions(validFlat, B, c.MaxLen),
+			tensors.FromFlatDataAndDimensions(newValid, B, T))
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.Len += T
+	return logits, nil
+}
+
+// stepOnHost runs a step whose graph reads the cache and returns the new
+// keys and values, and writes those into the cache on the host.
+func (d *Decoder) stepOnHost(c *Cache, ids, positions, start, valid, newValid *tensors.Tensor) (*tensors.Tensor, error) {
 	e, err := d.exec("step", func() (*Program, error) {
 		return d.Params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
 			ids, positions, start, valid, newValid := in[0], in[1], in[2], in[3], in[4]
@@ -340,8 +388,7 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 	if err != nil {
 		return nil, err
 	}
-	args := []any{idsT, tensors.FromFlatDataAndDimensions(positions, B, T), tensors.FromScalar(int32(c.Len)),
-		tensors.FromFlatDataAndDimensions(validFlat, B, c.MaxLen), tensors.FromFlatDataAndDimensions(newValid, B, T)}
+	args := []any{ids, positions, start, valid, newValid}
 	caches := slices.Concat(c.K, c.V) // the step's inputs and outputs list keys, then values
 	for _, t := range caches {
 		args = append(args, t)
@@ -354,7 +401,79 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 		writeSlots(caches[i], fresh, c.Len)
 		fresh.FinalizeAll()
 	}
-	c.Len += T
+	return res[0], nil
+}
+
+// stepInGraph runs a step whose graph writes the new keys and values into
+// the cache at slot start and returns the updated cache, which replaces the
+// old one (donated to the step on one device, so memory holds one cache).
+// valid marks the slots that are real tokens once the new ones are written.
+func (d *Decoder) stepInGraph(c *Cache, ids, positions, start, valid *tensors.Tensor) (*tensors.Tensor, error) {
+	e, err := d.exec("step/in-graph", func() (*Program, error) {
+		return d.Params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
+			ids, positions, start, valid := in[0], in[1], in[2], in[3]
+			caches := slices.Clone(in[4:])
+			g := ids.Graph()
+			t := ids.Shape().Dimensions[1]
+			maxLen := valid.Shape().Dimensions[1]
+			qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, t), 0), start)
+			allowed := AllowedKeys(qSlots, maxLen, valid, true, d.Window)
+			zero := ScalarZero(g, dtypes.Int32)
+			at := []*Node{zero, zero, start, zero}
+			attend := func(layer int, q, k, v *Node) *Node {
+				caches[layer] = DynamicUpdateSlice(caches[layer], k, at)
+				caches[d.Layers+layer] = DynamicUpdateSlice(caches[d.Layers+layer], v, at)
+				out, _ := Attend(q, caches[layer], caches[d.Layers+layer], allowed, 1/math.Sqrt(float64(d.HeadDim)))
+				return out
+			}
+			logits, _ := d.Graph(g, ids, positions, attend)
+			return append([]*Node{logits}, caches...)
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	args := []any{ids, positions, start, valid}
+	if e.NumDevices() > 1 {
+		if c.sharded == nil {
+			for _, t := range slices.Concat(c.K, c.V) {
+				args = append(args, t)
+			}
+		} else {
+			for _, dt := range c.sharded {
+				args = append(args, dt)
+			}
+		}
+		res, err := e.CallDistributed(args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range slices.Concat(c.K, c.V) {
+			_ = t.FinalizeAll()
+		}
+		c.K, c.V, c.sharded = nil, nil, res[1:]
+		logits := res[0]
+		if logits.ShardingSpec().IsReplicated() {
+			for _, s := range logits.Shards()[1:] {
+				_ = s.FinalizeAll()
+			}
+			return logits.Shards()[0], nil
+		}
+		defer logits.FinalizeAll()
+		return logits.Merge()
+	}
+	for _, t := range slices.Concat(c.K, c.V) {
+		donated, err := DonateTensorBuffer(t, d.Backend, 0)
+		if err != nil {
+			return nil, fmt.Errorf("cache: %w", err)
+		}
+		args = append(args, donated)
+	}
+	res, err := e.Call(args...)
+	if err != nil {
+		return nil, err
+	}
+	c.K, c.V = res[1:1+d.Layers], res[1+d.Layers:]
 	return res[0], nil
 }
 
