@@ -14,8 +14,8 @@
 // plugin presenting four host devices, for sharded programs on one CPU, as
 // JAX tests its sharding); an empty spec means
 // TRUSTFORMERS_BACKEND, else GOMLX_BACKEND, else [DefaultSpec]'s pick: an
-// accelerator when a usable plugin is present, else ONNX Runtime, else XLA's CPU
-// plugin, else "go". Nothing is downloaded unless the user opts in with
+// accelerator when a usable plugin is present, else ONNX Runtime, else "go"
+// (XLA's CPU plugin only when asked for: it measures slower here). Nothing is downloaded unless the user opts in with
 // TRUSTFORMERS_AUTO_INSTALL=1 (or `trustformers doctor --install-xla`).
 package xla
 
@@ -158,7 +158,10 @@ func MustNew(spec string) compute.Backend {
 // DefaultSpec returns the spec New picks when nothing is requested, with a
 // line for each engine that was tried and passed over. The order is: an
 // accelerator through XLA (cuda, rocm, tpu) whose plugin loads and sees a
-// device; ONNX Runtime on the CPU; XLA's CPU plugin; the pure-Go backend.
+// device; ONNX Runtime on the CPU; the pure-Go backend. XLA's CPU plugin is
+// never the default, because `make bench` measures it slower here than both
+// CPU engines on every figure (docs/benchmarks.md); it is what runs several
+// host devices, for sharded programs, when asked for ("xla:cpu,devices=4").
 func DefaultSpec() (spec string, passedOver []string) {
 	b, passedOver, err := newDefault()
 	if err != nil {
@@ -211,13 +214,6 @@ func newDefault() (compute.Backend, []string, error) {
 			return b, passedOver, nil
 		}
 		passedOver = append(passedOver, fmt.Sprintf("onnx:cpu (%s): %v", lib, err))
-	}
-	if p, ok := firstPlugin(plugins, "cpu"); ok {
-		b, err := newXLA(p.Path, "", 0)
-		if err == nil {
-			return b, passedOver, nil
-		}
-		passedOver = append(passedOver, fmt.Sprintf("xla:cpu (%s): %v", p.Path, err))
 	}
 	b, err := newGo("")
 	return b, passedOver, err
@@ -360,7 +356,8 @@ func pluginFix(name string) string {
 }
 
 // newXLA creates the PJRT plugin at pluginPath. With devices > 0, XLA's CPU
-// plugin presents that many host devices (its client option
+// plugin presents that many host devices (one by default, unless XLA_FLAGS
+// sets --xla_force_host_platform_device_count) (its client option
 // cpu_device_count, which JAX's --xla_force_host_platform_device_count also
 // sets), and an accelerator plugin is limited to its first devices; a count
 // the plugin cannot give is an error.
@@ -371,6 +368,11 @@ func newXLA(pluginPath, options string, devices int) (compute.Backend, error) {
 	}
 	cpu := pluginName(pluginPath) == "cpu"
 	clientOptions := pjrt.NamedValuesMap{}
+	if cpu && devices == 0 && !strings.Contains(os.Getenv("XLA_FLAGS"), "xla_force_host_platform_device_count") {
+		// The plugin's own default is several host devices, which split the
+		// machine's threads between them: one device unless asked.
+		devices = 1
+	}
 	if devices > 0 {
 		if cpu {
 			clientOptions["cpu_device_count"] = int64(devices)
