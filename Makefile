@@ -42,10 +42,14 @@ vet:
 
 # TRUSTFORMERS_REQUIRE_SETUP turns "not installed" skips into failures: after
 # `make setup` every engine and tool the tests use must be present.
+# The first pass runs every test on the go backend, and the sharded tests
+# (TestSharded*) on four host devices of XLA's CPU plugin; the next passes run
+# the model families, generation, training and quantization again on each
+# other engine (the sharded tests do not depend on the engine: not again).
 gotest:
 	TRUSTFORMERS_REQUIRE_SETUP=1 go test $(GO_TEST_FLAGS) ./...
-	# The model families and quantized weights again on ONNX Runtime (the default engine after setup).
-	TRUSTFORMERS_REQUIRE_SETUP=1 TRUSTFORMERS_TEST_BACKEND=onnx:cpu go test $(GO_TEST_FLAGS) ./models/... ./quant/
+	TRUSTFORMERS_REQUIRE_SETUP=1 TRUSTFORMERS_TEST_BACKEND=onnx:cpu go test $(GO_TEST_FLAGS) -skip '^TestSharded' ./models/... ./quant/ ./training/
+	TRUSTFORMERS_REQUIRE_SETUP=1 TRUSTFORMERS_TEST_BACKEND=xla:cpu go test $(GO_TEST_FLAGS) -skip '^TestSharded' ./models/... ./quant/ ./training/
 
 notebooks:
 	go run ./scripts/nbrun -render -out build/notebooks notebooks

@@ -11,18 +11,14 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/trustformers/trustformers-go/internal/golden"
 	"github.com/trustformers/trustformers-go/models/gpt2"
-	"github.com/trustformers/trustformers-go/xla"
 )
 
 // newRun builds a tiny GPT-2 trainer over a character dataset.
 func newRun(t *testing.T) (*Trainer, *Dataset) {
 	t.Helper()
-	backend, err := xla.New("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(backend.Finalize)
+	backend := golden.Backend(t)
 	text := strings.Repeat("To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer. ", 40)
 	v := NewCharVocab(text)
 	ids, _ := v.Encode(text)

@@ -9,9 +9,9 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/internal/assets"
+	"github.com/trustformers/trustformers-go/internal/golden"
 	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
-	"github.com/trustformers/trustformers-go/xla"
 )
 
 // adamwReference is torch.optim.AdamW's update for one weight, in float64.
@@ -30,11 +30,7 @@ func adamwReference(p, g, m, v []float64, lr, b1, b2, eps, wd float64, step int,
 }
 
 func TestAdamWMatchesTorchsUpdate(t *testing.T) {
-	backend, err := xla.New("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer backend.Finalize()
+	backend := golden.Backend(t)
 	// Loss = sum(w·x) + sum(b·c): gradients are x and c exactly.
 	params := modeling.NewParams()
 	w0 := []float32{0.5, -1, 2, 0.25, -0.75, 1.5}
@@ -87,8 +83,7 @@ func TestClippingAndSchedule(t *testing.T) {
 		t.Errorf("after decay = %g, want the minimum", got)
 	}
 
-	backend, _ := xla.New("go")
-	defer backend.Finalize()
+	backend := golden.Backend(t)
 	params := modeling.NewParams()
 	params.Set("w", tensors.FromFlatDataAndDimensions([]float32{0, 0}, 2))
 	loss := func(g *Graph, batch []*Node) *Node { return ReduceAllSum(Mul(params.Node(g, "w"), batch[0])) }

@@ -106,6 +106,25 @@ func TestDoctor(t *testing.T) {
 		}
 	})
 
+	t.Run("xla:cpu with 4 host devices", func(t *testing.T) {
+		plugins, err := filepath.Abs("../../.deps/pjrt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(plugins, "pjrt_c_api_cpu_plugin.so")); err != nil {
+			if os.Getenv("TRUSTFORMERS_REQUIRE_SETUP") != "" {
+				t.Fatalf("XLA's CPU plugin missing after `make setup`: %v", err)
+			}
+			t.Skipf("XLA's CPU plugin not installed (run `make setup`): %v", err)
+		}
+		out, errOut, code := runDoctorBinary(t, bin, "TRUSTFORMERS_BACKEND=xla:cpu,devices=4", "PJRT_PLUGIN_LIBRARY_PATH="+plugins)
+		for _, want := range []string{"backend:      xla:cpu,devices=4\n", "devices:      4\n", "device 3:", "xla:cpu:    " + plugins} {
+			if code != 0 || !strings.Contains(out, want) {
+				t.Errorf("doctor with xla:cpu,devices=4: exit %d, output lacks %q:\n%s%s", code, want, out, errOut)
+			}
+		}
+	})
+
 	t.Run("default with ONNX Runtime", func(t *testing.T) {
 		lib := os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH")
 		if lib == "" {

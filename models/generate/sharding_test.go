@@ -11,11 +11,11 @@ import (
 	"github.com/trustformers/trustformers-go/xla"
 )
 
-// TestTensorParallelGreedyEqualsOneDevice generates 64 tokens greedily from
+// TestShardedTensorParallelGreedyEqualsOneDevice generates 64 tokens greedily from
 // the trained stories260K checkpoint on one device and tensor-parallel over
 // four host devices (and over a data × model mesh, a batch of two prompts):
 // the same ids.
-func TestTensorParallelGreedyEqualsOneDevice(t *testing.T) {
+func TestShardedTensorParallelGreedyEqualsOneDevice(t *testing.T) {
 	path := assets.Require(t, assets.Stories260K)
 	b := shardtest.HostDevices(t, 4)
 	one, err := llama.LoadLlama2C(path, b)

@@ -2,12 +2,14 @@ package gpt2
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/compute"
 	"github.com/trustformers/trustformers-go/internal/golden"
 	"github.com/trustformers/trustformers-go/internal/shardtest"
 	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/xla"
 )
 
 // TestShardedMatchesOneDevice runs GPT-2 sharded over four host devices
@@ -27,4 +29,46 @@ func TestShardedMatchesOneDevice(t *testing.T) {
 		}
 		return m.Decoder, nil
 	}, ids[:4], 3)
+}
+
+// TestShardedLayoutErrors checks the errors of a layout that cannot be: a mesh
+// with more devices than the backend, a tensor-parallel axis that does not
+// divide a weight, a strategy whose axis the mesh lacks. Each names what is
+// wrong, and a failed Shard leaves the model working on one device.
+func TestShardedLayoutErrors(t *testing.T) {
+	b := shardtest.HostDevices(t, 4)
+	if _, err := xla.NewMesh(b, xla.MeshAxis{Name: xla.AxisData, Size: 8}); err == nil ||
+		!strings.Contains(err.Error(), "needs 8 devices") || !strings.Contains(err.Error(), "has 4") {
+		t.Errorf("mesh of 8 devices on 4: err = %v", err)
+	}
+	m, err := Load(filepath.Join(golden.Dir("gpt2"), "model"), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mesh3, err := xla.NewMesh(b, xla.MeshAxis{Name: xla.AxisModel, Size: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp3, err := modeling.NewSharding(mesh3, modeling.TensorParallel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// n_embd 32 does not divide by 3: the first row-parallel projection says so.
+	err = m.Params.Shard(tp3)
+	if err == nil || !strings.Contains(err.Error(), `weight "h.0.attn.c_proj.weight"`) || !strings.Contains(err.Error(), "3 devices") {
+		t.Errorf("tensor parallel over 3 devices: err = %v", err)
+	}
+	if m.Params.Sharding() != nil {
+		t.Errorf("a failed Shard left the weights laid out as %s", m.Params.Sharding())
+	}
+	ids := [][]int32{{1, 2, 3}}
+	if _, err := m.Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{}); err != nil {
+		t.Errorf("forward after a failed Shard: %v", err)
+	}
+	if _, err := modeling.NewSharding(mesh3, modeling.DataParallel); err == nil || !strings.Contains(err.Error(), `no "data" axis`) {
+		t.Errorf("data parallel on a mesh without a data axis: err = %v", err)
+	}
+	if _, err := modeling.ParseStrategy("pipeline"); err == nil || !strings.Contains(err.Error(), "data, fsdp or tensor") {
+		t.Errorf("unknown strategy: err = %v", err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -170,6 +171,9 @@ func ReadDir(dir string) (*Set, error) {
 	set.Source = dir
 	for _, f := range files {
 		shard, err := ReadSafetensors(filepath.Join(dir, f))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: shard %s is missing (the index lists it for %d tensors)", indexPath, f, countShard(index.WeightMap, f))
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -290,4 +294,15 @@ func WriteAtomic(path string, fill func(w io.Writer) error) error {
 // hostTensor is a convenience for tests and converters: a float32 host tensor.
 func hostTensor(data []float32, dims ...int) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(data, dims...)
+}
+
+// countShard returns how many tensors weightMap places in shard.
+func countShard(weightMap map[string]string, shard string) int {
+	n := 0
+	for _, f := range weightMap {
+		if f == shard {
+			n++
+		}
+	}
+	return n
 }

@@ -167,6 +167,14 @@ func TestShardedIndex(t *testing.T) {
 	if _, err := ReadDir(dir); err == nil || !strings.Contains(err.Error(), "ghost.weight") {
 		t.Errorf("index with a missing tensor: err = %v", err)
 	}
+	// A shard the index lists but the folder lacks is an error naming it.
+	delete(index, "ghost.weight")
+	idx, _ = json.Marshal(map[string]any{"weight_map": index})
+	must(t, os.WriteFile(filepath.Join(dir, SafetensorsIndex), idx, 0o644))
+	must(t, os.Remove(filepath.Join(dir, "model-00002-of-00002.safetensors")))
+	if _, err := ReadDir(dir); err == nil || !strings.Contains(err.Error(), "shard model-00002-of-00002.safetensors is missing") {
+		t.Errorf("index naming a missing shard: err = %v", err)
+	}
 }
 
 func must(t *testing.T, err error) {
