@@ -23,7 +23,7 @@ JUPYTER_PORT ?= 8888
 JUPYTER_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 GO_TEST_FLAGS ?= -timeout 30m
 
-.PHONY: setup notebook test vet gotest notebooks assets bench doctor
+.PHONY: setup notebook test vet gotest notebooks assets bench doctor sharding-bench
 
 ## setup: Debian packages, Go tools, GoNB kernel, echarts and ONNX Runtime from npm (idempotent)
 setup:
@@ -69,3 +69,10 @@ bench: setup
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch libopenblas0-pthread >/dev/null)
 	go build -o build/trustformers ./cmd/trustformers
 	build/trustformers bench --compare --reps 5 --out docs/benchmarks.md
+
+## sharding-bench: our sharded training beside JAX's (jax.jit + NamedSharding) on 1, 2 and 4 host
+## devices; writes docs/sharding.md's table and JAX's losses for the test (needs PyPI; not part of make test)
+sharding-bench: setup
+	test -x .deps/venv-jax/bin/python || python3 -m venv .deps/venv-jax
+	.deps/venv-jax/bin/pip install -q -r scripts/sharding/requirements.txt
+	go run ./scripts/sharding -python .deps/venv-jax/bin/python -golden training/testdata/jax_sharded.json -out docs/sharding.md
