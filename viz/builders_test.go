@@ -653,3 +653,40 @@ func TestLiveLossConcurrent(t *testing.T) {
 		t.Errorf("%d train and %d valid points, %d draws; want 100, 100 and some", len(o.Series[0].Data), len(o.Series[1].Data), len(*draws))
 	}
 }
+
+func TestPlacementOptions(t *testing.T) {
+	weights := []string{"wte.weight", "ln_f.weight"}
+	devices := []string{"0", "1", "2", "3"}
+	share := [][]float64{{0.25, 0.25, 0.25, 0.25}, {1, 1, 1, 1}}
+	slices := [][]string{{"rows 0-24", "rows 24-48", "rows 48-72", "rows 72-96"}, {"all", "all", "all", "all"}}
+	o := decode(t, must(Placement(weights, devices, share, slices, "who holds what")))
+	if len(o.Series) != 1 || len(o.Series[0].Data) != 8 {
+		t.Fatalf("series %+v, want one with 8 cells", o.Series)
+	}
+	if got := o.YAxis[0].Data; len(got) != 2 || got[0] != "wte.weight" {
+		t.Errorf("rows %v, want the weights", got)
+	}
+	if d := o.Series[0].Data[1]; d.Name != "rows 24-48" || strings.TrimSpace(string(d.Value)) != "[1,0,0.25]" {
+		t.Errorf("cell (device 1, wte) = %s %q, want [1,0,0.25] with its slice", d.Value, d.Name)
+	}
+	if _, err := Placement(weights, devices, share[:1], nil, ""); err == nil {
+		t.Error("Placement with one row of shares for two weights: no error")
+	}
+	if _, err := Placement(weights, devices[:3], share, nil, ""); err == nil {
+		t.Error("Placement with 4 shares per row for 3 devices: no error")
+	}
+}
+
+func TestGroupedBarsOptions(t *testing.T) {
+	o := decode(t, must(GroupedBars([]string{"device 0", "device 1"},
+		[]BarSeries{{"data", []float64{100, 100}}, {"fsdp", []float64{25, 25}}}, "bytes per device", "MB")))
+	if got := names(o.Series); len(got) != 2 || got[0] != "data" || got[1] != "fsdp" {
+		t.Fatalf("series %v, want data and fsdp", got)
+	}
+	if v := o.Series[1].Data[0].number(t); v != 25 {
+		t.Errorf("fsdp on device 0 = %v, want 25", v)
+	}
+	if _, err := GroupedBars([]string{"a"}, []BarSeries{{"x", []float64{1, 2}}}, "", ""); err == nil {
+		t.Error("a series with more values than categories: no error")
+	}
+}

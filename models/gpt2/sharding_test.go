@@ -72,3 +72,44 @@ func TestShardedLayoutErrors(t *testing.T) {
 		t.Errorf("unknown strategy: err = %v", err)
 	}
 }
+
+// TestShardedPlacements checks what Placements reports under tensor
+// parallelism over {data: 2, model: 2}: a column-parallel weight's rows and
+// a row-parallel weight's columns split over the model axis, the same on
+// both data rows, a norm whole everywhere.
+func TestShardedPlacements(t *testing.T) {
+	b := shardtest.HostDevices(t, 4)
+	m, err := Load(filepath.Join(golden.Dir("gpt2"), "model"), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := shardtest.Layout{Strategy: modeling.TensorParallel, Axes: []xla.MeshAxis{{Name: xla.AxisData, Size: 2}, {Name: xla.AxisModel, Size: 2}}}
+	if err := m.Params.Shard(l.Sharding(t, b)); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]modeling.Placement{}
+	for _, pl := range m.Params.Placements() {
+		got[pl.Name] = pl
+	}
+	for _, tc := range []struct {
+		name, spec string
+		slices     [4]string
+	}{
+		{"h.0.mlp.c_fc.weight", `("model", None)`, [4]string{"[0:64, 0:32]", "[64:128, 0:32]", "[0:64, 0:32]", "[64:128, 0:32]"}},
+		{"h.0.attn.c_proj.weight", `(None, "model")`, [4]string{"[0:32, 0:16]", "[0:32, 16:32]", "[0:32, 0:16]", "[0:32, 16:32]"}},
+		{"ln_f.weight", `(None)`, [4]string{"[0:32]", "[0:32]", "[0:32]", "[0:32]"}},
+	} {
+		pl := got[tc.name]
+		if pl.Spec != tc.spec {
+			t.Errorf("%s: spec %s, want %s", tc.name, pl.Spec, tc.spec)
+		}
+		for dev, want := range tc.slices {
+			if s := pl.SliceText(dev); s != want {
+				t.Errorf("%s on device %d: %s, want %s", tc.name, dev, s, want)
+			}
+		}
+	}
+	if s := got["h.0.mlp.c_fc.weight"].Share(1); s != 0.5 {
+		t.Errorf("c_fc share on device 1 = %v, want 0.5", s)
+	}
+}

@@ -477,6 +477,32 @@ func (p *Params) Placements() []Placement {
 	return out
 }
 
+// Share returns the fraction of the weight's elements device holds (1: all
+// of it).
+func (pl Placement) Share(device int) float64 {
+	if device >= len(pl.Slices) {
+		return 0
+	}
+	share := 1.0
+	for axis, r := range pl.Slices[device] {
+		share *= float64(r[1]-r[0]) / float64(pl.Dims[axis])
+	}
+	return share
+}
+
+// SliceText describes what device holds, "[0:24, 0:128]" (a range per
+// axis), or "—" when it holds nothing.
+func (pl Placement) SliceText(device int) string {
+	if device >= len(pl.Slices) {
+		return "—"
+	}
+	parts := make([]string, len(pl.Slices[device]))
+	for axis, r := range pl.Slices[device] {
+		parts[axis] = fmt.Sprintf("%d:%d", r[0], r[1])
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
 // specString writes spec as JAX writes a PartitionSpec: ("data", None).
 func specString(spec *distributed.ShardingSpec, rank int) string {
 	parts := make([]string, rank)
