@@ -1,29 +1,25 @@
 # trustformers-go in a container: Debian 12, Go, and everything `make setup`
 # installs (Jupyter, the GoNB kernel, Chromium, echarts and ONNX Runtime from
-# npm). It is a thin wrapper over `make setup`, which CI exercises.
+# npm, XLA's CPU PJRT plugin from its PyPI wheel). It is a thin wrapper over
+# `make setup`, which CI exercises.
 #
 #   docker build -t trustformers-go .
 #   docker run --rm -p 8888:8888 trustformers-go
-#
-# --build-arg XLA_CPU=1 also installs go-xla's XLA CPU PJRT plugin (a download
-# at build time), so `xla:cpu` is available beside `onnx:cpu` and `go`.
 # The official Go image on Debian 12 (bookworm); its Go only bootstraps:
 # GOTOOLCHAIN makes the go command fetch go1.27.3 on first use.
 FROM golang:1.24-bookworm
 
-ARG XLA_CPU=0
 ENV DEBIAN_FRONTEND=noninteractive \
     GOTOOLCHAIN=go1.27.3 \
     GOEXPERIMENT=simd
 
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        ca-certificates git make gcc libc6-dev nodejs npm python3 \
+        ca-certificates git make gcc libc6-dev nodejs npm python3 python3-pip \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /trustformers-go
 COPY . .
-RUN make setup && go build ./... \
-    && if [ "$XLA_CPU" = 1 ]; then go run ./cmd/trustformers doctor --install-xla --backend xla:cpu; fi
+RUN make setup && go build ./...
 
 EXPOSE 8888
 CMD ["make", "notebook", "JUPYTER_IP=0.0.0.0", "JUPYTER_FLAGS=--allow-root --NotebookApp.token="]

@@ -17,6 +17,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/dtypes/bfloat16"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/models/bert"
 	"github.com/trustformers/trustformers-go/models/generate"
 	"github.com/trustformers/trustformers-go/models/gpt2"
@@ -61,6 +65,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	only := fs.String("only", "", "comma-separated figures to measure (default all)")
 	quantSchemes := fs.String("quant", "int8,int4,nf4", "with --compare: quantization schemes whose GPT-2 decode is measured too (\"\": none); "+
 		"without: quantize the GPT-2 model with this one scheme")
+	weightDType := fs.String("weights", "", "without --compare: store GPT-2's matrix weights as bf16 (converted to float32 in each graph) before measuring")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -70,6 +75,13 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	scheme := ""
 	if isSet(fs, "quant") {
 		scheme = *quantSchemes
+	}
+	if *weightDType != "" {
+		if *weightDType != "bf16" {
+			fmt.Fprintf(stderr, "trustformers bench: --weights %q: only bf16 is supported\n", *weightDType)
+			return 2
+		}
+		scheme = "bf16"
 	}
 	figs, err := benchBackend(*backendSpec, *reps, *only, scheme, stderr)
 	if err != nil {
@@ -198,7 +210,11 @@ func benchBackend(spec string, reps int, only, scheme string, stderr io.Writer) 
 				return nil, err
 			}
 		}
-		if scheme != "" {
+		if scheme == "bf16" {
+			if err := bf16Weights(m.Params); err != nil {
+				return nil, err
+			}
+		} else if scheme != "" {
 			s, err := quant.ParseScheme(scheme)
 			if err != nil {
 				return nil, err
@@ -206,6 +222,8 @@ func benchBackend(spec string, reps int, only, scheme string, stderr io.Writer) 
 			if _, err := quant.Apply(m.Params, quant.Config{Scheme: s}); err != nil {
 				return nil, err
 			}
+		}
+		if scheme != "" {
 			engine += " " + scheme
 			runtime.GC()
 			debug.FreeOSMemory()
@@ -299,6 +317,41 @@ func benchBackend(spec string, reps int, only, scheme string, stderr io.Writer) 
 	return figs, nil
 }
 
+// bf16Weights stores every matrix weight of params (the projections and the
+// tied embedding) as bfloat16, halving the bytes a decoding step reads, and
+// makes every graph convert it back to float32 where it is used: what a
+// bfloat16 checkpoint costs an engine that multiplies in float32.
+func bf16Weights(params *modeling.Params) error {
+	names := params.NamesWithRoles(modeling.ColumnParallel, modeling.RowParallel, modeling.LMHead)
+	if err := params.JoinRows(); err != nil {
+		return err
+	}
+	for _, name := range names {
+		v := params.Variable(name)
+		value, err := v.Value()
+		if err != nil {
+			return fmt.Errorf("weight %q: %w", name, err)
+		}
+		w, err := tensors.CopyFlatData[float32](value)
+		if err != nil {
+			return fmt.Errorf("weight %q: %w", name, err)
+		}
+		dims := v.Shape().Dimensions
+		if err := params.Delete(name); err != nil {
+			return err
+		}
+		if err := params.Set(name, tensors.FromFlatDataAndDimensions(bfloat16.FromFloat32s(w...), dims...)); err != nil {
+			return err
+		}
+		if err := params.SetTransform(name, func(_ *graph.Graph, w *graph.Node) *graph.Node {
+			return graph.ConvertDType(w, dtypes.Float32)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // resetPeakRSS resets this process's peak resident set size to its current
 // size (Linux: writing 5 to /proc/self/clear_refs).
 func resetPeakRSS() {
@@ -362,6 +415,18 @@ func benchCompare(reps, rounds int, only, quantSchemes, out string, stdout, stde
 		quantOnly = strings.Join(keep, ",")
 	}
 	var quantLabels []string
+	if quantOnly != "" {
+		// bfloat16 weights on the engines that run bfloat16 (ONNX Runtime's CPU
+		// provider does not convert them).
+		for _, b := range backends {
+			if b == "onnx:cpu" {
+				continue
+			}
+			label := b + " bf16"
+			quantLabels = append(quantLabels, label)
+			runs = append(runs, run{label, []string{self, "bench", "--backend", b, "--weights", "bf16", "--reps", fmt.Sprint(min(reps, quantBenchReps)), "--only", quantOnly}, nil})
+		}
+	}
 	if quantSchemes != "" && quantOnly != "" {
 		for _, b := range backends {
 			for _, sch := range strings.Split(quantSchemes, ",") {

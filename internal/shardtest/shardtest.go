@@ -79,11 +79,12 @@ func (l Layout) Sharding(tb testing.TB, backend compute.Backend) *modeling.Shard
 	return s
 }
 
-// CheckDecoder loads a decoder-only model twice on a backend with four host
-// devices (load is the family's loader) and checks that, sharded under
-// each of Layouts4, its logits over ids (full forward, and the KV-cache
-// steps after a prefix) equal those of the unsharded copy to Tolerance.
-func CheckDecoder(t *testing.T, load func(compute.Backend) (*modeling.Decoder, error), ids [][]int32, prefix int) {
+// CheckDecoder loads a decoder-only model on a backend with four host
+// devices (load is the family's loader) once unsharded and once per layout
+// (Layouts4 when none are given), and checks that its logits over ids (full
+// forward, and the KV-cache steps after a prefix) equal the unsharded
+// copy's to Tolerance.
+func CheckDecoder(t *testing.T, load func(compute.Backend) (*modeling.Decoder, error), ids [][]int32, prefix int, layouts ...Layout) {
 	t.Helper()
 	b := HostDevices(t, 4)
 	one, err := load(b)
@@ -99,7 +100,10 @@ func CheckDecoder(t *testing.T, load func(compute.Backend) (*modeling.Decoder, e
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range Layouts4 {
+	if len(layouts) == 0 {
+		layouts = Layouts4
+	}
+	for _, l := range layouts {
 		t.Run(l.String(), func(t *testing.T) {
 			d, err := load(b)
 			if err != nil {

@@ -261,7 +261,8 @@ func (p *Params) Shard(s *Sharding) error {
 	}
 	specs := map[*model.Variable]*distributed.ShardingSpec{}
 	if s != nil {
-		for name, v := range p.vars {
+		for _, name := range p.Names() { // sorted: the first error is the same every time
+			v := p.vars[name]
 			spec, err := s.WeightSpec(name, p.roles[name], v.Shape().Dimensions)
 			if err != nil {
 				return err
