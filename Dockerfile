@@ -4,7 +4,12 @@
 # `make setup`, which CI exercises.
 #
 #   docker build -t trustformers-go .
-#   docker run --rm -p 8888:8888 trustformers-go
+#   docker run --rm -p 127.0.0.1:8888:8888 trustformers-go
+#
+# The server listens on every interface inside the container, behind a token
+# (JUPYTER_TOKEN, e.g. `docker run -e JUPYTER_TOKEN=...`, else a random one
+# printed in the log with the URL); publishing the port on 127.0.0.1 keeps it
+# to this machine. See README's Security section.
 # The official Go image on Debian 12 (bookworm); its Go only bootstraps:
 # GOTOOLCHAIN makes the go command fetch go1.27.3 on first use.
 FROM golang:1.24-bookworm
@@ -22,4 +27,5 @@ COPY . .
 RUN make setup && go build ./...
 
 EXPOSE 8888
-CMD ["make", "notebook", "JUPYTER_IP=0.0.0.0", "JUPYTER_FLAGS=--allow-root --NotebookApp.token="]
+ENV JUPYTER_IP=0.0.0.0
+CMD ["bash", "scripts/notebook.sh"]

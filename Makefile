@@ -17,10 +17,8 @@ export PJRT_PLUGIN_LIBRARY_PATH := $(CURDIR)/.deps/pjrt
 export TRUSTFORMERS_DATA ?= $(abspath $(CURDIR)/../shared/data)
 export PATH := $(CURDIR)/.deps/bin:$(PATH)
 
-JUPYTER_IP ?= 127.0.0.1
-JUPYTER_PORT ?= 8888
-# Jupyter refuses to run as root without --allow-root (containers, CI machines).
-JUPYTER_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
+export JUPYTER_IP ?= 127.0.0.1
+export JUPYTER_PORT ?= 8888
 GO_TEST_FLAGS ?= -timeout 30m
 
 .PHONY: setup notebook test vet gotest notebooks assets bench doctor sharding-bench
@@ -29,10 +27,10 @@ GO_TEST_FLAGS ?= -timeout 30m
 setup:
 	bash scripts/setup.sh
 
-## notebook: set up, then serve notebooks/ with Jupyter on $(JUPYTER_IP):$(JUPYTER_PORT)
+## notebook: set up, then serve notebooks/ with Jupyter on $(JUPYTER_IP):$(JUPYTER_PORT), behind a token
+## (JUPYTER_TOKEN, else a random one printed with the URL; see scripts/notebook.sh)
 notebook: setup
-	jupyter notebook --no-browser --ip=$(JUPYTER_IP) --port=$(JUPYTER_PORT) \
-		--notebook-dir=notebooks $(JUPYTER_FLAGS)
+	bash scripts/notebook.sh
 
 ## test: set up, vet, run the Go tests, then execute every notebook and check it
 test: setup vet gotest notebooks

@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,19 +39,45 @@ func Offline() bool {
 }
 
 // CachedSnapshot returns the snapshot folder of model id in the Hugging Face
-// cache (models--org--name/snapshots/<commit of refs/main>), if it holds a
-// config.json.
-func CachedSnapshot(id string) (string, bool) {
-	repoDir := filepath.Join(CacheDir(), "models--"+strings.ReplaceAll(id, "/", "--"))
-	ref, err := os.ReadFile(filepath.Join(repoDir, "refs", "main"))
+// cache (models--org--name/snapshots/<commit of refs/main>), and whether it
+// holds a config.json. A refs/main that names anything but a snapshot (a
+// commit hash or a plain name: no separator, no "..") is an error naming the
+// file, so a tampered cache never points outside itself.
+func CachedSnapshot(id string) (string, bool, error) {
+	repoDir := repoFolder(id)
+	refFile := filepath.Join(repoDir, "refs", "main")
+	ref, err := os.ReadFile(refFile)
 	if err != nil {
-		return "", false
+		return "", false, nil
 	}
-	snap := filepath.Join(repoDir, "snapshots", strings.TrimSpace(string(ref)))
+	name := strings.TrimSpace(string(ref))
+	if !plainName(name) {
+		return "", false, fmt.Errorf("%s: %q is not a snapshot name (want a commit hash or a plain name, without separators or \"..\")", refFile, name)
+	}
+	snap := filepath.Join(repoDir, "snapshots", name)
 	if _, err := os.Stat(filepath.Join(snap, "config.json")); err != nil {
-		return "", false
+		return "", false, nil
 	}
-	return snap, true
+	return snap, true, nil
+}
+
+// repoFolder is model id's folder in the cache, as the Python library names it.
+func repoFolder(id string) string {
+	return filepath.Join(CacheDir(), "models--"+strings.ReplaceAll(id, "/", "--"))
+}
+
+// plainName reports whether s can name one folder inside another: letters,
+// digits, '.', '_' and '-', not starting with '.'.
+func plainName(s string) bool {
+	if s == "" || len(s) > 255 || s[0] == '.' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Resolve returns a local model folder for pathOrName: the folder itself when
@@ -63,10 +90,15 @@ func Resolve(pathOrName string) (string, error) {
 	if info, err := os.Stat(pathOrName); err == nil && info.IsDir() {
 		return pathOrName, nil
 	}
-	if strings.HasPrefix(pathOrName, ".") || strings.HasPrefix(pathOrName, "/") || strings.Count(pathOrName, "/") > 1 {
+	org, name, found := strings.Cut(pathOrName, "/")
+	if !plainName(org) || found && !plainName(name) {
 		return "", fmt.Errorf("%s: no such model folder", pathOrName)
 	}
-	if snap, ok := CachedSnapshot(pathOrName); ok {
+	snap, ok, err := CachedSnapshot(pathOrName)
+	if err != nil {
+		return "", err
+	}
+	if ok {
 		return snap, nil
 	}
 	if Offline() {
@@ -75,8 +107,18 @@ func Resolve(pathOrName string) (string, error) {
 	return download(pathOrName)
 }
 
-// download fetches a model's files into the cache and returns its snapshot folder.
-func download(id string) (string, error) {
+// download fetches a model's files into the cache and returns its snapshot
+// folder. A download that fails leaves no folder behind that was not there
+// before it.
+func download(id string) (snap string, err error) {
+	repoDir := repoFolder(id)
+	if _, statErr := os.Stat(repoDir); errors.Is(statErr, fs.ErrNotExist) {
+		defer func() {
+			if err != nil {
+				_ = os.RemoveAll(repoDir)
+			}
+		}()
+	}
 	repo := hub.New(id).WithCacheDir(CacheDir()).WithProgressBar(true)
 	if token := os.Getenv("HF_TOKEN"); token != "" {
 		repo = repo.WithAuth(token)
@@ -119,7 +161,7 @@ func download(id string) (string, error) {
 		return "", fmt.Errorf("model %q: %w", id, err)
 	}
 	fmt.Println()
-	snap := filepath.Dir(paths[0])
+	snap = filepath.Dir(paths[0])
 	// Record the revision as the Python library does (refs/main holds the
 	// commit), so that both find the snapshot offline.
 	refs := filepath.Join(filepath.Dir(filepath.Dir(snap)), "refs")

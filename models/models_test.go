@@ -2,6 +2,8 @@ package models
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -142,5 +144,48 @@ func TestDownloadFromAHub(t *testing.T) {
 	}
 	if requests.Load() != before {
 		t.Fatalf("loading a cached model made %d requests", requests.Load()-before)
+	}
+}
+
+// TestCacheRefMustNameASnapshot plants a refs/main that points out of the
+// cache: loading is an error naming the file, and nothing outside is read.
+func TestCacheRefMustNameASnapshot(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HF_HOME", home)
+	t.Setenv("HF_HUB_CACHE", "")
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	// A model folder outside the cache that the ref would reach.
+	copyModel(t, filepath.Join(golden.Dir("gpt2"), "model"), filepath.Join(home, "outside"))
+	repo := filepath.Join(home, "hub", "models--evil--gpt2")
+	os.MkdirAll(filepath.Join(repo, "refs"), 0o755)
+	for _, ref := range []string{"../../../outside", "/etc", "a/b", ".."} {
+		os.WriteFile(filepath.Join(repo, "refs", "main"), []byte(ref+"\n"), 0o644)
+		_, err := Load("evil/gpt2", golden.Backend(t))
+		if err == nil || !strings.Contains(err.Error(), filepath.Join(repo, "refs", "main")) || !strings.Contains(err.Error(), "not a snapshot name") {
+			t.Errorf("refs/main = %q: err = %v; want an error naming the file", ref, err)
+		}
+	}
+	for _, id := range []string{"evil/..", "../evil", "evil/a/b", "evil/.hidden"} {
+		if _, err := Load(id, golden.Backend(t)); err == nil || !strings.Contains(err.Error(), "no such model folder") {
+			t.Errorf("Load(%q): err = %v; want no such model folder", id, err)
+		}
+	}
+}
+
+// TestFailedDownloadLeavesNoFolder downloads from a hub that lists a file it
+// then does not serve: the error leaves no models--… folder in the cache.
+func TestFailedDownloadLeavesNoFolder(t *testing.T) {
+	srv, _ := fakeHub(t, "tiny/broken", t.TempDir()) // lists config.json and model.safetensors, serves neither
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	home := t.TempDir()
+	t.Setenv("HF_HOME", home)
+	t.Setenv("HF_HUB_CACHE", "")
+	t.Setenv("HF_HUB_OFFLINE", "")
+	if _, err := Load("tiny/broken", golden.Backend(t)); err == nil {
+		t.Fatal("a download whose files are missing succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(home, "hub", "models--tiny--broken")); !errors.Is(err, fs.ErrNotExist) {
+		entries, _ := os.ReadDir(filepath.Join(home, "hub"))
+		t.Errorf("failed download left its folder behind (stat: %v; cache holds %v)", err, entries)
 	}
 }
