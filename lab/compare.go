@@ -74,11 +74,11 @@ func ReadRun(dir string) (*RunSummary, error) {
 	for _, m := range lines {
 		switch m.Split {
 		case "train":
-			train[m.Step] = m.Loss // a step logged twice (resumed from an older checkpoint): the later line wins
+			train[m.Step] = float64(m.Loss) // a step logged twice (resumed from an older checkpoint): the later line wins
 			s.Steps = max(s.Steps, m.Step+1)
-			speed[m.Step] = m.TokensPerSec
+			speed[m.Step] = float64(m.TokensPerSec)
 		case "val":
-			val[m.Step] = m.Loss
+			val[m.Step] = float64(m.Loss)
 		}
 		if t, err := time.Parse(time.RFC3339Nano, m.Time); err == nil && t.After(last) {
 			last = t

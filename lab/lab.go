@@ -14,9 +14,13 @@
 package lab
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +40,7 @@ type Run struct {
 	Dir     string
 	mu      sync.Mutex
 	metrics *os.File
+	err     error // the first error writing metrics
 }
 
 // Env is what env.json records about where a run ran.
@@ -56,12 +61,23 @@ type Env struct {
 
 // NewRun creates runs/<experiment>/<run-id> under root (run-id is the start
 // time, UTC) and writes config.json and env.json.
+//
+// The folder is created with one os.Mkdir, which fails if it exists, and a
+// suffix -2, -3, ... is tried until one is created: two runs started in the
+// same second, in one process or several, never share a folder.
 func NewRun(root, experiment string, config any, backend string, seed uint64) (*Run, error) {
 	id := time.Now().UTC().Format("20060102-150405")
+	if err := os.MkdirAll(filepath.Join(root, experiment), 0o755); err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(root, experiment, id)
 	for i := 2; ; i++ {
-		if _, err := os.Stat(dir); os.IsNotExist(err) {
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
 			break
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, err
 		}
 		dir = filepath.Join(root, experiment, fmt.Sprintf("%s-%d", id, i))
 	}
@@ -117,11 +133,46 @@ func OpenRun(dir string, config any) (*Run, error) {
 	if err := json.Unmarshal(data, config); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "metrics.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	removeStaleTemporaries(dir)
+	path := filepath.Join(dir, "metrics.jsonl")
+	if err := repairTail(path); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	return &Run{Dir: dir, metrics: f}, nil
+}
+
+// repairTail cuts a last line that a kill left without its newline off
+// metrics.jsonl, so that the lines appended after it stay whole.
+func repairTail(path string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && (len(data) == 0 || data[len(data)-1] == '\n') {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	keep := bytes.LastIndexByte(data, '\n') + 1
+	if err := os.Truncate(path, int64(keep)); err != nil {
+		return fmt.Errorf("%s: cutting the last line, cut short by a kill: %w", path, err)
+	}
+	return nil
+}
+
+// removeStaleTemporaries deletes the temporary files that weights.WriteAtomic
+// leaves when a process is killed while writing (".NAME.tmp123"), in the run
+// folder and its checkpoints: a run folder is written by one process at a
+// time, so any found on reopening it are stale.
+func removeStaleTemporaries(dir string) {
+	for _, sub := range []string{dir, filepath.Join(dir, "checkpoints")} {
+		matches, _ := filepath.Glob(filepath.Join(sub, ".*.tmp*"))
+		for _, m := range matches {
+			_ = os.Remove(m)
+		}
+	}
 }
 
 // Checkpoint returns the path of the run's checkpoint file.
@@ -137,22 +188,67 @@ func (r *Run) writeJSON(name string, v any) error {
 
 // metricsLine is one line of metrics.jsonl.
 type metricsLine struct {
-	Step         int     `json:"step"`
-	Split        string  `json:"split"`
-	Loss         float64 `json:"loss"`
-	LR           float64 `json:"lr,omitempty"`
-	GradNorm     float64 `json:"grad_norm,omitempty"`
-	TokensPerSec float64 `json:"tokens_per_sec,omitempty"`
-	Time         string  `json:"time"`
+	Step         int    `json:"step"`
+	Split        string `json:"split"`
+	Loss         number `json:"loss"`
+	LR           number `json:"lr,omitempty"`
+	GradNorm     number `json:"grad_norm,omitempty"`
+	TokensPerSec number `json:"tokens_per_sec,omitempty"`
+	Time         string `json:"time"`
 }
 
-// OnMetrics appends m to metrics.jsonl (it implements training.Callback).
+// number is a float64 that JSON records even when it is NaN or infinite
+// (a diverged loss must be in the record, not drop the line): as the
+// strings "NaN", "Infinity" and "-Infinity", which JSON readers such as
+// Python's accept for floats.
+type number float64
+
+// MarshalJSON writes n as a JSON number, or as a string when it is not finite.
+func (n number) MarshalJSON() ([]byte, error) {
+	v := float64(n)
+	switch {
+	case math.IsNaN(v):
+		return []byte(`"NaN"`), nil
+	case math.IsInf(v, 1):
+		return []byte(`"Infinity"`), nil
+	case math.IsInf(v, -1):
+		return []byte(`"-Infinity"`), nil
+	}
+	return json.Marshal(v)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (n *number) UnmarshalJSON(data []byte) error {
+	switch string(data) {
+	case `"NaN"`:
+		*n = number(math.NaN())
+	case `"Infinity"`:
+		*n = number(math.Inf(1))
+	case `"-Infinity"`:
+		*n = number(math.Inf(-1))
+	default:
+		var v float64
+		if err := json.Unmarshal(data, &v); err != nil {
+			return err
+		}
+		*n = number(v)
+	}
+	return nil
+}
+
+// OnMetrics appends m to metrics.jsonl (it implements training.Callback),
+// one whole line per report in a single write.
 func (r *Run) OnMetrics(m training.Metrics) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	line, _ := json.Marshal(metricsLine{Step: m.Step, Split: m.Split, Loss: m.Loss, LR: m.LR, GradNorm: m.GradNorm,
-		TokensPerSec: m.TokensPerSec, Time: time.Now().UTC().Format(time.RFC3339Nano)})
-	r.metrics.Write(append(line, '\n'))
+	line, err := json.Marshal(metricsLine{Step: m.Step, Split: m.Split, Loss: number(m.Loss), LR: number(m.LR),
+		GradNorm: number(m.GradNorm), TokensPerSec: number(m.TokensPerSec), Time: time.Now().UTC().Format(time.RFC3339Nano)})
+	if err == nil {
+		_, err = r.metrics.Write(append(line, '\n'))
+	}
+	if err != nil && r.err == nil {
+		r.err = fmt.Errorf("%s: %w", r.metrics.Name(), err)
+	}
 }
 
 // AddSample appends a generated sample to samples.txt under a heading.
@@ -166,11 +262,15 @@ func (r *Run) AddSample(heading, text string) error {
 	return err
 }
 
-// Close flushes and closes the run's files.
+// Close closes the run's files and returns the first error writing the
+// metrics met (a full disk, say), if any.
 func (r *Run) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.metrics.Close()
+	if err := r.metrics.Close(); err != nil && r.err == nil {
+		r.err = err
+	}
+	return r.err
 }
 
 // Progress draws a one-line progress bar on a terminal (or any writer):
@@ -199,7 +299,9 @@ func (p *Progress) OnMetrics(m training.Metrics) {
 		return
 	}
 	p.last = now
-	done := float64(m.Step+1) / float64(max(p.Total, 1))
+	// A step outside 0..Total (a resumed checkpoint of another run) draws an
+	// empty or a full bar, never a negative repeat count.
+	done := min(max(float64(m.Step+1)/float64(max(p.Total, 1)), 0), 1)
 	width := 24
 	bar := strings.Repeat("█", int(done*float64(width))) + strings.Repeat("·", width-int(done*float64(width)))
 	elapsed := now.Sub(p.start)

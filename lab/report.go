@@ -1,10 +1,6 @@
 package lab
 
 import (
-	"bufio"
-	"encoding/json"
-	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 
@@ -15,32 +11,22 @@ import (
 // folder: the training and validation loss curves and the learning-rate
 // schedule, rendered offline with the echarts copy written beside it.
 func (r *Run) WriteReport(title string) error {
-	f, err := os.Open(filepath.Join(r.Dir, "metrics.jsonl"))
+	lines, err := readMetrics(filepath.Join(r.Dir, "metrics.jsonl"))
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	run := viz.Run{}
 	lrs := map[int]float64{}
 	last := 0
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<16), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		var m metricsLine
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			return fmt.Errorf("%s: line %d: %w", f.Name(), n, err)
-		}
+	for _, m := range lines {
 		switch m.Split {
 		case "train":
-			run.Train = append(run.Train, viz.Point{Step: m.Step, Value: m.Loss})
-			lrs[m.Step] = m.LR
+			run.Train = append(run.Train, viz.Point{Step: m.Step, Value: float64(m.Loss)})
+			lrs[m.Step] = float64(m.LR)
 			last = max(last, m.Step)
 		case "val":
-			run.Valid = append(run.Valid, viz.Point{Step: m.Step, Value: m.Loss})
+			run.Valid = append(run.Valid, viz.Point{Step: m.Step, Value: float64(m.Loss)})
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return err
 	}
 	sort.Slice(run.Train, func(i, j int) bool { return run.Train[i].Step < run.Train[j].Step })
 	loss := viz.LossCurves([]viz.Run{run}, viz.LossOptions{Title: title + ": loss", Smoothing: 0.9})

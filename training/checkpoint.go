@@ -75,6 +75,9 @@ func (t *Trainer) LoadCheckpoint(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: metadata %q: %w", path, metaStep, err)
 	}
+	if step < 0 {
+		return nil, fmt.Errorf("%s: metadata %q: step %d is negative", path, metaStep, step)
+	}
 	early := EarlyStopping{}
 	if state, ok := meta[metaEarly]; ok {
 		if err := early.UnmarshalText([]byte(state)); err != nil {

@@ -100,6 +100,9 @@ func LoadCharDataset(path string) (*CharVocab, *Dataset, error) {
 		return nil, nil, err
 	}
 	text := string(data)
+	if len(text) == 0 {
+		return nil, nil, fmt.Errorf("%s: empty file: no characters to train on", path)
+	}
 	v := NewCharVocab(text)
 	ids, err := v.Encode(text)
 	if err != nil {

@@ -151,11 +151,10 @@ func TestFindPluginsInJAXAndPJRTLayouts(t *testing.T) {
 	if _, err := New("xla:cuda"); err == nil {
 		t.Errorf("New(\"xla:cuda\") loaded a fake plugin file without error")
 	}
-	// The default passes over the unusable accelerators; XLA's CPU plugin is
-	// never the default.
+	// The default passes over the unusable accelerator and the unusable CPU plugin.
 	spec, passedOver := DefaultSpec()
-	if spec != "go" || len(passedOver) != 2 {
-		t.Errorf("DefaultSpec() = %q, passed over %q; want go after passing over cuda and rocm", spec, passedOver)
+	if spec != "go" || len(passedOver) != 3 {
+		t.Errorf("DefaultSpec() = %q, passed over %q; want go after passing over cuda, rocm and cpu", spec, passedOver)
 	}
 }
 

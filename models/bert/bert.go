@@ -86,13 +86,21 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	for _, s := range encoder {
 		inEncoder[s.Name] = true
 	}
+	if err := modeling.CheckLayers(set, "num_hidden_layers", cfg.NumHiddenLayers); err != nil {
+		return nil, err
+	}
 	// Encoder weights carry the "bert." prefix in head checkpoints; head weights never do.
-	params, err := modeling.LoadSpecsTo(backend, set, append(encoder, headSpecs(cfg, head)...), func(n string) string {
+	sp := append(encoder, headSpecs(cfg, head)...)
+	name := func(n string) string {
 		if inEncoder[n] {
 			return prefix + n
 		}
 		return n
-	}, false)
+	}
+	if err := modeling.CheckUnused(set, modeling.SpecNames(sp, name), buffers); err != nil {
+		return nil, err
+	}
+	params, err := modeling.LoadSpecsTo(backend, set, sp, name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +131,12 @@ func (m *Model) Forward(b modeling.Batch, opts modeling.ForwardOptions) (*Output
 	B, T := len(b.IDs), len(b.IDs[0])
 	if T > m.Config.MaxPositionEmbeddings {
 		return nil, fmt.Errorf("bert: sequence of %d tokens is longer than the model's %d positions", T, m.Config.MaxPositionEmbeddings)
+	}
+	if err := modeling.CheckIDs(b.IDs, m.Config.VocabSize, "input ids"); err != nil {
+		return nil, err
+	}
+	if err := modeling.CheckIDs(b.TokenTypeIDs, m.Config.TypeVocabSize, "token type ids"); err != nil {
+		return nil, err
 	}
 	ids, err := modeling.Matrix(b.IDs, B, T, "input ids", 0)
 	if err != nil {

@@ -59,9 +59,13 @@ func (c *Config) check(path string) error {
 	if c.LayerNormEps == 0 {
 		c.LayerNormEps = 1e-12
 	}
-	if err := modeling.Positive(path, map[string]int{"vocab_size": c.VocabSize, "hidden_size": c.HiddenSize,
+	if err := modeling.Bounded(path, map[string]int{"vocab_size": c.VocabSize, "hidden_size": c.HiddenSize,
 		"num_hidden_layers": c.NumHiddenLayers, "num_attention_heads": c.NumAttentionHeads,
-		"intermediate_size": c.IntermediateSize, "max_position_embeddings": c.MaxPositionEmbeddings}); err != nil {
+		"intermediate_size": c.IntermediateSize, "max_position_embeddings": c.MaxPositionEmbeddings,
+		"type_vocab_size": c.TypeVocabSize}, "num_hidden_layers"); err != nil {
+		return err
+	}
+	if err := modeling.PositiveFinite(path, map[string]float64{"layer_norm_eps": c.LayerNormEps}); err != nil {
 		return err
 	}
 	if c.HiddenSize%c.NumAttentionHeads != 0 {

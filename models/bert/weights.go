@@ -74,6 +74,14 @@ func headSpecs(c *Config, head Head) []modeling.Spec {
 	return nil
 }
 
+// buffers reports the checkpoint tensors that are not weights we read: the
+// position-id buffer, the masked-LM decoder (the word embedding, tied, with
+// its bias cls.predictions.bias) and BertForPreTraining's next-sentence head.
+func buffers(name string) bool {
+	return strings.HasSuffix(name, "embeddings.position_ids") || strings.HasPrefix(name, "cls.predictions.decoder.") ||
+		strings.HasPrefix(name, "cls.seq_relationship.")
+}
+
 // detectHead picks the head from the checkpoint's tensors; a "classifier"
 // is told apart by the config's architectures.
 func detectHead(c *Config, set *weights.Set) (Head, error) {

@@ -116,7 +116,8 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options, stop StopFunc) ([]
 	if len(prompts) == 0 {
 		return nil, fmt.Errorf("generate: no prompts")
 	}
-	if opts.Temperature < 0 || opts.TopK < 0 || opts.TopP < 0 || opts.TopP > 1 || opts.RepetitionPenalty < 0 {
+	if !(opts.Temperature >= 0) || opts.TopK < 0 || !(opts.TopP >= 0 && opts.TopP <= 1) || !(opts.RepetitionPenalty >= 0) ||
+		math.IsInf(opts.Temperature, 0) || math.IsInf(opts.RepetitionPenalty, 0) {
 		return nil, fmt.Errorf("generate: temperature %v, top-k %d, top-p %v, repetition penalty %v out of range",
 			opts.Temperature, opts.TopK, opts.TopP, opts.RepetitionPenalty)
 	}
@@ -144,7 +145,11 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options, stop StopFunc) ([]
 	if limit > 0 && width >= limit {
 		return nil, fmt.Errorf("generate: prompt of %d tokens does not fit the model's context of %d", width, limit)
 	}
-	total := width + opts.MaxNewTokens
+	newTokens := opts.MaxNewTokens
+	if limit > 0 {
+		newTokens = min(newTokens, limit) // no overflow below, for any MaxNewTokens
+	}
+	total := width + newTokens
 	if limit > 0 {
 		total = min(total, limit)
 	}

@@ -57,15 +57,21 @@ func (c *Config) check(path string) error {
 	if c.LayerNormEpsilon == 0 {
 		c.LayerNormEpsilon = 1e-5
 	}
-	if err := modeling.Positive(path, map[string]int{"vocab_size": c.VocabSize, "n_positions": c.NPositions,
-		"n_embd": c.NEmbd, "n_layer": c.NLayer, "n_head": c.NHead}); err != nil {
+	if err := modeling.Bounded(path, map[string]int{"vocab_size": c.VocabSize, "n_positions": c.NPositions,
+		"n_embd": c.NEmbd, "n_layer": c.NLayer, "n_head": c.NHead}, "n_layer"); err != nil {
 		return err
+	}
+	if err := modeling.PositiveFinite(path, map[string]float64{"layer_norm_epsilon": c.LayerNormEpsilon}); err != nil {
+		return err
+	}
+	if c.TieWordEmbeddings != nil && !*c.TieWordEmbeddings {
+		return fmt.Errorf("%s: field \"tie_word_embeddings\" is false: GPT-2's LM head is its token embedding here (an untied head is not supported)", path)
 	}
 	if c.NEmbd%c.NHead != 0 {
 		return fmt.Errorf("%s: field \"n_head\" (%d) does not divide \"n_embd\" (%d)", path, c.NHead, c.NEmbd)
 	}
-	if c.NInner != nil && *c.NInner <= 0 {
-		return fmt.Errorf("%s: field \"n_inner\" must be positive or null, got %d", path, *c.NInner)
+	if c.NInner != nil && (*c.NInner <= 0 || *c.NInner > modeling.MaxSize) {
+		return fmt.Errorf("%s: field \"n_inner\" must be positive (at most %d) or null, got %d", path, modeling.MaxSize, *c.NInner)
 	}
 	if modeling.Activation(c.ActivationFunction) == nil {
 		return fmt.Errorf("%s: field \"activation_function\": unknown activation %q", path, c.ActivationFunction)

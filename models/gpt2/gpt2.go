@@ -44,8 +44,16 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	if err := cfg.check("config"); err != nil {
 		return nil, err
 	}
+	if err := modeling.CheckLayers(set, "n_layer", cfg.NLayer); err != nil {
+		return nil, err
+	}
 	prefix := checkpointPrefix(set)
-	params, err := modeling.LoadSpecsTo(backend, set, specs(cfg), func(n string) string { return prefix + n }, true)
+	sp := specs(cfg)
+	name := func(n string) string { return prefix + n }
+	if err := modeling.CheckUnused(set, modeling.SpecNames(sp, name), buffers); err != nil {
+		return nil, err
+	}
+	params, err := modeling.LoadSpecsTo(backend, set, sp, name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +61,7 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	m.Decoder = &modeling.Decoder{
 		Params: params, Backend: backend,
 		Layers: cfg.NLayer, KVHeads: cfg.NHead, HeadDim: cfg.HeadDim(),
-		MaxPositions: cfg.NPositions, PadPosition: 1,
+		MaxPositions: cfg.NPositions, PadPosition: 1, Vocab: cfg.VocabSize,
 		Graph: m.graph,
 	}
 	return m, nil

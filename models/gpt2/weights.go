@@ -40,6 +40,13 @@ func specs(c *Config) []modeling.Spec {
 	return s
 }
 
+// buffers reports the checkpoint tensors that are not weights of the
+// network: the causal-mask buffers older versions saved (attn.bias,
+// attn.masked_bias) and the LM head, which is the token embedding.
+func buffers(name string) bool {
+	return strings.HasSuffix(name, ".attn.bias") || strings.HasSuffix(name, ".attn.masked_bias") || name == "lm_head.weight"
+}
+
 // checkpointPrefix returns "transformer." when the checkpoint was saved from
 // GPT2LMHeadModel (names under transformer.) and "" for a bare GPT2Model
 // (like the original "gpt2" checkpoint). The attn.bias / attn.masked_bias

@@ -71,9 +71,16 @@ func (c *Config) check(path string) error {
 	if c.MaxPositionEmbeddings == 0 {
 		c.MaxPositionEmbeddings = 2048
 	}
-	if err := modeling.Positive(path, map[string]int{"vocab_size": c.VocabSize, "hidden_size": c.HiddenSize,
+	if err := modeling.Bounded(path, map[string]int{"vocab_size": c.VocabSize, "hidden_size": c.HiddenSize,
 		"intermediate_size": c.IntermediateSize, "num_hidden_layers": c.NumHiddenLayers,
-		"num_attention_heads": c.NumAttentionHeads, "num_key_value_heads": c.NumKeyValueHeads}); err != nil {
+		"num_attention_heads": c.NumAttentionHeads, "num_key_value_heads": c.NumKeyValueHeads,
+		"max_position_embeddings": c.MaxPositionEmbeddings}, "num_hidden_layers"); err != nil {
+		return err
+	}
+	if c.HeadDimField < 0 || c.HeadDimField > modeling.MaxSize {
+		return fmt.Errorf("%s: field \"head_dim\" must be positive (at most %d), got %d", path, modeling.MaxSize, c.HeadDimField)
+	}
+	if err := modeling.PositiveFinite(path, map[string]float64{"rms_norm_eps": c.RMSNormEps, "rope_theta": c.RopeTheta}); err != nil {
 		return err
 	}
 	if c.HeadDimField == 0 && c.HiddenSize%c.NumAttentionHeads != 0 {

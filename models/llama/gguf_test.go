@@ -388,6 +388,10 @@ func TestBadGGUFModel(t *testing.T) {
 		{"unsupported rope scaling", setMeta("llama.rope.scaling.type", "yarn"), `"yarn"`},
 		{"partial rotary", setMeta("llama.rope.dimension_count", uint32(4)), `"llama.rope.dimension_count" is 4`},
 		{"missing tensor", dropTensor("blk.4.ffn_down.weight"), `tensor "blk.4.ffn_down.weight": missing`},
+		{"a billion blocks", setMeta("llama.block_count", uint32(1000000000)), `"num_hidden_layers" is 1000000000, more than the 1024`},
+		{"more blocks than tensors", setMeta("llama.block_count", uint32(500)), `tensor "blk.5.attn_norm.weight": missing`},
+		{"NaN epsilon", setMeta("llama.attention.layer_norm_rms_epsilon", float32(math.NaN())), `"rms_norm_eps" must be a positive number, got NaN`},
+		{"negative rope base", setMeta("llama.rope.freq_base", float32(-1)), `"rope_theta" must be a positive number`},
 		{"rope factors", func(meta []weights.GGUFKV, ts []weights.GGUFTensor) ([]weights.GGUFKV, []weights.GGUFTensor) {
 			return meta, append(ts, weights.GGUFTensor{Name: "rope_freqs.weight", Type: weights.GGUFF32, Dims: []int{4}, Values: []float32{1, 1, 1, 1}})
 		}, `"rope_freqs.weight"`},
@@ -406,4 +410,36 @@ func TestBadGGUFModel(t *testing.T) {
 	if err := m.SaveGGUF(filepath.Join(t.TempDir(), "x.gguf"), "q5_k"); err == nil || !strings.Contains(err.Error(), `"q5_k"`) {
 		t.Errorf("unknown tensor type: err = %v", err)
 	}
+}
+
+// FuzzLoadGGUF loads any bytes as a llama.cpp GGUF model (seeded with the
+// golden LLaMA saved as GGUF, whole and cut short): a model, or an error
+// naming the file, never a panic; block counts and sizes from the file's
+// metadata are checked before anything is allocated for them.
+func FuzzLoadGGUF(f *testing.F) {
+	m, err := Load(filepath.Join(golden.Dir("llama"), "model"), golden.Backend(f))
+	if err != nil {
+		f.Fatal(err)
+	}
+	dir := f.TempDir()
+	seed := filepath.Join(dir, "seed.gguf")
+	if err := m.SaveGGUF(seed, "f32"); err != nil {
+		f.Fatal(err)
+	}
+	data, err := os.ReadFile(seed)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	f.Add(data[:len(data)/2])
+	f.Add(data[:64])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "fuzz.gguf")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadGGUF(path, m.Backend); err != nil && !strings.Contains(err.Error(), path) {
+			t.Errorf("error does not name the file: %v", err)
+		}
+	})
 }

@@ -11,6 +11,7 @@ package llama
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -67,7 +68,18 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	if err := cfg.check("config"); err != nil {
 		return nil, err
 	}
-	params, err := modeling.LoadSpecsTo(backend, set, specs(cfg), func(n string) string { return n }, true)
+	if err := modeling.CheckLayers(set, "num_hidden_layers", cfg.NumHiddenLayers); err != nil {
+		return nil, err
+	}
+	sp := specs(cfg)
+	same := func(n string) string { return n }
+	if err := modeling.CheckUnused(set, modeling.SpecNames(sp, same), func(n string) bool {
+		// Rotary frequencies are recomputed; a tied head is the embedding.
+		return strings.HasSuffix(n, "rotary_emb.inv_freq") || n == "lm_head.weight" && cfg.TieWordEmbeddings
+	}); err != nil {
+		return nil, err
+	}
+	params, err := modeling.LoadSpecsTo(backend, set, sp, same, true)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +91,7 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	m.Decoder = &modeling.Decoder{
 		Params: params, Backend: backend,
 		Layers: cfg.NumHiddenLayers, KVHeads: cfg.NumKeyValueHeads, HeadDim: cfg.HeadDim(),
-		Window: cfg.Window(), PadPosition: 1, MaxPositions: cfg.MaxPositionEmbeddings,
+		Window: cfg.Window(), PadPosition: 1, MaxPositions: cfg.MaxPositionEmbeddings, Vocab: cfg.VocabSize,
 		Graph: m.graph,
 	}
 	return m, nil

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -83,6 +85,104 @@ func Positive(path string, fields map[string]int) error {
 		}
 	}
 	return nil
+}
+
+// The largest sizes a config may give. No released model comes near them;
+// a config beyond them is corrupt or forged, and building it would exhaust
+// memory before any weight is read (10^9 layers make 10^10 weight specs).
+const (
+	// MaxLayers bounds num_hidden_layers / n_layer.
+	MaxLayers = 1024
+	// MaxSize bounds every other size: vocabulary, widths, heads, positions.
+	MaxSize = 1 << 26
+)
+
+// Bounded returns an error naming the field of path whose value is not
+// positive, or above MaxLayers (the fields in layers) or MaxSize (the
+// others).
+func Bounded(path string, sizes map[string]int, layers ...string) error {
+	if err := Positive(path, sizes); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(sizes))
+	for n := range sizes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		limit := MaxSize
+		if slices.Contains(layers, n) {
+			limit = MaxLayers
+		}
+		if sizes[n] > limit {
+			return fmt.Errorf("%s: field %q is %d, more than the %d any model here can have", path, n, sizes[n], limit)
+		}
+	}
+	return nil
+}
+
+// PositiveFinite returns an error naming the field of path whose value is
+// NaN, infinite, zero or negative (an epsilon or a rotary base that would
+// turn every output into NaN).
+func PositiveFinite(path string, fields map[string]float64) error {
+	names := make([]string, 0, len(fields))
+	for n := range fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if v := fields[n]; !(v > 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("%s: field %q must be a positive number, got %v", path, n, v)
+		}
+	}
+	return nil
+}
+
+// CheckLayers returns an error when a config's layer count cannot fit the
+// checkpoint set: every layer has weights of its own, so a checkpoint with
+// fewer tensors than layers is not this config's. It runs before the
+// family lists its weights, whose number grows with the layers.
+func CheckLayers(set *weights.Set, field string, layers int) error {
+	if set != nil && layers > set.Len() {
+		return fmt.Errorf("%s: the config's %q is %d, but the checkpoint holds only %d tensors", set.Source, field, layers, set.Len())
+	}
+	return nil
+}
+
+// SpecNames returns the checkpoint names of specs (checkpointName maps a
+// spec's name to the checkpoint's), the tensors a family reads.
+func SpecNames(specs []Spec, checkpointName func(string) string) map[string]bool {
+	used := make(map[string]bool, len(specs))
+	for _, s := range specs {
+		used[checkpointName(s.Name)] = true
+	}
+	return used
+}
+
+// CheckUnused returns an error naming the tensors of set that loading did
+// not use (their names are not in used and ignore does not accept them):
+// a config with fewer layers than its checkpoint, or the checkpoint of
+// another model, would otherwise load silently. set.AllowUnused turns the
+// check off.
+func CheckUnused(set *weights.Set, used map[string]bool, ignore func(name string) bool) error {
+	if set.AllowUnused {
+		return nil
+	}
+	var unused []string
+	for _, n := range set.Names() {
+		if !used[n] && (ignore == nil || !ignore(n)) {
+			unused = append(unused, n)
+		}
+	}
+	if len(unused) == 0 {
+		return nil
+	}
+	shown := unused
+	if len(shown) > 5 {
+		shown = shown[:5]
+	}
+	return fmt.Errorf("%s: %d tensors the config does not use, among them %s (a config with fewer layers than the checkpoint? to load anyway, read the set and set its AllowUnused before building the model)",
+		set.Source, len(unused), quoteAll(shown))
 }
 
 func quoteAll(names []string) string {

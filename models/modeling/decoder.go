@@ -3,8 +3,12 @@ package modeling
 import (
 	"fmt"
 	"math"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -57,6 +61,23 @@ func dims(rows [][]int32, name string) (b, t int, err error) {
 	return len(rows), len(rows[0]), nil
 }
 
+// CheckIDs returns an error naming the first id of rows outside
+// [0, vocab): an id past the embedding table would read another row, or
+// garbage, without a word (vocab 0: nothing is checked).
+func CheckIDs(rows [][]int32, vocab int, name string) error {
+	if vocab <= 0 {
+		return nil
+	}
+	for i, r := range rows {
+		for j, id := range r {
+			if id < 0 || int(id) >= vocab {
+				return fmt.Errorf("%s: row %d, position %d: token id %d is outside the model's vocabulary of %d (a tokenizer of another model?)", name, i, j, id, vocab)
+			}
+		}
+	}
+	return nil
+}
+
 // Matrix checks rows against the batch shape [b, t] and returns it as an
 // int32 tensor; a nil rows gives fill everywhere.
 func Matrix(rows [][]int32, b, t int, name string, fill int32) (*tensors.Tensor, error) {
@@ -104,7 +125,10 @@ type Decoder struct {
 	MaxPositions int
 	// PadPosition is the position given to padding tokens.
 	PadPosition int32
-	Graph       DecoderGraph
+	// Vocab is the vocabulary size: every id must be in [0, Vocab) (0: not
+	// checked).
+	Vocab int
+	Graph DecoderGraph
 
 	mu    sync.Mutex
 	execs map[string]*Program
@@ -144,6 +168,9 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	}
 	if d.MaxPositions > 0 && T > d.MaxPositions {
 		return nil, fmt.Errorf("sequence of %d tokens is longer than the model's %d positions", T, d.MaxPositions)
+	}
+	if err := CheckIDs(b.IDs, d.Vocab, "input ids"); err != nil {
+		return nil, err
 	}
 	ids, err := Matrix(b.IDs, B, T, "input ids", 0)
 	if err != nil {
@@ -260,6 +287,12 @@ func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 	if d.MaxPositions > 0 && maxLen > d.MaxPositions {
 		return nil, fmt.Errorf("cache of %d tokens is longer than the model's %d positions", maxLen, d.MaxPositions)
 	}
+	// A step holds the cache and, on XLA engines, its updated copy: twice
+	// the cache must fit in what the process may still take.
+	if need, have := cacheBytes(2*d.Layers, batch, d.KVHeads, maxLen, d.HeadDim), memoryBytes(); have > 0 && 2*need > have {
+		return nil, fmt.Errorf("cache: %d rows of %d tokens need %.1f GB of keys and values, and a step twice that; this process may take %.1f GB more (ask for fewer new tokens)",
+			batch, maxLen, need/1e9, have/1e9)
+	}
 	c := &Cache{MaxLen: maxLen, valid: make([][]int32, batch), next: make([]int32, batch)}
 	for i := range c.valid {
 		c.valid[i] = make([]int32, maxLen)
@@ -278,6 +311,51 @@ func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 	}
 	c.K, c.V = all[:d.Layers], all[d.Layers:]
 	return c, nil
+}
+
+// cacheBytes returns the bytes of n float32 tensors of the given
+// dimensions, saturating instead of overflowing.
+func cacheBytes(n int, dims ...int) float64 {
+	size := 4 * float64(n)
+	for _, d := range dims {
+		size *= float64(d)
+	}
+	return size
+}
+
+// memoryBytes returns the memory this process may still take: the
+// machine's available memory (MemAvailable), or less under an address-space
+// limit (ulimit -v) once what the process has mapped is taken off; 0 when
+// unknown.
+func memoryBytes() float64 {
+	have := procKB("/proc/meminfo", "MemAvailable:") * 1024
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_AS, &lim); err == nil && lim.Cur != math.MaxUint64 {
+		left := float64(lim.Cur) - procKB("/proc/self/status", "VmSize:")*1024
+		if have == 0 || left < have {
+			have = max(left, 1)
+		}
+	}
+	return have
+}
+
+// procKB reads the kB figure of the line starting with key in a /proc file
+// (0 when there is none).
+func procKB(path, key string) float64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, key); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
+					return kb
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // cacheInGraph reports whether steps write the cache inside their graph,
@@ -307,6 +385,9 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 	}
 	if c.K == nil && c.sharded == nil {
 		return nil, fmt.Errorf("cache already freed")
+	}
+	if err := CheckIDs(ids, d.Vocab, "input ids"); err != nil {
+		return nil, err
 	}
 	idsT, err := Matrix(ids, B, T, "input ids", 0)
 	if err != nil {

@@ -89,6 +89,11 @@ func parseTokenizerJSON(file string, content []byte) (*tokenizerJSON, error) {
 	if err := json.Unmarshal(content, &tj.TokenizerJSON); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
+	switch tj.Model.Type {
+	case "", "BPE", "WordPiece", "Unigram":
+	default: // before the vocabulary, whose layout depends on the type
+		return nil, fmt.Errorf("%s: field model.type: %q is not supported (BPE, WordPiece and Unigram are)", file, tj.Model.Type)
+	}
 	if len(tj.Model.Vocab) == 0 {
 		return nil, fmt.Errorf("%s: field model.vocab is missing, empty or malformed", file)
 	}
@@ -223,7 +228,49 @@ type hfModel struct {
 	tj         *tokenizerJSON
 }
 
+// The normalizer and pre-tokenizer types go-huggingface v0.4.12 implements.
+var (
+	goHFNormalizers   = []string{"BertNormalizer", "Lowercase", "NFC", "NFD", "NFKC", "NFKD", "Prepend", "Replace", "Sequence", "Strip", "StripAccents"}
+	goHFPreTokenizers = []string{"BertPreTokenizer", "ByteLevel", "Metaspace", "Punctuation", "Sequence", "Split", "Whitespace", "WhitespaceSplit"}
+)
+
+// knownComponents returns an error naming the first component at field
+// (and inside its Sequences, listed under list) whose type is not in known.
+func knownComponents(file, field string, raw json.RawMessage, list string, known []string) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var c componentJSON
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return fmt.Errorf("%s: field %s: %w", file, field, err)
+	}
+	if !slices.Contains(known, c.Type) {
+		return fmt.Errorf("%s: field %s.type: %q is not supported (supported: %s)", file, field, c.Type, strings.Join(known, ", "))
+	}
+	items := c.Normalizers
+	if list == "pretokenizers" {
+		items = c.PreTokenizers
+	}
+	for i, item := range items {
+		if err := knownComponents(file, fmt.Sprintf("%s.%s[%d]", field, list, i), item, list, known); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newHFModel builds go-huggingface's tokenizer from content, after
+// checking that it implements every normalizer and pre-tokenizer named:
+// it passes over a normalizer it does not know and splits on whitespace for
+// a pre-tokenizer it does not know, which gives silently wrong ids (BERT's
+// "Hello" became [UNK]).
 func newHFModel(file string, content []byte, tj *tokenizerJSON) (*hfModel, error) {
+	if err := knownComponents(file, "normalizer", tj.components.Normalizer, "normalizers", goHFNormalizers); err != nil {
+		return nil, err
+	}
+	if err := knownComponents(file, "pre_tokenizer", tj.components.PreTokenizer, "pretokenizers", goHFPreTokenizers); err != nil {
+		return nil, err
+	}
 	if tj.inferredType {
 		// go-huggingface needs model.type spelled out.
 		var doc map[string]json.RawMessage

@@ -98,7 +98,13 @@ func ReadLlama2C(path string) (Llama2CHeader, *Set, error) {
 	}
 	hb := make([]byte, Llama2CHeaderSize)
 	if _, err := io.ReadFull(f, hb); err != nil {
+		if kind := PickleKind(hb); kind != "" {
+			return Llama2CHeader{}, nil, pickleError(path, kind)
+		}
 		return Llama2CHeader{}, nil, fmt.Errorf("%s: reading llama2.c header: %w", path, err)
+	}
+	if kind := PickleKind(hb); kind != "" {
+		return Llama2CHeader{}, nil, pickleError(path, kind)
 	}
 	h, err := ParseLlama2CHeader(hb)
 	if err != nil {
@@ -205,4 +211,24 @@ func PermuteToPairs(w []float32, heads, headDim, cols int) []float32 {
 		}
 	}
 	return out
+}
+
+// PickleKind names the PyTorch format that a file starting with head is
+// ("a zip archive" for torch.save since PyTorch 1.6, "a pickle" for older
+// files), or returns "" for anything else. Such files are never read here:
+// unpickling runs whatever code the file holds.
+func PickleKind(head []byte) string {
+	switch {
+	case len(head) >= 4 && string(head[:4]) == "PK\x03\x04":
+		return "a zip archive (torch.save)"
+	case len(head) >= 3 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5 && head[2] != 0:
+		// PROTO n, then an opcode (never 0): a llama2.c header of dim 640
+		// also starts 0x80 0x02, followed by zeros.
+		return fmt.Sprintf("a pickle (protocol %d)", head[1])
+	}
+	return ""
+}
+
+func pickleError(path, kind string) error {
+	return fmt.Errorf("%s: %s, a PyTorch checkpoint: never read here, since unpickling runs the code it holds; convert it to safetensors (safetensors.torch.save_file in Python) and load the folder", path, kind)
 }

@@ -1,14 +1,17 @@
 package weights
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/gomlx/compute/dtypes"
@@ -50,29 +53,37 @@ func readSafetensors(path string) (set *Set, header []byte, err error) {
 	if info.Size() < 8 {
 		return nil, nil, fmt.Errorf("%s: not a safetensors file: %d bytes, shorter than its 8-byte header length", path, info.Size())
 	}
+	// The header first, bounded by the file's size, before go-huggingface's
+	// reader allocates whatever its length field says.
+	if header, err = readHeader(path, info.Size()); err != nil {
+		return nil, nil, err
+	}
 	r, err := openSafetensors(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer r.Close()
-	if header, err = readHeader(path); err != nil {
-		return nil, nil, err
-	}
 	dataLen := info.Size() - 8 - int64(len(header))
 	set = NewSet()
 	set.Source = path
+	ranges := make([]byteRange, 0, len(r.Header.Tensors))
 	for name, meta := range r.Header.Tensors {
 		shape, err := meta.GoMLXShape()
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: tensor %q: %v", path, name, err)
 		}
-		start, end := meta.DataOffsets[0], meta.DataOffsets[1]
-		if end-start != int64(shape.ByteSize()) {
-			return nil, nil, fmt.Errorf("%s: tensor %q: shape %s needs %d bytes, data_offsets give %d", path, name, shape, shape.ByteSize(), end-start)
+		size, err := byteSize(shape.DType.Size(), shape.Dimensions, dataLen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: tensor %q: shape %v: %w", path, name, shape.Dimensions, err)
 		}
+		start, end := meta.DataOffsets[0], meta.DataOffsets[1]
 		if start < 0 || end < start || end > dataLen {
 			return nil, nil, fmt.Errorf("%s: tensor %q: data_offsets [%d, %d] outside the file's %d bytes of data", path, name, start, end, dataLen)
 		}
+		if end-start != size {
+			return nil, nil, fmt.Errorf("%s: tensor %q: shape %s needs %d bytes, data_offsets give %d", path, name, shape, size, end-start)
+		}
+		ranges = append(ranges, byteRange{name, start, end})
 		set.addLazy(name, shape, path, func() (*tensors.Tensor, error) {
 			r, err := openSafetensors(path)
 			if err != nil {
@@ -82,11 +93,54 @@ func readSafetensors(path string) (set *Set, header []byte, err error) {
 			return r.ReadTensor(nil, name)
 		})
 	}
+	if err := checkOverlaps(ranges); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
 	return set, header, nil
 }
 
-// readHeader returns the JSON header of the safetensors file at path.
-func readHeader(path string) ([]byte, error) {
+// byteRange is where a tensor's data lies in a file.
+type byteRange struct {
+	name       string
+	start, end int64
+}
+
+// checkOverlaps reports two tensors whose data share bytes.
+func checkOverlaps(ranges []byteRange) error {
+	slices.SortFunc(ranges, func(a, b byteRange) int { return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.end, b.end)) })
+	for i := 1; i < len(ranges); i++ {
+		prev, r := ranges[i-1], ranges[i]
+		if r.start < prev.end && r.end > r.start {
+			return fmt.Errorf("tensors %q [%d, %d] and %q [%d, %d] overlap", prev.name, prev.start, prev.end, r.name, r.start, r.end)
+		}
+	}
+	return nil
+}
+
+// byteSize returns the bytes of a tensor of dims with elements of
+// elemSize bytes, or an error when a dimension is negative or the size
+// exceeds limit (the file's data), computed without overflowing: a shape
+// such as [2^58, 64] must not wrap around to a small number.
+func byteSize(elemSize int, dims []int, limit int64) (int64, error) {
+	size := int64(elemSize)
+	for _, d := range dims {
+		if d < 0 {
+			return 0, fmt.Errorf("negative dimension %d", d)
+		}
+		if d == 0 {
+			return 0, nil
+		}
+		if size > limit/int64(d) {
+			return 0, fmt.Errorf("needs more bytes than the file's %d bytes of data", limit)
+		}
+		size *= int64(d)
+	}
+	return size, nil
+}
+
+// readHeader returns the JSON header of the safetensors file at path, of
+// fileSize bytes.
+func readHeader(path string, fileSize int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -95,6 +149,9 @@ func readHeader(path string) ([]byte, error) {
 	var n uint64
 	if err := binary.Read(f, binary.LittleEndian, &n); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if n > uint64(fileSize-8) {
+		return nil, fmt.Errorf("%s: header length %d exceeds the file's %d bytes (truncated or not a safetensors file)", path, n, fileSize)
 	}
 	header := make([]byte, n)
 	if _, err := io.ReadFull(f, header); err != nil {
@@ -179,9 +236,19 @@ func ReadDir(dir string) (*Set, error) {
 		}
 		set.Merge(shard)
 	}
-	for name, f := range index.WeightMap {
-		if got := set.File(name); got == "" {
+	for _, name := range slices.Sorted(maps.Keys(index.WeightMap)) {
+		f := index.WeightMap[name]
+		got := set.File(name)
+		if got == "" {
 			return nil, fmt.Errorf("%s: tensor %q listed in shard %s is not in it", indexPath, name, f)
+		}
+		if filepath.Base(got) != f {
+			return nil, fmt.Errorf("%s: tensor %q is listed in shard %s but lies in %s", indexPath, name, f, filepath.Base(got))
+		}
+	}
+	for _, name := range set.Names() {
+		if _, ok := index.WeightMap[name]; !ok {
+			return nil, fmt.Errorf("%s: tensor %q of shard %s is not in the index's weight_map", indexPath, name, filepath.Base(set.File(name)))
 		}
 	}
 	return set, nil

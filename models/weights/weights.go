@@ -32,6 +32,9 @@ type Set struct {
 	// Source names where the set was read from (a file or a folder); error
 	// messages about tensors that are missing use it.
 	Source string
+	// AllowUnused lets a model be built from a set holding tensors it does
+	// not use (modeling.CheckUnused): off, such a set is an error.
+	AllowUnused bool
 }
 
 // NewSet returns an empty Set.

@@ -220,6 +220,8 @@ func TestBadSafetensorsInput(t *testing.T) {
 		{"offsets past the end", writeRaw(t, `{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}`, make([]byte, 8)), `"a"`},
 		{"shape disagrees with offsets", writeRaw(t, `{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}`, make([]byte, 8)), `"a"`},
 		{"negative dimension", writeRaw(t, `{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}`, make([]byte, 4)), "bad.safetensors"},
+		{"size overflowing int64", writeRaw(t, `{"a":{"dtype":"F32","shape":[288230376151711744,64],"data_offsets":[0,0]}}`, nil), `tensor "a": shape [288230376151711744 64]: needs more bytes`},
+		{"overlapping tensors", writeRaw(t, `{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}`, make([]byte, 12)), `"a" [0, 8] and "b" [4, 12] overlap`},
 		{"tiny file", func() string {
 			p := filepath.Join(t.TempDir(), "tiny.safetensors")
 			must(t, os.WriteFile(p, []byte{1, 2}, 0o644))

@@ -129,6 +129,24 @@ func DefaultConfig() Config {
 		QuantGroup: 32, QuantModules: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj"}}
 }
 
+// check returns an error naming the first setting that cannot run.
+func (c Config) check(where string) error {
+	s := lab.CheckSettings(where)
+	s.AtLeast("ban", c.Ban, 0)
+	s.AtLeast("train-seqs", c.TrainSeqs, 1)
+	s.AtLeast("val-seqs", c.ValSeqs, 1)
+	s.AtLeast("seq-len", c.SeqLen, 1)
+	s.AtLeast("iters", c.Iters, 0)
+	s.AtLeast("eval-interval", c.EvalInterval, 0)
+	s.AtLeast("batch", c.BatchSize, 1)
+	s.AtLeast("rank", c.Rank, 1)
+	s.NonNegative("temperature", c.Temperature)
+	s.NonNegative("lr", c.LR)
+	s.NonNegative("alpha", c.Alpha)
+	s.Within("dropout", c.Dropout, 0, 1)
+	return s.Err()
+}
+
 // Command is the experiment as lab.Main and `trustformers train` run it.
 var Command = lab.Experiment{Name: "lora_finetune",
 	Summary: "LoRA fine-tuning of stories260K on its own stories with its most used tokens forbidden", Run: Run}
@@ -165,6 +183,9 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	c.MinLR = c.LR / 10
+	if err := c.check("flags"); err != nil {
+		return err
+	}
 	c.Targets = strings.Split(*targets, ",")
 	c.QuantModules = strings.Split(*quantModules, ",")
 	if c.Quant == "" {

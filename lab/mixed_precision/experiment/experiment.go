@@ -108,6 +108,12 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	if err := lab.ParseFlags(fs, args); err != nil {
 		return err
 	}
+	s := lab.CheckSettings("flags")
+	s.AtLeast("iters", c.Iters, 1)
+	s.AtLeast("eval-iters", c.EvalIters, 1)
+	if err := s.Err(); err != nil {
+		return err
+	}
 	results, err := Measure(c, strings.Split(*precisions, ","), *runs, stderr)
 	if err != nil {
 		return err

@@ -111,7 +111,30 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	if *resume != "" {
 		return Resume(*resume, stdout, stderr)
 	}
+	if err := c.check("flags"); err != nil {
+		return err
+	}
 	return Train(c, *runs, stdout, stderr)
+}
+
+// check returns an error naming the first setting that cannot run; where
+// names where the settings came from (flags, or a resumed run's config.json).
+func (c Config) check(where string) error {
+	s := lab.CheckSettings(where)
+	s.AtLeast("iters", c.Iters, 0)
+	s.AtLeast("eval-interval", c.EvalInterval, 1)
+	s.AtLeast("eval-iters", c.EvalIters, 1)
+	s.AtLeast("batch_size", c.BatchSize, 1)
+	s.AtLeast("block_size", c.BlockSize, 1)
+	s.AtLeast("stop-after", c.StopAfter, 0)
+	s.AtLeast("patience", c.Patience, 0)
+	s.AtLeast("accumulate", c.Accumulate, 1)
+	s.AtLeast("sample_tokens", c.SampleTokens, 0)
+	s.NonNegative("learning_rate", c.LR)
+	s.NonNegative("min_lr", c.MinLR)
+	s.NonNegative("weight_decay", c.WeightDecay)
+	s.NonNegative("grad_clip", c.GradClip)
+	return s.Err()
 }
 
 // defaultData is ../shared/data/tinyshakespeare/input.txt beside the repository,
@@ -138,6 +161,12 @@ func Resume(dir string, stdout, stderr io.Writer) error {
 		return err
 	}
 	r.Close()
+	if c.Accumulate == 0 {
+		c.Accumulate = 1 // a run folder from before gradient accumulation
+	}
+	if err := c.check(filepath.Join(dir, "config.json")); err != nil {
+		return err
+	}
 	return train(c, "", dir, stdout, stderr)
 }
 
@@ -201,13 +230,15 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
-		if err := restoreRNG(extra["train_rng"], trainPCG); err != nil {
-			return err
-		}
-		if err := restoreRNG(extra["eval_rng"], evalPCG); err != nil {
-			return err
+		for key, pcg := range map[string]*rand.PCG{"train_rng": trainPCG, "eval_rng": evalPCG} {
+			if err := restoreRNG(extra[key], pcg); err != nil {
+				return fmt.Errorf("%s: %s: %w (resume from a run folder's checkpoint; best.safetensors keeps no data position)", r.Checkpoint(), key, err)
+			}
 		}
 		start = tr.Steps()
+		if start > c.Iters {
+			return fmt.Errorf("%s: checkpoint at step %d is past the run's %d iterations", r.Checkpoint(), start, c.Iters)
+		}
 		fmt.Fprintf(stderr, "shakespeare_char: resuming %s at iteration %d\n", r.Dir, start)
 	}
 	checkpoint := func() error {
@@ -312,11 +343,17 @@ func rngState(p *rand.PCG) string {
 }
 
 func restoreRNG(state string, p *rand.PCG) error {
+	if state == "" {
+		return fmt.Errorf("no RNG state in the checkpoint's metadata")
+	}
 	b, err := base64.StdEncoding.DecodeString(state)
 	if err != nil {
-		return fmt.Errorf("checkpoint RNG state: %w", err)
+		return fmt.Errorf("RNG state: %w", err)
 	}
-	return p.UnmarshalBinary(b)
+	if err := p.UnmarshalBinary(b); err != nil {
+		return fmt.Errorf("RNG state: %w", err)
+	}
+	return nil
 }
 
 func vocabID(v *training.CharVocab, r rune) int32 {
