@@ -186,6 +186,3 @@ func TestShardedBatchMustDivide(t *testing.T) {
 		t.Errorf("error %q does not name the batch and the devices", err)
 	}
 }
-
-
-
