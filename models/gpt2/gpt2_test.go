@@ -9,6 +9,7 @@ import (
 
 	"github.com/trustformers/trustformers-go/internal/golden"
 	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/models/weights"
 )
 
 func load(t *testing.T, folder string) *Model {
@@ -129,5 +130,33 @@ func TestBadInput(t *testing.T) {
 	}
 	if _, err := m.Forward(modeling.Batch{IDs: [][]int32{{1, 2}, {3}}}, modeling.ForwardOptions{}); err == nil || !strings.Contains(err.Error(), "row 1") {
 		t.Errorf("ragged batch: err = %v", err)
+	}
+}
+
+// TestUnusedTensors builds a one-layer model from the two-layer golden
+// checkpoint: an error naming the second layer's tensors, unless the set
+// allows unused tensors, when it loads and runs.
+func TestUnusedTensors(t *testing.T) {
+	dir := filepath.Join(golden.Dir("gpt2"), "model")
+	cfg, err := ReadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NLayer = 1
+	set, err := weights.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, set, golden.Backend(t)); err == nil || !strings.Contains(err.Error(), "tensors the config does not use") ||
+		!strings.Contains(err.Error(), `h.1.attn.c_attn.weight"`) || !strings.Contains(err.Error(), "AllowUnused") {
+		t.Fatalf("one layer from a two-layer checkpoint: err = %v", err)
+	}
+	set.AllowUnused = true
+	m, err := New(cfg, set, golden.Backend(t))
+	if err != nil {
+		t.Fatalf("with AllowUnused: %v", err)
+	}
+	if _, err := m.Forward(modeling.Batch{IDs: [][]int32{{1, 2, 3}}}, modeling.ForwardOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
