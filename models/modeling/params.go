@@ -495,12 +495,10 @@ func (p *Params) MoveToDevice(backend compute.Backend) error {
 // memory the collector does not see: left to it, a discarded model slowed
 // the next one). Params and their model must not be used afterwards.
 func (p *Params) Free() {
-	for _, name := range p.Names() {
-		for _, v := range p.stored(name) {
-			if t, err := v.Value(); err == nil {
-				_ = t.FinalizeAll()
-			}
-		}
+	// Every variable of the Store, a trainer's moments included; Reset
+	// frees a sharded value's shards without gathering them first.
+	for v := range p.Store.IterVariables() {
+		_ = v.Reset()
 	}
 }
 
