@@ -316,7 +316,7 @@ func newONNX(config, lib string) (compute.Backend, error) {
 
 // newXLAFromConfig resolves the plugin named in an "xla:..." spec through
 // FindPlugins (which, unlike go-xla, knows JAX's layout) and creates it with
-// the given number of devices (0: the plugin's default).
+// the given number of devices (0: see newXLA).
 func newXLAFromConfig(s Spec, config string, devices int) (compute.Backend, error) {
 	name, options, _ := strings.Cut(config, ",")
 	if name == "" {
@@ -363,12 +363,12 @@ func pluginFix(name string) string {
 	return fmt.Sprintf("Fix: set PJRT_PLUGIN_LIBRARY_PATH to a folder holding pjrt_c_api_%s_plugin.so, or run `trustformers doctor --install-xla` (downloads go-xla's plugins).", name)
 }
 
-// newXLA creates the PJRT plugin at pluginPath. With devices > 0, XLA's CPU
-// plugin presents that many host devices (one by default, unless XLA_FLAGS
-// sets --xla_force_host_platform_device_count) (its client option
-// cpu_device_count, which JAX's --xla_force_host_platform_device_count also
-// sets), and an accelerator plugin is limited to its first devices; a count
-// the plugin cannot give is an error.
+// newXLA creates the PJRT plugin at pluginPath with devices devices. XLA's
+// CPU plugin presents that many host devices through its client option
+// cpu_device_count (what JAX's --xla_force_host_platform_device_count
+// sets), one when devices is 0 unless XLA_FLAGS sets that flag itself; an
+// accelerator plugin is limited to its first devices (0: all of them). A
+// count the plugin cannot give is an error.
 func newXLA(pluginPath, options string, devices int) (compute.Backend, error) {
 	config := pluginPath
 	if options != "" {

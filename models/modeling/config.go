@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -74,12 +75,7 @@ func WriteConfig(dir string, cfg any) error {
 
 // Positive returns an error naming field in path when value is not positive.
 func Positive(path string, fields map[string]int) error {
-	names := make([]string, 0, len(fields))
-	for n := range fields {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(fields)) {
 		if fields[n] <= 0 {
 			return fmt.Errorf("%s: field %q must be positive, got %d", path, n, fields[n])
 		}
@@ -104,12 +100,7 @@ func Bounded(path string, sizes map[string]int, layers ...string) error {
 	if err := Positive(path, sizes); err != nil {
 		return err
 	}
-	names := make([]string, 0, len(sizes))
-	for n := range sizes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(sizes)) {
 		limit := MaxSize
 		if slices.Contains(layers, n) {
 			limit = MaxLayers
@@ -125,12 +116,7 @@ func Bounded(path string, sizes map[string]int, layers ...string) error {
 // NaN, infinite, zero or negative (an epsilon or a rotary base that would
 // turn every output into NaN).
 func PositiveFinite(path string, fields map[string]float64) error {
-	names := make([]string, 0, len(fields))
-	for n := range fields {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(fields)) {
 		if v := fields[n]; !(v > 0) || math.IsInf(v, 0) {
 			return fmt.Errorf("%s: field %q must be a positive number, got %v", path, n, v)
 		}

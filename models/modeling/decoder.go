@@ -3,12 +3,8 @@ package modeling
 import (
 	"fmt"
 	"math"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -289,7 +285,7 @@ func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 	}
 	// A step holds the cache and, on XLA engines, its updated copy: twice
 	// the cache must fit in what the process may still take.
-	if need, have := cacheBytes(2*d.Layers, batch, d.KVHeads, maxLen, d.HeadDim), memoryBytes(); have > 0 && 2*need > have {
+	if need, have := cacheBytes(2*d.Layers, batch, d.KVHeads, maxLen, d.HeadDim), xla.MemoryLeft(); have > 0 && 2*need > have {
 		return nil, fmt.Errorf("cache: %d rows of %d tokens need %.1f GB of keys and values, and a step twice that; this process may take %.1f GB more (ask for fewer new tokens)",
 			batch, maxLen, need/1e9, have/1e9)
 	}
@@ -314,48 +310,14 @@ func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 }
 
 // cacheBytes returns the bytes of n float32 tensors of the given
-// dimensions, saturating instead of overflowing.
+// dimensions, as a float64 so that no size can overflow into a small or
+// negative number.
 func cacheBytes(n int, dims ...int) float64 {
 	size := 4 * float64(n)
 	for _, d := range dims {
 		size *= float64(d)
 	}
 	return size
-}
-
-// memoryBytes returns the memory this process may still take: the
-// machine's available memory (MemAvailable), or less under an address-space
-// limit (ulimit -v) once what the process has mapped is taken off; 0 when
-// unknown.
-func memoryBytes() float64 {
-	have := procKB("/proc/meminfo", "MemAvailable:") * 1024
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_AS, &lim); err == nil && lim.Cur != math.MaxUint64 {
-		left := float64(lim.Cur) - procKB("/proc/self/status", "VmSize:")*1024
-		if have == 0 || left < have {
-			have = max(left, 1)
-		}
-	}
-	return have
-}
-
-// procKB reads the kB figure of the line starting with key in a /proc file
-// (0 when there is none).
-func procKB(path, key string) float64 {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, key); ok {
-			if f := strings.Fields(rest); len(f) > 0 {
-				if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
-					return kb
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // cacheInGraph reports whether steps write the cache inside their graph,
@@ -533,15 +495,7 @@ func (d *Decoder) stepInGraph(c *Cache, ids, positions, start, valid *tensors.Te
 			_ = t.FinalizeAll()
 		}
 		c.K, c.V, c.sharded = nil, nil, res[1:]
-		logits := res[0]
-		if logits.ShardingSpec().IsReplicated() {
-			for _, s := range logits.Shards()[1:] {
-				_ = s.FinalizeAll()
-			}
-			return logits.Shards()[0], nil
-		}
-		defer logits.FinalizeAll()
-		return logits.Merge()
+		return gather(res[0])
 	}
 	for _, t := range slices.Concat(c.K, c.V) {
 		donated, err := DonateTensorBuffer(t, d.Backend, 0)

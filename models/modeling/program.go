@@ -113,19 +113,24 @@ func (e *Program) Call(args ...any) ([]*tensors.Tensor, error) {
 	}
 	whole := make([]*tensors.Tensor, len(outs))
 	for i, dt := range outs {
-		if dt.ShardingSpec().IsReplicated() {
-			whole[i] = dt.Shards()[0]
-			for _, s := range dt.Shards()[1:] {
-				_ = s.FinalizeAll()
-			}
-			continue
-		}
-		if whole[i], err = dt.Merge(); err != nil {
+		if whole[i], err = gather(dt); err != nil {
 			return nil, fmt.Errorf("gathering output %d: %w", i, err)
 		}
-		_ = dt.FinalizeAll()
 	}
 	return whole, nil
+}
+
+// gather returns dt as one tensor and releases its shards: a replicated
+// value's first shard as it is, a split one merged on the host.
+func gather(dt *dtensor.Tensor) (*tensors.Tensor, error) {
+	if dt.ShardingSpec().IsReplicated() {
+		for _, s := range dt.Shards()[1:] {
+			_ = s.FinalizeAll()
+		}
+		return dt.Shards()[0], nil
+	}
+	defer dt.FinalizeAll()
+	return dt.Merge()
 }
 
 // CallDistributed is Call on a mesh, returning the outputs as they lie on

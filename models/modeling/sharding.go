@@ -195,7 +195,7 @@ func vocabHint(r Role) string {
 // divides the batch, else whole on every device.
 func (s *Sharding) batchSpec(dims []int) *distributed.ShardingSpec {
 	n := s.Mesh.Size(xla.AxisData)
-	if s.Strategy == TensorParallel && n == 0 || n <= 1 || len(dims) == 0 || dims[0]%n != 0 {
+	if n <= 1 || len(dims) == 0 || dims[0]%n != 0 {
 		return distributed.NewReplicatedShardingSpec(s.Mesh.DeviceMesh())
 	}
 	return &distributed.ShardingSpec{Mesh: s.Mesh.DeviceMesh(), Axes: []distributed.AxisSpec{{xla.AxisData}}}
@@ -205,10 +205,7 @@ func (s *Sharding) batchSpec(dims []int) *distributed.ShardingSpec {
 // "data" axis (always true without one). Trainers check it, so that a
 // data-parallel step never silently runs replicated.
 func (s *Sharding) BatchDivides(rows int) bool {
-	if !s.distributed() || s.Strategy == TensorParallel && !s.Mesh.Has(xla.AxisData) {
-		return true
-	}
-	return rows%s.Mesh.Size(xla.AxisData) == 0
+	return !s.distributed() || rows%s.DataSize() == 0
 }
 
 // DataSize returns the number of devices along the "data" axis (1 without one).
@@ -280,12 +277,17 @@ func (p *Params) Shard(s *Sharding) error {
 			specs[v] = spec
 		}
 	}
-	backend := p.backendFor(s)
+	// Shards go to s's devices; gathered values back to the first device
+	// of the mesh they were on.
+	on := s
+	if on == nil {
+		on = p.sharding
+	}
 	for v := range p.Store.IterVariables() {
 		if !v.HasValue() {
 			continue
 		}
-		if err := place(backend, v, specs[v]); err != nil {
+		if err := place(on.Mesh.Backend, v, specs[v]); err != nil {
 			return err
 		}
 	}
@@ -313,18 +315,6 @@ func (p *Params) Follow(path, weight string) error {
 	return place(p.sharding.Mesh.Backend, v, w.ShardingSpec())
 }
 
-// backendFor returns the backend the variables live on under s (nil for one
-// device when none of them is on a device yet).
-func (p *Params) backendFor(s *Sharding) compute.Backend {
-	if s != nil {
-		return s.Mesh.Backend
-	}
-	if p.sharding != nil {
-		return p.sharding.Mesh.Backend
-	}
-	return nil
-}
-
 // place lays v out with spec, each shard on its device of backend; a nil
 // spec makes it one tensor on the first device again.
 func place(backend compute.Backend, v *model.Variable, spec *distributed.ShardingSpec) error {
@@ -343,10 +333,7 @@ func place(backend compute.Backend, v *model.Variable, spec *distributed.Shardin
 		if err := v.SetShardingSpec(nil); err != nil {
 			return fmt.Errorf("variable %q: %w", v.Path(), err)
 		}
-		if backend != nil {
-			return toDevice(whole, backend)
-		}
-		return nil
+		return toDevice(whole, backend)
 	}
 	dt, err := dtensor.ShardTensor(spec, t)
 	if err != nil {
