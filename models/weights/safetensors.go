@@ -108,10 +108,17 @@ type byteRange struct {
 // checkOverlaps reports two tensors whose data share bytes.
 func checkOverlaps(ranges []byteRange) error {
 	slices.SortFunc(ranges, func(a, b byteRange) int { return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.end, b.end)) })
-	for i := 1; i < len(ranges); i++ {
-		prev, r := ranges[i-1], ranges[i]
-		if r.start < prev.end && r.end > r.start {
-			return fmt.Errorf("tensors %q [%d, %d] and %q [%d, %d] overlap", prev.name, prev.start, prev.end, r.name, r.start, r.end)
+	var last *byteRange // the non-empty range reaching furthest so far
+	for i := range ranges {
+		r := &ranges[i]
+		if r.end == r.start {
+			continue // an empty tensor holds no bytes
+		}
+		if last != nil && r.start < last.end {
+			return fmt.Errorf("tensors %q [%d, %d] and %q [%d, %d] overlap", last.name, last.start, last.end, r.name, r.start, r.end)
+		}
+		if last == nil || r.end > last.end {
+			last = r
 		}
 	}
 	return nil

@@ -221,6 +221,7 @@ func TestBadSafetensorsInput(t *testing.T) {
 		{"shape disagrees with offsets", writeRaw(t, `{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}`, make([]byte, 8)), `"a"`},
 		{"negative dimension", writeRaw(t, `{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}`, make([]byte, 4)), "bad.safetensors"},
 		{"size overflowing int64", writeRaw(t, `{"a":{"dtype":"F32","shape":[288230376151711744,64],"data_offsets":[0,0]}}`, nil), `tensor "a": shape [288230376151711744 64]: needs more bytes`},
+		{"overlap behind an empty tensor", writeRaw(t, `{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"c":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}`, make([]byte, 16)), `"a" [0, 16] and "c" [8, 12] overlap`},
 		{"overlapping tensors", writeRaw(t, `{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}`, make([]byte, 12)), `"a" [0, 8] and "b" [4, 12] overlap`},
 		{"tiny file", func() string {
 			p := filepath.Join(t.TempDir(), "tiny.safetensors")
