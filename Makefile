@@ -72,5 +72,5 @@ bench: setup
 ## devices; writes docs/sharding.md's table and JAX's losses for the test (needs PyPI; not part of make test)
 sharding-bench: setup
 	test -x .deps/venv-jax/bin/python || python3 -m venv .deps/venv-jax
-	.deps/venv-jax/bin/pip install -q -r scripts/sharding/requirements.txt
+	.deps/venv-jax/bin/pip install -q --require-hashes --only-binary=:all: -r scripts/sharding/requirements.txt
 	go run ./scripts/sharding -python .deps/venv-jax/bin/python -golden training/testdata/jax_sharded.json -out docs/sharding.md
