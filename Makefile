@@ -21,7 +21,7 @@ export JUPYTER_IP ?= 127.0.0.1
 export JUPYTER_PORT ?= 8888
 GO_TEST_FLAGS ?= -timeout 30m
 
-.PHONY: setup notebook test vet gotest notebooks assets bench doctor sharding-bench
+.PHONY: setup notebook test vet gotest notebooks assets bench doctor sharding-bench reference venv
 
 ## setup: Debian packages, Go tools, GoNB kernel, echarts and ONNX Runtime from npm (idempotent)
 setup:
@@ -60,11 +60,29 @@ doctor:
 assets:
 	bash scripts/assets.sh "$(TRUSTFORMERS_DATA)"
 
-## bench: our engines beside PyTorch on GPT-2 124M / BERT-base shapes; writes docs/benchmarks.md
-# (needs python3-torch and libopenblas0-pthread from Debian; not part of make test)
-bench: setup
-	@dpkg-query -W python3-torch libopenblas0-pthread >/dev/null 2>&1 || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch libopenblas0-pthread >/dev/null)
+## venv: .deps/venv for the reference scripts and make bench: PyTorch 2, Transformers, sentence-transformers,
+## PEFT and gguf (wheels pinned and hash-checked by scripts/reference/requirements.txt, ~3 GB with PyTorch's
+## CUDA libraries), and llama-cpp-python built from its pinned source once (~12 min; the wheel is kept in
+## .deps/wheels-llama). Needs PyPI; not part of make test.
+VENV := .deps/venv
+LLAMA_CPP_WHEELS := .deps/wheels-llama
+venv:
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --require-hashes --only-binary=:all: -r scripts/reference/requirements.txt
+	ls $(LLAMA_CPP_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || \
+		$(VENV)/bin/pip wheel -q --require-hashes --no-deps --no-binary llama-cpp-python -w $(LLAMA_CPP_WHEELS) -r scripts/reference/requirements-llama-cpp.txt
+	$(VENV)/bin/pip install -q --no-deps --find-links $(LLAMA_CPP_WHEELS) -r scripts/reference/requirements-llama-cpp.txt
+
+## reference: regenerate every golden made by Hugging Face's classes, the real checkpoints' references and the
+## interop goldens under models/testdata (in .deps/venv; not part of make test)
+reference: setup venv
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/make_goldens.py
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/real_checkpoints.py
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python -W ignore scripts/reference/interop.py
+
+## bench: our engines beside PyTorch 2 + Hugging Face and llama.cpp on GPT-2 124M / BERT-base shapes;
+## writes docs/benchmarks.md (needs make venv; not part of make test)
+bench: setup venv
 	go build -o build/trustformers ./cmd/trustformers
 	build/trustformers bench --compare --reps 5 --out docs/benchmarks.md
 

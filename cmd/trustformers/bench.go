@@ -21,10 +21,12 @@ import (
 	"github.com/gomlx/compute/dtypes/bfloat16"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/trustformers/trustformers-go/internal/assets"
 	"github.com/trustformers/trustformers-go/models/bert"
 	"github.com/trustformers/trustformers-go/models/generate"
 	"github.com/trustformers/trustformers-go/models/gpt2"
 	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/models/tokenizer"
 	"github.com/trustformers/trustformers-go/quant"
 	"github.com/trustformers/trustformers-go/xla"
 )
@@ -40,6 +42,9 @@ type figure struct {
 	Value   float64   `json:"value"`
 	Unit    string    `json:"unit"`
 	Samples []float64 `json:"samples,omitempty"`
+	// IDs are the greedy tokens of decode b1's first row, for checking
+	// that engines decoding the same model agree.
+	IDs []int32 `json:"ids,omitempty"`
 }
 
 // Figures measured, in table order, with whether larger is better.
@@ -57,7 +62,7 @@ var benchFigures = []struct {
 
 func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("bench", "[--compare [--out FILE]] | [--backend SPEC --json]", stderr)
-	compare := fs.Bool("compare", false, "run every CPU backend present and the PyTorch reference, alternating, and print the table")
+	compare := fs.Bool("compare", false, "run every CPU backend present, PyTorch 2 + Hugging Face and llama.cpp, alternating, and print the table")
 	out := fs.String("out", "", "with --compare: also write the table to this markdown file")
 	backendSpec := fs.String("backend", "", "backend to measure (one process per backend)")
 	reps := fs.Int("reps", 5, "repetitions per figure after a warm-up (the median is reported)")
@@ -66,8 +71,16 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	quantSchemes := fs.String("quant", "int8,int4,nf4", "with --compare: quantization schemes whose GPT-2 decode is measured too (\"\": none); "+
 		"without: quantize the GPT-2 model with this one scheme")
 	weightDType := fs.String("weights", "", "without --compare: store GPT-2's matrix weights as bf16 (converted to float32 in each graph) before measuring")
+	ggufDir := fs.String("gguf", "", "write the GPT-2 model the figures use as GGUF files gpt2-{f32,f16,q8_0,q4_0}.gguf in this folder, with GPT-2's tokenizer, and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *ggufDir != "" {
+		if err := benchGGUF(*ggufDir); err != nil {
+			fmt.Fprintf(stderr, "trustformers bench: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	if *compare {
 		return benchCompare(*reps, *rounds, *only, *quantSchemes, *out, stdout, stderr)
@@ -260,6 +273,7 @@ func benchBackend(spec string, reps int, only, scheme string, stderr io.Writer) 
 			}
 			prompts := prompt(b, 16)
 			var rates []float64
+			var first []int32
 			_, err := timeIt(reps, func() error {
 				start := time.Now()
 				outs, err := generate.Run(m, prompts, generate.Options{MaxNewTokens: 64}, nil)
@@ -271,12 +285,16 @@ func benchBackend(spec string, reps int, only, scheme string, stderr io.Writer) 
 					n += len(o.IDs)
 				}
 				rates = append(rates, float64(n)/time.Since(start).Seconds())
+				first = outs[0].IDs
 				return nil
 			})
 			if err != nil {
 				return nil, err
 			}
 			add(name, "tok/s", rates[1:]) // the first run was the warm-up
+			if b == 1 {
+				figs[len(figs)-1].IDs = first
+			}
 		}
 		// GPT-2's own footprint: from loading its checkpoint (or, quantized,
 		// from after quantizing) to the end of its figures.
@@ -315,6 +333,45 @@ func benchBackend(spec string, reps int, only, scheme string, stderr io.Writer) 
 	}
 	figs = append(figs, figure{Name: "peak rss", Engine: engine, Value: peak, Unit: "MB"})
 	return figs, nil
+}
+
+// ggufTypes are the GGUF tensor types llama.cpp decodes in make bench.
+var ggufTypes = []string{"f32", "f16", "q8_0", "q4_0"}
+
+// benchGGUF writes the GPT-2 model the figures measure (gpt2.NewRandom,
+// seed 1) as dir/gpt2-<type>.gguf for every ggufTypes, with GPT-2's
+// tokenizer (the test assets' encoder.json and vocab.bpe) in the metadata.
+func benchGGUF(dir string) error {
+	backend, err := xla.New("go")
+	if err != nil {
+		return err
+	}
+	defer backend.Finalize()
+	m, err := gpt2.NewRandom(gpt2Small(), 1, backend)
+	if err != nil {
+		return err
+	}
+	enc, err := assets.Path(assets.GPT2Encoder)
+	if err != nil {
+		return err
+	}
+	tok, err := tokenizer.Load(filepath.Dir(enc))
+	if err != nil {
+		return err
+	}
+	meta, err := tok.GGUFMetadata()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, typ := range ggufTypes {
+		if err := m.SaveGGUF(filepath.Join(dir, "gpt2-"+typ+".gguf"), typ, meta...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // bf16Weights stores every matrix weight of params (the projections and the
@@ -375,9 +432,10 @@ func peakRSSMB() float64 {
 	return 0
 }
 
-// benchCompare runs this command once per CPU backend and the PyTorch
-// reference at its best setting and at one thread, alternating, and prints
-// (and optionally writes) the side-by-side table.
+// benchCompare runs this command once per CPU backend, PyTorch 2 with
+// Hugging Face's classes at two threads and at one, and llama.cpp on the
+// same GPT-2 exported as GGUF in F32, F16, Q8_0 and Q4_0, alternating, and
+// prints (and optionally writes) the side-by-side table.
 func benchCompare(reps, rounds int, only, quantSchemes, out string, stdout, stderr io.Writer) int {
 	self, err := os.Executable()
 	if err != nil {
@@ -436,13 +494,44 @@ func benchCompare(reps, rounds int, only, quantSchemes, out string, stdout, stde
 			}
 		}
 	}
-	py := "/usr/bin/python3"
+	py := filepath.Join(".deps", "venv", "bin", "python")
+	if _, err := os.Stat(py); err != nil {
+		fmt.Fprintf(stderr, "trustformers bench: %s missing: run `make venv` (PyTorch 2, Transformers and llama-cpp-python, pinned)\n", py)
+		return 1
+	}
+	// PyTorch 2 + Hugging Face at both thread settings; the table takes the
+	// better one per figure.
 	script := filepath.Join("scripts", "reference", "bench.py")
-	// PyTorch 1.13's best setting on this 2-core machine: one torch thread, two OpenBLAS threads.
-	runs = append(runs,
-		run{"pytorch", []string{py, script, "--reps", fmt.Sprint(reps), "--only", only}, []string{"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=2", "TORCH_THREADS=1"}},
-		run{"pytorch-1t", []string{py, script, "--reps", fmt.Sprint(reps), "--only", only}, []string{"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "TORCH_THREADS=1"}})
+	torchRuns := []string{"pytorch-2t", "pytorch-1t"}
+	for i, label := range torchRuns {
+		threads := fmt.Sprint(2 - i)
+		runs = append(runs, run{label, []string{py, script, "--reps", fmt.Sprint(reps), "--only", only},
+			[]string{"TORCH_THREADS=" + threads, "OMP_NUM_THREADS=" + threads}})
+	}
+	// llama.cpp decoding the same GPT-2, exported by `bench --gguf`.
+	var cppLabels []string
+	if cppOnly := llamaCppFigures(only); cppOnly != "" {
+		dir, err := os.MkdirTemp("", "trustformers-bench-gguf-")
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		export := exec.Command(self, "bench", "--gguf", dir)
+		export.Stdout, export.Stderr = stderr, stderr
+		if err := export.Run(); err != nil {
+			fmt.Fprintf(stderr, "trustformers bench --gguf: %v\n", err)
+			return 1
+		}
+		for _, typ := range ggufTypes {
+			label := "llama.cpp " + typ
+			cppLabels = append(cppLabels, label)
+			runs = append(runs, run{label, []string{py, filepath.Join("scripts", "reference", "bench_llamacpp.py"),
+				"--model", filepath.Join(dir, "gpt2-"+typ+".gguf"), "--reps", fmt.Sprint(reps), "--only", cppOnly}, nil})
+		}
+	}
 	results := map[string]map[string][]float64{} // label -> figure -> values over rounds
+	greedyIDs := map[string][]int32{}            // label -> decode b1's tokens
 	for round := range rounds {
 		for _, r := range runs {
 			fmt.Fprintf(stderr, "bench round %d: %s\n", round+1, r.label)
@@ -465,49 +554,59 @@ func benchCompare(reps, rounds int, only, quantSchemes, out string, stdout, stde
 					results[r.label] = map[string][]float64{}
 				}
 				results[r.label][f.Name] = append(results[r.label][f.Name], f.Value)
+				if len(f.IDs) > 0 {
+					greedyIDs[r.label] = f.IDs
+				}
 			}
 		}
 	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "%-14s %-10s %12s   %-22s %-22s %s\n", "figure", "engine", "value", "pytorch (best)", "pytorch (1 thread)", "ratio vs best")
+	fmt.Fprintf(&table, "%-14s %-14s %12s   %-24s %-20s %s\n", "figure", "engine", "value", "pytorch 2 + HF (best)", "pytorch (1 thread)", "ratio vs best")
 	for _, fig := range benchFigures {
-		ref := results["pytorch"][fig.name]
-		ref1 := results["pytorch-1t"][fig.name]
-		for _, b := range backends {
-			vals := results[b][fig.name]
-			if len(vals) == 0 {
-				continue
-			}
-			v := median(vals)
-			refStr, ref1Str, ratio := "-", "-", "-"
-			if len(ref) > 0 {
-				r := median(ref)
-				refStr = fmt.Sprintf("%.1f %s", r, fig.unit)
-				if fig.higher {
-					ratio = fmt.Sprintf("%.2fx", v/r)
-				} else {
-					ratio = fmt.Sprintf("%.2fx", r/v)
+		// The better PyTorch setting for this figure.
+		best, bestLabel := 0.0, ""
+		for _, label := range torchRuns {
+			if vals := results[label][fig.name]; len(vals) > 0 {
+				if v := median(vals); bestLabel == "" || orient(v, best, fig.higher) > 1 {
+					best, bestLabel = v, label
 				}
 			}
-			if len(ref1) > 0 {
-				ref1Str = fmt.Sprintf("%.1f %s", median(ref1), fig.unit)
-			}
-			fmt.Fprintf(&table, "%-14s %-10s %9.1f %-5s  %-22s %-22s %s\n", fig.name, b, v, fig.unit, refStr, ref1Str, ratio)
 		}
-		for _, label := range quantLabels {
+		row := func(label, ref, ref1, note string) {
 			vals := results[label][fig.name]
 			if len(vals) == 0 {
-				continue
+				return
 			}
 			v := median(vals)
 			ratio := "-"
-			if len(ref) > 0 {
-				ratio = fmt.Sprintf("%.2fx", orient(v, median(ref), fig.higher))
+			if bestLabel != "" {
+				ratio = fmt.Sprintf("%.2fx", orient(v, best, fig.higher))
 			}
-			if fp32 := results[strings.Fields(label)[0]][fig.name]; len(fp32) > 0 {
-				ratio += fmt.Sprintf(" (%.2fx fp32)", orient(v, median(fp32), fig.higher))
+			fmt.Fprintf(&table, "%-14s %-14s %9.1f %-5s  %-24s %-20s %s%s\n", fig.name, label, v, fig.unit, ref, ref1, ratio, note)
+		}
+		refStr, ref1Str := "-", "-"
+		if bestLabel != "" {
+			refStr = fmt.Sprintf("%.1f %s (%s)", best, fig.unit, strings.TrimPrefix(bestLabel, "pytorch-"))
+		}
+		if vals := results["pytorch-1t"][fig.name]; len(vals) > 0 {
+			ref1Str = fmt.Sprintf("%.1f %s", median(vals), fig.unit)
+		}
+		for _, b := range backends {
+			row(b, refStr, ref1Str, "")
+		}
+		for _, label := range quantLabels {
+			note := ""
+			if fp32 := results[strings.Fields(label)[0]][fig.name]; len(fp32) > 0 && len(results[label][fig.name]) > 0 {
+				note = fmt.Sprintf(" (%.2fx fp32)", orient(median(results[label][fig.name]), median(fp32), fig.higher))
 			}
-			fmt.Fprintf(&table, "%-14s %-14s %5.1f %-5s  %-22s %-22s %s\n", fig.name, label, v, fig.unit, "", "", ratio)
+			row(label, "", "", note)
+		}
+		for _, label := range cppLabels {
+			note := ""
+			if fig.name == "decode b1" {
+				note = fmt.Sprintf(" (greedy tokens = go's: %d of %d)", samePrefix(greedyIDs[label], greedyIDs["go"]), len(greedyIDs["go"]))
+			}
+			row(label, "", "", note)
 		}
 	}
 	fmt.Fprint(stdout, table.String())
@@ -518,6 +617,30 @@ func benchCompare(reps, rounds int, only, quantSchemes, out string, stdout, stde
 		}
 	}
 	return 0
+}
+
+// llamaCppFigures returns the figures of only that the llama.cpp rows
+// measure (prefill, single-sequence decode, first token, peak RSS).
+func llamaCppFigures(only string) string {
+	var keep []string
+	for _, f := range []string{"prefill 1x128", "decode b1", "first token"} {
+		if wants(only, f) {
+			keep = append(keep, f)
+		}
+	}
+	if len(keep) == 0 {
+		return ""
+	}
+	return strings.Join(append(keep, "peak rss"), ",")
+}
+
+// samePrefix returns how many leading tokens a and b share.
+func samePrefix(a, b []int32) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
 
 // orient returns v over ref when higher is better, else ref over v, so
@@ -541,7 +664,7 @@ func writeBenchDoc(path, table string, reps, rounds int) error {
 			break
 		}
 	}
-	section := fmt.Sprintf("%s\nMeasured %s on %s, %d cores, %s; `make bench` (%d repetitions after a warm-up, median; %d round(s)). Higher is better for tok/s, lower for ms, s and MB; the ratio is ours over PyTorch's best setting, oriented so that above 1 means faster or smaller.\n\n```text\n%s```\n%s",
+	section := fmt.Sprintf("%s\nMeasured %s on %s, %d cores, %s; `make bench` (%d repetitions after a warm-up, median; %d round(s)). Higher is better for tok/s, lower for ms, s and MB; the ratio is each row over PyTorch 2 + Hugging Face at its better thread setting for that figure, oriented so that above 1 means faster or smaller.\n\n```text\n%s```\n%s",
 		begin, time.Now().UTC().Format("2006-01-02"), cpu, runtime.NumCPU(), runtime.Version(), reps, rounds, table, end)
 	text := string(old)
 	i, j := strings.Index(text, begin), strings.Index(text, end)

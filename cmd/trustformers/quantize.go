@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/trustformers/trustformers-go/models"
-	"github.com/trustformers/trustformers-go/models/llama"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
+	"github.com/trustformers/trustformers-go/models/weights"
 	"github.com/trustformers/trustformers-go/quant"
 	"github.com/trustformers/trustformers-go/training"
 	"github.com/trustformers/trustformers-go/xla"
@@ -21,11 +21,13 @@ func init() {
 // runQuantize implements
 //
 //	trustformers quantize --model PATH --scheme int8|int4|nf4 [--group N] [--double-quant] [--modules a,b] --out DIR
-//	trustformers quantize --model PATH --scheme q8_0|q4_0|f16|f32 --out FILE.gguf
+//	trustformers quantize --model PATH --scheme q8_0|q4_0|f16|f32 [--tokenizer PATH] --out FILE.gguf
 //	trustformers quantize --model PATH --report [--schemes int8,int4,nf4] [--group N] [--text FILE [--tokenizer PATH|char]]
 //
 // The first writes a quantized model folder that models.Load reads back;
-// the second writes a LLaMA-family model as a llama.cpp GGUF file; the
+// the second writes a GPT-2 or LLaMA-family model as a llama.cpp GGUF
+// file, with the tokenizer's metadata (the model folder's, or --tokenizer's)
+// so that llama.cpp runs it; the
 // third prints, per scheme, the file size, the logit error against
 // float32 and the validation perplexity (see quant.Report).
 func runQuantize(args []string, stdout, stderr io.Writer) int {
@@ -35,11 +37,11 @@ func runQuantize(args []string, stdout, stderr io.Writer) int {
 	group := fs.Int("group", 0, fmt.Sprintf("inputs per scale for int4 and nf4 (0: %d)", quant.DefaultGroupSize))
 	doubleQuant := fs.Bool("double-quant", false, "nf4: quantize the block maxima again (QLoRA)")
 	modules := fs.String("modules", "", "comma-separated linear layers to quantize (default: every linear layer in the blocks)")
-	out := fs.String("out", "", "folder to write the quantized model to (a name ending in .gguf: a GGUF file, LLaMA family)")
+	out := fs.String("out", "", "folder to write the quantized model to (a name ending in .gguf: a llama.cpp GGUF file, GPT-2 and LLaMA families)")
 	report := fs.Bool("report", false, "measure every scheme in --schemes against float32 instead of writing a model")
 	schemes := fs.String("schemes", "int8,int4,nf4", "--report: the schemes to measure")
 	text := fs.String("text", "", "--report: text whose last 10% is the validation set (default: sequences sampled from the model)")
-	tokPath := fs.String("tokenizer", "", `--report: tokenizer for --text ("char": nanoGPT's character vocabulary of the text; default: the model folder's)`)
+	tokPath := fs.String("tokenizer", "", `--report: tokenizer for --text ("char": nanoGPT's character vocabulary of the text; default: the model folder's); a .gguf --out: the tokenizer written into the file (default: the model folder's)`)
 	seqs := fs.Int("seqs", 32, "--report: number of validation sequences")
 	seqLen := fs.Int("seq-len", 64, "--report: tokens per sequence")
 	bos := fs.Int("bos", 1, "--report without --text: the token that starts each sampled sequence")
@@ -72,11 +74,17 @@ func runQuantize(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		lm, ok := m.(*llama.Model)
+		saver, ok := m.(interface {
+			SaveGGUF(path, tensorType string, extra ...weights.GGUFKV) error
+		})
 		if !ok {
-			return fail(fmt.Errorf("%s: GGUF export is for the LLaMA family, not %q", *modelPath, m.ModelType()))
+			return fail(fmt.Errorf("%s: GGUF export is for the GPT-2 and LLaMA families, not %q", *modelPath, m.ModelType()))
 		}
-		if err := lm.SaveGGUF(*out, *scheme); err != nil {
+		extra, err := ggufTokenizer(*modelPath, *tokPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "trustformers quantize: %v; the GGUF has no tokenizer, which llama.cpp needs to run it\n", err)
+		}
+		if err := saver.SaveGGUF(*out, *scheme, extra...); err != nil {
 			return fail(err)
 		}
 		info, err := os.Stat(*out)
@@ -184,4 +192,24 @@ func reportData(load func() (models.Model, error), text, tokPath, modelPath stri
 		return eval, fmt.Errorf("%s: %w", text, err)
 	}
 	return eval, nil
+}
+
+// ggufTokenizer returns the tokenizer.ggml.* metadata of the tokenizer at
+// tokPath, else of the one in the model folder modelPath.
+func ggufTokenizer(modelPath, tokPath string) ([]weights.GGUFKV, error) {
+	if tokPath == "" {
+		dir, err := models.Resolve(modelPath)
+		if err != nil {
+			return nil, err
+		}
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("%s is not a model folder and --tokenizer is not set", modelPath)
+		}
+		tokPath = dir
+	}
+	tok, err := tokenizer.Load(tokPath)
+	if err != nil {
+		return nil, err
+	}
+	return tok.GGUFMetadata()
 }

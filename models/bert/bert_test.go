@@ -45,7 +45,7 @@ func TestEncoderAndMaskedLM(t *testing.T) {
 	for i, a := range out.Attentions {
 		r["attn"] = max(r["attn"], golden.Check(t, g, fmt.Sprintf("attn.%d", i), a, golden.Tolerance))
 	}
-	t.Logf("max |diff| against the PyTorch reference: %s", r)
+	t.Logf("max |diff| against Hugging Face's BertModel and heads: %s", r)
 }
 
 func TestHeads(t *testing.T) {

@@ -45,13 +45,29 @@ func checkReference(t *testing.T, m *Model) {
 		r["attn"] = max(r["attn"], golden.Check(t, g, "attn."+strconv.Itoa(i), a, golden.Tolerance))
 	}
 
-	padded, err := m.Forward(modeling.Batch{IDs: ids, AttentionMask: golden.IDs(t, g, "padded.attention_mask")}, modeling.ForwardOptions{})
+	right := golden.IDs(t, g, "padded.attention_mask")
+	padded, err := m.Forward(modeling.Batch{IDs: ids, AttentionMask: right}, modeling.ForwardOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r["padded"] = golden.Check(t, g, "padded.logits", padded.Logits, golden.Tolerance)
+	r["padded"] = golden.CheckMasked(t, g, "padded.logits", padded.Logits, right, golden.Tolerance)
 	r["kv"] = golden.Check(t, g, "kv.step_logits", modeling.StepThrough(t, m.Decoder, ids, golden.Int(t, g, "kv.prefix_len")), golden.Tolerance)
-	t.Logf("max |diff| against the PyTorch reference: %s", r)
+	r["leftpad"] = checkLeftPadded(t, m, g)
+	t.Logf("max |diff| against Hugging Face's GPT2LMHeadModel: %s", r)
+}
+
+// checkLeftPadded runs the golden's left-padded batch with the positions
+// Hugging Face's generate() gives it (counted from each row's first real
+// token) and compares the logits of the real positions.
+func checkLeftPadded(t *testing.T, m *Model, g *weights.Set) float64 {
+	t.Helper()
+	mask := golden.IDs(t, g, "leftpad.attention_mask")
+	out, err := m.Forward(modeling.Batch{IDs: golden.IDs(t, g, "leftpad.input_ids"), AttentionMask: mask,
+		PositionIDs: golden.IDs(t, g, "leftpad.position_ids")}, modeling.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return golden.CheckMasked(t, g, "leftpad.logits", out.Logits, mask, golden.Tolerance)
 }
 
 // TestRowBlocksMatchReference lays the projections and the tied embedding

@@ -204,12 +204,6 @@ func ggufConfig(info *weights.GGUFInfo, set *weights.Set) (*Config, error) {
 	return cfg, nil
 }
 
-// ggufFileTypes are llama.cpp's general.file_type values (LLAMA_FTYPE_*)
-// for a file whose weights are all of one type.
-var ggufFileTypes = map[weights.GGUFType]uint32{
-	weights.GGUFF32: 0, weights.GGUFF16: 1, weights.GGUFQ4_0: 2, weights.GGUFQ8_0: 7,
-}
-
 // SaveGGUF writes the model to path as a GGUF file of the "llama"
 // architecture, the inverse of LoadGGUF: tensors under llama.cpp's names,
 // the query and key rows permuted into GGML's interleaved rotary pairs, and
@@ -219,10 +213,11 @@ var ggufFileTypes = map[weights.GGUFType]uint32{
 // weights, the embedding included, are written in it, except those whose
 // rows are not a whole number of 32-value blocks, which stay F32 (as
 // stories260K's down projections, with 172 columns, do); norms and biases
-// are always F32. The file has no tokenizer metadata (llama.cpp needs
-// tokenizer.ggml.* to run it). Llama 3.1 rope scaling and Mistral's sliding
-// window have no llama GGUF keys, and are errors.
-func (m *Model) SaveGGUF(path string, tensorType string) error {
+// are always F32. extra entries are added to the metadata, replacing
+// entries of the same key: pass the tokenizer's (tokenizer.GGUFMetadata),
+// which llama.cpp needs to run the file. Llama 3.1 rope scaling and
+// Mistral's sliding window have no llama GGUF keys, and are errors.
+func (m *Model) SaveGGUF(path string, tensorType string, extra ...weights.GGUFKV) error {
 	typ, err := weights.ParseGGUFType(tensorType)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -268,7 +263,7 @@ func (m *Model) SaveGGUF(path string, tensorType string) error {
 		{Key: "general.architecture", Value: "llama"},
 		{Key: "general.name", Value: strings.TrimSuffix(filepath.Base(path), ".gguf")},
 		{Key: "general.alignment", Value: uint32(weights.GGUFAlignment)},
-		{Key: "general.file_type", Value: ggufFileTypes[typ]},
+		{Key: "general.file_type", Value: weights.GGUFFileType(typ)},
 		{Key: "llama.vocab_size", Value: u(c.VocabSize)},
 		{Key: "llama.context_length", Value: u(c.MaxPositionEmbeddings)},
 		{Key: "llama.embedding_length", Value: u(c.HiddenSize)},
@@ -294,5 +289,5 @@ func (m *Model) SaveGGUF(path string, tensorType string) error {
 	if eos := c.EOSTokenIDs(); len(eos) > 0 {
 		meta = append(meta, weights.GGUFKV{Key: "tokenizer.ggml.eos_token_id", Value: u(eos[0])})
 	}
-	return weights.WriteGGUF(path, meta, ts)
+	return weights.WriteGGUF(path, weights.WithGGUFKV(meta, extra...), ts)
 }

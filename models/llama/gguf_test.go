@@ -104,7 +104,7 @@ func rawTensor(t *testing.T, path, name string) []byte {
 
 // TestGGUFGoldenLlama round-trips the golden LLaMA 2 model (GQA, untied
 // head: output.weight) through an F32 GGUF and checks it against the
-// PyTorch reference again.
+// Hugging Face golden again.
 func TestGGUFGoldenLlama(t *testing.T) {
 	m := load(t, "llama", "model")
 	path := filepath.Join(t.TempDir(), "llama.gguf")

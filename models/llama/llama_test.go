@@ -1,6 +1,7 @@
 package llama
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,7 +15,7 @@ import (
 
 // checkFamily compares a model with its golden outputs: full forward (logits,
 // hidden states, attentions), padded batch, KV-cache steps, and bf16 weights
-// where the golden has them.
+// where the golden has them, and a left-padded batch.
 func checkFamily(t *testing.T, family string, m *Model) {
 	g := golden.Load(t, family)
 	ids := golden.IDs(t, g, "input_ids")
@@ -30,13 +31,22 @@ func checkFamily(t *testing.T, family string, m *Model) {
 	for i, a := range out.Attentions {
 		r["attn"] = max(r["attn"], golden.Check(t, g, fmt.Sprintf("attn.%d", i), a, golden.Tolerance))
 	}
-	padded, err := m.Forward(modeling.Batch{IDs: ids, AttentionMask: golden.IDs(t, g, "padded.attention_mask")}, modeling.ForwardOptions{})
+	right := golden.IDs(t, g, "padded.attention_mask")
+	padded, err := m.Forward(modeling.Batch{IDs: ids, AttentionMask: right}, modeling.ForwardOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r["padded"] = golden.Check(t, g, "padded.logits", padded.Logits, golden.Tolerance)
+	r["padded"] = golden.CheckMasked(t, g, "padded.logits", padded.Logits, right, golden.Tolerance)
 	r["kv"] = golden.Check(t, g, "kv.step_logits", modeling.StepThrough(t, m.Decoder, ids, golden.Int(t, g, "kv.prefix_len")), golden.Tolerance)
-	t.Logf("%s: max |diff| against the PyTorch reference: %s", family, r)
+	// The left-padded batch, with the positions Hugging Face's generate() gives it.
+	mask := golden.IDs(t, g, "leftpad.attention_mask")
+	left, err := m.Forward(modeling.Batch{IDs: golden.IDs(t, g, "leftpad.input_ids"), AttentionMask: mask,
+		PositionIDs: golden.IDs(t, g, "leftpad.position_ids")}, modeling.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r["leftpad"] = golden.CheckMasked(t, g, "leftpad.logits", left.Logits, mask, golden.Tolerance)
+	t.Logf("%s: max |diff| against Hugging Face's own class: %s", family, r)
 }
 
 func load(t *testing.T, family, folder string) *Model {
@@ -150,5 +160,50 @@ func TestBadConfig(t *testing.T) {
 	os.Symlink(filepath.Join(golden.Dir("llama3"), "model", "model.safetensors"), filepath.Join(dir, "model.safetensors"))
 	if _, err := Load(dir, golden.Backend(t)); err == nil || !strings.Contains(err.Error(), "model.safetensors") {
 		t.Errorf("mismatched checkpoint: err = %v", err)
+	}
+}
+
+// TestTransformers5RopeParameters loads the Llama 3 golden with its config
+// laid out as transformers 5 saves it (rope_theta and rope_scaling inside
+// rope_parameters) and checks the same reference; a config giving both
+// layouts with different bases is refused.
+func TestTransformers5RopeParameters(t *testing.T) {
+	src := filepath.Join(golden.Dir("llama3"), "model")
+	raw, err := os.ReadFile(filepath.Join(src, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	params := cfg["rope_scaling"].(map[string]any)
+	params["rope_theta"] = cfg["rope_theta"]
+	delete(cfg, "rope_scaling")
+	delete(cfg, "rope_theta")
+	cfg["rope_parameters"] = params
+	dir := t.TempDir()
+	write := func() {
+		data, _ := json.Marshal(cfg)
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write()
+	if err := os.Symlink(filepath.Join(src, "model.safetensors"), filepath.Join(dir, "model.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir, golden.Backend(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Config.RopeTheta != 500000 || m.Config.RopeScaling.Kind() != "llama3" {
+		t.Fatalf("rope_parameters read as rope_theta %v, scaling %q", m.Config.RopeTheta, m.Config.RopeScaling.Kind())
+	}
+	checkFamily(t, "llama3", m)
+	cfg["rope_theta"] = 10000.0
+	write()
+	if _, err := Load(dir, golden.Backend(t)); err == nil || !strings.Contains(err.Error(), "rope_parameters.rope_theta") {
+		t.Errorf("rope_theta and rope_parameters.rope_theta differ: err = %v", err)
 	}
 }

@@ -65,6 +65,26 @@ type GGUFKV struct {
 	Value any
 }
 
+// GGUFFileType returns llama.cpp's general.file_type value (LLAMA_FTYPE_*)
+// for a file whose weights are all of type t (the types WriteGGUF encodes).
+func GGUFFileType(t GGUFType) uint32 {
+	return map[GGUFType]uint32{GGUFF32: 0, GGUFF16: 1, GGUFQ4_0: 2, GGUFQ8_0: 7}[t]
+}
+
+// WithGGUFKV returns meta with the entries of extra added, each replacing an
+// entry of meta with the same key (a tokenizer's ids over a config's).
+func WithGGUFKV(meta []GGUFKV, extra ...GGUFKV) []GGUFKV {
+	out := slices.Clone(meta)
+	for _, e := range extra {
+		if i := slices.IndexFunc(out, func(kv GGUFKV) bool { return kv.Key == e.Key }); i >= 0 {
+			out[i] = e
+		} else {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // GGUFTensor is one tensor for WriteGGUF: its name, its type in the file,
 // its dimensions in row-major order (outermost first, [rows, cols] for a
 // matrix, as GoMLX and Hugging Face give them; the file stores them reversed,

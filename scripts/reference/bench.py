@@ -1,13 +1,10 @@
-"""PyTorch side of `make bench`: the same figures, shapes and random weights
-as `trustformers bench`, on Debian's PyTorch 1.13.
+"""PyTorch side of `make bench`: the same figures and shapes as `trustformers bench`, on PyTorch 2 with Hugging Face
+Transformers' own classes: GPT2LMHeadModel.generate (KV cache, greedy) and BertModel.
 
-    OPENBLAS_NUM_THREADS=2 TORCH_THREADS=1 /usr/bin/python3 scripts/reference/bench.py [--reps 5] [--only FIGS]
+    TORCH_THREADS=2 .deps/venv/bin/python scripts/reference/bench.py [--reps 5] [--only FIGS]      (make venv builds it)
 
-Prints one JSON object per figure (the median of the repetitions after a
-warm-up), as the Go side does. GPT-2 runs through models.py's plain-PyTorch
-forward with its KV cache (Hugging Face's computation); BERT through
-bert_encoder. Threads: TORCH_THREADS sets torch.set_num_threads; OpenBLAS,
-which does the matrix products, reads OPENBLAS_NUM_THREADS at start.
+Prints one JSON object per figure (the median of the repetitions after a warm-up), as the Go side does. Weights are
+random (seeded), float32, default attention (SDPA). TORCH_THREADS sets torch.set_num_threads (intra-op threads).
 """
 import argparse
 import json
@@ -18,45 +15,13 @@ import tempfile
 import time
 
 import torch
+import transformers
+from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
 
-import models
-
+transformers.logging.set_verbosity_error()
+transformers.logging.disable_progress_bar()
 torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
 torch.manual_seed(1)
-
-
-def gpt2_small():
-    V, P, D, H, L = 50257, 1024, 768, 12, 12
-    cfg = {"n_embd": D, "n_head": H, "n_layer": L, "layer_norm_epsilon": 1e-5}
-    n = lambda *s: torch.randn(*s) * 0.02
-    sd = {"wte.weight": n(V, D), "wpe.weight": n(P, D), "ln_f.weight": torch.ones(D), "ln_f.bias": torch.zeros(D)}
-    for i in range(L):
-        a = f"h.{i}."
-        sd.update({a + "ln_1.weight": torch.ones(D), a + "ln_1.bias": torch.zeros(D),
-                   a + "attn.c_attn.weight": n(D, 3 * D), a + "attn.c_attn.bias": torch.zeros(3 * D),
-                   a + "attn.c_proj.weight": n(D, D), a + "attn.c_proj.bias": torch.zeros(D),
-                   a + "ln_2.weight": torch.ones(D), a + "ln_2.bias": torch.zeros(D),
-                   a + "mlp.c_fc.weight": n(D, 4 * D), a + "mlp.c_fc.bias": torch.zeros(4 * D),
-                   a + "mlp.c_proj.weight": n(4 * D, D), a + "mlp.c_proj.bias": torch.zeros(D)})
-    return cfg, sd
-
-
-def bert_base():
-    V, P, D, H, L, I = 30522, 512, 768, 12, 12, 3072
-    cfg = {"hidden_size": D, "num_attention_heads": H, "num_hidden_layers": L, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}
-    n = lambda *s: torch.randn(*s) * 0.02
-    sd = {"embeddings.word_embeddings.weight": n(V, D), "embeddings.position_embeddings.weight": n(P, D),
-          "embeddings.token_type_embeddings.weight": n(2, D), "embeddings.LayerNorm.weight": torch.ones(D),
-          "embeddings.LayerNorm.bias": torch.zeros(D), "pooler.dense.weight": n(D, D), "pooler.dense.bias": torch.zeros(D)}
-    for i in range(L):
-        a = f"encoder.layer.{i}."
-        for m in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):
-            sd[a + m + ".weight"], sd[a + m + ".bias"] = n(D, D), torch.zeros(D)
-        sd[a + "intermediate.dense.weight"], sd[a + "intermediate.dense.bias"] = n(I, D), torch.zeros(I)
-        sd[a + "output.dense.weight"], sd[a + "output.dense.bias"] = n(D, I), torch.zeros(D)
-        for m in ("attention.output.LayerNorm", "output.LayerNorm"):
-            sd[a + m + ".weight"], sd[a + m + ".bias"] = torch.ones(D), torch.zeros(D)
-    return cfg, sd
 
 
 def prompt(b, n, vocab=50257):
@@ -73,12 +38,17 @@ def timeit(reps, fn):
     return out
 
 
-def greedy(cfg, sd, ids, new):
-    logits, _, _, past = models.gpt2_forward(sd, cfg, ids)
-    for _ in range(new - 1):
-        nxt = logits[:, -1].argmax(-1, keepdim=True)
-        logits, _, _, past = models.gpt2_forward(sd, cfg, nxt, past=past)
-    return ids.shape[0] * new
+def gpt2_small():
+    """GPT-2 124M's shape, random weights; generate() greedy with no end-of-text stop, as the Go side runs."""
+    model = GPT2LMHeadModel(GPT2Config()).eval()
+    model.generation_config.eos_token_id = None
+    model.generation_config.pad_token_id = 0
+    return model
+
+
+def greedy(model, ids, new):
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new, do_sample=False)
+    return out[:, ids.shape[1]:]
 
 
 def main():
@@ -87,40 +57,46 @@ def main():
     ap.add_argument("--only", default="")
     a = ap.parse_args()
     wants = lambda f: not a.only or f in [x.strip() for x in a.only.split(",")]
-    engine = "pytorch-%dt-blas%s" % (torch.get_num_threads(), os.environ.get("OPENBLAS_NUM_THREADS", "?"))
-    emit = lambda name, value, unit, samples=(): print(json.dumps({"figure": name, "engine": engine, "value": value, "unit": unit, "samples": list(samples)}), flush=True)
-    with torch.no_grad():
+    engine = "pytorch-%dt" % torch.get_num_threads()
+
+    def emit(name, value, unit, samples=(), ids=None):
+        f = {"figure": name, "engine": engine, "value": value, "unit": unit, "samples": list(samples)}
+        if ids is not None:
+            f["ids"] = ids
+        print(json.dumps(f), flush=True)
+
+    with torch.inference_mode():
         if any(wants(f) for f in ("prefill 1x128", "decode b1", "decode b8", "first token")):
-            cfg, sd = gpt2_small()
+            model = gpt2_small()
             if wants("first token"):
-                # From loading a checkpoint (written here, untimed) to the first token's logits.
+                # From loading a checkpoint folder (written here, untimed) to the first generated token.
                 with tempfile.TemporaryDirectory() as d:
-                    path = os.path.join(d, "model.pt")
-                    torch.save(sd, path)
-                    del sd
+                    model.save_pretrained(d)
+                    del model
                     start = time.perf_counter()
-                    sd = torch.load(path)
-                    models.gpt2_forward(sd, cfg, prompt(1, 16))
+                    model = GPT2LMHeadModel.from_pretrained(d).eval()
+                    model.generation_config.eos_token_id, model.generation_config.pad_token_id = None, 0
+                    greedy(model, prompt(1, 16), 1)
                     emit("first token", time.perf_counter() - start, "s")
             if wants("prefill 1x128"):
-                s = [x * 1000 for x in timeit(a.reps, lambda: models.gpt2_forward(sd, cfg, prompt(1, 128)))]
+                s = [x * 1000 for x in timeit(a.reps, lambda: model(prompt(1, 128)))]
                 emit("prefill 1x128", statistics.median(s), "ms", s)
             for b in (1, 8):
                 if wants(f"decode b{b}"):
-                    ids = prompt(b, 16)
-                    rates = []
+                    ids, rates, last = prompt(b, 16), [], []
 
                     def run():
                         t = time.perf_counter()
-                        n = greedy(cfg, sd, ids, 64)
-                        rates.append(n / (time.perf_counter() - t))
+                        out = greedy(model, ids, 64)
+                        rates.append(out.numel() / (time.perf_counter() - t))
+                        last[:] = out[0].tolist()
                     timeit(a.reps, run)
-                    emit(f"decode b{b}", statistics.median(rates[1:]), "tok/s", rates[1:])
-            del sd
+                    emit(f"decode b{b}", statistics.median(rates[1:]), "tok/s", rates[1:], ids=last if b == 1 else None)
+            del model
         if wants("bert 32x128"):
-            cfg, sd = bert_base()
+            model = BertModel(BertConfig()).eval()
             ids = prompt(32, 128, 30522)
-            s = [x * 1000 for x in timeit(a.reps, lambda: models.bert_encoder(sd, cfg, ids, prefix=""))]
+            s = [x * 1000 for x in timeit(a.reps, lambda: model(ids))]
             emit("bert 32x128", statistics.median(s), "ms", s)
     emit("peak rss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MB")
 

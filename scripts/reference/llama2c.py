@@ -1,6 +1,6 @@
 """llama2.c's forward pass (run.c), in PyTorch, on a llama2.c checkpoint.
 
-    /usr/bin/python3 scripts/reference/llama2c.py CHECKPOINT.bin OUT_DIR [STEPS]
+    .deps/venv/bin/python scripts/reference/llama2c.py CHECKPOINT.bin OUT_DIR [STEPS]      (make venv builds it)
 
 It follows run.c directly -- rotary embeddings over interleaved pairs
 (x[2i], x[2i+1]), the checkpoint's own q/k row order, RMSNorm eps 1e-5 -- so
@@ -15,7 +15,7 @@ import sys
 
 import torch
 
-import st
+from safetensors.torch import save_file
 
 
 def read(path):
@@ -107,7 +107,7 @@ def main():
         tokens.append(nxt)
     logits = forward_all(cfg, w, tokens)
     os.makedirs(out_dir, exist_ok=True)
-    st.save({"input_ids": torch.tensor([tokens]), "logits": logits.unsqueeze(0).float()},
+    save_file({"input_ids": torch.tensor([tokens]), "logits": logits.unsqueeze(0).float().contiguous()},
             os.path.join(out_dir, "golden.safetensors"),
             metadata={"format": "pt", "reference": "scripts/reference/llama2c.py (run.c semantics)", "checkpoint": os.path.basename(path)})
     print("greedy ids:", " ".join(map(str, tokens[1:])))

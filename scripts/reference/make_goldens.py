@@ -1,13 +1,15 @@
 """Writes the tiny random models and golden outputs that the Go tests compare against.
 
-    /usr/bin/python3 scripts/reference/make_goldens.py [OUT_DIR]
+    .deps/venv/bin/python scripts/reference/make_goldens.py [OUT_DIR]     (make reference builds .deps/venv)
 
 OUT_DIR defaults to models/testdata/golden. For each family it writes model
 folders (config.json + model.safetensors, Hugging Face names and layouts) and a
-golden.safetensors with inputs and expected outputs, computed in float64 by the
-plain-PyTorch references in models.py and stored as float32. Every weight is
-random, LayerNorm/RMSNorm weights and biases included: default ones (1 and 0)
-would hide bugs in those paths.
+golden.safetensors with inputs and expected outputs, computed by Hugging Face
+Transformers' own classes (GPT2LMHeadModel, BertModel and its heads,
+LlamaForCausalLM, MistralForCausalLM) loaded from those folders in float64 with
+eager attention, and stored as float32. Every weight is random, LayerNorm and
+RMSNorm weights and biases included: default ones (1 and 0) would hide bugs in
+those paths.
 """
 import json
 import os
@@ -15,12 +17,17 @@ import struct
 import sys
 
 import torch
+import transformers
+from safetensors.torch import save_file
+from transformers import (BertForMaskedLM, BertForQuestionAnswering, BertForSequenceClassification,
+                          BertForTokenClassification, BertModel, GPT2LMHeadModel, LlamaForCausalLM,
+                          MistralForCausalLM)
 
-import models
-import st
-
+transformers.logging.set_verbosity_error()
+transformers.logging.disable_progress_bar()
 torch.manual_seed(20261126)
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..", "models", "testdata", "golden")
+NEW_TOKENS = 8  # greedy tokens generated per prompt
 
 
 def rnd(*shape, std=0.2):
@@ -37,36 +44,66 @@ def write_model(folder, cfg, sd, dtype=torch.float32):
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2, sort_keys=True)
         f.write("\n")
-    st.save({k: v.to(dtype) for k, v in sd.items()}, os.path.join(folder, "model.safetensors"))
+    save_file({k: v.to(dtype).contiguous() for k, v in sd.items()}, os.path.join(folder, "model.safetensors"),
+              metadata={"format": "pt"})
 
 
-def bf16_rounded(sd):
-    return {k: v.to(torch.bfloat16).to(torch.float64) for k, v in sd.items()}
+def hf(cls, folder, attention="eager"):
+    """The Hugging Face class cls loaded from folder in float64, by default with eager attention (which returns the
+    probabilities)."""
+    m = cls.from_pretrained(folder, dtype=torch.float64, attn_implementation=attention)
+    return m.eval()
 
 
-def put_outputs(g, prefix, logits, hidden, attns):
-    g[prefix + "logits"] = logits
-    for i, h in enumerate(hidden):
+def put_outputs(g, prefix, out, logits=None):
+    g[prefix + "logits"] = out.logits if logits is None else logits
+    for i, h in enumerate(out.hidden_states or ()):
         g[f"{prefix}hidden.{i}"] = h
-    for i, a in enumerate(attns):
+    for i, a in enumerate(out.attentions or ()):
         g[f"{prefix}attn.{i}"] = a
 
 
 def save_golden(folder, g, meta):
     out = {}
     for k, v in g.items():
+        v = v.detach()
         out[k] = v.to(torch.int64) if v.dtype in (torch.int64, torch.int32, torch.bool) else v.to(torch.float32)
-    st.save(out, os.path.join(folder, "golden.safetensors"), metadata={"format": "pt", **{k: str(v) for k, v in meta.items()}})
+        out[k] = out[k].contiguous()
+    meta = {"format": "pt", "transformers": transformers.__version__, "torch": torch.__version__, **meta}
+    save_file(out, os.path.join(folder, "golden.safetensors"), metadata={k: str(v) for k, v in meta.items()})
 
 
-def kv_steps(forward, ids, prefix_len):
-    """Prefill ids[:, :prefix_len] then feed one token at a time with the cache: step logits [B, T-prefix, V]."""
-    _, _, _, past = forward(ids[:, :prefix_len], None)
-    steps = []
+def kv_steps(model, ids, prefix_len):
+    """Prefill ids[:, :prefix_len], then feed one token at a time through past_key_values: step logits [B, T-prefix, V]."""
+    out = model(ids[:, :prefix_len], use_cache=True)
+    past, steps = out.past_key_values, []
     for t in range(prefix_len, ids.shape[1]):
-        logits, _, _, past = forward(ids[:, t:t + 1], past)
-        steps.append(logits[:, 0])
+        out = model(ids[:, t:t + 1], past_key_values=past, use_cache=True)
+        past = out.past_key_values
+        steps.append(out.logits[:, 0])
     return torch.stack(steps, dim=1)
+
+
+def left_padded(g, model, ids, pad, pad_id):
+    """Row 1 of ids with its first `pad` tokens replaced by padding (attention mask 0), positions counted from the
+    first real token as generate() counts them; then HF generate() greedy from the same two prompts.
+
+    model must use SDPA attention (see llama_case)."""
+    ids = ids.clone()
+    mask = torch.ones_like(ids)
+    ids[1, :pad], mask[1, :pad] = pad_id, 0
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    g["leftpad.input_ids"], g["leftpad.attention_mask"], g["leftpad.position_ids"] = ids, mask, positions
+    out = model(ids, attention_mask=mask, position_ids=positions)
+    g["leftpad.logits"] = out.logits.masked_fill(mask[..., None] == 0, 0)  # padding rows are not compared
+    gen = model.generate(ids, attention_mask=mask, max_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=pad_id,
+                         eos_token_id=None, return_dict_in_generate=True, output_scores=True)
+    g["generate.ids"] = gen.sequences[:, ids.shape[1]:]
+    # The smallest gap between the best and second-best logit: the float32 Go side picks the same token if it is wide.
+    gap = min((s.topk(2).values[:, 0] - s.topk(2).values[:, 1]).min().item() for s in gen.scores)
+    if gap < 1e-3:
+        print(f"warning: a greedy step is decided by {gap:.2e}; float32 may pick another token", file=sys.stderr)
+    return gap
 
 
 # ---------------------------------------------------------------- GPT-2
@@ -96,20 +133,20 @@ def gpt2():
     write_model(os.path.join(root, "model-noprefix"), cfg, sd)
     write_model(os.path.join(root, "model-bf16"), cfg, sd, torch.bfloat16)
 
-    fwd = lambda w: (lambda ids, past=None, mask=None: models.gpt2_forward(w, cfg, ids, mask, past))
+    model = hf(GPT2LMHeadModel, os.path.join(root, "model-noprefix"))
     ids = torch.randint(0, V, (2, 9))
     g = {"input_ids": ids}
-    logits, hidden, attns, _ = fwd(sd)(ids)
-    put_outputs(g, "", logits, hidden, attns)
-    mask = torch.ones(2, 9, dtype=torch.int64)
-    mask[1, 6:] = 0  # right padding
-    g["padded.attention_mask"] = mask
-    logits, hidden, attns, _ = fwd(sd)(ids, None, mask)
-    put_outputs(g, "padded.", logits, [], [])
-    g["kv.prefix_len"] = torch.tensor([5])
-    g["kv.step_logits"] = kv_steps(fwd(sd), ids, 5)
-    g["bf16.logits"] = fwd(bf16_rounded(sd))(ids)[0]
-    save_golden(root, g, {"family": "gpt2", "reference": "scripts/reference/models.py gpt2_forward", "torch": torch.__version__})
+    with torch.no_grad():
+        put_outputs(g, "", model(ids, output_hidden_states=True, output_attentions=True))
+        mask = torch.ones(2, 9, dtype=torch.int64)
+        mask[1, 6:] = 0  # right padding
+        g["padded.attention_mask"] = mask
+        g["padded.logits"] = model(ids, attention_mask=mask).logits.masked_fill(mask[..., None] == 0, 0)  # padding: not compared
+        g["kv.prefix_len"] = torch.tensor([5])
+        g["kv.step_logits"] = kv_steps(model, ids, 5)
+        g["bf16.logits"] = hf(GPT2LMHeadModel, os.path.join(root, "model-bf16"))(ids).logits
+        gap = left_padded(g, hf(GPT2LMHeadModel, os.path.join(root, "model-noprefix"), "sdpa"), ids, 3, cfg["eos_token_id"])
+    save_golden(root, g, {"family": "gpt2", "reference": "transformers.GPT2LMHeadModel (eager)", "greedy_gap": gap})
 
 
 # ---------------------------------------------------------------- BERT
@@ -134,15 +171,16 @@ def bert():
     mlm = {"cls.predictions.transform.dense.weight": rnd(D, D), "cls.predictions.transform.dense.bias": rnd(D, std=0.1),
            "cls.predictions.transform.LayerNorm.weight": norm_w(D), "cls.predictions.transform.LayerNorm.bias": rnd(D, std=0.1),
            "cls.predictions.bias": rnd(V, std=0.1)}
-    heads = {"seqcls": ("BertForSequenceClassification", {"classifier.weight": rnd(3, D), "classifier.bias": rnd(3, std=0.1)}, 3),
-             "tokcls": ("BertForTokenClassification", {"classifier.weight": rnd(5, D), "classifier.bias": rnd(5, std=0.1)}, 5),
-             "qa": ("BertForQuestionAnswering", {"qa_outputs.weight": rnd(2, D), "qa_outputs.bias": rnd(2, std=0.1)}, 2)}
+    heads = {"seqcls": (BertForSequenceClassification, {"classifier.weight": rnd(3, D), "classifier.bias": rnd(3, std=0.1)}, 3),
+             "tokcls": (BertForTokenClassification, {"classifier.weight": rnd(5, D), "classifier.bias": rnd(5, std=0.1)}, 5),
+             "qa": (BertForQuestionAnswering, {"qa_outputs.weight": rnd(2, D), "qa_outputs.bias": rnd(2, std=0.1)}, 2)}
     root = os.path.join(OUT, "bert")
+    # BertForMaskedLM's checkpoints carry the pooler too (the original bert-base-uncased does).
     write_model(os.path.join(root, "model"), dict(cfg, architectures=["BertForMaskedLM"]), {**sd, **mlm})
     # The bare encoder, without the "bert." prefix, as BertModel saves it.
     write_model(os.path.join(root, "model-base"), dict(cfg, architectures=["BertModel"]), {k[5:]: v for k, v in sd.items()})
-    for name, (arch, w, n) in heads.items():
-        c = dict(cfg, architectures=[arch])
+    for name, (cls, w, n) in heads.items():
+        c = dict(cfg, architectures=[cls.__name__])
         if name != "qa":
             c["id2label"] = {str(i): f"LABEL_{i}" for i in range(n)}
             c["label2id"] = {f"LABEL_{i}": i for i in range(n)}
@@ -155,15 +193,17 @@ def bert():
     mask[1, 6:] = 0
     ids[1, 6:] = 0
     g = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
-    seq, pooled, hidden, attns = models.bert_encoder(sd, cfg, ids, types, mask)
-    put_outputs(g, "", seq, hidden, attns)
-    g["pooled"] = pooled
-    g["mlm.logits"] = models.bert_mlm_logits({**sd, **mlm}, cfg, seq)
-    g["seqcls.logits"] = pooled @ heads["seqcls"][1]["classifier.weight"].T + heads["seqcls"][1]["classifier.bias"]
-    g["tokcls.logits"] = seq @ heads["tokcls"][1]["classifier.weight"].T + heads["tokcls"][1]["classifier.bias"]
-    qa = seq @ heads["qa"][1]["qa_outputs.weight"].T + heads["qa"][1]["qa_outputs.bias"]
-    g["qa.start_logits"], g["qa.end_logits"] = qa[..., 0], qa[..., 1]
-    save_golden(root, g, {"family": "bert", "reference": "scripts/reference/models.py bert_encoder", "torch": torch.__version__})
+    kw = dict(input_ids=ids, token_type_ids=types, attention_mask=mask)
+    with torch.no_grad():
+        out = hf(BertModel, os.path.join(root, "model-base"))(**kw, output_hidden_states=True, output_attentions=True)
+        put_outputs(g, "", out, logits=out.last_hidden_state)
+        g["pooled"] = out.pooler_output
+        g["mlm.logits"] = hf(BertForMaskedLM, os.path.join(root, "model"))(**kw).logits
+        g["seqcls.logits"] = hf(BertForSequenceClassification, os.path.join(root, "seqcls"))(**kw).logits
+        g["tokcls.logits"] = hf(BertForTokenClassification, os.path.join(root, "tokcls"))(**kw).logits
+        qa = hf(BertForQuestionAnswering, os.path.join(root, "qa"))(**kw)
+        g["qa.start_logits"], g["qa.end_logits"] = qa.start_logits, qa.end_logits
+    save_golden(root, g, {"family": "bert", "reference": "transformers.BertModel, BertFor{MaskedLM,SequenceClassification,TokenClassification,QuestionAnswering} (eager)"})
 
 
 # ---------------------------------------------------------------- LLaMA, Mistral, llama2.c
@@ -182,26 +222,29 @@ def llama_weights(V, D, H, KVH, I, L, tie):
     return sd
 
 
-def llama_case(name, cfg, sd, T=9, bf16=False):
+def llama_case(name, cls, cfg, sd, T=9, bf16=False):
     root = os.path.join(OUT, name)
     write_model(os.path.join(root, "model"), cfg, sd)
     if bf16:
         write_model(os.path.join(root, "model-bf16"), cfg, sd, torch.bfloat16)
-    fwd = lambda w: (lambda ids, past=None, mask=None: models.llama_forward(w, cfg, ids, mask, past))
+    model = hf(cls, os.path.join(root, "model"))
+    # Padded batches go through SDPA attention: with eager attention (transformers 5.23) a query row whose keys are
+    # all masked turns into NaN, and the next layer's probabilities-times-values spread it to every position.
+    sdpa = hf(cls, os.path.join(root, "model"), "sdpa")
     ids = torch.randint(0, cfg["vocab_size"], (2, T))
     g = {"input_ids": ids}
-    logits, hidden, attns, _ = fwd(sd)(ids)
-    put_outputs(g, "", logits, hidden, attns)
-    mask = torch.ones(2, T, dtype=torch.int64)
-    mask[1, T - 3:] = 0
-    g["padded.attention_mask"] = mask
-    g["padded.logits"] = fwd(sd)(ids, None, mask)[0]
-    g["kv.prefix_len"] = torch.tensor([4])
-    g["kv.step_logits"] = kv_steps(fwd(sd), ids, 4)
-    if bf16:
-        g["bf16.logits"] = fwd(bf16_rounded(sd))(ids)[0]
-    save_golden(root, g, {"family": cfg["model_type"], "reference": "scripts/reference/models.py llama_forward", "torch": torch.__version__})
-    return ids, logits
+    with torch.no_grad():
+        put_outputs(g, "", model(ids, output_hidden_states=True, output_attentions=True))
+        mask = torch.ones(2, T, dtype=torch.int64)
+        mask[1, T - 3:] = 0
+        g["padded.attention_mask"] = mask
+        g["padded.logits"] = sdpa(ids, attention_mask=mask).logits.masked_fill(mask[..., None] == 0, 0)  # padding: not compared
+        g["kv.prefix_len"] = torch.tensor([4])
+        g["kv.step_logits"] = kv_steps(model, ids, 4)
+        if bf16:
+            g["bf16.logits"] = hf(cls, os.path.join(root, "model-bf16"))(ids).logits
+        gap = left_padded(g, sdpa, ids, 3, 0)
+    save_golden(root, g, {"family": cfg["model_type"], "reference": f"transformers.{cls.__name__} (eager)", "greedy_gap": gap})
 
 
 def write_llama2c(path, cfg, sd):
@@ -240,17 +283,17 @@ def llama():
             "hidden_act": "silu", "bos_token_id": 1, "eos_token_id": 2}
     cfg = dict(base, model_type="llama", architectures=["LlamaForCausalLM"], rope_theta=10000.0, tie_word_embeddings=False)
     sd = llama_weights(V, D, H, KVH, I, L, tie=False)
-    ids, logits = llama_case("llama", cfg, sd, bf16=True)
+    llama_case("llama", LlamaForCausalLM, cfg, sd, bf16=True)
     write_llama2c(os.path.join(OUT, "llama", "model.bin"), cfg, sd)
 
     cfg3 = dict(base, model_type="llama", architectures=["LlamaForCausalLM"], rope_theta=500000.0, tie_word_embeddings=True,
                 rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                               "original_max_position_embeddings": 16}, num_key_value_heads=1)
-    llama_case("llama3", cfg3, llama_weights(V, D, H, 1, I, L, tie=True))
+    llama_case("llama3", LlamaForCausalLM, cfg3, llama_weights(V, D, H, 1, I, L, tie=True))
 
     cfgm = dict(base, model_type="mistral", architectures=["MistralForCausalLM"], rope_theta=10000.0,
                 tie_word_embeddings=False, sliding_window=3)
-    llama_case("mistral", cfgm, llama_weights(V, D, H, KVH, I, L, tie=False))
+    llama_case("mistral", MistralForCausalLM, cfgm, llama_weights(V, D, H, KVH, I, L, tie=False))
 
 
 # ---------------------------------------------------------------- pipeline fixtures
@@ -318,7 +361,6 @@ def gpt2_pipeline():
 
 
 if __name__ == "__main__":
-    torch.set_default_dtype(torch.float64)
     gpt2()
     bert()
     llama()

@@ -1,0 +1,55 @@
+package generate
+
+import (
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/trustformers/trustformers-go/internal/assets"
+	"github.com/trustformers/trustformers-go/internal/golden"
+	"github.com/trustformers/trustformers-go/models/llama"
+	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/models/weights"
+)
+
+// TestSmolLM2MatchesHuggingFace loads the real SmolLM2-135M-Instruct GGUF
+// (Q4_1, dequantized at load) and compares with transformers'
+// LlamaForCausalLM loaded from the same file (scripts/reference/
+// real_checkpoints.py): the logits of the prompt's last two positions, the
+// argmax at every position, and 64 greedy tokens.
+func TestSmolLM2MatchesHuggingFace(t *testing.T) {
+	m, err := llama.LoadGGUF(assets.RequireModel(t, assets.SmolLM2), golden.Backend(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := weights.ReadSafetensors(filepath.Join("..", "testdata", "smollm2", "reference.safetensors"))
+	if err != nil {
+		t.Fatalf("%v (regenerate with HF_HUB_OFFLINE=1 .deps/venv/bin/python scripts/reference/real_checkpoints.py)", err)
+	}
+	ids := golden.IDs(t, ref, "input_ids")
+	out, err := m.Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits := tensors.MustCopyFlatData[float32](out.Logits)
+	v, n := m.Config.VocabSize, len(ids[0])
+	last := tensors.FromFlatDataAndDimensions(slices.Clone(logits[(n-2)*v:]), 2, v)
+	diff := golden.Check(t, ref, "logits", last, golden.Tolerance)
+	argmax := golden.IDs(t, ref, "argmax") // [1, T] as a row
+	for pos := range n {
+		row := logits[pos*v : (pos+1)*v]
+		if got := int32(slices.Index(row, slices.Max(row))); got != argmax[0][pos] {
+			t.Errorf("position %d: argmax %d, Hugging Face %d", pos, got, argmax[0][pos])
+		}
+	}
+	want := golden.IDs(t, ref, "generate.ids")[0]
+	got, err := Generate(m, ids[0], Options{MaxNewTokens: len(want)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("greedy %v\nHugging Face generate %v", got, want)
+	}
+	t.Logf("SmolLM2-135M: last-position logits within %.2g of Hugging Face; %d greedy tokens identical", diff, len(want))
+}

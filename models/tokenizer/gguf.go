@@ -1,0 +1,109 @@
+package tokenizer
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/gomlx/go-huggingface/tokenizers/sentencepiece/private/protos"
+	"github.com/trustformers/trustformers-go/models/weights"
+)
+
+// GGUF token types (llama.cpp's llama_token_type), the numbering
+// SentencePiece's piece types also use.
+const (
+	ggufNormal      int32 = 1
+	ggufUnknown     int32 = 2
+	ggufControl     int32 = 3
+	ggufUserDefined int32 = 4
+	ggufUnused      int32 = 5
+	ggufByte        int32 = 6
+)
+
+// ggufPieceTypes maps SentencePiece piece types to GGUF token types.
+var ggufPieceTypes = map[protos.ModelProto_SentencePiece_Type]int32{
+	protos.ModelProto_SentencePiece_NORMAL: ggufNormal, protos.ModelProto_SentencePiece_UNKNOWN: ggufUnknown,
+	protos.ModelProto_SentencePiece_CONTROL: ggufControl, protos.ModelProto_SentencePiece_USER_DEFINED: ggufUserDefined,
+	protos.ModelProto_SentencePiece_UNUSED: ggufUnused, protos.ModelProto_SentencePiece_BYTE: ggufByte,
+}
+
+// GGUFMetadata returns the tokenizer.ggml.* entries that let llama.cpp
+// tokenize with this vocabulary, for weights.WriteGGUF (the families'
+// SaveGGUF take them as extra entries):
+//
+//   - GPT-2 byte-level BPE (vocab.json + merges.txt, encoder.json +
+//     vocab.bpe): model "gpt2", pre-tokenizer "gpt-2", the tokens in
+//     byte-level spelling, the merges in rank order;
+//   - SentencePiece (tokenizer.model): model "llama", the pieces with their
+//     scores and types.
+//
+// Other formats are an error naming the format: their pre-tokenizers have no
+// llama.cpp name this package could vouch for.
+func (t *Tokenizer) GGUFMetadata() ([]weights.GGUFKV, error) {
+	var meta []weights.GGUFKV
+	switch m := t.model.(type) {
+	case *sentencePiece:
+		if m.unigram {
+			return nil, fmt.Errorf("tokenizer %s: a SentencePiece Unigram model has no llama.cpp tokenizer this package writes (llama.cpp's \"llama\" model is BPE)", t.path)
+		}
+		tokens := make([]string, len(m.pieces))
+		scores := make([]float32, len(m.pieces))
+		types := make([]int32, len(m.pieces))
+		for i, p := range m.pieces {
+			tokens[i], scores[i] = p.GetPiece(), p.GetScore()
+			types[i] = ggufPieceTypes[p.GetType()]
+		}
+		meta = append(meta, weights.GGUFKV{Key: "tokenizer.ggml.model", Value: "llama"},
+			weights.GGUFKV{Key: "tokenizer.ggml.tokens", Value: tokens},
+			weights.GGUFKV{Key: "tokenizer.ggml.scores", Value: scores},
+			weights.GGUFKV{Key: "tokenizer.ggml.token_type", Value: types})
+	case *pipeline:
+		b, ok := m.model.(*bpe)
+		if !ok || t.format != FormatGPT2 {
+			return nil, fmt.Errorf("tokenizer %s (%s): GGUF tokenizer metadata is written for GPT-2 byte-level BPE and SentencePiece BPE only", t.path, t.format)
+		}
+		tokens := make([]string, b.vocabSize())
+		types := make([]int32, len(tokens))
+		for id := range tokens {
+			tok, ok := b.idToToken(id)
+			if !ok {
+				return nil, fmt.Errorf("tokenizer %s: ids are not contiguous: no token has id %d", t.path, id)
+			}
+			tokens[id], types[id] = tok, ggufNormal
+			if t.specialIDs[id] {
+				types[id] = ggufControl
+			}
+		}
+		type ranked struct {
+			rank int
+			text string
+		}
+		var merges []ranked
+		for pair, mg := range b.merges {
+			merges = append(merges, ranked{mg.rank, tokens[pair[0]] + " " + tokens[pair[1]]})
+		}
+		slices.SortFunc(merges, func(a, b ranked) int { return a.rank - b.rank })
+		texts := make([]string, len(merges))
+		for i, mg := range merges {
+			texts[i] = mg.text
+		}
+		meta = append(meta, weights.GGUFKV{Key: "tokenizer.ggml.model", Value: "gpt2"},
+			weights.GGUFKV{Key: "tokenizer.ggml.pre", Value: "gpt-2"},
+			weights.GGUFKV{Key: "tokenizer.ggml.tokens", Value: tokens},
+			weights.GGUFKV{Key: "tokenizer.ggml.token_type", Value: types},
+			weights.GGUFKV{Key: "tokenizer.ggml.merges", Value: texts})
+	default:
+		return nil, fmt.Errorf("tokenizer %s (%s): GGUF tokenizer metadata is written for GPT-2 byte-level BPE and SentencePiece BPE only", t.path, t.format)
+	}
+	ids := []struct {
+		key string
+		id  int
+	}{{"bos_token_id", t.Special.BOS}, {"eos_token_id", t.Special.EOS}, {"unknown_token_id", t.Special.UNK}, {"padding_token_id", t.Special.PAD}}
+	for _, s := range ids {
+		if t.Special.Has(s.id) {
+			meta = append(meta, weights.GGUFKV{Key: "tokenizer.ggml." + s.key, Value: uint32(s.id)})
+		}
+	}
+	addsBOS := len(t.tmpl.single) > 0 && t.tmpl.single[0].seq < 0 && slices.Contains(t.tmpl.single[0].ids, t.Special.BOS)
+	meta = append(meta, weights.GGUFKV{Key: "tokenizer.ggml.add_bos_token", Value: addsBOS})
+	return meta, nil
+}
