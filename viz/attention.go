@@ -2,6 +2,7 @@ package viz
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/go-echarts/go-echarts/v2/charts"
@@ -75,22 +76,55 @@ func Attention(weights [][]float32, labels []string, title string) (*charts.Heat
 	if err != nil {
 		return nil, fmt.Errorf("viz.Attention: %w", err)
 	}
+	return squareHeatmap(weights, labels, orDefault(title, "attention"), "attention", "key", "query", 0, 1, nil), nil
+}
+
+// Similarity draws a square matrix of similarities as a heatmap — cosine
+// similarities of sentence embeddings, say: m[i][j] compares item i (a row,
+// first at the top) with item j (a column). labels name the items; nil
+// numbers them. The colour scale runs from the smallest value (or 0, if
+// none is negative) to 1.
+func Similarity(m [][]float32, labels []string, title string) (*charts.HeatMap, error) {
+	labels, err := tokenLabels(m, labels)
+	if err != nil {
+		return nil, fmt.Errorf("viz.Similarity: %w", err)
+	}
+	lo := 0.0
+	for i, row := range m {
+		for j, v := range row {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("viz.Similarity: m[%d][%d] is %v", i, j, v)
+			}
+			lo = math.Min(lo, float64(v))
+		}
+	}
+	lo = math.Floor(lo*10) / 10
+	// The scale's end labels, written out: echarts rounds its own to whole numbers.
+	return squareHeatmap(m, labels, orDefault(title, "similarity"), "similarity", "", "", lo, 1,
+		[]string{"1", strconv.FormatFloat(lo, 'f', -1, 64)}), nil
+}
+
+// squareHeatmap lays out a labelled square matrix as one series, values
+// coloured from lo to hi; xName and yName name the axes. With text (the high
+// end's label, then the low end's) the scale is labelled and fixed, else it
+// has handles that filter the cells.
+func squareHeatmap(m [][]float32, labels []string, title, series, xName, yName string, lo, hi float64, text []string) *charts.HeatMap {
 	side := min(max(len(labels)*28, 240), 440)
-	labelWidth := 14 + 7*longest(labels) // room for the token labels, left and below
+	labelWidth := 14 + 7*longest(labels) // room for the labels, left and below
 	interval := labelInterval(len(labels), side, 12)
 	hm := charts.NewHeatMap()
-	hm.SetGlobalOptions(append(common(labelWidth+side+140, 60+side+labelWidth+40, orDefault(title, "attention"), "", opts.Tooltip{}),
+	hm.SetGlobalOptions(append(common(labelWidth+side+140, 60+side+labelWidth+40, title, "", opts.Tooltip{}),
 		charts.WithGridOpts(opts.Grid{Left: strconv.Itoa(labelWidth + 30), Top: "60", Width: strconv.Itoa(side), Height: strconv.Itoa(side)}),
-		charts.WithXAxisOpts(opts.XAxis{Type: "category", Data: labels, Name: "key", NameLocation: "middle", NameGap: labelWidth + 8,
+		charts.WithXAxisOpts(opts.XAxis{Type: "category", Data: labels, Name: xName, NameLocation: "middle", NameGap: labelWidth + 8,
 			AxisLabel: &opts.AxisLabel{Interval: interval, Rotate: 90}}),
-		charts.WithYAxisOpts(opts.YAxis{Type: "category", Data: labels, Name: "query", Inverse: opts.Bool(true),
+		charts.WithYAxisOpts(opts.YAxis{Type: "category", Data: labels, Name: yName, Inverse: opts.Bool(true),
 			NameLocation: "middle", NameGap: labelWidth + 8, AxisLabel: &opts.AxisLabel{Interval: interval}}),
-		charts.WithVisualMapOpts(opts.VisualMap{Calculable: opts.Bool(true), Min: 0, Max: 1, Right: "10", Top: "middle",
-			InRange: attentionColours}),
+		charts.WithVisualMapOpts(opts.VisualMap{Calculable: opts.Bool(text == nil), Min: float32(lo), Max: float32(hi), Right: "10", Top: "middle",
+			Text: text, InRange: attentionColours}),
 	)...)
-	hm.AddSeries("attention", heatCells(weights))
+	hm.AddSeries(series, heatCells(m))
 	hm.Accept(fixups{})
-	return hm, nil
+	return hm
 }
 
 // AttentionGrid draws the attention of every head of every layer in one

@@ -690,3 +690,24 @@ func TestGroupedBarsOptions(t *testing.T) {
 		t.Error("a series with more values than categories: no error")
 	}
 }
+
+func TestSimilarityOptions(t *testing.T) {
+	m := [][]float32{{1, 0.8, -0.15}, {0.8, 1, 0.1}, {-0.15, 0.1, 1}}
+	c, err := Similarity(m, []string{"cat on mat", "cat on rug", "stock prices"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := decode(t, c)
+	if got := strings.Join(o.YAxis[0].Data, " | "); got != "cat on mat | cat on rug | stock prices" || !o.YAxis[0].Inverse {
+		t.Errorf("y labels %q inverse %v: want the items, first at the top", got, o.YAxis[0].Inverse)
+	}
+	if len(o.VisualMap) != 1 || !near(o.VisualMap[0].Min, -0.2, 1e-6) || o.VisualMap[0].Max != 1 {
+		t.Errorf("visual map %+v, want [-0.2, 1]: from below the smallest similarity to 1", o.VisualMap)
+	}
+	if len(o.Series[0].Data) != 9 {
+		t.Errorf("%d cells, want 9", len(o.Series[0].Data))
+	}
+	if _, err := Similarity([][]float32{{1, float32(math.NaN())}, {0, 1}}, nil, ""); err == nil || !strings.Contains(err.Error(), "m[0][1]") {
+		t.Errorf("NaN similarity: error %v", err)
+	}
+}

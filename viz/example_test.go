@@ -57,6 +57,17 @@ func ExampleAttention() {
 	// Output: layer 0, head 0 [hello world] [{ [0 0 1]} { [1 0 0]} { [0 1 0.3]} { [1 1 0.7]}]
 }
 
+func ExampleSimilarity() {
+	// Cosine similarities of three sentence embeddings.
+	sims := [][]float32{{1, 0.8, 0.1}, {0.8, 1, 0.2}, {0.1, 0.2, 1}}
+	chart, err := viz.Similarity(sims, []string{"a cat", "a kitten", "a tax form"}, "sentence similarity")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(chart.Title.Title, chart.YAxisList[0].Data, len(chart.MultiSeries[0].Data.([]opts.HeatMapData)))
+	// Output: sentence similarity [a cat a kitten a tax form] 9
+}
+
 func ExampleAttentionWeights() {
 	// One layer's attention, [batch 1, heads 2, tokens 2, tokens 2], as a
 	// forward pass returns it.

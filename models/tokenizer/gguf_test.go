@@ -1,0 +1,79 @@
+package tokenizer
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/trustformers/trustformers-go/internal/assets"
+	"github.com/trustformers/trustformers-go/models/weights"
+)
+
+// metaOf returns the value of key in meta.
+func metaOf(t *testing.T, meta []weights.GGUFKV, key string) any {
+	t.Helper()
+	for _, kv := range meta {
+		if kv.Key == key {
+			return kv.Value
+		}
+	}
+	t.Fatalf("metadata %q missing", key)
+	return nil
+}
+
+// TestGGUFMetadataGPT2 checks GPT-2's vocabulary as llama.cpp's converter
+// writes it: 50,257 tokens in byte-level spelling, the 50,000 merges in
+// rank order, <|endoftext|> a control token and BOS/EOS. (llama.cpp's
+// tokenization of our exports is checked in internal/interop.)
+func TestGGUFMetadataGPT2(t *testing.T) {
+	tok := load(t, filepath.Dir(assets.Require(t, assets.GPT2Encoder)))
+	meta, err := tok.GGUFMetadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := metaOf(t, meta, "tokenizer.ggml.tokens").([]string)
+	merges := metaOf(t, meta, "tokenizer.ggml.merges").([]string)
+	types := metaOf(t, meta, "tokenizer.ggml.token_type").([]int32)
+	if metaOf(t, meta, "tokenizer.ggml.model") != "gpt2" || len(tokens) != 50257 || len(merges) != 50000 {
+		t.Fatalf("model %v, %d tokens, %d merges; want gpt2, 50257, 50000", metaOf(t, meta, "tokenizer.ggml.model"), len(tokens), len(merges))
+	}
+	if tokens[0] != "!" || tokens[220] != "Ġ" || merges[0] != "Ġ t" || merges[49999] != "Ġg azed" {
+		t.Errorf("tokens[0] %q, tokens[220] %q, merges[0] %q, merges[49999] %q", tokens[0], tokens[220], merges[0], merges[49999])
+	}
+	if types[50256] != ggufControl || types[0] != ggufNormal {
+		t.Errorf("token types %d (<|endoftext|>) and %d (!), want control and normal", types[50256], types[0])
+	}
+	if metaOf(t, meta, "tokenizer.ggml.bos_token_id") != uint32(50256) || metaOf(t, meta, "tokenizer.ggml.add_bos_token") != false {
+		t.Errorf("bos %v, add_bos %v; want 50256 and false", metaOf(t, meta, "tokenizer.ggml.bos_token_id"), metaOf(t, meta, "tokenizer.ggml.add_bos_token"))
+	}
+}
+
+// TestGGUFMetadataSentencePiece checks a SentencePiece BPE's pieces, scores
+// and types, and that BERT's WordPiece is refused with its format named.
+func TestGGUFMetadataSentencePiece(t *testing.T) {
+	tok := load(t, filepath.Join("testdata", "sp-bpe.model"))
+	meta, err := tok.GGUFMetadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := metaOf(t, meta, "tokenizer.ggml.tokens").([]string)
+	scores := metaOf(t, meta, "tokenizer.ggml.scores").([]float32)
+	types := metaOf(t, meta, "tokenizer.ggml.token_type").([]int32)
+	if len(tokens) != tok.VocabSize() || len(scores) != len(tokens) || len(types) != len(tokens) {
+		t.Fatalf("%d tokens, %d scores, %d types for %d pieces", len(tokens), len(scores), len(types), tok.VocabSize())
+	}
+	if !slices.Equal(tokens[:3], []string{"<unk>", "<s>", "</s>"}) || !slices.Equal(types[:3], []int32{ggufUnknown, ggufControl, ggufControl}) {
+		t.Errorf("first pieces %q types %v", tokens[:3], types[:3])
+	}
+	if i := slices.Index(tokens, "<0x41>"); i < 0 || types[i] != ggufByte {
+		t.Errorf("byte piece <0x41> at %d, type %v", i, types)
+	}
+	if metaOf(t, meta, "tokenizer.ggml.add_bos_token") != true {
+		t.Error("add_bos_token false; LlamaTokenizer adds BOS")
+	}
+	bert := load(t, assets.Require(t, assets.BERTTokenizer))
+	if _, err := bert.GGUFMetadata(); err == nil || !strings.Contains(err.Error(), "GPT-2 byte-level BPE and SentencePiece BPE only") {
+		t.Errorf("BERT WordPiece: err = %v", err)
+	}
+}
