@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
 
@@ -46,13 +45,9 @@ func (m *Model) SaveGGUF(path string, tensorType string, extra ...weights.GGUFKV
 	}
 	var ts []weights.GGUFTensor
 	for _, s := range specs(c) {
-		t, err := set.Float32(s.Name, s.Dims...)
+		values, err := set.Float32Values(s.Name, s.Dims...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
-		}
-		values, err := tensors.CopyFlatData[float32](t)
-		if err != nil {
-			return fmt.Errorf("%s: weight %q: %w", path, s.Name, err)
 		}
 		dims := s.Dims
 		if s.Transpose { // Conv1D [in, out] -> [out, in]

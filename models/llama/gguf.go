@@ -101,9 +101,9 @@ func LoadGGUF(path string, backend compute.Backend) (*Model, error) {
 			if len(s.Dims) == 2 {
 				cols = s.Dims[1]
 			}
-			values, err := tensors.CopyFlatData[float32](t)
+			values, err := set.Float32Values(name, s.Dims...)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", set.Where(name), err)
+				return nil, err
 			}
 			t = tensors.FromFlatDataAndDimensions(weights.PermuteToHalves(values, heads, cfg.HeadDim(), cols), s.Dims...)
 		}
@@ -237,13 +237,9 @@ func (m *Model) SaveGGUF(path string, tensorType string, extra ...weights.GGUFKV
 	}
 	var ts []weights.GGUFTensor
 	for _, s := range specs(c) {
-		t, err := set.Float32(s.Name, s.Dims...)
+		values, err := set.Float32Values(s.Name, s.Dims...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
-		}
-		values, err := tensors.CopyFlatData[float32](t)
-		if err != nil {
-			return fmt.Errorf("%s: weight %q: %w", path, s.Name, err)
 		}
 		cols := s.Dims[len(s.Dims)-1]
 		if heads := rotaryHeads(c, s.Name); heads > 0 {

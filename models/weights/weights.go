@@ -203,6 +203,20 @@ func (s *Set) Float32(name string, dims ...int) (*tensors.Tensor, error) {
 	return f, nil
 }
 
+// Float32Values is Float32's data, row-major: the tensor name, checked to
+// have dims, converted to float32 and copied out.
+func (s *Set) Float32Values(name string, dims ...int) ([]float32, error) {
+	t, err := s.Float32(name, dims...)
+	if err != nil {
+		return nil, err
+	}
+	values, err := tensors.CopyFlatData[float32](t)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Where(name), err)
+	}
+	return values, nil
+}
+
 // ToFloat32 converts a float32, float64, float16 or bfloat16 host tensor to
 // float32 (a float32 tensor is returned as is).
 func ToFloat32(t *tensors.Tensor) (*tensors.Tensor, error) {

@@ -7,7 +7,6 @@ Prints one JSON object per figure (the median of the repetitions after a warm-up
 random (seeded), float32, default attention (SDPA). TORCH_THREADS sets torch.set_num_threads (intra-op threads).
 """
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -18,6 +17,8 @@ import torch
 import transformers
 from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
 
+from measure import emitter, prompt_ids, timeit
+
 transformers.logging.set_verbosity_error()
 transformers.logging.disable_progress_bar()
 torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
@@ -25,17 +26,7 @@ torch.manual_seed(1)
 
 
 def prompt(b, n, vocab=50257):
-    return torch.tensor([[(i * 977 + j * 31 + 7) % vocab for j in range(n)] for i in range(b)])
-
-
-def timeit(reps, fn):
-    fn()
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
+    return torch.tensor(prompt_ids(b, n, vocab))
 
 
 def gpt2_small():
@@ -57,13 +48,7 @@ def main():
     ap.add_argument("--only", default="")
     a = ap.parse_args()
     wants = lambda f: not a.only or f in [x.strip() for x in a.only.split(",")]
-    engine = "pytorch-%dt" % torch.get_num_threads()
-
-    def emit(name, value, unit, samples=(), ids=None):
-        f = {"figure": name, "engine": engine, "value": value, "unit": unit, "samples": list(samples)}
-        if ids is not None:
-            f["ids"] = ids
-        print(json.dumps(f), flush=True)
+    emit = emitter("pytorch-%dt" % torch.get_num_threads())
 
     with torch.inference_mode():
         if any(wants(f) for f in ("prefill 1x128", "decode b1", "decode b8", "first token")):

@@ -8,7 +8,6 @@ tokens, tok/s, with the tokens), first token (load the file to the first token, 
 are the Go side's; greedy is the argmax of llama.cpp's logits.
 """
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -17,14 +16,28 @@ import time
 import numpy as np
 from llama_cpp import Llama
 
+from measure import emitter, prompt_ids, timeit
 
-def prompt(n, vocab=50257):
-    return [(j * 31 + 7) % vocab for j in range(n)]
+
+def prompt(n):
+    return prompt_ids(1, n)[0]
 
 
 def last_logits(llm):
     """The logits of the last token evaluated (llama-cpp-python keeps Llama.scores only with logits_all)."""
     return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+
+
+def greedy(llm, ids, new):
+    """new tokens after ids, each the argmax of llama.cpp's logits, through its KV cache."""
+    llm.reset()
+    llm.eval(ids)
+    out = []
+    for _ in range(new):
+        out.append(int(np.argmax(last_logits(llm))))
+        if len(out) < new:
+            llm.eval([out[-1]])
+    return out
 
 
 def main():
@@ -36,28 +49,11 @@ def main():
     a = ap.parse_args()
     wants = lambda f: not a.only or f in [x.strip() for x in a.only.split(",")]
     typ = os.path.basename(a.model).rsplit("-", 1)[-1].removesuffix(".gguf")
-    engine = f"llama.cpp {typ}"
-
-    def emit(name, value, unit, samples=(), ids=None):
-        f = {"figure": name, "engine": engine, "value": value, "unit": unit, "samples": list(samples)}
-        if ids is not None:
-            f["ids"] = ids
-        print(json.dumps(f), flush=True)
+    emit = emitter(f"llama.cpp {typ}")
 
     def load():
         return Llama(model_path=a.model, n_ctx=256, n_batch=128, n_threads=a.threads, n_threads_batch=a.threads,
                      verbose=False, seed=1)
-
-    def greedy(llm, ids, new):
-        llm.reset()
-        llm.eval(ids)
-        out = []
-        for _ in range(new):
-            nxt = int(np.argmax(last_logits(llm)))
-            out.append(nxt)
-            if len(out) < new:
-                llm.eval([nxt])
-        return out
 
     start = time.perf_counter()
     llm = load()
@@ -80,16 +76,6 @@ def main():
         timeit(a.reps, run)
         emit("decode b1", statistics.median(rates[1:]), "tok/s", rates[1:], ids=last)
     emit("peak rss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MB")
-
-
-def timeit(reps, fn):
-    fn()
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
 
 
 if __name__ == "__main__":

@@ -82,6 +82,13 @@ def make_peft_adapter(tensors):
     model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     folder = os.path.join(OUT, "peft-llama")
     model.save_pretrained(folder)
+    # PEFT writes target_modules from a set, in an order that changes from run to run: sort it.
+    path = os.path.join(folder, "adapter_config.json")
+    cfg = json.load(open(path))
+    cfg["target_modules"] = sorted(cfg["target_modules"])
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
     with torch.no_grad():
         tensors["peft.theirs.llama.logits"] = model(**golden_inputs("llama")).logits
 
@@ -168,25 +175,15 @@ def describe_gguf(path):
     return {"metadata": meta, "tensors": out}
 
 
-def last_logits(llm):
-    """The logits of the last token evaluated (llama-cpp-python keeps Llama.scores only with logits_all)."""
-    return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
-
-
 def run_llama_cpp(path, prompt, add_bos):
     """llama.cpp (llama-cpp-python) on a GGUF: its tokens for prompt and GREEDY argmax tokens after them."""
     from llama_cpp import Llama
     llm = Llama(model_path=path, n_ctx=64, n_threads=2, verbose=False, seed=1)
+    from bench_llamacpp import greedy
     tokens = llm.tokenize(prompt.encode(), add_bos=add_bos, special=False)
-    llm.reset()
-    llm.eval(tokens)
-    greedy = []
-    for _ in range(GREEDY):
-        nxt = int(np.argmax(last_logits(llm)))
-        greedy.append(nxt)
-        llm.eval([nxt])
-    return {"prompt": prompt, "tokens": [int(t) for t in tokens], "greedy": greedy,
-            "text": llm.detokenize(greedy).decode("utf-8", errors="replace")}
+    new = greedy(llm, tokens, GREEDY)
+    return {"prompt": prompt, "tokens": [int(t) for t in tokens], "greedy": new,
+            "text": llm.detokenize(new).decode("utf-8", errors="replace")}
 
 
 def main():
