@@ -80,14 +80,14 @@ func plainName(s string) bool {
 	return true
 }
 
-// Resolve returns a local model folder for pathOrName: the folder itself when
-// it exists; else, taking it as a Hub model name, its snapshot in the Hugging
+// Resolve returns a local model folder for pathOrName: the folder (or
+// checkpoint file: a llama2.c .bin, a .gguf) itself when it exists; else, taking it as a Hub model name, its snapshot in the Hugging
 // Face cache; else, unless HF_HUB_OFFLINE=1, the snapshot after downloading
 // config.json, the weights (single or sharded safetensors) and the tokenizer
 // files through go-huggingface, which shows a progress line. HF_ENDPOINT
 // points the download at another server; HF_TOKEN authenticates it.
 func Resolve(pathOrName string) (string, error) {
-	if info, err := os.Stat(pathOrName); err == nil && info.IsDir() {
+	if _, err := os.Stat(pathOrName); err == nil { // a folder, or a checkpoint file (llama2.c .bin, .gguf)
 		return pathOrName, nil
 	}
 	org, name, found := strings.Cut(pathOrName, "/")

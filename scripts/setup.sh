@@ -4,7 +4,7 @@
 #
 #   1. Debian packages: Jupyter (classic notebook, nbconvert, nbclient,
 #      ipykernel), Chromium for the browser tests, gcc for cgo;
-#   2. Go tools pinned in tools/go.mod (GoNB, goimports) into .deps/bin;
+#   2. Go tools pinned in tools/go.mod (GoNB, goimports, gopls) into .deps/bin;
 #   3. the GoNB kernel, with GOTOOLCHAIN, GOEXPERIMENT=simd, the ONNX Runtime
 #      library path and PATH written into its kernel.json "env";
 #   4. from npm, into .deps/: echarts (the charts' JavaScript) and the ONNX
@@ -49,13 +49,14 @@ else
 	log "Debian packages present"
 fi
 
-# 2. Go tools (GoNB and goimports), pinned by tools/go.mod.
+# 2. Go tools (GoNB, goimports, gopls), pinned by tools/go.mod. GoNB finds
+# gopls on the kernel's PATH (.deps/bin) for tab completion and Shift-Tab docs.
 mkdir -p "$DEPS/bin"
-if [ ! -x "$DEPS/bin/gonb" ] || [ ! -x "$DEPS/bin/goimports" ] || [ "$ROOT/tools/go.mod" -nt "$DEPS/bin/gonb" ]; then
-	log "go install tool (GoNB, goimports) -> .deps/bin"
+if [ ! -x "$DEPS/bin/gonb" ] || [ ! -x "$DEPS/bin/goimports" ] || [ ! -x "$DEPS/bin/gopls" ] || [ "$ROOT/tools/go.mod" -nt "$DEPS/bin/gonb" ]; then
+	log "go install tool (GoNB, goimports, gopls) -> .deps/bin"
 	(cd "$ROOT/tools" && GOBIN="$DEPS/bin" go install tool)
 else
-	log "GoNB and goimports present"
+	log "GoNB, goimports and gopls present"
 fi
 
 # 4 (before 3, whose kernel.json names the library). npm packages into .deps.
@@ -179,6 +180,9 @@ import os; os.replace(tmp, path)
 PY
 log "kernel spec: $KERNEL_DIR/kernel.json"
 
-# Warm the Go module cache so the first notebook cell does not wait on it.
+# Warm the Go module and build caches so the first notebook cell does not
+# wait on them: a notebook cell's `go build` then compiles only itself.
 (cd "$ROOT" && go mod download)
+log "go build ./... (compiles what the notebooks import; a minute or two the first time)"
+(cd "$ROOT" && go build ./...)
 log "done"

@@ -11,6 +11,7 @@ import (
 	"github.com/trustformers/trustformers-go/models"
 	"github.com/trustformers/trustformers-go/models/generate"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
+	"github.com/trustformers/trustformers-go/models/weights"
 	"github.com/trustformers/trustformers-go/xla"
 )
 
@@ -110,15 +111,26 @@ func runGenerate(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// findTokenizer loads the tokenizer at path, or the one in the model folder
-// when path is empty (nil when the model has none).
+// findTokenizer loads the tokenizer at path, or, when path is empty, the one
+// in the model folder or GGUF file (nil when the model has none: a llama2.c
+// file has no tokenizer beside it by default).
 func findTokenizer(path, modelPath string) (*tokenizer.Tokenizer, error) {
 	if path != "" {
 		return tokenizer.Load(path)
 	}
 	dir, err := models.Resolve(modelPath)
 	if err != nil {
-		return nil, nil // a llama2.c file: no tokenizer beside it by default
+		return nil, nil
+	}
+	if strings.HasSuffix(dir, ".gguf") { // the tokenizer in its metadata, when it has one
+		info, err := weights.ReadGGUFInfo(dir)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := info.Meta("tokenizer.ggml.model"); !ok {
+			return nil, nil
+		}
+		return tokenizer.LoadGGUF(dir)
 	}
 	for _, f := range []string{"tokenizer.json", "vocab.json", "encoder.json", "vocab.txt", "tokenizer.model"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {

@@ -36,3 +36,17 @@ func TestGeneratePromptWithoutTokenizer(t *testing.T) {
 		t.Fatalf("prompt without tokenizer: exit %d, stderr %q", code, errOut.String())
 	}
 }
+
+// TestGenerateGGUFWithItsTokenizer generates from the real SmolLM2 GGUF with
+// a text prompt: the tokenizer comes from the file's metadata.
+func TestGenerateGGUFWithItsTokenizer(t *testing.T) {
+	model := assets.RequireModel(t, assets.SmolLM2)
+	var out, errOut bytes.Buffer
+	args := []string{"generate", "--backend", "go", "--model", model, "--prompt", "The capital of France is", "--temperature", "0", "--max-new-tokens", "3"}
+	if code := run(args, &out, &errOut); code != 0 {
+		t.Fatalf("generate exited %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "Paris") {
+		t.Errorf("greedy continuation of %q: %q, want Paris in it", "The capital of France is", out.String())
+	}
+}

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -106,4 +107,97 @@ func (t *Tokenizer) GGUFMetadata() ([]weights.GGUFKV, error) {
 	addsBOS := len(t.tmpl.single) > 0 && t.tmpl.single[0].seq < 0 && slices.Contains(t.tmpl.single[0].ids, t.Special.BOS)
 	meta = append(meta, weights.GGUFKV{Key: "tokenizer.ggml.add_bos_token", Value: addsBOS})
 	return meta, nil
+}
+
+// LoadGGUF builds the tokenizer that the llama.cpp GGUF file path carries
+// in its tokenizer.ggml.* metadata, as transformers' GGUF converter does for
+// a byte-level BPE (tokenizer.ggml.model "gpt2": GPT-2, Llama 3, SmolLM2,
+// Qwen …): the tokens and merges as a BPE model with the ByteLevel
+// pre-tokenizer and decoder, control tokens as special added tokens,
+// user-defined ones as plain added tokens, the BOS, EOS, unknown and
+// padding ids, and add_bos_token. Only the metadata is read. Other
+// tokenizer models (SentencePiece's "llama", "bert", …) are an error naming
+// the model; so is a file without a tokenizer.
+func LoadGGUF(path string) (*Tokenizer, error) {
+	info, err := weights.ReadGGUFInfo(path)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	kind, err := info.MetaString("tokenizer.ggml.model")
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %s has no tokenizer: %w", path, err)
+	}
+	if kind != "gpt2" {
+		return nil, fmt.Errorf("tokenizer: %s: tokenizer.ggml.model %q: only \"gpt2\" (byte-level BPE) is read from GGUF files", path, kind)
+	}
+	tokens, err := info.MetaStrings("tokenizer.ggml.tokens")
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	merges, err := info.MetaStrings("tokenizer.ggml.merges")
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	var types []int32
+	if v, ok := info.Meta("tokenizer.ggml.token_type"); ok {
+		if types, ok = v.([]int32); !ok || len(types) != len(tokens) {
+			return nil, fmt.Errorf("tokenizer: %s: metadata key \"tokenizer.ggml.token_type\" is not %d int32 values", path, len(tokens))
+		}
+	}
+	vocab := make(map[string]int, len(tokens))
+	type added struct {
+		ID         int    `json:"id"`
+		Content    string `json:"content"`
+		SingleWord bool   `json:"single_word"`
+		LStrip     bool   `json:"lstrip"`
+		RStrip     bool   `json:"rstrip"`
+		Normalized bool   `json:"normalized"`
+		Special    bool   `json:"special"`
+	}
+	var addedTokens []added
+	for id, tok := range tokens {
+		vocab[tok] = id
+		if types != nil && (types[id] == ggufControl || types[id] == ggufUserDefined) {
+			addedTokens = append(addedTokens, added{ID: id, Content: tok, Special: types[id] == ggufControl})
+		}
+	}
+	byteLevel := map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}
+	doc, err := json.Marshal(map[string]any{
+		"version":        "1.0",
+		"added_tokens":   addedTokens,
+		"normalizer":     nil,
+		"pre_tokenizer":  byteLevel,
+		"post_processor": nil,
+		"decoder":        byteLevel,
+		"model": map[string]any{"type": "BPE", "vocab": vocab, "merges": merges, "fuse_unk": false,
+			"byte_fallback": false, "ignore_merges": false},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %s: %w", path, err)
+	}
+	cfg := &config{tokens: map[string]string{}, tokenFile: map[string]string{}}
+	addBOS := false
+	if v, ok := info.Meta("tokenizer.ggml.add_bos_token"); ok {
+		addBOS, _ = v.(bool)
+	}
+	cfg.addBOS = &addBOS
+	for _, s := range []struct {
+		key  string
+		name string
+	}{{"bos_token_id", "bos_token"}, {"eos_token_id", "eos_token"}, {"unknown_token_id", "unk_token"}, {"padding_token_id", "pad_token"}} {
+		if _, ok := info.Meta("tokenizer.ggml." + s.key); !ok {
+			continue
+		}
+		id, err := info.MetaInt("tokenizer.ggml." + s.key)
+		if err != nil || id < 0 || id >= len(tokens) {
+			return nil, fmt.Errorf("tokenizer: %s: metadata key \"tokenizer.ggml.%s\" is not a token id (%d tokens): %v", path, s.key, len(tokens), err)
+		}
+		cfg.tokens[s.name], cfg.tokenFile[s.name] = tokens[id], path
+	}
+	t, err := tokenizerFromJSON(path, doc, cfg, false)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	t.format = FormatGGUF
+	return t, nil
 }

@@ -1,11 +1,13 @@
 package tokenizer
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/internal/assets"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
@@ -75,5 +77,51 @@ func TestGGUFMetadataSentencePiece(t *testing.T) {
 	bert := load(t, assets.Require(t, assets.BERTTokenizer))
 	if _, err := bert.GGUFMetadata(); err == nil || !strings.Contains(err.Error(), "GPT-2 byte-level BPE and SentencePiece BPE only") {
 		t.Errorf("BERT WordPiece: err = %v", err)
+	}
+}
+
+// TestLoadGGUFSmolLM2 reads the tokenizer inside the real SmolLM2 GGUF and
+// compares it, id for id, with transformers' conversion of the same file
+// (scripts/reference/real_checkpoints.py) on 200 sentences and a chat turn
+// with special tokens, and checks the round trip to text.
+func TestLoadGGUFSmolLM2(t *testing.T) {
+	tok, err := Load(assets.RequireModel(t, assets.SmolLM2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Format() != FormatGGUF || tok.VocabSize() != 49152 || tok.Special.EOS != 2 || tok.Special.BOS != 1 {
+		t.Fatalf("format %s, %d tokens, BOS %d, EOS %d; want gguf, 49152, 1, 2", tok.Format(), tok.VocabSize(), tok.Special.BOS, tok.Special.EOS)
+	}
+	ref, err := weights.ReadSafetensors(filepath.Join("..", "testdata", "smollm2", "reference.safetensors"))
+	if err != nil {
+		t.Fatalf("%v (regenerate with HF_HUB_OFFLINE=1 .deps/venv/bin/python scripts/reference/real_checkpoints.py)", err)
+	}
+	text, err := os.ReadFile(filepath.Join("..", "testdata", "minilm", "sentences.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := append(strings.Split(strings.TrimSuffix(string(text), "\n"), "\n"), "<|im_start|>user\nWhat is 12 + 30?<|im_end|>\n<|im_start|>assistant\n")
+	all, _ := ref.Get("tokenizer.ids")
+	offsets, _ := ref.Get("tokenizer.offsets")
+	if all == nil || offsets == nil {
+		t.Fatal("reference has no tokenizer.ids (regenerate with scripts/reference/real_checkpoints.py)")
+	}
+	ids, off := tensors.MustCopyFlatData[int64](all), tensors.MustCopyFlatData[int64](offsets)
+	if len(off) != len(texts)+1 {
+		t.Fatalf("%d reference rows for %d texts", len(off)-1, len(texts))
+	}
+	for i, s := range texts {
+		want := make([]int, off[i+1]-off[i])
+		for j := range want {
+			want[j] = int(ids[off[i]+int64(j)])
+		}
+		got := tok.Encode(s)
+		if !slices.Equal(got, want) {
+			t.Errorf("text %d %q: ids %v, transformers %v", i+1, s, got, want)
+			continue
+		}
+		if back := tok.Decode(got, false); back != s {
+			t.Errorf("text %d: decodes to %q, want %q", i+1, back, s)
+		}
 	}
 }

@@ -76,8 +76,10 @@ func Load(path string) (*Tokenizer, error) {
 		t, err = loadSentencePieceFile(full, cfg)
 	case strings.HasSuffix(pick, ".json"):
 		t, err = loadTokenizerJSON(full, cfg, file == "" && exists("tokenizer.model"))
+	case strings.HasSuffix(pick, ".gguf"):
+		return LoadGGUF(full)
 	default:
-		return nil, fmt.Errorf("tokenizer: %s: unknown tokenizer file (want tokenizer.json, vocab.json, merges.txt, encoder.json, vocab.bpe, vocab.txt or a SentencePiece .model)", full)
+		return nil, fmt.Errorf("tokenizer: %s: unknown tokenizer file (want tokenizer.json, vocab.json, merges.txt, encoder.json, vocab.bpe, vocab.txt, a SentencePiece .model or a llama.cpp .gguf)", full)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
@@ -103,6 +105,12 @@ func loadTokenizerJSON(file string, cfg *config, haveSentencePiece bool) (*Token
 	if err != nil {
 		return nil, err
 	}
+	return tokenizerFromJSON(file, content, cfg, haveSentencePiece)
+}
+
+// tokenizerFromJSON builds the Tokenizer of a tokenizer.json document,
+// content; file names it in errors.
+func tokenizerFromJSON(file string, content []byte, cfg *config, haveSentencePiece bool) (*Tokenizer, error) {
 	tj, err := parseTokenizerJSON(file, content)
 	if err != nil {
 		return nil, err

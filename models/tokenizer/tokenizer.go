@@ -63,6 +63,7 @@ const (
 	FormatGPT2          Format = "gpt2-bpe"  // vocab.json+merges.txt or encoder.json+vocab.bpe
 	FormatVocabTxt      Format = "vocab.txt" // BERT WordPiece
 	FormatSentencePiece Format = "sentencepiece"
+	FormatGGUF          Format = "gguf" // a llama.cpp file's tokenizer.ggml.* metadata
 )
 
 // SpecialTokens holds the ids of the special tokens a tokenizer knows, -1 for

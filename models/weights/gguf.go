@@ -499,23 +499,9 @@ func ReadGGUF(path string) (set *Set, info *GGUFInfo, err error) {
 			set, info, err = nil, nil, fmt.Errorf("%s: malformed GGUF file: %v", path, r)
 		}
 	}()
-	stat, err := os.Stat(path)
+	f, stat, info, err := openGGUF(path)
 	if err != nil {
 		return nil, nil, err
-	}
-	f, err := hfgguf.Open(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: not a readable GGUF file: %w", path, err)
-	}
-	if f.Version > 3 {
-		return nil, nil, fmt.Errorf("%s: GGUF version %d; versions 2 and 3 are supported", path, f.Version)
-	}
-	if len(f.TensorInfos) > 0 && f.DataOffset() > stat.Size() {
-		return nil, nil, fmt.Errorf("%s: truncated: tensor data starts at byte %d, the file has %d", path, f.DataOffset(), stat.Size())
-	}
-	info = &GGUFInfo{Path: path, Version: f.Version, Alignment: f.Alignment}
-	for _, kv := range f.KeyValues {
-		info.Metadata = append(info.Metadata, GGUFKV{Key: kv.Key, Value: kv.Raw()})
 	}
 	inDataOrder := slices.Clone(f.TensorInfos)
 	if err := mendTensorIndex(f); err != nil {
@@ -547,6 +533,41 @@ func ReadGGUF(path string) (set *Set, info *GGUFInfo, err error) {
 		info.Tensors = append(info.Tensors, GGUFTensorInfo{Name: ti.Name, Type: ti.Type, Dims: dims})
 	}
 	return set, info, nil
+}
+
+// ReadGGUFInfo reads the metadata of the GGUF file path, without its
+// tensors (GGUFInfo.Tensors is empty): enough for a tokenizer or a config.
+func ReadGGUFInfo(path string) (info *GGUFInfo, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			info, err = nil, fmt.Errorf("%s: malformed GGUF file: %v", path, r)
+		}
+	}()
+	_, _, info, err = openGGUF(path)
+	return info, err
+}
+
+// openGGUF opens path, checks its version and size, and reads its metadata.
+func openGGUF(path string) (*hfgguf.File, os.FileInfo, *GGUFInfo, error) {
+	stat, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	f, err := hfgguf.Open(path)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: not a readable GGUF file: %w", path, err)
+	}
+	if f.Version > 3 {
+		return nil, nil, nil, fmt.Errorf("%s: GGUF version %d; versions 2 and 3 are supported", path, f.Version)
+	}
+	if len(f.TensorInfos) > 0 && f.DataOffset() > stat.Size() {
+		return nil, nil, nil, fmt.Errorf("%s: truncated: tensor data starts at byte %d, the file has %d", path, f.DataOffset(), stat.Size())
+	}
+	info := &GGUFInfo{Path: path, Version: f.Version, Alignment: f.Alignment}
+	for _, kv := range f.KeyValues {
+		info.Metadata = append(info.Metadata, GGUFKV{Key: kv.Key, Value: kv.Raw()})
+	}
+	return f, stat, info, nil
 }
 
 // mendTensorIndex works around go-huggingface v0.4.12's Open, which indexes

