@@ -132,10 +132,17 @@ func snippet(chart Chart, withLibrary bool) string {
 	return b.String()
 }
 
+// chartWrapper replaces go-echarts' <div class="container"> around each
+// chart: classic Jupyter's stylesheet makes any .container a fixed 1140-px
+// box, wider than a notebook's output area, so every chart got a horizontal
+// scrollbar. The wrapper centres the chart within whatever width it has,
+// and scrolls only a chart wider than that.
+const chartWrapper = `<div class="trustformers-chart" style="display:flex;justify-content:center;max-width:100%;overflow-x:auto">`
+
 // writeChart writes chart's element and its drawing script.
 func writeChart(b *strings.Builder, chart Chart) {
 	s := chart.RenderSnippet()
-	b.WriteString(s.Element)
+	b.WriteString(strings.Replace(s.Element, `<div class="container">`, chartWrapper, 1))
 	b.WriteString("\n")
 	b.WriteString(deferUntilLoaded(s.Script))
 }
@@ -207,7 +214,7 @@ func PageOf(title, jsSrc string, charts ...Chart) string {
 	} else {
 		writeLibrary(&b, true)
 	}
-	b.WriteString("<style>body{margin:0;background:#fff} .container{display:flex;justify-content:center;align-items:center;margin-top:16px}</style>\n</head>\n<body>\n")
+	b.WriteString("<style>body{margin:0;background:#fff} .trustformers-chart{align-items:center;margin-top:16px}</style>\n</head>\n<body>\n")
 	for _, chart := range charts {
 		writeChart(&b, chart)
 	}

@@ -68,6 +68,22 @@ func TestSnippetInlinesLibraryOnce(t *testing.T) {
 	}
 }
 
+// TestChartWrapperIsNotJupytersContainer checks that no chart is wrapped in
+// a div of class "container", which classic Jupyter's stylesheet fixes at
+// 1140 px (a horizontal scrollbar under every chart in a notebook), and
+// that the wrapper may not grow wider than the output area.
+func TestChartWrapperIsNotJupytersContainer(t *testing.T) {
+	for name, chart := range map[string]Chart{"line": lineChart()} {
+		html := snippet(chart, false)
+		if strings.Contains(html, `class="container"`) {
+			t.Errorf("%s: the snippet wraps the chart in Jupyter's .container:\n%s", name, html)
+		}
+		if !strings.Contains(html, chartWrapper) || !strings.Contains(chartWrapper, "max-width:100%") {
+			t.Errorf("%s: the snippet lacks the wrapper bounded by its output's width:\n%s", name, html)
+		}
+	}
+}
+
 // TestChartsRenderOffline renders a chart as a standalone file (with the
 // library copied beside it) and as an inlined page, in headless Chromium with
 // no network, and fails when the screenshot is blank.
