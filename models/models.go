@@ -46,6 +46,18 @@ type CausalLM interface {
 	ContextLength() int
 }
 
+// GGUFSaver is a model that writes itself as a llama.cpp GGUF file
+// (*gpt2.Model, *llama.Model): tensorType is "f32", "f16", "q8_0" or
+// "q4_0", extra metadata entries (a tokenizer's, say) are added.
+type GGUFSaver interface {
+	SaveGGUF(path, tensorType string, extra ...weights.GGUFKV) error
+}
+
+var (
+	_ GGUFSaver = (*gpt2.Model)(nil)
+	_ GGUFSaver = (*llama.Model)(nil)
+)
+
 // Supported lists the model_type values Load accepts.
 var Supported = []string{"bert", "gpt2", "llama", "mistral"}
 

@@ -74,9 +74,7 @@ func runQuantize(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		saver, ok := m.(interface {
-			SaveGGUF(path, tensorType string, extra ...weights.GGUFKV) error
-		})
+		saver, ok := m.(models.GGUFSaver)
 		if !ok {
 			return fail(fmt.Errorf("%s: GGUF export is for the GPT-2 and LLaMA families, not %q", *modelPath, m.ModelType()))
 		}

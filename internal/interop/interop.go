@@ -19,7 +19,6 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/models"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
-	"github.com/trustformers/trustformers-go/models/weights"
 	"github.com/trustformers/trustformers-go/quant"
 	"github.com/trustformers/trustformers-go/training/lora"
 )
@@ -83,9 +82,7 @@ func Write(out string, backend compute.Backend) error {
 		if err != nil {
 			return err
 		}
-		saver, ok := m.(interface {
-			SaveGGUF(path, tensorType string, extra ...weights.GGUFKV) error
-		})
+		saver, ok := m.(models.GGUFSaver)
 		if !ok {
 			return fmt.Errorf("%s: %T has no SaveGGUF", dir, m)
 		}

@@ -34,16 +34,7 @@ func minilmReference(t *testing.T) (sentences []string, embeddings [][]float32, 
 	for i := range len(flat) / dim {
 		embeddings = append(embeddings, flat[i*dim:(i+1)*dim])
 	}
-	all, _ := ref.Get("ids")
-	offsets, _ := ref.Get("ids_offsets")
-	idFlat, off := tensors.MustCopyFlatData[int64](all), tensors.MustCopyFlatData[int64](offsets)
-	for i := range len(off) - 1 {
-		row := make([]int, off[i+1]-off[i])
-		for j := range row {
-			row[j] = int(idFlat[off[i]+int64(j)])
-		}
-		ids = append(ids, row)
-	}
+	ids = golden.Rows(t, ref, "ids", "ids_offsets")
 	if len(sentences) != 200 || len(embeddings) != len(sentences) || len(ids) != len(sentences) {
 		t.Fatalf("%d sentences, %d reference embeddings, %d id rows; want 200 of each", len(sentences), len(embeddings), len(ids))
 	}

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/internal/assets"
+	goldens "github.com/trustformers/trustformers-go/internal/golden"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
 
@@ -101,20 +101,12 @@ func TestLoadGGUFSmolLM2(t *testing.T) {
 		t.Fatal(err)
 	}
 	texts := append(strings.Split(strings.TrimSuffix(string(text), "\n"), "\n"), "<|im_start|>user\nWhat is 12 + 30?<|im_end|>\n<|im_start|>assistant\n")
-	all, _ := ref.Get("tokenizer.ids")
-	offsets, _ := ref.Get("tokenizer.offsets")
-	if all == nil || offsets == nil {
-		t.Fatal("reference has no tokenizer.ids (regenerate with scripts/reference/real_checkpoints.py)")
-	}
-	ids, off := tensors.MustCopyFlatData[int64](all), tensors.MustCopyFlatData[int64](offsets)
-	if len(off) != len(texts)+1 {
-		t.Fatalf("%d reference rows for %d texts", len(off)-1, len(texts))
+	rows := goldens.Rows(t, ref, "tokenizer.ids", "tokenizer.offsets")
+	if len(rows) != len(texts) {
+		t.Fatalf("%d reference rows for %d texts (regenerate with scripts/reference/real_checkpoints.py)", len(rows), len(texts))
 	}
 	for i, s := range texts {
-		want := make([]int, off[i+1]-off[i])
-		for j := range want {
-			want[j] = int(ids[off[i]+int64(j)])
-		}
+		want := rows[i]
 		got := tok.Encode(s)
 		if !slices.Equal(got, want) {
 			t.Errorf("text %d %q: ids %v, transformers %v", i+1, s, got, want)
