@@ -583,18 +583,27 @@ func TestLiveLossThrottles(t *testing.T) {
 	if len(*draws) != 3 {
 		t.Fatalf("%d redraws in 3 s at one per second, want 3", len(*draws))
 	}
-	if !strings.Contains((*draws)[0], "(function(define, exports, module) {") || strings.Contains((*draws)[1], "(function(define, exports, module) {") {
+	if !strings.Contains((*draws)[0], wrappedLibrary) || strings.Contains((*draws)[1], wrappedLibrary) {
 		t.Errorf("the first redraw must inline echarts and later ones must not")
 	}
 	l.OnMetrics(9, "valid", "loss", 0.2)
 	l.OnMetrics(9, "test", "loss", 0.1) // another split: ignored
 	l.Close()
-	if len(*draws) != 4 || !strings.Contains((*draws)[3], "(function(define, exports, module) {") {
+	if len(*draws) != 4 || !strings.Contains((*draws)[3], wrappedLibrary) {
 		t.Fatalf("Close did not draw a self-contained final state (%d draws)", len(*draws))
 	}
 	o := decode(t, l.Chart())
 	if got := strings.Join(names(o.Series), "|"); got != "train|valid" || len(o.Series[0].Data) != 10 || len(o.Series[1].Data) != 1 {
 		t.Errorf("final chart: series %q with %d and %d points, want 10 train and 1 valid", got, len(o.Series[0].Data), len(o.Series[1].Data))
+	}
+
+	// A live chart drawn after another chart brought the library relies on
+	// the page, its final state included.
+	l, draws, _ = liveUnderTest(LiveOptions{})
+	l.OnMetrics(0, "train", "loss", 1)
+	l.Close()
+	if len(*draws) != 2 || strings.Contains((*draws)[0], wrappedLibrary) || strings.Contains((*draws)[1], wrappedLibrary) {
+		t.Errorf("a live chart after the library reached the page inlines it again (%d draws)", len(*draws))
 	}
 
 	l, draws, clock = liveUnderTest(LiveOptions{Interval: time.Nanosecond, Steps: 5})

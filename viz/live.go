@@ -39,6 +39,7 @@ type LiveLoss struct {
 	drawn    bool      // a redraw has happened
 	lastDraw time.Time // when, and at which step
 	lastStep int
+	carrier  bool // this output brought the library into the page
 
 	// display shows html in the output block id (gonbui.UpdateHTML in a
 	// notebook, nil outside one); now reads the clock. Tests replace both.
@@ -115,13 +116,21 @@ func (l *LiveLoss) chart() *charts.Line {
 	return LossCurves([]Run{l.run}, l.opts.LossOptions)
 }
 
-// redraw replaces the displayed chart. The echarts library is inlined in the
-// first redraw of the cell (unless another chart brought it) and in the
-// final one; the ones between rely on it already being in the page.
+// redraw replaces the displayed chart. When the library is not yet in the
+// page, the first redraw inlines it and the final one keeps it, so that the
+// output the saved notebook keeps still carries it; the redraws between
+// rely on the page having it already.
 func (l *LiveLoss) redraw(final bool) {
 	if l.display == nil || !l.dirty && (!final || !l.drawn) {
 		return // outside a notebook, nothing new, or nothing ever recorded
 	}
-	l.display(l.id, snippet(l.chart(), final || !shown.Load()))
+	if !l.drawn && !libraryInPage() {
+		l.carrier = true
+	}
+	state := "partial"
+	if final {
+		state = "final" // what a browser test looks for in the saved output
+	}
+	l.display(l.id, `<div data-trustformers-live="`+state+`">`+snippet(l.chart(), l.carrier && (final || !l.drawn))+"</div>")
 	l.drawn, l.dirty, l.lastDraw = true, false, l.now()
 }

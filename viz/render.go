@@ -11,9 +11,12 @@
 // that redraws a loss chart in place in the notebook.
 //
 // Rendering works offline: the echarts library comes from the npm package that
-// `make setup` installs into .deps/echarts. Notebook output inlines it, wrapped
-// so that classic Jupyter's require.js does not capture it; standalone files
-// get a copy beside them. When no local copy exists, the charts load echarts
+// `make setup` installs into .deps/echarts. A notebook gets it inlined once,
+// in the output of its first chart after the kernel starts (so a saved
+// notebook carries it once, and nbconvert's HTML export draws offline too),
+// wrapped so that classic Jupyter's require.js does not capture it; standalone
+// files get a copy beside them. Every chart scales down to fit an output
+// narrower than the size its builder chose. When no local copy exists, the charts load echarts
 // from its public CDN and print a one-line notice saying so.
 package viz
 
@@ -23,6 +26,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -110,45 +114,108 @@ func inlineLibrary() (string, error) {
 }
 
 // shown records whether this process already put the library into the page.
-// GoNB runs each cell in its own process, so every cell that draws a chart
-// carries the library once, whatever its other cells do. It is atomic
-// because a LiveLoss may draw from a training goroutine.
+// It is atomic because a LiveLoss may draw from a training goroutine.
 var shown atomic.Bool
 
+// pageMarker is the file that records, for the notebook page this process
+// draws into, that an earlier cell's output already carries the library.
+// GoNB runs each cell in a process of its own but gives every process of one
+// kernel the same GONB_TMP_DIR, which a kernel restart replaces; so the
+// library reaches a notebook once per kernel session, with its first chart.
+// It is "" outside a notebook.
+func pageMarker() string {
+	if !gonbui.IsNotebook {
+		return ""
+	}
+	dir := os.Getenv("GONB_TMP_DIR")
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, "trustformers-viz-echarts-in-page")
+}
+
+// libraryInPage reports whether the page already has the library: this
+// process inlined it, or an earlier cell of the same kernel did.
+func libraryInPage() bool {
+	if shown.Load() {
+		return true
+	}
+	marker := pageMarker()
+	return marker != "" && isFile(marker)
+}
+
+// markLibraryInPage records that the library has been put into the page.
+func markLibraryInPage() {
+	shown.Store(true)
+	if marker := pageMarker(); marker != "" {
+		_ = os.WriteFile(marker, nil, 0o644) // at worst a later chart inlines it again
+	}
+}
+
 // Snippet returns an HTML fragment that draws chart wherever it is inserted:
-// a notebook cell output, another page. The echarts library is inlined (once
-// per process) when installed locally, else loaded from CDN, with a notice.
+// a notebook cell output, another page. The echarts library is inlined when
+// installed locally and not yet in the page (in a notebook: not yet in an
+// output of this kernel session), else loaded from CDN, with a notice.
+// Every chart scales down to fit an output narrower than its size.
 func Snippet(chart Chart) string {
-	return snippet(chart, !shown.Load())
+	return snippet(chart, !libraryInPage())
 }
 
 // snippet returns chart's HTML fragment, with the library inlined when
 // withLibrary is set.
 func snippet(chart Chart, withLibrary bool) string {
 	var b strings.Builder
-	writeLibrary(&b, withLibrary)
-	shown.Store(true)
+	if writeLibrary(&b, withLibrary) {
+		markLibraryInPage()
+	}
 	writeChart(&b, chart)
 	return b.String()
 }
 
 // chartWrapper replaces go-echarts' <div class="container"> around each
 // chart: classic Jupyter's stylesheet makes any .container a fixed 1140-px
-// box, wider than a notebook's output area, so every chart got a horizontal
-// scrollbar. The wrapper centres the chart within whatever width it has,
-// and scrolls only a chart wider than that.
-const chartWrapper = `<div class="trustformers-chart" style="display:flex;justify-content:center;max-width:100%;overflow-x:auto">`
+// box, wider than a notebook's output area. The wrapper takes the width it
+// is given; the chart keeps the size its builder chose and is centred in
+// it, or scaled down as a whole (fitScript) when the wrapper is narrower, so
+// that labels keep the spacing they were laid out with and never overlap.
+const chartWrapper = `<div class="trustformers-chart" style="width:100%;max-width:100%;overflow:hidden">`
+
+// fitScript scales chart element el (its size set in pixels by go-echarts)
+// down to its wrapper's width, now and whenever the wrapper is resized.
+// ECharts maps the mouse through the CSS transform, so tooltips still work.
+const fitScript = `(function(el) {
+  var box = el.parentNode, w = el.offsetWidth, h = el.offsetHeight;
+  if (!box || !w) return;
+  el.style.margin = '0 auto';
+  el.style.transformOrigin = '0 0';
+  var fit = function() {
+    var s = Math.min(1, box.clientWidth / w);
+    el.style.transform = s < 1 ? 'scale(' + s + ')' : '';
+    box.style.height = Math.ceil(h * s) + 'px';
+  };
+  fit();
+  if (window.ResizeObserver) new ResizeObserver(fit).observe(box);
+  else window.addEventListener('resize', fit);
+})`
 
 // writeChart writes chart's element and its drawing script.
 func writeChart(b *strings.Builder, chart Chart) {
 	s := chart.RenderSnippet()
 	b.WriteString(strings.Replace(s.Element, `<div class="container">`, chartWrapper, 1))
 	b.WriteString("\n")
-	b.WriteString(deferUntilLoaded(s.Script))
+	id := ""
+	if m := chartID.FindStringSubmatch(s.Element); m != nil {
+		id = m[1]
+	}
+	b.WriteString(deferUntilLoaded(s.Script, id))
 }
 
-// writeLibrary writes the script that makes window.echarts available.
-func writeLibrary(w io.Writer, inline bool) {
+// chartID finds the id of the element go-echarts draws a chart in.
+var chartID = regexp.MustCompile(`<div class="item" id="([^"]+)"`)
+
+// writeLibrary writes the script that makes window.echarts available, and
+// reports whether it inlined the library.
+func writeLibrary(w io.Writer, inline bool) bool {
 	js, err := inlineLibrary()
 	switch {
 	case err != nil:
@@ -157,7 +224,9 @@ func writeLibrary(w io.Writer, inline bool) {
 		fmt.Fprintf(w, "<script>%s</script>\n", cdnLoader)
 	case inline:
 		fmt.Fprintf(w, "<script>if (typeof window.echarts === 'undefined') {\n%s\n}</script>\n", js)
+		return true
 	}
+	return false
 }
 
 // cdnLoader loads echarts from the CDN once: through require.js when the
@@ -176,15 +245,32 @@ var cdnLoader = `(function() {
 })();`
 
 // deferUntilLoaded rewrites go-echarts' chart script so that it runs once
-// window.echarts exists (immediately when the library is inlined).
-func deferUntilLoaded(script string) string {
+// window.echarts exists (immediately when the library is inlined), then
+// fits the chart of element id to its wrapper. A chart still waiting after
+// 5 s says why in its box (a saved notebook whose library-carrying output
+// was replaced by re-running its cell; see docs/notebooks.md), and draws
+// if the library arrives later.
+func deferUntilLoaded(script, id string) string {
 	body := strings.TrimSpace(script)
 	body = strings.TrimPrefix(body, `<script type="text/javascript">`)
 	body = strings.TrimSuffix(body, `</script>`)
-	return "<script type=\"text/javascript\">\n(function draw() {\n" +
-		"  if (typeof window.echarts === 'undefined') { setTimeout(draw, 50); return; }\n" +
-		body + "\n})();\n</script>\n"
+	return "<script type=\"text/javascript\">\n(function draw(tries) {\n" +
+		"  var el = document.getElementById('" + id + "');\n" +
+		"  if (typeof window.echarts === 'undefined') {\n" +
+		"    if (tries === 100 && el) el.innerHTML = '" + missingLibrary + "';\n" +
+		"    setTimeout(function() { draw(tries + 1); }, tries < 100 ? 50 : 250);\n" +
+		"    return;\n" +
+		"  }\n" +
+		"  if (el) el.innerHTML = '';\n" +
+		body + "\n  " + fitScript + "(el);\n})(0);\n</script>\n"
 }
+
+// missingLibrary is what a chart shows in its box while the echarts
+// library is not in the page.
+const missingLibrary = `<div style="font:13px sans-serif;color:#a60;padding:16px">` +
+	`viz: the echarts library is not in this page, so this chart cannot be drawn. ` +
+	`In a notebook it comes with the first chart after the kernel starts; ` +
+	`if that cell was run again, Kernel › Restart &amp; Run All brings it back.</div>`
 
 // Show displays chart in the GoNB notebook running this code. Outside a
 // notebook it does nothing and returns an error saying so.

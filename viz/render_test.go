@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-echarts/go-echarts/v2/charts"
 	"github.com/go-echarts/go-echarts/v2/opts"
+	"github.com/janpfeifer/gonb/gonbui"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
 
@@ -52,15 +53,17 @@ func requireChromium(t *testing.T) {
 	}
 }
 
+const wrappedLibrary = "(function(define, exports, module) {"
+
 func TestSnippetInlinesLibraryOnce(t *testing.T) {
 	requireLocalECharts(t)
 	shown.Store(false)
 	first := Snippet(lineChart())
 	second := Snippet(lineChart())
-	if !strings.Contains(first, "(function(define, exports, module) {") {
+	if !strings.Contains(first, wrappedLibrary) {
 		t.Fatalf("first snippet does not inline echarts wrapped against require.js")
 	}
-	if strings.Contains(second, "(function(define, exports, module) {") {
+	if strings.Contains(second, wrappedLibrary) {
 		t.Fatalf("second snippet in the same process inlines echarts again")
 	}
 	if strings.Contains(first, "<script src=") {
@@ -68,18 +71,46 @@ func TestSnippetInlinesLibraryOnce(t *testing.T) {
 	}
 }
 
+// TestLibraryOncePerKernel plays the cells of one GoNB kernel, each a
+// process of its own (shown starts false in each) sharing GONB_TMP_DIR:
+// only the first chart of the kernel inlines the library; a kernel restart
+// (a new GONB_TMP_DIR) inlines it again.
+func TestLibraryOncePerKernel(t *testing.T) {
+	requireLocalECharts(t)
+	defer func(was bool) { gonbui.IsNotebook = was; shown.Store(false) }(gonbui.IsNotebook)
+	gonbui.IsNotebook = true
+	cell := func() string { shown.Store(false); return Snippet(lineChart()) }
+	t.Setenv("GONB_TMP_DIR", t.TempDir())
+	if !strings.Contains(cell(), wrappedLibrary) {
+		t.Fatalf("the kernel's first chart does not inline echarts")
+	}
+	for i := range 3 {
+		if strings.Contains(cell(), wrappedLibrary) {
+			t.Fatalf("cell %d of the same kernel inlines echarts again", i+2)
+		}
+	}
+	t.Setenv("GONB_TMP_DIR", t.TempDir())
+	if !strings.Contains(cell(), wrappedLibrary) {
+		t.Fatalf("after a kernel restart the first chart does not inline echarts")
+	}
+}
+
 // TestChartWrapperIsNotJupytersContainer checks that no chart is wrapped in
 // a div of class "container", which classic Jupyter's stylesheet fixes at
-// 1140 px (a horizontal scrollbar under every chart in a notebook), and
-// that the wrapper may not grow wider than the output area.
+// 1140 px (a horizontal scrollbar under every chart in a notebook), that the
+// wrapper takes its output's width, and that the chart is fitted to it.
 func TestChartWrapperIsNotJupytersContainer(t *testing.T) {
 	for name, chart := range map[string]Chart{"line": lineChart()} {
 		html := snippet(chart, false)
 		if strings.Contains(html, `class="container"`) {
 			t.Errorf("%s: the snippet wraps the chart in Jupyter's .container:\n%s", name, html)
 		}
-		if !strings.Contains(html, chartWrapper) || !strings.Contains(chartWrapper, "max-width:100%") {
-			t.Errorf("%s: the snippet lacks the wrapper bounded by its output's width:\n%s", name, html)
+		if !strings.Contains(html, chartWrapper) || !strings.Contains(chartWrapper, "width:100%") {
+			t.Errorf("%s: the snippet lacks the wrapper of its output's width:\n%s", name, html)
+		}
+		m := chartID.FindStringSubmatch(html)
+		if m == nil || !strings.Contains(html, "var el = document.getElementById('"+m[1]+"')") || !strings.Contains(html, fitScript+"(el)") {
+			t.Errorf("%s: the chart is not fitted to its wrapper:\n%s", name, html)
 		}
 	}
 }
