@@ -11,6 +11,7 @@
 package modeling
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -20,6 +21,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -317,6 +319,15 @@ func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, checkp
 	p := NewParams()
 	sinceGC := 0
 	for _, s := range specs {
+		if !split[s.Name] && backend.HasSharedBuffers() {
+			done, err := p.loadShared(backend, set, s, checkpointName)
+			if err != nil {
+				return nil, err
+			}
+			if done {
+				continue
+			}
+		}
 		if err := p.loadSpec(set, s, checkpointName); err != nil {
 			return nil, err
 		}
@@ -345,6 +356,50 @@ func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, checkp
 	runtime.GC()
 	debug.FreeOSMemory()
 	return p, nil
+}
+
+// loadShared reads weight s from set straight into memory that backend
+// computes from (a shared buffer), laid out as s says: one copy from the
+// page cache when set maps its file, or one transposing pass, and no host
+// tensor between (a cell that loads GPT-2 124M spent half its load time in
+// the read buffer and the host copy). It reports false, doing nothing, for
+// a pending weight, which loadSpec checks.
+func (p *Params) loadShared(backend compute.Backend, set *weights.Set, s Spec, checkpointName func(string) string) (bool, error) {
+	name := checkpointName(s.Name)
+	if _, ok := set.Pending(name); ok {
+		return false, nil
+	}
+	dims := s.Dims
+	if s.Transpose {
+		if len(dims) != 2 {
+			return false, fmt.Errorf("%s: transpose: shape %v is not 2-D", set.Where(name), dims)
+		}
+		dims = []int{s.Dims[1], s.Dims[0]}
+	}
+	shape := shapes.Make(dtypes.Float32, dims...)
+	var t *tensors.Tensor
+	err := set.ViewFloat32(name, s.Dims, func(src []float32) error {
+		var err error
+		if !s.Transpose {
+			t, err = tensors.FromRaw(backend, 0, shape, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(src))), 4*len(src)))
+			return err
+		}
+		if t, err = tensors.FromShapeForBackend(backend, 0, shape); err != nil {
+			return err
+		}
+		if e := t.MutableFlatData(func(flat any) { err = transposeBlocked(src, flat.([]float32), s.Dims[0], s.Dims[1], set.Where(name)) }); e != nil {
+			return e
+		}
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("%s: onto %s: %w", set.Where(name), backend.Name(), err)
+	}
+	p.roles[s.Name] = s.Role
+	if s.Transpose {
+		p.transposed[s.Name] = true
+	}
+	return true, p.Set(s.Name, t)
 }
 
 // loadSpec reads weight s from set into p, laid out as s says; a pending
@@ -386,20 +441,49 @@ func Transpose2D(t *tensors.Tensor) (*tensors.Tensor, error) {
 	}
 	rows, cols := dims[0], dims[1]
 	out := tensors.FromShape(shapes.Make(dtypes.Float32, cols, rows))
+	var err error
 	t.ConstFlatData(func(flatIn any) {
-		out.MutableFlatData(func(flatOut any) { transposeBlocked(flatIn.([]float32), flatOut.([]float32), rows, cols) })
+		out.MutableFlatData(func(flatOut any) { err = transposeBlocked(flatIn.([]float32), flatOut.([]float32), rows, cols, "transpose") })
 	})
-	return out, nil
+	return out, err
 }
 
 // transposeBlocked writes the transpose of the row-major [rows, cols] in to
 // out, tile by tile, so that both sides stay in cache (a plain double loop
 // strides through memory on one side and is several times slower on large
 // weights).
-func transposeBlocked(in, out []float32, rows, cols int) {
+//
+// Large weights go in bands of rows, one per core (the first touch of out's
+// fresh pages costs more than the copy itself). in may be a memory-mapped
+// file (weights.Set.ViewFloat32): a fault reading it is returned as an
+// error naming where.
+func transposeBlocked(in, out []float32, rows, cols int, where string) error {
 	const tile = 32
-	for r0 := 0; r0 < rows; r0 += tile {
-		r1 := min(r0+tile, rows)
+	workers := min(runtime.GOMAXPROCS(0), rows/tile)
+	if workers < 2 || rows*cols < 1<<20 {
+		return weights.GuardFault(where, func() error { transposeRows(in, out, rows, cols, 0, rows); return nil })
+	}
+	band := (rows/workers + tile - 1) / tile * tile
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for r0 := 0; r0 < rows; r0 += band {
+		wg.Go(func() {
+			err := weights.GuardFault(where, func() error { transposeRows(in, out, rows, cols, r0, min(r0+band, rows)); return nil })
+			mu.Lock()
+			first = cmp.Or(first, err)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// transposeRows is transposeBlocked for rows [from, to) of in.
+func transposeRows(in, out []float32, rows, cols, from, to int) {
+	const tile = 32
+	for r0 := from; r0 < to; r0 += tile {
+		r1 := min(r0+tile, to)
 		for c0 := 0; c0 < cols; c0 += tile {
 			c1 := min(c0+tile, cols)
 			for r := r0; r < r1; r++ {

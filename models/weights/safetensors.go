@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 
@@ -63,9 +64,17 @@ func readSafetensors(path string) (set *Set, header []byte, err error) {
 		return nil, nil, err
 	}
 	defer r.Close()
-	dataLen := info.Size() - 8 - int64(len(header))
+	dataStart := 8 + int64(len(header))
+	dataLen := info.Size() - dataStart
 	set = NewSet()
 	set.Source = path
+	// Where the file can be mapped, tensors are copied from the mapping
+	// (released with the set); else each is read from the file when asked for.
+	var mapped *mappedFile
+	if mapping := mapFile(path, info.Size()); mapping != nil {
+		mapped = &mappedFile{data: mapping}
+		runtime.AddCleanup(mapped, unmapFile, mapping)
+	}
 	ranges := make([]byteRange, 0, len(r.Header.Tensors))
 	for name, meta := range r.Header.Tensors {
 		shape, err := meta.GoMLXShape()
@@ -84,6 +93,22 @@ func readSafetensors(path string) (set *Set, header []byte, err error) {
 			return nil, nil, fmt.Errorf("%s: tensor %q: shape %s needs %d bytes, data_offsets give %d", path, name, shape, size, end-start)
 		}
 		ranges = append(ranges, byteRange{name, start, end})
+		if mapped != nil {
+			raw := mapped.data[dataStart+start : dataStart+end : dataStart+end]
+			set.addLazy(name, shape, path, func() (t *tensors.Tensor, err error) {
+				willNeed(mapped.data, dataStart+start, dataStart+end)
+				err = GuardFault(path, func() error {
+					t, err = tensors.FromRaw(nil, 0, shape, raw)
+					return err
+				})
+				runtime.KeepAlive(mapped)
+				return t, err
+			})
+			l := set.lazy[name]
+			l.mapped, l.start, l.end = mapped, dataStart+start, dataStart+end
+			set.lazy[name] = l
+			continue
+		}
 		set.addLazy(name, shape, path, func() (*tensors.Tensor, error) {
 			r, err := openSafetensors(path)
 			if err != nil {

@@ -7,10 +7,14 @@
 package weights
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"sort"
+	"unsafe"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/dtypes/bfloat16"
@@ -46,7 +50,16 @@ func NewSet() *Set {
 type lazyTensor struct {
 	shape shapes.Shape
 	read  func() (*tensors.Tensor, error)
+	// mapped, where not nil, holds the tensor's bytes (little-endian, of
+	// shape's dtype) at [start, end); it stays mapped while a tensor refers
+	// to it.
+	mapped     *mappedFile
+	start, end int64
 }
+
+// mappedFile is a file mapped into memory (see mapFile); it is unmapped
+// once no tensor of any Set refers to it.
+type mappedFile struct{ data []byte }
 
 // addLazy puts tensor name, of the given shape, under name without reading
 // it: read is called each time the tensor is asked for.
@@ -202,6 +215,64 @@ func (s *Set) Float32(name string, dims ...int) (*tensors.Tensor, error) {
 	}
 	return f, nil
 }
+
+// ViewFloat32 calls fn with the values of tensor name as float32,
+// row-major, checked to have exactly dims (a missing tensor or a wrong shape
+// is an error naming the file and the tensor). A float32 tensor of a
+// memory-mapped safetensors file is passed without a copy, straight from
+// the page cache: loaders copy it (or transpose it) once, into the memory
+// the backend computes from. Other tensors are read and converted first.
+// fn must not keep values, nor write to them.
+func (s *Set) ViewFloat32(name string, dims []int, fn func(values []float32) error) error {
+	shape, ok := s.Shape(name)
+	if !ok {
+		return fmt.Errorf("%s: missing", s.Where(name))
+	}
+	if got := shape.Dimensions; !slices.Equal(got, dims) {
+		return fmt.Errorf("%s: shape %v, want %v", s.Where(name), got, dims)
+	}
+	if l, ok := s.lazy[name]; ok && l.mapped != nil && shape.DType == dtypes.Float32 && littleEndian && l.start%4 == 0 {
+		raw := l.mapped.data[l.start:l.end]
+		willNeed(l.mapped.data, l.start, l.end)
+		err := GuardFault(s.Where(name), func() error {
+			return fn(unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(raw))), len(raw)/4))
+		})
+		runtime.KeepAlive(l.mapped) // mapped until fn is done with it
+		return err
+	}
+	t, err := s.Float32(name, dims...)
+	if err != nil {
+		return err
+	}
+	err = t.ConstFlatData(func(flat any) { err = fn(flat.([]float32)) })
+	if s.IsLazy(name) {
+		t.FinalizeAll() // read for this call only
+	}
+	return err
+}
+
+// GuardFault runs fn, which reads memory-mapped weights (ViewFloat32's
+// values), and returns a memory fault as an error naming where: the fault
+// of a file truncated while it is mapped (rewritten in place by another
+// program) would otherwise kill the process. It covers the goroutine it
+// runs on; fn's own goroutines reading the values must call it too.
+func GuardFault(where string, fn func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			// A fault's panic value reports its address (debug.SetPanicOnFault).
+			if _, ok := r.(interface{ Addr() uintptr }); !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("%s: the file changed while it was read (truncated or rewritten in place?): %v", where, r)
+		}
+	}()
+	return fn()
+}
+
+// littleEndian is whether this machine stores numbers as safetensors does.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // Float32Values is Float32's data, row-major: the tensor name, checked to
 // have dims, converted to float32 and copied out.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -105,9 +107,74 @@ func TestSafetensorsReadLazily(t *testing.T) {
 	if a == b || !bytes.Equal(rawBytes(t, a), rawBytes(t, want)) || !bytes.Equal(rawBytes(t, b), rawBytes(t, want)) {
 		t.Errorf("%s: two reads gave the same tensor (%v) or bytes that differ from what was written", name, a == b)
 	}
+	// The file is mapped: removing it leaves the mapping (and the tensors)
+	// readable; truncating it under the mapping is an error naming the file
+	// and tensor, not a crash.
 	must(t, os.Remove(path))
-	if _, err := out.Float32(name, want.Shape().Dimensions...); err == nil || !strings.Contains(err.Error(), "lazy.safetensors") || !strings.Contains(err.Error(), name) {
-		t.Errorf("file removed: err = %v; want an error naming the file and tensor %q", err, name)
+	if got, err := out.Float32(name, want.Shape().Dimensions...); err != nil || !bytes.Equal(rawBytes(t, got), rawBytes(t, want)) {
+		t.Errorf("file removed after it was opened: err = %v; want the tensor as written", err)
+	}
+}
+
+func TestMappedFileTruncatedIsAnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.safetensors")
+	in := NewSet()
+	in.Add("w", tensors.FromFlatDataAndDimensions(make([]float32, 1<<18), 512, 512), "") // 1 MB: many pages
+	must(t, WriteSafetensors(path, in, nil))
+	out, err := ReadSafetensors(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.Truncate(path, 4096)) // the header survives; the data's pages are gone
+	for _, read := range []struct {
+		how string
+		fn  func() error
+	}{
+		{"ViewFloat32", func() error {
+			return out.ViewFloat32("w", []int{512, 512}, func(v []float32) error {
+				copy(make([]float32, len(v)), v)
+				return nil
+			})
+		}},
+		{"Float32", func() error { _, err := out.Float32("w", 512, 512); return err }},
+	} {
+		err := read.fn()
+		if err == nil || !strings.Contains(err.Error(), "big.safetensors") || !strings.Contains(err.Error(), "changed while it was read") {
+			t.Errorf("%s of a file truncated under its mapping: err = %v; want an error naming the file", read.how, err)
+		}
+	}
+}
+
+// TestMappedTensorsOutliveTheirSet checks that tensors merged into another
+// set keep their file mapped after the set that read them is collected.
+func TestMappedTensorsOutliveTheirSet(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	in := sampleSet()
+	must(t, WriteSafetensors(path, in, nil))
+	merged := NewSet()
+	func() {
+		read, err := ReadSafetensors(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		merged.Merge(read)
+	}()
+	for range 3 {
+		runtime.GC()
+	}
+	want, _ := in.Get("a.weight")
+	err := merged.ViewFloat32("a.weight", []int{2, 3}, func(v []float32) error {
+		if got := fmt.Sprint(v); got != fmt.Sprint([]float32{1, -2, 3.5, 4, 5, 6}) {
+			return fmt.Errorf("values %s", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("after the reading set was collected: %v", err)
+	}
+	got, err := merged.Float32("a.weight", 2, 3)
+	if err != nil || !bytes.Equal(rawBytes(t, got), rawBytes(t, want)) {
+		t.Fatalf("Float32 after the reading set was collected: %v", err)
 	}
 }
 
