@@ -22,6 +22,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/internal/assets"
+	"github.com/trustformers/trustformers-go/lab"
 	"github.com/trustformers/trustformers-go/models/bert"
 	"github.com/trustformers/trustformers-go/models/generate"
 	"github.com/trustformers/trustformers-go/models/gpt2"
@@ -60,7 +61,7 @@ var benchFigures = []struct {
 	{"peak rss", "MB", false},
 }
 
-func runBench(args []string, stdout, stderr io.Writer) int {
+func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", "[--compare [--out FILE]] | [--backend SPEC --json]", stderr)
 	compare := fs.Bool("compare", false, "run every CPU backend present, PyTorch 2 + Hugging Face and llama.cpp, alternating, and print the table")
 	out := fs.String("out", "", "with --compare: also write the table to this markdown file")
@@ -73,14 +74,10 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	weightDType := fs.String("weights", "", "without --compare: store GPT-2's matrix weights as bf16 (converted to float32 in each graph) before measuring")
 	ggufDir := fs.String("gguf", "", "write the GPT-2 model the figures use as GGUF files gpt2-{f32,f16,q8_0,q4_0}.gguf in this folder, with GPT-2's tokenizer, and exit")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return &lab.FlagError{Err: err}
 	}
 	if *ggufDir != "" {
-		if err := benchGGUF(*ggufDir); err != nil {
-			fmt.Fprintf(stderr, "trustformers bench: %v\n", err)
-			return 1
-		}
-		return 0
+		return benchGGUF(*ggufDir)
 	}
 	if *compare {
 		return benchCompare(*reps, *rounds, *only, *quantSchemes, *out, stdout, stderr)
@@ -91,21 +88,19 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	if *weightDType != "" {
 		if *weightDType != "bf16" {
-			fmt.Fprintf(stderr, "trustformers bench: --weights %q: only bf16 is supported\n", *weightDType)
-			return 2
+			return usageErrorf("--weights %q: only bf16 is supported", *weightDType)
 		}
 		scheme = "bf16"
 	}
 	figs, err := benchBackend(*backendSpec, *reps, *only, scheme, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "trustformers bench: %v\n", err)
-		return 1
+		return err
 	}
 	enc := json.NewEncoder(stdout)
 	for _, f := range figs {
 		enc.Encode(f)
 	}
-	return 0
+	return nil
 }
 
 func median(xs []float64) float64 {
@@ -436,11 +431,10 @@ func peakRSSMB() float64 {
 // Hugging Face's classes at two threads and at one, and llama.cpp on the
 // same GPT-2 exported as GGUF in F32, F16, Q8_0 and Q4_0, alternating, and
 // prints (and optionally writes) the side-by-side table.
-func benchCompare(reps, rounds int, only, quantSchemes, out string, stdout, stderr io.Writer) int {
+func benchCompare(reps, rounds int, only, quantSchemes, out string, stdout, stderr io.Writer) error {
 	self, err := os.Executable()
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+		return err
 	}
 	var backends []string
 	if lib, _ := xla.FindONNXRuntime(); lib != "" {
@@ -496,8 +490,7 @@ func benchCompare(reps, rounds int, only, quantSchemes, out string, stdout, stde
 	}
 	py := filepath.Join(".deps", "venv", "bin", "python")
 	if _, err := os.Stat(py); err != nil {
-		fmt.Fprintf(stderr, "trustformers bench: %s missing: run `make venv` (PyTorch 2, Transformers and llama-cpp-python, pinned)\n", py)
-		return 1
+		return fmt.Errorf("%s missing: run `make venv` (PyTorch 2, Transformers and llama-cpp-python, pinned)", py)
 	}
 	// PyTorch 2 + Hugging Face at both thread settings; the table takes the
 	// better one per figure.
@@ -513,15 +506,13 @@ func benchCompare(reps, rounds int, only, quantSchemes, out string, stdout, stde
 	if cppOnly := llamaCppFigures(only); cppOnly != "" {
 		dir, err := os.MkdirTemp("", "trustformers-bench-gguf-")
 		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
+			return err
 		}
 		defer os.RemoveAll(dir)
 		export := exec.Command(self, "bench", "--gguf", dir)
 		export.Stdout, export.Stderr = stderr, stderr
 		if err := export.Run(); err != nil {
-			fmt.Fprintf(stderr, "trustformers bench --gguf: %v\n", err)
-			return 1
+			return fmt.Errorf("--gguf: %w", err)
 		}
 		for _, typ := range ggufTypes {
 			label := "llama.cpp " + typ
@@ -541,8 +532,7 @@ func benchCompare(reps, rounds int, only, quantSchemes, out string, stdout, stde
 			cmd.Stdout = &buf
 			cmd.Stderr = stderr
 			if err := cmd.Run(); err != nil {
-				fmt.Fprintf(stderr, "trustformers bench: %s: %v\n", r.label, err)
-				return 1
+				return fmt.Errorf("%s: %w", r.label, err)
 			}
 			dec := json.NewDecoder(&buf)
 			for {
@@ -612,11 +602,10 @@ func benchCompare(reps, rounds int, only, quantSchemes, out string, stdout, stde
 	fmt.Fprint(stdout, table.String())
 	if out != "" {
 		if err := writeBenchDoc(out, table.String(), reps, rounds); err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
+			return err
 		}
 	}
-	return 0
+	return nil
 }
 
 // llamaCppFigures returns the figures of only that the llama.cpp rows

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/trustformers/trustformers-go/lab"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
 )
 
@@ -16,22 +17,21 @@ func init() {
 // runEncode implements `trustformers encode --tokenizer PATH [--no-special]
 // [--tokens] TEXT...`: it prints the ids of the texts, joined by spaces,
 // space-separated on one line (or the token strings, quoted, with --tokens).
-func runEncode(args []string, stdout, stderr io.Writer) int {
+func runEncode(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("encode", "--tokenizer PATH [--no-special] [--tokens] TEXT...", stderr)
 	path := fs.String("tokenizer", "", "tokenizer folder or file (tokenizer.json, vocab.json+merges.txt, encoder.json+vocab.bpe, vocab.txt, tokenizer.model)")
 	noSpecial := fs.Bool("no-special", false, "leave out the special tokens the format adds ([CLS]/[SEP], BOS)")
 	tokens := fs.Bool("tokens", false, "print the token strings instead of the ids")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return &lab.FlagError{Err: err}
 	}
 	if *path == "" || fs.NArg() == 0 {
 		fs.Usage()
-		return 2
+		return errUsage
 	}
 	tok, err := tokenizer.Load(*path)
 	if err != nil {
-		fmt.Fprintf(stderr, "trustformers encode: %v\n", err)
-		return 1
+		return err
 	}
 	ids := tok.EncodeWith(strings.Join(fs.Args(), " "), tokenizer.EncodeOptions{NoSpecialTokens: *noSpecial})
 	out := make([]string, len(ids))
@@ -44,5 +44,5 @@ func runEncode(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintln(stdout, strings.Join(out, " "))
-	return 0
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/trustformers/trustformers-go/lab"
 	"github.com/trustformers/trustformers-go/models"
 	"github.com/trustformers/trustformers-go/models/generate"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
@@ -20,7 +21,7 @@ func init() {
 }
 
 // runGenerate implements `trustformers generate`.
-func runGenerate(args []string, stdout, stderr io.Writer) int {
+func runGenerate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("generate", "--model PATH [--tokenizer PATH] [--prompt TEXT] [flags]", stderr)
 	modelPath := fs.String("model", "", "model folder, Hub name, llama2.c .bin checkpoint or GGUF .gguf file (required)")
 	tokPath := fs.String("tokenizer", "", "tokenizer file or folder (default: the model folder, when it holds one)")
@@ -33,32 +34,28 @@ func runGenerate(args []string, stdout, stderr io.Writer) int {
 	printIDs := fs.Bool("print-ids", false, "print the generated token ids on one line, space-separated")
 	backendSpec := fs.String("backend", "", "backend spec (default: xla.New's choice)")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return &lab.FlagError{Err: err}
 	}
 	if *modelPath == "" || fs.NArg() > 0 {
 		fs.Usage()
-		return 2
-	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "trustformers generate: %v\n", err)
-		return 1
+		return errUsage
 	}
 	backend, err := xla.New(*backendSpec)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer backend.Finalize()
 	m, err := models.Load(*modelPath, backend)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	lm, ok := m.(models.CausalLM)
 	if !ok {
-		return fail(fmt.Errorf("%s is a %s model, which does not generate text", *modelPath, m.ModelType()))
+		return fmt.Errorf("%s is a %s model, which does not generate text", *modelPath, m.ModelType())
 	}
 	tok, err := findTokenizer(*tokPath, *modelPath)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 
 	opts := generate.Options{MaxNewTokens: *maxNew, Temperature: *temperature, TopK: *topK, TopP: *topP, Seed: *seed}
@@ -78,18 +75,18 @@ func runGenerate(args []string, stdout, stderr io.Writer) int {
 			opts.StopIDs = []int32{int32(tok.Special.EOS)}
 		}
 	case *prompt != "":
-		return fail(errors.New("--prompt needs a tokenizer (--tokenizer PATH)"))
+		return errors.New("--prompt needs a tokenizer (--tokenizer PATH)")
 	default:
 		// llama2.c's run: start from BOS (1) and stop when BOS comes again.
 		ids = []int32{1}
 		opts.StopIDs = []int32{1}
 	}
 	if len(ids) == 0 {
-		return fail(errors.New("empty prompt and the tokenizer has no BOS or EOS token to start from"))
+		return errors.New("empty prompt and the tokenizer has no BOS or EOS token to start from")
 	}
 	out, err := generate.Generate(lm, ids, opts)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	if *printIDs || tok == nil {
 		parts := make([]string, len(out))
@@ -98,7 +95,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stdout, strings.Join(parts, " "))
 		if *printIDs {
-			return 0
+			return nil
 		}
 	}
 	if tok != nil {
@@ -108,7 +105,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stdout, *prompt+tok.Decode(all, true))
 	}
-	return 0
+	return nil
 }
 
 // findTokenizer loads the tokenizer at path, or, when path is empty, the one

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/trustformers/trustformers-go/lab"
 	"github.com/trustformers/trustformers-go/models"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
 	"github.com/trustformers/trustformers-go/models/weights"
@@ -30,7 +31,7 @@ func init() {
 // so that llama.cpp runs it; the
 // third prints, per scheme, the file size, the logit error against
 // float32 and the validation perplexity (see quant.Report).
-func runQuantize(args []string, stdout, stderr io.Writer) int {
+func runQuantize(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("quantize", "--model PATH (--scheme S --out DIR | --report) [flags]", stderr)
 	modelPath := fs.String("model", "", "model folder, Hugging Face name, llama2.c .bin or GGUF .gguf")
 	scheme := fs.String("scheme", "", "int8 (per output channel), int4 (groups, zero points) or nf4; for a .gguf --out: q8_0, q4_0, f16 or f32")
@@ -48,15 +49,11 @@ func runQuantize(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 1, "--report: seed of the sampled sequences")
 	backendSpec := fs.String("backend", "", "backend spec (default: xla.New's choice)")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return &lab.FlagError{Err: err}
 	}
 	if *modelPath == "" || fs.NArg() > 0 || (*report == (*out != "")) {
 		fs.Usage()
-		return 2
-	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "trustformers quantize: %v\n", err)
-		return 1
+		return errUsage
 	}
 	base := quant.Config{GroupSize: *group, DoubleQuant: *doubleQuant}
 	if *modules != "" {
@@ -64,7 +61,7 @@ func runQuantize(args []string, stdout, stderr io.Writer) int {
 	}
 	backend, err := xla.New(*backendSpec)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer backend.Finalize()
 	load := func() (models.Model, error) { return models.Load(*modelPath, backend) }
@@ -72,60 +69,60 @@ func runQuantize(args []string, stdout, stderr io.Writer) int {
 	if strings.HasSuffix(*out, ".gguf") {
 		m, err := load()
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		saver, ok := m.(models.GGUFSaver)
 		if !ok {
-			return fail(fmt.Errorf("%s: GGUF export is for the GPT-2 and LLaMA families, not %q", *modelPath, m.ModelType()))
+			return fmt.Errorf("%s: GGUF export is for the GPT-2 and LLaMA families, not %q", *modelPath, m.ModelType())
 		}
 		extra, err := ggufTokenizer(*modelPath, *tokPath)
 		if err != nil {
 			fmt.Fprintf(stderr, "trustformers quantize: %v; the GGUF has no tokenizer, which llama.cpp needs to run it\n", err)
 		}
 		if err := saver.SaveGGUF(*out, *scheme, extra...); err != nil {
-			return fail(err)
+			return err
 		}
 		info, err := os.Stat(*out)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		fmt.Fprintf(stdout, "%s: GGUF %s, %.1f MiB\n", *out, *scheme, float64(info.Size())/(1<<20))
-		return 0
+		return nil
 	}
 	if !*report {
 		s, err := quant.ParseScheme(*scheme)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		base.Scheme = s
 		m, err := load()
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		params, err := quant.ParamsOf(m)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		q, err := quant.Apply(params, base)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		if err := os.MkdirAll(*out, 0o755); err != nil {
-			return fail(err)
+			return err
 		}
 		if err := quant.Save(m, q, *out); err != nil {
-			return fail(err)
+			return err
 		}
 		fmt.Fprintf(stdout, "%s: %d weights quantized to %s, %.1f MiB of codes and scales\n",
 			*out, len(q.Weights), base.Name(), float64(q.Bytes())/(1<<20))
-		return 0
+		return nil
 	}
 
 	var configs []quant.Config
 	for _, name := range strings.Split(*schemes, ",") {
 		s, err := quant.ParseScheme(name)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		c := base
 		c.Scheme = s
@@ -139,14 +136,14 @@ func runQuantize(args []string, stdout, stderr io.Writer) int {
 	}
 	eval, err := reportData(load, *text, *tokPath, *modelPath, *seqs, *seqLen, int32(*bos), *seed)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	rows, err := quant.Report(load, configs, eval)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	fmt.Fprint(stdout, quant.FormatReport(rows))
-	return 0
+	return nil
 }
 
 // reportData builds a report's sequences: windows of the last 10% of text

@@ -19,39 +19,38 @@ func init() {
 
 // runRuns implements `trustformers runs list [DIR]` and `trustformers runs
 // compare [--markdown] [--html PATH] [--title T] DIR...`.
-func runRuns(args []string, stdout, stderr io.Writer) int {
+func runRuns(args []string, stdout, stderr io.Writer) error {
 	usage := func() {
 		fmt.Fprintln(stderr, "usage: trustformers runs list [DIR]            run folders under DIR (default runs) with their losses\n"+
 			"       trustformers runs compare [flags] DIR...  a table and a loss chart (compare.html) of several runs")
 	}
 	if len(args) == 0 {
 		usage()
-		return 2
+		return errUsage
 	}
 	switch args[0] {
 	case "list":
-		return runsList(args[1:], stdout, stderr)
+		return named("runs list", runsList(args[1:], stdout, stderr))
 	case "compare":
-		return runsCompare(args[1:], stdout, stderr)
+		return named("runs compare", runsCompare(args[1:], stdout, stderr))
 	case "-h", "--help", "help":
 		usage()
-		return 0
+		return nil
 	}
-	fmt.Fprintf(stderr, "trustformers runs: unknown subcommand %q\n", args[0])
 	usage()
-	return 2
+	return usageErrorf("unknown subcommand %q", args[0])
 }
 
 // runsList prints one line per run folder under DIR: its path, steps taken,
 // final and best validation loss, and when it started.
-func runsList(args []string, stdout, stderr io.Writer) int {
+func runsList(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("runs list", "[DIR]", stderr)
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return &lab.FlagError{Err: err}
 	}
 	if fs.NArg() > 1 {
 		fs.Usage()
-		return 2
+		return errUsage
 	}
 	root := "runs"
 	if fs.NArg() == 1 {
@@ -59,20 +58,18 @@ func runsList(args []string, stdout, stderr io.Writer) int {
 	}
 	dirs, err := lab.FindRuns(root)
 	if err != nil {
-		fmt.Fprintf(stderr, "trustformers runs list: %v\n", err)
-		return 1
+		return err
 	}
 	if len(dirs) == 0 {
-		fmt.Fprintf(stderr, "trustformers runs list: no run folders under %s\n", root)
-		return 1
+		return fmt.Errorf("no run folders under %s", root)
 	}
 	table := &lab.Table{Header: []string{"run", "steps", "final val", "best val", "started"}}
-	code := 0
+	unread := 0
 	for _, dir := range dirs {
 		s, err := lab.ReadRun(dir)
 		if err != nil {
 			fmt.Fprintf(stderr, "trustformers runs list: %v\n", err)
-			code = 1
+			unread++
 			continue
 		}
 		best := "—"
@@ -86,12 +83,15 @@ func runsList(args []string, stdout, stderr io.Writer) int {
 		table.Rows = append(table.Rows, []string{dir, strconv.Itoa(s.Steps), final, best, s.Env.Started})
 	}
 	fmt.Fprint(stdout, table.Text())
-	return code
+	if unread > 0 {
+		return fmt.Errorf("%d of %d run folders could not be read", unread, len(dirs))
+	}
+	return nil
 }
 
 // runsCompare prints the comparison table of the runs and writes its HTML
 // page.
-func runsCompare(args []string, stdout, stderr io.Writer) int {
+func runsCompare(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("runs compare", "[--markdown] [--html PATH] [--title TITLE] DIR...\n\n"+
 		"Each DIR is a run folder, or a folder of run folders (runs/EXPERIMENT) standing for all of them.", stderr)
 	markdown := fs.Bool("markdown", false, "print the table as Markdown")
@@ -99,16 +99,15 @@ func runsCompare(args []string, stdout, stderr io.Writer) int {
 	title := fs.String("title", "", "the page's title (default: the experiments' names)")
 	dirsGiven, err := parseInterspersed(fs, args)
 	if err != nil {
-		return 2
+		return &lab.FlagError{Err: err}
 	}
 	if len(dirsGiven) == 0 {
 		fs.Usage()
-		return 2
+		return errUsage
 	}
 	c, err := lab.Compare(dirsGiven...)
 	if err != nil {
-		fmt.Fprintf(stderr, "trustformers runs compare: %v\n", err)
-		return 1
+		return err
 	}
 	table := c.Table()
 	if *markdown {
@@ -132,11 +131,10 @@ func runsCompare(args []string, stdout, stderr io.Writer) int {
 		*title = strings.Join(names, ", ") + ": " + strconv.Itoa(len(c.Runs)) + " runs"
 	}
 	if err := c.WriteHTML(*page, *title); err != nil {
-		fmt.Fprintf(stderr, "trustformers runs compare: %v\n", err)
-		return 1
+		return err
 	}
 	fmt.Fprintf(stderr, "wrote %s\n", *page)
-	return 0
+	return nil
 }
 
 // parseInterspersed parses args with fs, allowing flags after the

@@ -22,28 +22,22 @@ func init() {
 // runTrain implements `trustformers train NAME [flags]`: it runs the
 // experiment NAME with its own flags (`trustformers train NAME -h` lists
 // them), exactly as `go run ./lab/NAME [flags]` does.
-func runTrain(args []string, stdout, stderr io.Writer) int {
+func runTrain(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		trainUsage(stderr)
 		if len(args) == 0 {
-			return 2
+			return errUsage
 		}
-		return 0
+		return nil
 	}
 	var names []string
 	for _, e := range experiments {
 		if e.Name == args[0] {
-			err := e.Run(args[1:], stdout, stderr)
-			code := lab.ExitCode(err)
-			if code == 1 {
-				fmt.Fprintf(stderr, "trustformers train %s: %v\n", e.Name, err)
-			}
-			return code
+			return named("train "+e.Name, e.Run(args[1:], stdout, stderr))
 		}
 		names = append(names, e.Name)
 	}
-	fmt.Fprintf(stderr, "trustformers train: unknown experiment %q (have %s)\n", args[0], strings.Join(names, ", "))
-	return 2
+	return usageErrorf("unknown experiment %q (have %s)", args[0], strings.Join(names, ", "))
 }
 
 func trainUsage(w io.Writer) {

@@ -106,10 +106,21 @@ func TestTrainAndRunsUsage(t *testing.T) {
 		{[]string{"train", "shakespeare_char", "-backend", "go", "-data", filepath.Join(empty, "none.txt")}, 1, "trustformers train shakespeare_char: "},
 		{[]string{"runs"}, 2, "usage: trustformers runs list"},
 		{[]string{"runs", "sort"}, 2, `unknown subcommand "sort"`},
-		{[]string{"runs", "list", empty}, 1, "no run folders under " + empty},
+		{[]string{"runs", "list", empty}, 1, "trustformers runs list: no run folders under " + empty},
 		{[]string{"runs", "list", filepath.Join(empty, "missing")}, 1, "missing"},
 		{[]string{"runs", "compare"}, 2, "usage: trustformers runs compare"},
 		{[]string{"runs", "compare", empty}, 1, "holds no run folder"},
+		// -h is a question, not a mistake: every subcommand answers it with
+		// its usage and exit status 0; a bad flag is exit status 2.
+		{[]string{"runs", "list", "-h"}, 0, "usage: trustformers runs list"},
+		{[]string{"generate", "-h"}, 0, "usage: trustformers generate"},
+		{[]string{"encode", "-h"}, 0, "usage: trustformers encode"},
+		{[]string{"quantize", "-h"}, 0, "usage: trustformers quantize"},
+		{[]string{"doctor", "-h"}, 0, "usage: trustformers doctor"},
+		{[]string{"bench", "-h"}, 0, "usage: trustformers bench"},
+		{[]string{"generate", "-bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"generate"}, 2, "usage: trustformers generate"},
+		{[]string{"bench", "--weights", "int3"}, 2, `trustformers bench: --weights "int3": only bf16 is supported`},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(tc.args, &out, &errOut); code != tc.code || !strings.Contains(errOut.String(), tc.inStderr) {
