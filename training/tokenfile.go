@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/trustformers/trustformers-go/internal/atomicfile"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
-	"github.com/trustformers/trustformers-go/models/weights"
 )
 
 // WriteTokenFile writes ids as raw little-endian integers of width bytes
@@ -29,7 +29,7 @@ func WriteTokenFile(path string, ids []int32, width int) error {
 			binary.LittleEndian.PutUint32(buf[4*i:], uint32(id))
 		}
 	}
-	return weights.WriteFileAtomic(path, buf)
+	return atomicfile.WriteFile(path, buf)
 }
 
 // TokenFile is a token file mapped into memory: windows are read from the

@@ -20,6 +20,7 @@ import (
 	hfst "github.com/gomlx/go-huggingface/models/safetensors"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/nlpodyssey/safetensors"
+	"github.com/trustformers/trustformers-go/internal/atomicfile"
 )
 
 // File names of a Hugging Face model folder.
@@ -328,7 +329,7 @@ func WriteSafetensors(path string, set *Set, metadata map[string]string) error {
 		}
 		views[name] = view{dtype: dt, shape: shape, data: data}
 	}
-	return WriteAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		return safetensors.SerializeToWriter(views, meta, w)
 	})
 }
@@ -346,49 +347,6 @@ func (v view) DType() safetensors.DType { return v.dtype }
 func (v view) Shape() []uint64          { return v.shape }
 func (v view) Data() []byte             { return v.data }
 func (v view) DataLen() uint64          { return uint64(len(v.data)) }
-
-// WriteFileAtomic writes data to path through WriteAtomic.
-func WriteFileAtomic(path string, data []byte) error {
-	return WriteAtomic(path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-// WriteAtomic writes a file through fill to a temporary name beside path
-// (creating its folder), syncs it and renames it over path, so that a crash
-// leaves either the old file or the new one, never half of one. Every file
-// the project writes for users (weights, configs, checkpoints, run folders,
-// charts) goes through it.
-func WriteAtomic(path string, fill func(w io.Writer) error) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	fail := func(err error) error {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := fill(tmp); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
 
 // hostTensor is a convenience for tests and converters: a float32 host tensor.
 func hostTensor(data []float32, dims ...int) *tensors.Tensor {
