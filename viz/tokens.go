@@ -7,12 +7,20 @@ import (
 
 	"github.com/go-echarts/go-echarts/v2/charts"
 	"github.com/go-echarts/go-echarts/v2/opts"
-	"github.com/trustformers/trustformers-go/models/generate"
 )
 
 // minLabelled is the smallest probability whose bar segment is tall enough
 // to hold its token's label.
 const minLabelled = 0.06
+
+// TokenStep is one generation step as TopTokens reads it: the token
+// chosen, and the most likely tokens at that step with their
+// log-probabilities, most likely first. generate.Step is one (viz depends
+// on no model package; the method set is the contract).
+type TokenStep interface {
+	Chosen() int32
+	Alternatives() (ids []int32, logProbs []float64)
+}
 
 // TopTokens draws what a model was choosing between at each generation
 // step: the probabilities of its most likely next tokens as stacked bars
@@ -22,28 +30,30 @@ const minLabelled = 0.06
 // Options.TopLogProbs > 0. token names a token for the labels; nil writes
 // its id. Each step's axis label is "step:chosen token". The title is
 // "top-k next-token probabilities" (k filled in) when empty.
-func TopTokens(steps []generate.Step, token func(id int32) string, title string) *charts.Bar {
+func TopTokens[S TokenStep](steps []S, token func(id int32) string, title string) *charts.Bar {
 	if token == nil {
 		token = func(id int32) string { return strconv.Itoa(int(id)) }
 	}
 	k := 0
 	for _, s := range steps {
-		k = max(k, len(s.Top))
+		ids, _ := s.Alternatives()
+		k = max(k, len(ids))
 	}
 	labels := make([]string, len(steps))
 	ranks := make([][]opts.BarData, k)
 	rest := make([]opts.BarData, len(steps))
 	for i, s := range steps {
-		labels[i] = fmt.Sprintf("%d:%s", i, token(s.ID))
+		labels[i] = fmt.Sprintf("%d:%s", i, token(s.Chosen()))
+		ids, logProbs := s.Alternatives()
 		left := 1.0
 		for r := range k {
-			if r >= len(s.Top) {
+			if r >= len(ids) || r >= len(logProbs) {
 				ranks[r] = append(ranks[r], opts.BarData{Value: 0})
 				continue
 			}
-			p := math.Exp(s.Top[r].LogProb)
+			p := math.Exp(logProbs[r])
 			left -= p
-			d := opts.BarData{Name: token(s.Top[r].ID), Value: round(p)}
+			d := opts.BarData{Name: token(ids[r]), Value: round(p)}
 			if p < minLabelled {
 				d.Label = &opts.Label{Show: opts.Bool(false)}
 			}

@@ -86,6 +86,19 @@ type Step struct {
 	Top []Candidate
 }
 
+// Chosen returns the token generated at this step.
+func (s Step) Chosen() int32 { return s.ID }
+
+// Alternatives returns the most likely tokens at this step and their
+// log-probabilities, most likely first (what viz.TopTokens draws).
+func (s Step) Alternatives() (ids []int32, logProbs []float64) {
+	ids, logProbs = make([]int32, len(s.Top)), make([]float64, len(s.Top))
+	for i, c := range s.Top {
+		ids[i], logProbs[i] = c.ID, c.LogProb
+	}
+	return ids, logProbs
+}
+
 // Output is one generated sequence.
 type Output struct {
 	// IDs are the new tokens (without the prompt or a stop token).
