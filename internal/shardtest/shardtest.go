@@ -10,6 +10,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/trustformers/trustformers-go/internal/decodetest"
 	"github.com/trustformers/trustformers-go/internal/golden"
 	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/xla"
@@ -95,7 +96,7 @@ func CheckDecoder(t *testing.T, load func(compute.Backend) (*modeling.Decoder, e
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantSteps := modeling.StepThrough(t, one, ids, prefix)
+	wantSteps := decodetest.StepThrough(t, one, ids, prefix)
 	whole, err := one.Params.DeviceBytes(b)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +119,7 @@ func CheckDecoder(t *testing.T, load func(compute.Backend) (*modeling.Decoder, e
 				t.Fatal(err)
 			}
 			Compare(t, "forward logits", got.Logits, want.Logits)
-			Compare(t, "KV-cache step logits", modeling.StepThrough(t, d, ids, prefix), wantSteps)
+			Compare(t, "KV-cache step logits", decodetest.StepThrough(t, d, ids, prefix), wantSteps)
 		})
 	}
 }

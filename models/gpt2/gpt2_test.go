@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trustformers/trustformers-go/internal/decodetest"
 	"github.com/trustformers/trustformers-go/internal/golden"
 	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/weights"
@@ -51,7 +52,7 @@ func checkReference(t *testing.T, m *Model) {
 		t.Fatal(err)
 	}
 	r["padded"] = golden.CheckMasked(t, g, "padded.logits", padded.Logits, right, golden.Tolerance)
-	r["kv"] = golden.Check(t, g, "kv.step_logits", modeling.StepThrough(t, m.Decoder, ids, golden.Int(t, g, "kv.prefix_len")), golden.Tolerance)
+	r["kv"] = golden.Check(t, g, "kv.step_logits", decodetest.StepThrough(t, m.Decoder, ids, golden.Int(t, g, "kv.prefix_len")), golden.Tolerance)
 	r["leftpad"] = checkLeftPadded(t, m, g)
 	t.Logf("max |diff| against Hugging Face's GPT2LMHeadModel: %s", r)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/trustformers/trustformers-go/internal/assets"
+	"github.com/trustformers/trustformers-go/internal/decodetest"
 	"github.com/trustformers/trustformers-go/internal/golden"
 	"github.com/trustformers/trustformers-go/models/modeling"
 )
@@ -37,7 +38,7 @@ func checkFamily(t *testing.T, family string, m *Model) {
 		t.Fatal(err)
 	}
 	r["padded"] = golden.CheckMasked(t, g, "padded.logits", padded.Logits, right, golden.Tolerance)
-	r["kv"] = golden.Check(t, g, "kv.step_logits", modeling.StepThrough(t, m.Decoder, ids, golden.Int(t, g, "kv.prefix_len")), golden.Tolerance)
+	r["kv"] = golden.Check(t, g, "kv.step_logits", decodetest.StepThrough(t, m.Decoder, ids, golden.Int(t, g, "kv.prefix_len")), golden.Tolerance)
 	// The left-padded batch, with the positions Hugging Face's generate() gives it.
 	mask := golden.IDs(t, g, "leftpad.attention_mask")
 	left, err := m.Forward(modeling.Batch{IDs: golden.IDs(t, g, "leftpad.input_ids"), AttentionMask: mask,

@@ -286,29 +286,17 @@ type Spec struct {
 	Role Role
 }
 
-// LoadSpecs copies the weights that specs list from set into new Params as
-// float32, converting float16 and bfloat16; tensors the set marks pending
-// (weights.Set.AddPending) are only checked, and left for the caller. checkpointName maps each name to
-// the name the checkpoint uses (for prefixes such as "transformer."). A
-// missing tensor or a wrong shape is an error naming the file and tensor.
-func LoadSpecs(set *weights.Set, specs []Spec, checkpointName func(string) string) (*Params, error) {
-	p := NewParams()
-	for _, s := range specs {
-		if err := p.loadSpec(set, s, checkpointName); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
-}
-
-// LoadSpecsTo is LoadSpecs onto backend's device, one weight at a time:
-// each is read (a safetensors set reads it from its file then), laid out,
-// moved to the device (with decoding set, in blocks of rows on the go
-// backend for the weights whose role multiplies activations, see
-// SplitRows), and its host copies released before the
-// next is read. Loading then holds the weights about once, plus the tensor
-// in flight, where LoadSpecs followed by MoveToDevice holds them on the host
-// and on the device at once.
+// LoadSpecsTo loads the weights that specs list from set into new Params on
+// backend's device, as float32 (float16 and bfloat16 converted), one weight
+// at a time: each is read (a safetensors set reads it from its file then),
+// laid out, moved to the device (with decoding set, in blocks of rows on the
+// go backend for the weights whose role multiplies activations, see
+// SplitRows), and its host copies released before the next is read, so
+// loading holds the weights about once, plus the tensor in flight. Tensors
+// the set marks pending (weights.Set.AddPending) are only checked, and left
+// for the caller. checkpointName maps each name to the name the checkpoint
+// uses (for prefixes such as "transformer."). A missing tensor or a wrong
+// shape is an error naming the file and tensor.
 func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, checkpointName func(string) string, decoding bool) (*Params, error) {
 	split := map[string]bool{}
 	if decoding && backend.String() == "go" {

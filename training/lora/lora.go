@@ -326,9 +326,6 @@ func (a *Adapters) NumParams() int {
 	return n
 }
 
-// Merged reports whether Merge has folded the adapters into the base weights.
-func (a *Adapters) Merged() bool { return a.merged }
-
 // Merge folds the adapters into the base weights, W ← W + scale·B·A
 // (computed on the host with float64 sums), removes the transforms, sets B to
 // zero (so that graphs compiled before Merge, which still add scale·B·A,
