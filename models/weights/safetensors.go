@@ -94,30 +94,20 @@ func readSafetensors(path string) (set *Set, header []byte, err error) {
 			return nil, nil, fmt.Errorf("%s: tensor %q: shape %s needs %d bytes, data_offsets give %d", path, name, shape, size, end-start)
 		}
 		ranges = append(ranges, byteRange{name, start, end})
+		l := lazyTensor{shape: shape}
 		if mapped != nil {
-			raw := mapped.data[dataStart+start : dataStart+end : dataStart+end]
-			set.addLazy(name, shape, path, func() (t *tensors.Tensor, err error) {
-				willNeed(mapped.data, dataStart+start, dataStart+end)
-				err = GuardFault(path, func() error {
-					t, err = tensors.FromRaw(nil, 0, shape, raw)
-					return err
-				})
-				runtime.KeepAlive(mapped)
-				return t, err
-			})
-			l := set.lazy[name]
 			l.mapped, l.start, l.end = mapped, dataStart+start, dataStart+end
-			set.lazy[name] = l
-			continue
-		}
-		set.addLazy(name, shape, path, func() (*tensors.Tensor, error) {
-			r, err := openSafetensors(path)
-			if err != nil {
-				return nil, err
+		} else {
+			l.read = func() (*tensors.Tensor, error) {
+				r, err := openSafetensors(path)
+				if err != nil {
+					return nil, err
+				}
+				defer r.Close()
+				return r.ReadTensor(nil, name)
 			}
-			defer r.Close()
-			return r.ReadTensor(nil, name)
-		})
+		}
+		set.addLazy(name, path, l)
 	}
 	if err := checkOverlaps(ranges); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)

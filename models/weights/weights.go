@@ -7,6 +7,7 @@
 package weights
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -49,23 +50,38 @@ func NewSet() *Set {
 // lazyTensor is a tensor left in its file: its shape, and how to read it.
 type lazyTensor struct {
 	shape shapes.Shape
-	read  func() (*tensors.Tensor, error)
 	// mapped, where not nil, holds the tensor's bytes (little-endian, of
 	// shape's dtype) at [start, end); it stays mapped while a tensor refers
-	// to it.
+	// to it. Otherwise read reads the tensor from its file.
 	mapped     *mappedFile
 	start, end int64
+	read       func() (*tensors.Tensor, error)
+}
+
+// load returns a new host tensor with l's values, copied from the mapping
+// or read from the file.
+func (l lazyTensor) load() (t *tensors.Tensor, err error) {
+	if l.mapped == nil {
+		return l.read()
+	}
+	willNeed(l.mapped.data, l.start, l.end)
+	err = GuardFault("reading", func() error {
+		t, err = tensors.FromRaw(nil, 0, l.shape, l.mapped.data[l.start:l.end])
+		return err
+	})
+	runtime.KeepAlive(l.mapped)
+	return t, err
 }
 
 // mappedFile is a file mapped into memory (see mapFile); it is unmapped
 // once no tensor of any Set refers to it.
 type mappedFile struct{ data []byte }
 
-// addLazy puts tensor name, of the given shape, under name without reading
-// it: read is called each time the tensor is asked for.
-func (s *Set) addLazy(name string, shape shapes.Shape, file string, read func() (*tensors.Tensor, error)) {
+// addLazy puts tensor name, from file, under name without reading it: l
+// is loaded each time the tensor is asked for.
+func (s *Set) addLazy(name, file string, l lazyTensor) {
 	delete(s.tensors, name)
-	s.lazy[name] = lazyTensor{shape: shape, read: read}
+	s.lazy[name] = l
 	s.files[name] = file
 }
 
@@ -78,7 +94,7 @@ func (s *Set) get(name string) (*tensors.Tensor, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: missing", s.Where(name))
 	}
-	t, err := l.read()
+	t, err := l.load()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.Where(name), err)
 	}
@@ -150,7 +166,7 @@ func (s *Set) Rename(from, to string) {
 		s.Add(to, t, f)
 	} else if l, ok := s.lazy[from]; ok {
 		s.Delete(from)
-		s.addLazy(to, l.shape, f, l.read)
+		s.addLazy(to, f, l)
 	}
 }
 
@@ -160,7 +176,7 @@ func (s *Set) Merge(other *Set) {
 		s.Add(name, t, other.files[name])
 	}
 	for name, l := range other.lazy {
-		s.addLazy(name, l.shape, other.files[name], l.read)
+		s.addLazy(name, other.files[name], l)
 	}
 }
 
@@ -244,11 +260,12 @@ func (s *Set) ViewFloat32(name string, dims []int, fn func(values []float32) err
 	if err != nil {
 		return err
 	}
-	err = t.ConstFlatData(func(flat any) { err = fn(flat.([]float32)) })
+	var fnErr error
+	err = t.ConstFlatData(func(flat any) { fnErr = fn(flat.([]float32)) })
 	if s.IsLazy(name) {
 		t.FinalizeAll() // read for this call only
 	}
-	return err
+	return cmp.Or(err, fnErr)
 }
 
 // GuardFault runs fn, which reads memory-mapped weights (ViewFloat32's
