@@ -4,12 +4,14 @@
 // llama2.c checkpoint, or a llama.cpp GGUF file of the "llama" architecture.
 //
 //	backend := xla.MustNew("")
-//	m, err := models.Load("path/to/gpt2", backend)
-//	lm := m.(models.CausalLM) // gpt2, llama and mistral models are causal LMs
+//	lm, err := models.LoadCausalLM("path/to/gpt2", backend) // gpt2, llama, mistral
+//	m, err := models.Load("path/to/bert", backend)          // any family
 //
 // Each family lives in its own package (models/gpt2, models/bert,
 // models/llama) with its config, its network in one file and its weight
-// names; models/modeling holds what they share.
+// names; models/modeling holds what they share. Load finds the family by
+// model_type in a registry: this package registers the built-in families,
+// and Register adds one written outside the module.
 package models
 
 import (
@@ -27,13 +29,17 @@ import (
 	"github.com/trustformers/trustformers-go/models/weights"
 )
 
-// Model is any loaded model: a *gpt2.Model, *bert.Model or *llama.Model.
+// Model is any loaded model: a *gpt2.Model, *bert.Model, *llama.Model or a
+// registered family's.
 type Model interface {
 	// ModelType is config.json's model_type.
 	ModelType() string
 	// Save writes config.json and model.safetensors to a folder that
 	// Hugging Face Transformers (and Load) read back.
 	Save(dir string) error
+	// Params returns the model's weights, which quantization, LoRA and
+	// training work on.
+	Params() *modeling.Params
 }
 
 // CausalLM is a decoder-only language model: GPT-2, LLaMA, Mistral.
@@ -57,9 +63,6 @@ var (
 	_ GGUFSaver = (*gpt2.Model)(nil)
 	_ GGUFSaver = (*llama.Model)(nil)
 )
-
-// Supported lists the model_type values Load accepts.
-var Supported = []string{"bert", "gpt2", "llama", "mistral"}
 
 var (
 	_ CausalLM = (*gpt2.Model)(nil)
@@ -103,54 +106,54 @@ func Load(pathOrName string, backend compute.Backend) (Model, error) {
 		}
 		return loadQuantized(dir, backend)
 	}
-	modelType, err := modeling.ModelType(dir)
+	f, err := familyOf(dir)
 	if err != nil {
 		return nil, err
 	}
-	switch modelType {
-	case "gpt2":
-		return gpt2.Load(dir, backend)
-	case "bert":
-		return bert.Load(dir, backend)
-	case "llama", "mistral":
-		return llama.Load(dir, backend)
+	set, err := weights.ReadDir(dir)
+	if err != nil {
+		return nil, err
 	}
-	return nil, unsupported(dir, modelType)
+	return f.New(dir, set, backend)
 }
 
-func unsupported(dir, modelType string) error {
-	return fmt.Errorf("%s: model_type %q is not supported (supported: %s)",
-		filepath.Join(dir, modeling.ConfigFile), modelType, strings.Join(Supported, ", "))
+// LoadCausalLM is Load for a causal language model (gpt2, llama, mistral,
+// or a registered family whose models generate): an encoder such as BERT is
+// an error naming its model_type.
+func LoadCausalLM(pathOrName string, backend compute.Backend) (CausalLM, error) {
+	m, err := Load(pathOrName, backend)
+	if err != nil {
+		return nil, err
+	}
+	lm, ok := m.(CausalLM)
+	if !ok {
+		return nil, fmt.Errorf("%s: model_type %q is not a causal language model (it has no Step to generate with)", pathOrName, m.ModelType())
+	}
+	return lm, nil
 }
 
 // FromWeights builds the model that dir/config.json describes from the
 // checkpoint tensors in set (instead of dir's own weight files).
 func FromWeights(dir string, set *weights.Set, backend compute.Backend) (Model, error) {
-	modelType, err := modeling.ModelType(dir)
+	f, err := familyOf(dir)
 	if err != nil {
 		return nil, err
 	}
-	switch modelType {
-	case "gpt2":
-		cfg, err := gpt2.ReadConfig(dir)
-		if err != nil {
-			return nil, err
-		}
-		return gpt2.New(cfg, set, backend)
-	case "bert":
-		cfg, err := bert.ReadConfig(dir)
-		if err != nil {
-			return nil, err
-		}
-		return bert.New(cfg, set, backend)
-	case "llama", "mistral":
-		cfg, err := llama.ReadConfig(dir)
-		if err != nil {
-			return nil, err
-		}
-		return llama.New(cfg, set, backend)
+	return f.New(dir, set, backend)
+}
+
+// NewRandom builds the model that dir/config.json describes with freshly
+// initialized weights drawn from seed (the family's own initialization, as
+// Hugging Face's _init_weights), for training from scratch.
+func NewRandom(dir string, seed uint64, backend compute.Backend) (Model, error) {
+	f, err := familyOf(dir)
+	if err != nil {
+		return nil, err
 	}
-	return nil, unsupported(dir, modelType)
+	if f.Random == nil {
+		return nil, fmt.Errorf("%s: model_type %v has no random initializer", filepath.Join(dir, modeling.ConfigFile), f.ModelTypes)
+	}
+	return f.Random(dir, seed, backend)
 }
 
 // QuantMethodTrustformers is the quantization_config.quant_method of the

@@ -9,10 +9,6 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/trustformers/trustformers-go/models"
-	"github.com/trustformers/trustformers-go/models/bert"
-	"github.com/trustformers/trustformers-go/models/gpt2"
-	"github.com/trustformers/trustformers-go/models/llama"
 	"github.com/trustformers/trustformers-go/models/modeling"
 )
 
@@ -95,19 +91,6 @@ func (l Layout) bytes() int {
 		return l.Rows*l.Cols/2 + blocks*doubleQuantBlock + 4*blocks + 4
 	}
 	return l.Rows*l.Cols/2 + 4*groups
-}
-
-// ParamsOf returns the weights of a model that models.Load returned.
-func ParamsOf(m models.Model) (*modeling.Params, error) {
-	switch m := m.(type) {
-	case *gpt2.Model:
-		return m.Params, nil
-	case *llama.Model:
-		return m.Params, nil
-	case *bert.Model:
-		return m.Params, nil
-	}
-	return nil, fmt.Errorf("quant: model type %T is not supported", m)
 }
 
 // blockWeight matches a weight inside a numbered transformer block.

@@ -3,7 +3,7 @@
 // measures what quantization costs in accuracy (see Report).
 //
 //	m, _ := models.Load("gpt2", backend)
-//	params, _ := quant.ParamsOf(m)
+//	params := m.Params()
 //	q, _ := quant.Apply(params, quant.Config{Scheme: quant.Int4, GroupSize: 64})
 //	_ = quant.Save(m, q, "gpt2-int4") // models.Load("gpt2-int4", backend) reads it back
 //

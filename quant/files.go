@@ -33,10 +33,7 @@ type configEntry struct {
 // w_scale_scale (float32, one per 256 maxima) and w_scale_offset (float32).
 // models.Load (with this package imported) and Load read it back.
 func Save(m models.Model, q *Quantized, dir string) error {
-	params, err := ParamsOf(m)
-	if err != nil {
-		return err
-	}
+	params := m.Params()
 	if err := m.Save(dir); err != nil {
 		return err
 	}
@@ -138,10 +135,7 @@ func Load(dir string, backend compute.Backend) (models.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	params, err := ParamsOf(m)
-	if err != nil {
-		return nil, err
-	}
+	params := m.Params()
 	for _, name := range q.Weights {
 		if err := install(params, name, stored[name]); err != nil {
 			return nil, err

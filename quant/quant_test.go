@@ -211,10 +211,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Run(family+"/"+string(cfg.Scheme), func(t *testing.T) {
 				m := goldenModel(t, family)
 				want := logits(t, m, family)
-				params, err := ParamsOf(m)
-				if err != nil {
-					t.Fatal(err)
-				}
+				params := m.Params()
 				q, err := Apply(params, cfg)
 				if err != nil {
 					if family == "bert" && strings.Contains(err.Error(), "does not divide") {
@@ -238,7 +235,7 @@ func TestRoundTrip(t *testing.T) {
 				// The reference: the float model whose weights are the
 				// host-side dequantization of the same codes.
 				ref := goldenModel(t, family)
-				refParams, _ := ParamsOf(ref)
+				refParams := ref.Params()
 				for _, name := range q.Weights {
 					w, err := tensors.CopyFlatData[float32](mustValue(t, refParams, name))
 					if err != nil {
@@ -299,7 +296,7 @@ func maxDiffOf(t *testing.T, a, b *tensors.Tensor) float64 {
 
 func TestLoadCorrupt(t *testing.T) {
 	m := goldenModel(t, "gpt2")
-	params, _ := ParamsOf(m)
+	params := m.Params()
 	q, err := Apply(params, Config{Scheme: Int4, GroupSize: 16})
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +332,7 @@ func TestLoadCorrupt(t *testing.T) {
 
 func TestApplyBadConfig(t *testing.T) {
 	m := goldenModel(t, "llama")
-	params, _ := ParamsOf(m)
+	params := m.Params()
 	for _, tc := range []struct {
 		cfg  Config
 		want string

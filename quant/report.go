@@ -144,10 +144,7 @@ func measure(load func() (models.Model, error), cfg *Config, eval Eval, base *me
 	if !ok {
 		return nil, fmt.Errorf("quant: a report needs a causal language model, not %q", m.ModelType())
 	}
-	params, err := ParamsOf(m)
-	if err != nil {
-		return nil, err
-	}
+	params := m.Params()
 	dir, err := os.MkdirTemp("", "trustformers-quant-")
 	if err != nil {
 		return nil, err

@@ -31,7 +31,7 @@ func newRun(t *testing.T) (*Trainer, *Dataset) {
 		logits, _, _ := m.ForwardGraph(b[0], Iota(g, shapes.Make(dtypes.Int32, dims...), 1), nil)
 		return CrossEntropy(logits, b[1])
 	}
-	tr, err := NewTrainer(m.Params, backend, loss, AdamW{Beta1: 0.9, Beta2: 0.99, Epsilon: 1e-8, WeightDecay: 0.1}, 1)
+	tr, err := NewTrainer(m.Params(), backend, loss, AdamW{Beta1: 0.9, Beta2: 0.99, Epsilon: 1e-8, WeightDecay: 0.1}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func TestShardedMatchesJAX(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer m.Params.Free()
+			defer m.Params().Free()
 			if r.Devices > 1 {
 				strategy, err := modeling.ParseStrategy(r.Strategy)
 				if err != nil {

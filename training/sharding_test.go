@@ -33,7 +33,7 @@ func smallGPT(t *testing.T, backend compute.Backend) (*gpt2.Model, *Trainer) {
 		logits, _, _ := m.ForwardGraph(ids, Iota(g, shapes.Make(dtypes.Int32, dims...), 1), nil)
 		return CrossEntropy(logits, targets)
 	}
-	tr, err := NewTrainer(m.Params, backend, loss, AdamW{Beta1: 0.9, Beta2: 0.99, Epsilon: 1e-8, WeightDecay: 0.1}, 1)
+	tr, err := NewTrainer(m.Params(), backend, loss, AdamW{Beta1: 0.9, Beta2: 0.99, Epsilon: 1e-8, WeightDecay: 0.1}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,12 +122,12 @@ func TestShardedTrainingMatchesOneDevice(t *testing.T) {
 			m, tr := smallGPT(t, b)
 			shardTrainer(t, tr, b, l.Strategy, l.Axes...)
 			compareLosses(t, l.String(), train(t, tr, bs, 0), want)
-			bytes, err := m.Params.DeviceBytes(b)
+			bytes, err := m.Params().DeviceBytes(b)
 			if err != nil {
 				t.Fatal(err)
 			}
 			perDevice[l.Strategy] = max(perDevice[l.Strategy], bytes[0])
-			compareWeights(t, l.String(), m.Params, one.Params)
+			compareWeights(t, l.String(), m.Params(), one.Params())
 		})
 	}
 	dp, fsdp := perDevice[modeling.DataParallel], perDevice[modeling.FullyShard]

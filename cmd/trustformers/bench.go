@@ -208,7 +208,7 @@ func benchBackend(spec string, reps int, only, scheme string, stderr io.Writer) 
 			if err := m.Save(dir); err != nil {
 				return nil, err
 			}
-			m.Params.Free() // left to the finalizers, it slowed ONNX Runtime's prefill by a quarter
+			m.Params().Free() // left to the finalizers, it slowed ONNX Runtime's prefill by a quarter
 			m = nil
 			runtime.GC()
 			debug.FreeOSMemory()
@@ -219,7 +219,7 @@ func benchBackend(spec string, reps int, only, scheme string, stderr io.Writer) 
 			}
 		}
 		if scheme == "bf16" {
-			if err := bf16Weights(m.Params); err != nil {
+			if err := bf16Weights(m.Params()); err != nil {
 				return nil, err
 			}
 		} else if scheme != "" {
@@ -227,7 +227,7 @@ func benchBackend(spec string, reps int, only, scheme string, stderr io.Writer) 
 			if err != nil {
 				return nil, err
 			}
-			if _, err := quant.Apply(m.Params, quant.Config{Scheme: s}); err != nil {
+			if _, err := quant.Apply(m.Params(), quant.Config{Scheme: s}); err != nil {
 				return nil, err
 			}
 		}

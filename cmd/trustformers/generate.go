@@ -45,13 +45,9 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer backend.Finalize()
-	m, err := models.Load(*modelPath, backend)
+	lm, err := models.LoadCausalLM(*modelPath, backend)
 	if err != nil {
 		return err
-	}
-	lm, ok := m.(models.CausalLM)
-	if !ok {
-		return fmt.Errorf("%s is a %s model, which does not generate text", *modelPath, m.ModelType())
 	}
 	tok, err := findTokenizer(*tokPath, *modelPath)
 	if err != nil {

@@ -99,10 +99,7 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		params, err := quant.ParamsOf(m)
-		if err != nil {
-			return err
-		}
+		params := m.Params()
 		q, err := quant.Apply(params, base)
 		if err != nil {
 			return err

@@ -72,7 +72,7 @@ func Model(vocab int, backend compute.Backend) (*gpt2.Model, *training.Trainer, 
 		logits, _, _ := m.ForwardGraph(ids, Iota(g, shapes.Make(dtypes.Int32, ids.Shape().Dimensions...), 1), nil)
 		return training.CrossEntropy(logits, targets)
 	}
-	tr, err := training.NewTrainer(m.Params, backend, loss, Optimizer, ClipNorm)
+	tr, err := training.NewTrainer(m.Params(), backend, loss, Optimizer, ClipNorm)
 	if err != nil {
 		return nil, nil, err
 	}

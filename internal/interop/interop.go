@@ -19,7 +19,6 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/models"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
-	"github.com/trustformers/trustformers-go/quant"
 	"github.com/trustformers/trustformers-go/training/lora"
 )
 
@@ -107,10 +106,7 @@ func writeAdapter(dir, out string, targets []string, backend compute.Backend) er
 	if err != nil {
 		return err
 	}
-	params, err := quant.ParamsOf(m)
-	if err != nil {
-		return err
-	}
+	params := m.Params()
 	cfg := LoRA
 	cfg.Targets = targets
 	a, err := lora.Apply(params, cfg)

@@ -23,7 +23,6 @@ import (
 	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
 	"github.com/trustformers/trustformers-go/models/weights"
-	"github.com/trustformers/trustformers-go/quant"
 	"github.com/trustformers/trustformers-go/training/lora"
 )
 
@@ -183,10 +182,7 @@ func adapted(t *testing.T, family, dir string) models.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	params, err := quant.ParamsOf(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	params := m.Params()
 	if _, err := lora.Load(params, dir); err != nil {
 		t.Fatal(err)
 	}
@@ -375,11 +371,11 @@ func TestLlamaCppRunsOurGGUF(t *testing.T) {
 		if typ != "f32" {
 			continue
 		}
-		m, err := models.Load(dir, golden.Backend(t))
+		lm, err := models.LoadCausalLM(dir, golden.Backend(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := generate.Generate(m.(models.CausalLM), prompt, generate.Options{MaxNewTokens: len(run.Greedy)})
+		got, err := generate.Generate(lm, prompt, generate.Options{MaxNewTokens: len(run.Greedy)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -97,7 +97,7 @@ func CheckDecoder(t *testing.T, load func(compute.Backend) (*modeling.Decoder, e
 		t.Fatal(err)
 	}
 	wantSteps := decodetest.StepThrough(t, one, ids, prefix)
-	whole, err := one.Params.DeviceBytes(b)
+	whole, err := one.Params().DeviceBytes(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,10 +110,10 @@ func CheckDecoder(t *testing.T, load func(compute.Backend) (*modeling.Decoder, e
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := d.Params.Shard(l.Sharding(t, b)); err != nil {
+			if err := d.Params().Shard(l.Sharding(t, b)); err != nil {
 				t.Fatal(err)
 			}
-			CheckBytes(t, d.Params, b, l, whole[0])
+			CheckBytes(t, d.Params(), b, l, whole[0])
 			got, err := d.Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{})
 			if err != nil {
 				t.Fatal(err)

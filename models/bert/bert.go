@@ -27,8 +27,8 @@ import (
 type Model struct {
 	Config  *Config
 	Head    Head
-	Params  *modeling.Params
 	Backend compute.Backend
+	params  *modeling.Params
 	pooler  bool
 
 	mu    sync.Mutex
@@ -104,13 +104,13 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Model{Config: cfg, Head: head, Params: params, Backend: backend, pooler: pooler}, nil
+	return &Model{Config: cfg, Head: head, params: params, Backend: backend, pooler: pooler}, nil
 }
 
 // Save writes config.json and model.safetensors (encoder under "bert." when
 // there is a head, as Hugging Face's head classes save it) to dir.
 func (m *Model) Save(dir string) error {
-	set, err := m.Params.Weights()
+	set, err := m.params.Weights()
 	if err != nil {
 		return err
 	}
@@ -182,13 +182,13 @@ func (m *Model) Forward(b modeling.Batch, opts modeling.ForwardOptions) (*Output
 func (m *Model) exec(opts modeling.ForwardOptions) (*modeling.Program, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if g := m.Params.Generation(); g != m.generation {
+	if g := m.params.Generation(); g != m.generation {
 		m.execs, m.generation = nil, g // weights or transforms changed: rebuild
 	}
 	if e, ok := m.execs[opts]; ok {
 		return e, nil
 	}
-	e, err := m.Params.NewInferenceExec(m.Backend, func(in []*Node) []*Node {
+	e, err := m.params.NewInferenceExec(m.Backend, func(in []*Node) []*Node {
 		seq, hidden, probs := m.encoder(in[0], in[1], in[2])
 		outs := append([]*Node{seq}, m.heads(seq)...)
 		if opts.HiddenStates {
@@ -215,7 +215,7 @@ func (m *Model) exec(opts modeling.ForwardOptions) (*modeling.Program, error) {
 func (m *Model) encoder(ids, types, mask *Node) (*Node, []*Node, []*Node) {
 	c := m.Config
 	g := ids.Graph()
-	p := func(format string, args ...any) *Node { return m.Params.Node(g, fmt.Sprintf(format, args...)) }
+	p := func(format string, args ...any) *Node { return m.params.Node(g, fmt.Sprintf(format, args...)) }
 	t := ids.Shape().Dimensions[1]
 	positions := BroadcastToDims(InsertAxes(Iota(g, shapes.Make(dtypes.Int32, t), 0), 0), ids.Shape().Dimensions...)
 
@@ -252,7 +252,7 @@ func (m *Model) encoder(ids, types, mask *Node) (*Node, []*Node, []*Node) {
 func (m *Model) heads(seq *Node) []*Node {
 	c := m.Config
 	g := seq.Graph()
-	p := func(name string) *Node { return m.Params.Node(g, name) }
+	p := func(name string) *Node { return m.params.Node(g, name) }
 	var outs []*Node
 	var pooled *Node
 	if m.pooler {
@@ -276,6 +276,9 @@ func (m *Model) heads(seq *Node) []*Node {
 	}
 	return outs
 }
+
+// Params returns the model's weights.
+func (m *Model) Params() *modeling.Params { return m.params }
 
 // ModelType returns "bert".
 func (m *Model) ModelType() string { return m.Config.ModelType }

@@ -82,6 +82,24 @@ func buffers(name string) bool {
 		strings.HasPrefix(name, "cls.seq_relationship.")
 }
 
+// ArchitectureHead returns the head config.json's architectures name
+// (BertModel, or no architectures: Base).
+func (c *Config) ArchitectureHead() Head {
+	for _, a := range c.Architectures {
+		switch a {
+		case "BertForMaskedLM", "BertForPreTraining":
+			return MaskedLM
+		case "BertForSequenceClassification":
+			return SequenceClassification
+		case "BertForTokenClassification":
+			return TokenClassification
+		case "BertForQuestionAnswering":
+			return QuestionAnswering
+		}
+	}
+	return Base
+}
+
 // detectHead picks the head from the checkpoint's tensors; a "classifier"
 // is told apart by the config's architectures.
 func detectHead(c *Config, set *weights.Set) (Head, error) {

@@ -14,11 +14,10 @@ import (
 )
 
 func TestGreedyEqualsArgmaxOfFullForward(t *testing.T) {
-	m, err := models.Load(filepath.Join(golden.Dir("gpt2"), "model"), golden.Backend(t))
+	lm, err := models.LoadCausalLM(filepath.Join(golden.Dir("gpt2"), "model"), golden.Backend(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	lm := m.(models.CausalLM)
 	prompt := []int32{5, 17, 3}
 	got, err := Generate(lm, prompt, Options{MaxNewTokens: 6})
 	if err != nil {

@@ -17,7 +17,7 @@ func TestGreedyMatchesHuggingFace(t *testing.T) {
 	for _, family := range []string{"gpt2", "llama", "llama3", "mistral"} {
 		t.Run(family, func(t *testing.T) {
 			g := golden.Load(t, family)
-			m, err := models.Load(filepath.Join(golden.Dir(family), "model"), golden.Backend(t))
+			lm, err := models.LoadCausalLM(filepath.Join(golden.Dir(family), "model"), golden.Backend(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -26,7 +26,7 @@ func TestGreedyMatchesHuggingFace(t *testing.T) {
 			if len(prompts[0]) == len(prompts[1]) {
 				t.Fatalf("golden prompts have the same length %d: nothing is padded", len(prompts[0]))
 			}
-			outs, err := Run(m.(models.CausalLM), prompts, Options{MaxNewTokens: len(want[0])}, nil)
+			outs, err := Run(lm, prompts, Options{MaxNewTokens: len(want[0])}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -38,7 +38,7 @@ func TestShardedTensorParallelGreedyEqualsOneDevice(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := m.Params.Shard(l.Sharding(t, b)); err != nil {
+			if err := m.Params().Shard(l.Sharding(t, b)); err != nil {
 				t.Fatal(err)
 			}
 			got, err := Run(m, prompts, opts, nil)

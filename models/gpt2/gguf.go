@@ -39,7 +39,7 @@ func (m *Model) SaveGGUF(path string, tensorType string, extra ...weights.GGUFKV
 	if act := c.ActivationFunction; act != "gelu_new" && act != "gelu_pytorch_tanh" {
 		return fmt.Errorf("%s: activation_function %q: llama.cpp's gpt2 architecture uses gelu_new", path, act)
 	}
-	set, err := m.Params.Weights()
+	set, err := m.Params().Weights()
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

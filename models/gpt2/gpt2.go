@@ -58,19 +58,17 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 		return nil, err
 	}
 	m := &Model{Config: cfg}
-	m.Decoder = &modeling.Decoder{
-		Params: params, Backend: backend,
+	m.Decoder = modeling.NewDecoder(params, backend, modeling.DecoderShape{
 		Layers: cfg.NLayer, KVHeads: cfg.NHead, HeadDim: cfg.HeadDim(),
 		MaxPositions: cfg.NPositions, PadPosition: 1, Vocab: cfg.VocabSize,
-		Graph: m.graph,
-	}
+	}, m.graph)
 	return m, nil
 }
 
 // Save writes config.json and model.safetensors (GPT2Model names, no prefix)
 // to dir, in a form Hugging Face's GPT2LMHeadModel.from_pretrained reads.
 func (m *Model) Save(dir string) error {
-	set, err := m.Params.Weights()
+	set, err := m.Params().Weights()
 	if err != nil {
 		return err
 	}
@@ -80,7 +78,7 @@ func (m *Model) Save(dir string) error {
 // graph is the network: GPT2LMHeadModel.forward.
 func (m *Model) graph(g *Graph, ids, positions *Node, attend modeling.AttendFunc) (*Node, []*Node) {
 	c := m.Config
-	p := func(format string, args ...any) *Node { return m.Params.Node(g, fmt.Sprintf(format, args...)) }
+	p := func(format string, args ...any) *Node { return m.Params().Node(g, fmt.Sprintf(format, args...)) }
 	act := modeling.Activation(c.ActivationFunction)
 
 	x := Add(modeling.Embed(p("wte.weight"), ids), modeling.Embed(p("wpe.weight"), positions))
@@ -103,7 +101,7 @@ func (m *Model) graph(g *Graph, ids, positions *Node, attend modeling.AttendFunc
 // causally; another Conv1D projects the result.
 func (m *Model) attention(g *Graph, layer int, h *Node, attend modeling.AttendFunc) *Node {
 	c := m.Config
-	p := func(n string) *Node { return m.Params.Node(g, fmt.Sprintf("h.%d.attn.%s", layer, n)) }
+	p := func(n string) *Node { return m.Params().Node(g, fmt.Sprintf("h.%d.attn.%s", layer, n)) }
 	qkv := modeling.Linear(h, p("c_attn.weight"), p("c_attn.bias"))
 	parts := Split(qkv, -1, 3)
 	q := modeling.SplitHeads(parts[0], c.NHead, c.HeadDim())

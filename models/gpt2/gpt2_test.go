@@ -77,13 +77,13 @@ func checkLeftPadded(t *testing.T, m *Model, g *weights.Set) float64 {
 // and after a save that joins the blocks.
 func TestRowBlocksMatchReference(t *testing.T) {
 	m := load(t, "model")
-	names := m.Params.NamesWithRoles(modeling.ColumnParallel, modeling.RowParallel, modeling.LMHead)
-	if err := m.Params.SplitRows(64, names...); err != nil {
+	names := m.Params().NamesWithRoles(modeling.ColumnParallel, modeling.RowParallel, modeling.LMHead)
+	if err := m.Params().SplitRows(64, names...); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range names {
-		if m.Params.RowBlocks(n) < 2 {
-			t.Fatalf("%s is in %d blocks, want several", n, m.Params.RowBlocks(n))
+		if m.Params().RowBlocks(n) < 2 {
+			t.Fatalf("%s is in %d blocks, want several", n, m.Params().RowBlocks(n))
 		}
 	}
 	checkReference(t, m)

@@ -54,12 +54,12 @@ func TestShardedLayoutErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	// n_embd 32 does not divide by 3: the first row-parallel projection says so.
-	err = m.Params.Shard(tp3)
+	err = m.Params().Shard(tp3)
 	if err == nil || !strings.Contains(err.Error(), `weight "h.0.attn.c_proj.weight"`) || !strings.Contains(err.Error(), "3 devices") {
 		t.Errorf("tensor parallel over 3 devices: err = %v", err)
 	}
-	if m.Params.Sharding() != nil {
-		t.Errorf("a failed Shard left the weights laid out as %s", m.Params.Sharding())
+	if m.Params().Sharding() != nil {
+		t.Errorf("a failed Shard left the weights laid out as %s", m.Params().Sharding())
 	}
 	ids := [][]int32{{1, 2, 3}}
 	if _, err := m.Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{}); err != nil {
@@ -84,11 +84,11 @@ func TestShardedPlacements(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := shardtest.Layout{Strategy: modeling.TensorParallel, Axes: []xla.MeshAxis{{Name: xla.AxisData, Size: 2}, {Name: xla.AxisModel, Size: 2}}}
-	if err := m.Params.Shard(l.Sharding(t, b)); err != nil {
+	if err := m.Params().Shard(l.Sharding(t, b)); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]modeling.Placement{}
-	for _, pl := range m.Params.Placements() {
+	for _, pl := range m.Params().Placements() {
 		got[pl.Name] = pl
 	}
 	for _, tc := range []struct {

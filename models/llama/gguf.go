@@ -231,7 +231,7 @@ func (m *Model) SaveGGUF(path string, tensorType string, extra ...weights.GGUFKV
 	case c.HiddenAct != "silu":
 		return fmt.Errorf("%s: hidden_act %q: GGUF llama files use silu", path, c.HiddenAct)
 	}
-	set, err := m.Params.Weights()
+	set, err := m.Params().Weights()
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

@@ -219,7 +219,7 @@ func TestGGUFBiasesAndLinearRope(t *testing.T) {
 func TestGGUFQuantized(t *testing.T) {
 	m := stories260K(t)
 	ref := logits(t, m)
-	set, err := m.Params.Weights()
+	set, err := m.Params().Weights()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func TestGGUFQuantized(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		loaded, err := back.Params.Weights()
+		loaded, err := back.Params().Weights()
 		if err != nil {
 			t.Fatal(err)
 		}

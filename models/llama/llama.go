@@ -88,19 +88,17 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 		return nil, err
 	}
 	m := &Model{Config: cfg, invFreq: inv}
-	m.Decoder = &modeling.Decoder{
-		Params: params, Backend: backend,
+	m.Decoder = modeling.NewDecoder(params, backend, modeling.DecoderShape{
 		Layers: cfg.NumHiddenLayers, KVHeads: cfg.NumKeyValueHeads, HeadDim: cfg.HeadDim(),
 		Window: cfg.Window(), PadPosition: 1, MaxPositions: cfg.MaxPositionEmbeddings, Vocab: cfg.VocabSize,
-		Graph: m.graph,
-	}
+	}, m.graph)
 	return m, nil
 }
 
 // Save writes config.json and model.safetensors to dir, in a form Hugging
 // Face's LlamaForCausalLM (or MistralForCausalLM) reads.
 func (m *Model) Save(dir string) error {
-	set, err := m.Params.Weights()
+	set, err := m.Params().Weights()
 	if err != nil {
 		return err
 	}
@@ -110,7 +108,7 @@ func (m *Model) Save(dir string) error {
 // graph is the network: LlamaForCausalLM.forward.
 func (m *Model) graph(g *Graph, ids, positions *Node, attend modeling.AttendFunc) (*Node, []*Node) {
 	c := m.Config
-	p := func(format string, args ...any) *Node { return m.Params.Node(g, fmt.Sprintf(format, args...)) }
+	p := func(format string, args ...any) *Node { return m.Params().Node(g, fmt.Sprintf(format, args...)) }
 
 	x := modeling.Embed(p("model.embed_tokens.weight"), ids)
 	var hidden []*Node
@@ -136,10 +134,10 @@ func (m *Model) graph(g *Graph, ids, positions *Node, attend modeling.AttendFunc
 func (m *Model) attention(g *Graph, layer int, h, positions *Node, attend modeling.AttendFunc) *Node {
 	c := m.Config
 	proj := func(name string, x *Node) *Node {
-		w := m.Params.Node(g, fmt.Sprintf("model.layers.%d.self_attn.%s.weight", layer, name))
+		w := m.Params().Node(g, fmt.Sprintf("model.layers.%d.self_attn.%s.weight", layer, name))
 		var b *Node
 		if c.AttentionBias {
-			b = m.Params.Node(g, fmt.Sprintf("model.layers.%d.self_attn.%s.bias", layer, name))
+			b = m.Params().Node(g, fmt.Sprintf("model.layers.%d.self_attn.%s.bias", layer, name))
 		}
 		return modeling.Linear(x, w, b)
 	}
@@ -155,10 +153,10 @@ func (m *Model) attention(g *Graph, layer int, h, positions *Node, attend modeli
 func (m *Model) mlp(g *Graph, layer int, h *Node) *Node {
 	c := m.Config
 	proj := func(name string, x *Node) *Node {
-		w := m.Params.Node(g, fmt.Sprintf("model.layers.%d.mlp.%s.weight", layer, name))
+		w := m.Params().Node(g, fmt.Sprintf("model.layers.%d.mlp.%s.weight", layer, name))
 		var b *Node
 		if c.MLPBias {
-			b = m.Params.Node(g, fmt.Sprintf("model.layers.%d.mlp.%s.bias", layer, name))
+			b = m.Params().Node(g, fmt.Sprintf("model.layers.%d.mlp.%s.bias", layer, name))
 		}
 		return modeling.Linear(x, w, b)
 	}

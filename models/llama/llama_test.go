@@ -68,13 +68,13 @@ func TestLlama2GQA(t *testing.T) { checkFamily(t, "llama", load(t, "llama", "mod
 func TestRowBlocksMatchReference(t *testing.T) {
 	for _, family := range []string{"llama", "llama3"} {
 		m := load(t, family, "model")
-		names := m.Params.NamesWithRoles(modeling.ColumnParallel, modeling.RowParallel, modeling.LMHead)
-		if err := m.Params.SplitRows(64, names...); err != nil {
+		names := m.Params().NamesWithRoles(modeling.ColumnParallel, modeling.RowParallel, modeling.LMHead)
+		if err := m.Params().SplitRows(64, names...); err != nil {
 			t.Fatal(err)
 		}
 		for _, n := range names {
-			if m.Params.RowBlocks(n) < 2 {
-				t.Fatalf("%s: %s is in %d blocks, want several", family, n, m.Params.RowBlocks(n))
+			if m.Params().RowBlocks(n) < 2 {
+				t.Fatalf("%s: %s is in %d blocks, want several", family, n, m.Params().RowBlocks(n))
 			}
 		}
 		checkFamily(t, family, m)

@@ -108,11 +108,9 @@ type AttendFunc func(layer int, q, k, v *Node) *Node
 // layer, then the final normalized output: num_layers+1 nodes).
 type DecoderGraph func(g *Graph, ids, positions *Node, attend AttendFunc) (logits *Node, hidden []*Node)
 
-// Decoder runs a decoder-only family: full forward passes, and incremental
-// steps over a preallocated KV cache that give the same logits.
-type Decoder struct {
-	Params  *Params
-	Backend compute.Backend
+// DecoderShape is what a decoder-only family tells Decoder about its
+// network.
+type DecoderShape struct {
 	// Layers, KVHeads and HeadDim size the KV cache.
 	Layers, KVHeads, HeadDim int
 	// Window is the sliding attention window (0: none).
@@ -124,13 +122,29 @@ type Decoder struct {
 	// Vocab is the vocabulary size: every id must be in [0, Vocab) (0: not
 	// checked).
 	Vocab int
-	Graph DecoderGraph
+}
 
-	mu    sync.Mutex
-	execs map[string]*Program
+// Decoder runs a decoder-only family: full forward passes, and incremental
+// steps over a preallocated KV cache that give the same logits.
+type Decoder struct {
+	DecoderShape
+	Backend compute.Backend
+	Graph   DecoderGraph
+
+	params *Params
+	mu     sync.Mutex
+	execs  map[string]*Program
 	// generation is the Params.Generation the execs were built for.
 	generation uint64
 }
+
+// NewDecoder runs graph, whose weights are params, on backend.
+func NewDecoder(params *Params, backend compute.Backend, shape DecoderShape, graph DecoderGraph) *Decoder {
+	return &Decoder{DecoderShape: shape, Backend: backend, Graph: graph, params: params}
+}
+
+// Params returns the network's weights.
+func (d *Decoder) Params() *Params { return d.params }
 
 // ContextLength returns the most tokens a sequence may hold (0: no limit).
 func (d *Decoder) ContextLength() int { return d.MaxPositions }
@@ -138,7 +152,7 @@ func (d *Decoder) ContextLength() int { return d.MaxPositions }
 func (d *Decoder) exec(key string, build func() (*Program, error)) (*Program, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if g := d.Params.Generation(); g != d.generation {
+	if g := d.params.Generation(); g != d.generation {
 		d.execs, d.generation = nil, g // weights or transforms changed: rebuild
 	}
 	if e, ok := d.execs[key]; ok {
@@ -192,7 +206,7 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	}
 	key := fmt.Sprintf("forward/%v/%v", opts.HiddenStates, opts.Attentions)
 	e, err := d.exec(key, func() (*Program, error) {
-		return d.Params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
+		return d.params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
 			logits, hidden, probs := d.ForwardGraph(in[0], in[1], in[2])
 			outs := []*Node{logits}
 			if opts.HiddenStates {
@@ -298,7 +312,7 @@ func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 	for i := range all {
 		var t *tensors.Tensor
 		var err error
-		if d.Params.Sharding() != nil {
+		if d.params.Sharding() != nil {
 			t = tensors.FromShape(shape) // laid out over the mesh by the first step
 		} else if t, err = tensors.FromShapeForBackend(d.Backend, 0, shape); err != nil {
 			return nil, fmt.Errorf("cache: %w", err)
@@ -326,7 +340,7 @@ func cacheBytes(n int, dims ...int) float64 {
 // transfer to or from the host) and on a sharded model, whose cache lies
 // on every device of the mesh.
 func (d *Decoder) cacheInGraph() bool {
-	return d.Params.Sharding() != nil || xla.CompilesWholePrograms(d.Backend)
+	return d.params.Sharding() != nil || xla.CompilesWholePrograms(d.Backend)
 }
 
 // Step feeds ids [B, T] (with an optional attention mask, 1 = real token) to
@@ -410,7 +424,7 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 // keys and values, and writes those into the cache on the host.
 func (d *Decoder) stepOnHost(c *Cache, ids, positions, start, valid, newValid *tensors.Tensor) (*tensors.Tensor, error) {
 	e, err := d.exec("step", func() (*Program, error) {
-		return d.Params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
+		return d.params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
 			ids, positions, start, valid, newValid := in[0], in[1], in[2], in[3], in[4]
 			caches := in[5:]
 			g := ids.Graph()
@@ -453,7 +467,7 @@ func (d *Decoder) stepOnHost(c *Cache, ids, positions, start, valid, newValid *t
 // valid marks the slots that are real tokens once the new ones are written.
 func (d *Decoder) stepInGraph(c *Cache, ids, positions, start, valid *tensors.Tensor) (*tensors.Tensor, error) {
 	e, err := d.exec("step/in-graph", func() (*Program, error) {
-		return d.Params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
+		return d.params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
 			ids, positions, start, valid := in[0], in[1], in[2], in[3]
 			caches := slices.Clone(in[4:])
 			g := ids.Graph()

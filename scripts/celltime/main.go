@@ -101,13 +101,13 @@ const timedCell = `import (
 %%%%
 start := time.Now()
 backend := xla.MustNew(%q)
-m, err := models.Load(%q, backend)
+lm, err := models.LoadCausalLM(%q, backend)
 if err != nil {
 	panic(err)
 }
 loaded := time.Now()
 var first time.Time
-ids, err := generate.Generate(m.(models.CausalLM), []int32{464, 3290, 286, 4881}, generate.Options{MaxNewTokens: 20,
+ids, err := generate.Generate(lm, []int32{464, 3290, 286, 4881}, generate.Options{MaxNewTokens: 20,
 	OnToken: func(int32) bool {
 		if first.IsZero() {
 			first = time.Now()

@@ -144,7 +144,7 @@ func exchange(dir string, vocab int, ids, targets []*tensors.Tensor) error {
 	if err != nil {
 		return err
 	}
-	init, err := m.Params.Weights()
+	init, err := m.Params().Weights()
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func train(backend compute.Backend, vocab, devices int, strategy modeling.Strate
 	if err != nil {
 		return run{}, err
 	}
-	defer m.Params.Free()
+	defer m.Params().Free()
 	if devices > 1 {
 		mesh, err := xla.NewMesh(backend, xla.MeshAxis{Name: xla.AxisData, Size: devices})
 		if err != nil {

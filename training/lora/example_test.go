@@ -13,7 +13,7 @@ import (
 
 // Adapt the attention queries and values of a tiny LLaMA, then save the
 // adapters the way PEFT does. Train them with a training.Trainer over
-// m.Params: only the adapters are trainable.
+// m.Params(): only the adapters are trainable.
 func Example() {
 	backend, err := xla.New("go")
 	if err != nil {
@@ -24,7 +24,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	adapters, err := lora.Apply(m.Params, lora.Config{Rank: 4, Alpha: 8, Targets: []string{"q_proj", "v_proj"}, Seed: 1})
+	adapters, err := lora.Apply(m.Params(), lora.Config{Rank: 4, Alpha: 8, Targets: []string{"q_proj", "v_proj"}, Seed: 1})
 	if err != nil {
 		panic(err)
 	}

@@ -120,7 +120,7 @@ func TestAdaptedModelAtInitEqualsBase(t *testing.T) {
 			base, _ := f.load(t)
 			want := logits(t, base, ids)
 			d, _ := f.load(t)
-			a, err := Apply(d.Params, Config{Rank: 4, Alpha: 8, Targets: f.targets, Seed: 1})
+			a, err := Apply(d.Params(), Config{Rank: 4, Alpha: 8, Targets: f.targets, Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -139,12 +139,12 @@ func TestMergedForwardEqualsAdapted(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) {
 			ids := goldenIDs(t, f.name)
 			d, rebuild := f.load(t)
-			base := logits(t, rebuild(withoutAdapters(t, d.Params)), ids)
-			a, err := Apply(d.Params, Config{Rank: 4, Alpha: 8, Targets: f.targets, Seed: 1})
+			base := logits(t, rebuild(withoutAdapters(t, d.Params())), ids)
+			a, err := Apply(d.Params(), Config{Rank: 4, Alpha: 8, Targets: f.targets, Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
-			randomize(t, d.Params, a, 2)
+			randomize(t, d.Params(), a, 2)
 			adapted := logits(t, d, ids)
 			if diff := maxDiff(t, adapted, base); diff < 1e-2 {
 				t.Fatalf("adapters change the logits by only %g: the test would prove nothing", diff)
@@ -154,7 +154,7 @@ func TestMergedForwardEqualsAdapted(t *testing.T) {
 			}
 			// A model built from the merged weights alone (no transforms; GPT-2's
 			// Conv1D weights go through the checkpoint's [in, out] layout and back).
-			merged := logits(t, rebuild(withoutAdapters(t, d.Params)), ids)
+			merged := logits(t, rebuild(withoutAdapters(t, d.Params())), ids)
 			diff := maxDiff(t, merged, adapted)
 			// The adapted model's graph, compiled before Merge, now reads the
 			// merged weights and B = 0.
@@ -165,7 +165,7 @@ func TestMergedForwardEqualsAdapted(t *testing.T) {
 				t.Fatalf("merged model differs from the adapted one: %g (fresh), %g (old graph)", diff, stale)
 			}
 			for _, name := range a.Names() {
-				if d.Params.Variable(name).Trainable {
+				if d.Params().Variable(name).Trainable {
 					t.Errorf("%s still trainable after Merge", name)
 				}
 			}
@@ -182,7 +182,7 @@ func TestMergedForwardEqualsAdapted(t *testing.T) {
 func TestTrainingChangesOnlyAdapters(t *testing.T) {
 	ids := goldenIDs(t, "llama")
 	d, _ := families[0].load(t)
-	a, err := Apply(d.Params, Config{Rank: 2, Alpha: 4, Dropout: 0.1, Targets: []string{"q_proj", "v_proj", "down_proj"}, Seed: 3})
+	a, err := Apply(d.Params(), Config{Rank: 2, Alpha: 4, Dropout: 0.1, Targets: []string{"q_proj", "v_proj", "down_proj"}, Seed: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,8 +190,8 @@ func TestTrainingChangesOnlyAdapters(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := map[string][]float32{}
-	for _, name := range d.Params.Names() {
-		v, err := d.Params.Variable(name).Value()
+	for _, name := range d.Params().Names() {
+		v, err := d.Params().Variable(name).Value()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,7 +205,7 @@ func TestTrainingChangesOnlyAdapters(t *testing.T) {
 	}
 	opt := training.DefaultAdamW()
 	opt.WeightDecay = 0
-	tr, err := training.NewTrainer(d.Params, d.Backend, loss, opt, 1)
+	tr, err := training.NewTrainer(d.Params(), d.Backend, loss, opt, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,8 +228,8 @@ func TestTrainingChangesOnlyAdapters(t *testing.T) {
 		t.Errorf("loss did not fall: %v", losses)
 	}
 	adapters := a.Names()
-	for _, name := range d.Params.Names() {
-		v, err := d.Params.Variable(name).Value()
+	for _, name := range d.Params().Names() {
+		v, err := d.Params().Variable(name).Value()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,11 +248,11 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) {
 			ids := goldenIDs(t, f.name)
 			d, _ := f.load(t)
-			a, err := Apply(d.Params, Config{Rank: 3, Alpha: 6, Dropout: 0.1, Targets: f.targets, Seed: 4, BaseModel: "golden/" + f.name})
+			a, err := Apply(d.Params(), Config{Rank: 3, Alpha: 6, Dropout: 0.1, Targets: f.targets, Seed: 4, BaseModel: "golden/" + f.name})
 			if err != nil {
 				t.Fatal(err)
 			}
-			randomize(t, d.Params, a, 5)
+			randomize(t, d.Params(), a, 5)
 			want := logits(t, d, ids)
 			dir := t.TempDir()
 			if err := a.Save(dir); err != nil {
@@ -269,7 +269,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			}
 			prefix := map[string]string{"llama": "base_model.model.", "gpt2": "base_model.model.transformer."}[f.name]
 			for _, module := range a.Modules() {
-				w := d.Params.Variable(module + ".weight").Shape().Dimensions // [out, in]
+				w := d.Params().Variable(module + ".weight").Shape().Dimensions // [out, in]
 				for suffix, dims := range map[string][]int{".lora_A.weight": {3, w[1]}, ".lora_B.weight": {w[0], 3}} {
 					if _, err := set.Float32(prefix+module+suffix, dims...); err != nil {
 						t.Error(err)
@@ -292,7 +292,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			}
 
 			fresh, _ := f.load(t)
-			b, err := Load(fresh.Params, dir)
+			b, err := Load(fresh.Params(), dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -300,8 +300,8 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 				t.Fatalf("loaded modules %v, saved %v", b.Modules(), a.Modules())
 			}
 			for _, name := range a.Names() {
-				x, _ := d.Params.Variable(name).Value()
-				y, _ := fresh.Params.Variable(name).Value()
+				x, _ := d.Params().Variable(name).Value()
+				y, _ := fresh.Params().Variable(name).Value()
 				if !slices.Equal(tensors.MustCopyFlatData[float32](x), tensors.MustCopyFlatData[float32](y)) {
 					t.Errorf("%s differs after the round trip", name)
 				}
@@ -316,11 +316,11 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 func TestDropoutOnlyWhileTraining(t *testing.T) {
 	ids := goldenIDs(t, "llama")
 	d, _ := families[0].load(t)
-	a, err := Apply(d.Params, Config{Rank: 4, Dropout: 0.5, Targets: []string{"q_proj", "o_proj"}, Seed: 6})
+	a, err := Apply(d.Params(), Config{Rank: 4, Dropout: 0.5, Targets: []string{"q_proj", "o_proj"}, Seed: 6})
 	if err != nil {
 		t.Fatal(err)
 	}
-	randomize(t, d.Params, a, 7)
+	randomize(t, d.Params(), a, 7)
 	off := logits(t, d, ids)
 	if err := a.SetTraining(true); err != nil {
 		t.Fatal(err)
@@ -339,7 +339,7 @@ func TestDropoutOnlyWhileTraining(t *testing.T) {
 
 func TestGPT2TargetsByTrailingName(t *testing.T) {
 	d, _ := families[1].load(t)
-	a, err := Apply(d.Params, Config{Rank: 2, Targets: []string{"attn.c_proj"}})
+	a, err := Apply(d.Params(), Config{Rank: 2, Targets: []string{"attn.c_proj"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,12 +367,12 @@ func TestBadInput(t *testing.T) {
 		{Config{Rank: 2, Targets: []string{"input_layernorm"}}, `"input_layernorm"`}, // 1-D weights are no linear layers
 	} {
 		d, _ := families[0].load(t)
-		_, err := Apply(d.Params, c.cfg)
+		_, err := Apply(d.Params(), c.cfg)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Apply(%+v) = %v, want an error containing %s", c.cfg, err, c.want)
 		}
-		for _, name := range d.Params.Names() {
-			if !d.Params.Variable(name).Trainable {
+		for _, name := range d.Params().Names() {
+			if !d.Params().Variable(name).Trainable {
 				t.Errorf("failed Apply(%+v) froze %s", c.cfg, name)
 				break
 			}
@@ -380,11 +380,11 @@ func TestBadInput(t *testing.T) {
 	}
 
 	d, _ := families[0].load(t)
-	a, err := Apply(d.Params, Config{Rank: 2, Targets: targets})
+	a, err := Apply(d.Params(), Config{Rank: 2, Targets: targets})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Apply(d.Params, Config{Rank: 2, Targets: targets}); err == nil || !strings.Contains(err.Error(), "already has adapters") {
+	if _, err := Apply(d.Params(), Config{Rank: 2, Targets: targets}); err == nil || !strings.Contains(err.Error(), "already has adapters") {
 		t.Errorf("second Apply: %v", err)
 	}
 	dir := t.TempDir()
@@ -393,7 +393,7 @@ func TestBadInput(t *testing.T) {
 	}
 	// A GPT-2 model has no q_proj.
 	g, _ := families[1].load(t)
-	if _, err := Load(g.Params, dir); err == nil || !strings.Contains(err.Error(), `"q_proj"`) {
+	if _, err := Load(g.Params(), dir); err == nil || !strings.Contains(err.Error(), `"q_proj"`) {
 		t.Errorf("loading llama adapters onto GPT-2: %v", err)
 	}
 	// A tensor missing, one of the wrong shape, one too many.
@@ -420,11 +420,11 @@ func TestBadInput(t *testing.T) {
 		data, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
 		os.WriteFile(filepath.Join(bad, ConfigFile), data, 0o644)
 		fresh, _ := families[0].load(t)
-		_, err := Load(fresh.Params, bad)
+		_, err := Load(fresh.Params(), bad)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Load: %v, want an error containing %q", err, c.want)
 		}
-		if fresh.Params.Has("model.layers.0.self_attn.q_proj.lora_A.weight") {
+		if fresh.Params().Has("model.layers.0.self_attn.q_proj.lora_A.weight") {
 			t.Error("a failed Load left adapters in the model")
 		}
 	}

@@ -265,7 +265,7 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 	if err := quantizeBase(m, c); err != nil {
 		return res, err
 	}
-	adapters, err := lora.Apply(m.Params, lora.Config{Rank: c.Rank, Alpha: c.Alpha, Dropout: c.Dropout, Targets: c.Targets,
+	adapters, err := lora.Apply(m.Params(), lora.Config{Rank: c.Rank, Alpha: c.Alpha, Dropout: c.Dropout, Targets: c.Targets,
 		Seed: c.Seed, BaseModel: "stories260K"})
 	if err != nil {
 		return res, err
@@ -274,7 +274,7 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 		return lossGraph(m.Decoder, batch[0], batch[1], rule{temperature: 1})
 	}
 	opt := training.AdamW{Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8} // no weight decay on the adapters, as PEFT's usual recipes
-	tr, err := training.NewTrainer(m.Params, backend, loss, opt, c.GradClip)
+	tr, err := training.NewTrainer(m.Params(), backend, loss, opt, c.GradClip)
 	if err != nil {
 		return res, err
 	}
@@ -285,8 +285,8 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 	defer r.Close()
 	res.Dir, res.Val = r.Dir, val
 	baseSize := -adapters.NumParams()
-	for _, name := range m.Params.Names() {
-		baseSize += m.Params.Variable(name).Shape().Size()
+	for _, name := range m.Params().Names() {
+		baseSize += m.Params().Variable(name).Shape().Size()
 	}
 	fmt.Fprintf(stderr, "lora_finetune: %d modules adapted, %d trainable weights beside the model's %d frozen ones, run folder %s\n",
 		len(adapters.Modules()), adapters.NumParams(), baseSize, r.Dir)
@@ -376,7 +376,7 @@ func quantizeBase(m *llama.Model, c Config) error {
 	if err != nil {
 		return err
 	}
-	_, err = quant.Apply(m.Params, quant.Config{Scheme: scheme, GroupSize: c.QuantGroup, DoubleQuant: c.DoubleQuant, Modules: c.QuantModules})
+	_, err = quant.Apply(m.Params(), quant.Config{Scheme: scheme, GroupSize: c.QuantGroup, DoubleQuant: c.DoubleQuant, Modules: c.QuantModules})
 	return err
 }
 
@@ -418,7 +418,7 @@ func forward(d *modeling.Decoder, x *Node) *Node {
 // evaluate returns, over rows, the loss of d's logits passed through r and
 // the mean probability d itself gives r's banned tokens.
 func evaluate(d *modeling.Decoder, r rule, rows [][]int32, batch int) ([]float64, error) {
-	exec, err := d.Params.NewExec(d.Backend, func(in []*Node) []*Node {
+	exec, err := d.Params().NewExec(d.Backend, func(in []*Node) []*Node {
 		logits := forward(d, in[0])
 		isBanned := make([]float32, logits.Shape().Dimensions[2])
 		for _, id := range r.banned {

@@ -48,7 +48,7 @@ func TestShortRunLowersValidationLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := lora.Load(m.Params, filepath.Join(res.Dir, "adapter"))
+	a, err := lora.Load(m.Params(), filepath.Join(res.Dir, "adapter"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestQLoRA(t *testing.T) {
 	if err := quantizeBase(m, c); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lora.Load(m.Params, filepath.Join(res.Dir, "adapter")); err != nil {
+	if _, err := lora.Load(m.Params(), filepath.Join(res.Dir, "adapter")); err != nil {
 		t.Fatal(err)
 	}
 	got, err := evaluate(m.Decoder, rule{temperature: 1}, res.Val, c.BatchSize)

@@ -176,7 +176,7 @@ func Measure(c Config, precisions []string, runsDir string, stderr io.Writer) ([
 		if err != nil {
 			return nil, err
 		}
-		tr, err := training.NewTrainer(m.Params, backend, lossFunc(m, dtype),
+		tr, err := training.NewTrainer(m.Params(), backend, lossFunc(m, dtype),
 			training.AdamW{Beta1: 0.9, Beta2: 0.99, Epsilon: 1e-8, WeightDecay: 0.1}, 1)
 		if err != nil {
 			return nil, err
@@ -292,7 +292,7 @@ func lossFunc(m *gpt2.Model, dtype dtypes.DType) training.LossFunc {
 func forward(m *gpt2.Model, ids *Node, dtype dtypes.DType) *Node {
 	g := ids.Graph()
 	c := m.Config
-	p := func(format string, args ...any) *Node { return m.Params.Node(g, fmt.Sprintf(format, args...)) }
+	p := func(format string, args ...any) *Node { return m.Params().Node(g, fmt.Sprintf(format, args...)) }
 	matmul := func(equation string, a, b *Node) *Node {
 		if dtype == dtypes.Float32 {
 			return Einsum(equation, a, b)

@@ -42,7 +42,7 @@ func TestCopyComputesTheFamilysLoss(t *testing.T) {
 		if copied {
 			loss = func(g *Graph, b []*Node) *Node { return training.CrossEntropy(forward(m, b[0], dtypes.Float32), b[1]) }
 		}
-		tr, err := training.NewTrainer(m.Params, backend, loss, training.DefaultAdamW(), 0)
+		tr, err := training.NewTrainer(m.Params(), backend, loss, training.DefaultAdamW(), 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -209,7 +209,7 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 		return training.CrossEntropy(logits, y)
 	}
 	opt := training.AdamW{Beta1: c.Beta1, Beta2: c.Beta2, Epsilon: 1e-8, WeightDecay: c.WeightDecay}
-	tr, err := training.NewTrainer(m.Params, backend, loss, opt, c.GradClip)
+	tr, err := training.NewTrainer(m.Params(), backend, loss, opt, c.GradClip)
 	if err != nil {
 		return err
 	}

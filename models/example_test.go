@@ -1,0 +1,132 @@
+package models_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/trustformers/trustformers-go/models"
+	"github.com/trustformers/trustformers-go/models/generate"
+	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/models/weights"
+	"github.com/trustformers/trustformers-go/xla"
+)
+
+// tinyConfig is the config.json of the family below.
+type tinyConfig struct {
+	ModelType string `json:"model_type"`
+	VocabSize int    `json:"vocab_size"`
+	Hidden    int    `json:"hidden_size"`
+}
+
+// tiny is a one-layer, one-head, attention-only language model with its
+// head tied to the token embedding: a family written outside the module.
+// modeling.Decoder gives it Forward, NewCache and Step.
+type tiny struct {
+	cfg tinyConfig
+	*modeling.Decoder
+}
+
+func (m *tiny) ModelType() string     { return m.cfg.ModelType }
+func (m *tiny) Save(dir string) error { return saveTiny(m, dir) }
+
+func tinySpecs(c tinyConfig) []modeling.Spec {
+	return []modeling.Spec{
+		{Name: "embed.weight", Dims: []int{c.VocabSize, c.Hidden}, Role: modeling.LMHead},
+		{Name: "attn.weight", Dims: []int{c.Hidden, c.Hidden}, Role: modeling.ColumnParallel},
+		{Name: "out.weight", Dims: []int{c.Hidden, c.Hidden}, Role: modeling.RowParallel},
+	}
+}
+
+// graph is the network: x = embed[ids]; x += attention(x Aᵀ, x, x);
+// logits = (x Oᵀ) embedᵀ.
+func (m *tiny) graph(g *Graph, ids, positions *Node, attend modeling.AttendFunc) (*Node, []*Node) {
+	p := func(name string) *Node { return m.Params().Node(g, name) }
+	embed := p("embed.weight")
+	x := Gather(embed, ExpandAxes(ids, -1)) // [B, T, d]
+	b, t, d := x.Shape().Dim(0), x.Shape().Dim(1), m.cfg.Hidden
+	heads := func(n *Node) *Node { return Reshape(n, b, 1, t, d) }
+	q := Einsum("btd,ed->bte", x, p("attn.weight"))
+	x = Add(x, Reshape(attend(0, heads(q), heads(x), heads(x)), b, t, d))
+	out := Einsum("btd,ed->bte", x, p("out.weight"))
+	return Einsum("btd,vd->btv", out, embed), []*Node{x}
+}
+
+func readTiny(dir string) (tinyConfig, error) {
+	var c tinyConfig
+	err := modeling.ReadConfig(filepath.Join(dir, modeling.ConfigFile), &c, "vocab_size", "hidden_size")
+	return c, err
+}
+
+func newTiny(dir string, set *weights.Set, backend compute.Backend) (models.Model, error) {
+	c, err := readTiny(dir)
+	if err != nil {
+		return nil, err
+	}
+	same := func(n string) string { return n }
+	params, err := modeling.LoadSpecsTo(backend, set, tinySpecs(c), same, true)
+	if err != nil {
+		return nil, err
+	}
+	m := &tiny{cfg: c}
+	m.Decoder = modeling.NewDecoder(params, backend, modeling.DecoderShape{
+		Layers: 1, KVHeads: 1, HeadDim: c.Hidden, Vocab: c.VocabSize,
+	}, m.graph)
+	return m, nil
+}
+
+func randomTiny(dir string, seed uint64, backend compute.Backend) (models.Model, error) {
+	c, err := readTiny(dir)
+	if err != nil {
+		return nil, err
+	}
+	return newTiny(dir, modeling.RandomWeights(tinySpecs(c), seed, 0.5), backend)
+}
+
+func saveTiny(m *tiny, dir string) error {
+	set, err := m.Params().Weights()
+	if err != nil {
+		return err
+	}
+	return modeling.SaveModel(dir, set, m.cfg)
+}
+
+// Register a family from outside the module, then load and generate with it
+// through the same calls as the built-in families.
+func ExampleRegister() {
+	err := models.Register(models.Family{ModelTypes: []string{"tiny-attention"}, New: newTiny, Random: randomTiny})
+	if err != nil {
+		panic(err)
+	}
+	backend := xla.MustNew("go")
+	defer backend.Finalize()
+
+	dir, _ := os.MkdirTemp("", "tiny-")
+	defer os.RemoveAll(dir)
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type": "tiny-attention", "vocab_size": 12, "hidden_size": 8}`), 0o644)
+	m, err := models.NewRandom(dir, 7, backend)
+	if err != nil {
+		panic(err)
+	}
+	if err := m.Save(dir); err != nil { // config.json and model.safetensors
+		panic(err)
+	}
+
+	lm, err := models.LoadCausalLM(dir, backend)
+	if err != nil {
+		panic(err)
+	}
+	ids, err := generate.Generate(lm, []int32{1, 2, 3}, generate.Options{MaxNewTokens: 6})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("weights:", lm.Params().Names())
+	fmt.Println("supported:", models.Supported())
+	fmt.Println("generated:", ids)
+	// Output:
+	// weights: [attn.weight embed.weight out.weight]
+	// supported: [bert gpt2 llama mistral tiny-attention]
+	// generated: [2 6 3 2 6 3]
+}
