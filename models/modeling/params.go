@@ -431,7 +431,9 @@ func Transpose2D(t *tensors.Tensor) (*tensors.Tensor, error) {
 	out := tensors.FromShape(shapes.Make(dtypes.Float32, cols, rows))
 	var err error
 	t.ConstFlatData(func(flatIn any) {
-		out.MutableFlatData(func(flatOut any) { err = transposeBlocked(flatIn.([]float32), flatOut.([]float32), rows, cols, "transpose") })
+		out.MutableFlatData(func(flatOut any) {
+			err = transposeBlocked(flatIn.([]float32), flatOut.([]float32), rows, cols, "transpose")
+		})
 	})
 	return out, err
 }

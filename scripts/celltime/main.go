@@ -166,10 +166,10 @@ func run(runs int, backend, dir string) error {
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		var r struct {
-			Case  string  `json:"case"`
-			Run   int     `json:"run"`
-			Cell  float64 `json:"cell_s"`
-			Out   string  `json:"out"`
+			Case string  `json:"case"`
+			Run  int     `json:"run"`
+			Cell float64 `json:"cell_s"`
+			Out  string  `json:"out"`
 		}
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			return fmt.Errorf("driver printed %q: %w", line, err)
