@@ -103,10 +103,7 @@ func PrepareTokens(textPath string, tok *tokenizer.Tokenizer, outDir string) (wi
 	if err != nil {
 		return 0, err
 	}
-	var ids []int32
-	for _, id := range tok.EncodeWith(string(data), tokenizer.EncodeOptions{NoSpecialTokens: true}) {
-		ids = append(ids, int32(id))
-	}
+	ids := tok.EncodeWith(string(data), tokenizer.EncodeOptions{NoSpecialTokens: true})
 	width = 2
 	if tok.VocabSize() > 1<<16 {
 		width = 4

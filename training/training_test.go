@@ -215,7 +215,7 @@ func TestGPT2TokenFiles(t *testing.T) {
 	head := ds.Train.Window(0, 5)
 	want := tok.EncodeWith("First Citizen:", tokenizer.EncodeOptions{NoSpecialTokens: true})
 	for i, id := range want {
-		if int(head[i]) != id {
+		if head[i] != id {
 			t.Fatalf("train.bin starts %v, want %v", head, want)
 		}
 	}

@@ -40,7 +40,7 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 			s, _ := tok.IDToToken(id)
 			out[i] = strconv.Quote(s)
 		} else {
-			out[i] = strconv.Itoa(id)
+			out[i] = strconv.Itoa(int(id))
 		}
 	}
 	fmt.Fprintln(stdout, strings.Join(out, " "))

@@ -31,7 +31,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	topK := fs.Int("top-k", 0, "sample among the K most likely tokens (0: all)")
 	topP := fs.Float64("top-p", 0, "sample within the top-p probability mass (0: all)")
 	seed := fs.Uint64("seed", 0, "sampler seed")
-	printIDs := fs.Bool("print-ids", false, "print the generated token ids on one line, space-separated")
+	idsOnly := fs.Bool("print-ids", false, "print the generated token ids on one line, space-separated")
 	backendSpec := fs.String("backend", "", "backend spec (default: xla.New's choice)")
 	if err := fs.Parse(args); err != nil {
 		return &lab.FlagError{Err: err}
@@ -55,52 +55,35 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	}
 
 	opts := generate.Options{MaxNewTokens: *maxNew, Temperature: *temperature, TopK: *topK, TopP: *topP, Seed: *seed}
-	var ids []int32
-	switch {
-	case tok != nil:
-		for _, id := range tok.Encode(*prompt) {
-			ids = append(ids, int32(id))
-		}
-		if len(ids) == 0 && tok.Special.Has(tok.Special.BOS) {
-			ids = []int32{int32(tok.Special.BOS)}
-		}
-		if len(ids) == 0 && tok.Special.Has(tok.Special.EOS) {
-			ids = []int32{int32(tok.Special.EOS)} // GPT-2 starts unconditional text from <|endoftext|>
-		}
-		if tok.Special.Has(tok.Special.EOS) {
-			opts.StopIDs = []int32{int32(tok.Special.EOS)}
-		}
-	case *prompt != "":
-		return errors.New("--prompt needs a tokenizer (--tokenizer PATH)")
-	default:
-		// llama2.c's run: start from BOS (1) and stop when BOS comes again.
-		ids = []int32{1}
-		opts.StopIDs = []int32{1}
-	}
-	if len(ids) == 0 {
-		return errors.New("empty prompt and the tokenizer has no BOS or EOS token to start from")
-	}
-	out, err := generate.Generate(lm, ids, opts)
-	if err != nil {
-		return err
-	}
-	if *printIDs || tok == nil {
-		parts := make([]string, len(out))
-		for i, id := range out {
+	printIDs := func(ids []int32) {
+		parts := make([]string, len(ids))
+		for i, id := range ids {
 			parts[i] = fmt.Sprint(id)
 		}
 		fmt.Fprintln(stdout, strings.Join(parts, " "))
-		if *printIDs {
-			return nil
-		}
 	}
-	if tok != nil {
-		all := make([]int, 0, len(out))
-		for _, id := range out {
-			all = append(all, int(id))
+	if tok == nil {
+		if *prompt != "" {
+			return errors.New("--prompt needs a tokenizer (--tokenizer PATH)")
 		}
-		fmt.Fprintln(stdout, *prompt+tok.Decode(all, true))
+		// llama2.c's run: start from BOS (1) and stop when BOS comes again.
+		opts.StopIDs = []int32{1}
+		out, err := generate.Generate(lm, []int32{1}, opts)
+		if err != nil {
+			return err
+		}
+		printIDs(out)
+		return nil
 	}
+	r, err := (&generate.Generator{Model: lm, Tokenizer: tok}).Generate(*prompt, opts)
+	if err != nil {
+		return err
+	}
+	if *idsOnly {
+		printIDs(r.IDs)
+		return nil
+	}
+	fmt.Fprintln(stdout, *prompt+r.Text)
 	return nil
 }
 

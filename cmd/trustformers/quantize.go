@@ -175,9 +175,7 @@ func reportData(load func() (models.Model, error), text, tokPath, modelPath stri
 		if err != nil {
 			return quant.Eval{}, err
 		}
-		for _, id := range tok.EncodeWith(string(data), tokenizer.EncodeOptions{NoSpecialTokens: true}) {
-			ids = append(ids, int32(id))
-		}
+		ids = tok.EncodeWith(string(data), tokenizer.EncodeOptions{NoSpecialTokens: true})
 	}
 	eval, err := quant.TextEval(ids, n, length)
 	if err != nil {

@@ -196,7 +196,7 @@ func Prompts(tb testing.TB, set *weights.Set, name, mask string) [][]int32 {
 // Rows returns ragged rows of token ids stored flat: the integer golden
 // tensor name holds every row one after another, and offsets (another one)
 // where each starts, with the total length last.
-func Rows(tb testing.TB, set *weights.Set, name, offsets string) [][]int {
+func Rows(tb testing.TB, set *weights.Set, name, offsets string) [][]int32 {
 	tb.Helper()
 	all, ok := set.Get(name)
 	off, ok2 := set.Get(offsets)
@@ -204,11 +204,11 @@ func Rows(tb testing.TB, set *weights.Set, name, offsets string) [][]int {
 		tb.Fatalf("golden tensors %q and %q missing", name, offsets)
 	}
 	ids, o := tensors.MustCopyFlatData[int64](all), tensors.MustCopyFlatData[int64](off)
-	rows := make([][]int, max(len(o)-1, 0))
+	rows := make([][]int32, max(len(o)-1, 0))
 	for i := range rows {
-		rows[i] = make([]int, o[i+1]-o[i])
+		rows[i] = make([]int32, o[i+1]-o[i])
 		for j := range rows[i] {
-			rows[i][j] = int(ids[o[i]+int64(j)])
+			rows[i][j] = int32(ids[o[i]+int64(j)])
 		}
 	}
 	return rows

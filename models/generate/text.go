@@ -31,9 +31,7 @@ func (g *Generator) prepare(prompts []string, opts Options) ([][]int32, Options,
 	}
 	ids := make([][]int32, len(prompts))
 	for i, p := range prompts {
-		for _, id := range g.Tokenizer.Encode(p) {
-			ids[i] = append(ids[i], int32(id))
-		}
+		ids[i] = g.Tokenizer.Encode(p)
 		if len(ids[i]) == 0 {
 			start := g.Tokenizer.Special.BOS
 			if !g.Tokenizer.Special.Has(start) {
@@ -42,22 +40,16 @@ func (g *Generator) prepare(prompts []string, opts Options) ([][]int32, Options,
 			if !g.Tokenizer.Special.Has(start) {
 				return nil, opts, fmt.Errorf("generate: prompt %d encodes to no tokens and the tokenizer has no BOS or EOS to start from", i)
 			}
-			ids[i] = []int32{int32(start)}
+			ids[i] = []int32{start}
 		}
 	}
-	if eos := g.Tokenizer.Special.EOS; g.Tokenizer.Special.Has(eos) && !contains(opts.StopIDs, int32(eos)) {
-		opts.StopIDs = append(append([]int32(nil), opts.StopIDs...), int32(eos))
+	if eos := g.Tokenizer.Special.EOS; g.Tokenizer.Special.Has(eos) && !contains(opts.StopIDs, eos) {
+		opts.StopIDs = append(append([]int32(nil), opts.StopIDs...), eos)
 	}
 	return ids, opts, nil
 }
 
-func (g *Generator) decode(ids []int32) string {
-	ints := make([]int, len(ids))
-	for i, id := range ids {
-		ints[i] = int(id)
-	}
-	return g.Tokenizer.Decode(ints, true)
-}
+func (g *Generator) decode(ids []int32) string { return g.Tokenizer.Decode(ids, true) }
 
 // cut returns text up to the first stop string, and whether one was found.
 func cut(text string, stops []string) (string, bool) {
@@ -142,7 +134,7 @@ func (g *Generator) Stream(prompt string, opts Options) iter.Seq2[string, error]
 		var full strings.Builder
 		stopped := false
 		opts.OnToken = func(id int32) bool {
-			full.WriteString(dec.Next(int(id)))
+			full.WriteString(dec.Next(id))
 			text, found := cut(full.String(), opts.StopStrings)
 			if !found {
 				// Hold back a tail that may be the start of a stop string.

@@ -17,7 +17,7 @@ import (
 // minilmReference reads the 200 sentences and what sentence-transformers
 // and the model's own tokenizer made of them
 // (scripts/reference/real_checkpoints.py).
-func minilmReference(t *testing.T) (sentences []string, embeddings [][]float32, ids [][]int) {
+func minilmReference(t *testing.T) (sentences []string, embeddings [][]float32, ids [][]int32) {
 	t.Helper()
 	dir := filepath.Join("..", "testdata", "minilm")
 	text, err := os.ReadFile(filepath.Join(dir, "sentences.txt"))

@@ -11,6 +11,7 @@ package pipeline
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/gomlx/compute"
@@ -77,7 +78,7 @@ func NewTextGeneration(path string, backend compute.Backend) (*TextGeneration, e
 
 // Prediction is one candidate token for a [MASK].
 type Prediction struct {
-	ID    int
+	ID    int32
 	Token string
 	Score float64
 	// Sequence is the input with this token in the mask's place.
@@ -105,7 +106,7 @@ func NewFillMask(path string, backend compute.Backend) (*FillMask, error) {
 // Run returns, for every mask token in text, the topK most likely tokens.
 func (p *FillMask) Run(text string, topK int) ([][]Prediction, error) {
 	ids := p.Tokenizer.EncodeWith(text, tokenizer.EncodeOptions{MaxLength: p.Model.Config.MaxPositionEmbeddings})
-	out, err := p.Model.Forward(modeling.Batch{IDs: [][]int32{toInt32(ids)}}, modeling.ForwardOptions{})
+	out, err := p.Model.Forward(modeling.Batch{IDs: [][]int32{ids}}, modeling.ForwardOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -122,10 +123,10 @@ func (p *FillMask) Run(text string, topK int) ([][]Prediction, error) {
 		probs := softmax(logits[pos*v : (pos+1)*v])
 		var preds []Prediction
 		for _, cand := range topIndices(probs, topK) {
-			filled := append([]int(nil), ids...)
-			filled[pos] = cand
-			tokStr, _ := p.Tokenizer.IDToToken(cand)
-			preds = append(preds, Prediction{ID: cand, Token: tokStr, Score: probs[cand], Sequence: p.Tokenizer.Decode(filled, true)})
+			filled := slices.Clone(ids)
+			filled[pos] = int32(cand)
+			tokStr, _ := p.Tokenizer.IDToToken(int32(cand))
+			preds = append(preds, Prediction{ID: int32(cand), Token: tokStr, Score: probs[cand], Sequence: p.Tokenizer.Decode(filled, true)})
 		}
 		all = append(all, preds)
 	}
@@ -211,15 +212,16 @@ func (p *FeatureExtraction) Embed(texts []string, pooling Pooling, normalize boo
 // encodeBatch encodes texts padded to the longest (truncated to the model's
 // positions) and runs the encoder over them.
 func encodeBatch(m *bert.Model, tok *tokenizer.Tokenizer, texts []string) (*tokenizer.Batch, *bert.Output, error) {
-	if tok.Special.PAD < 0 {
-		tok.Special.PAD = 0
+	opts := tokenizer.BatchOptions{Padding: tokenizer.PadLongest,
+		EncodeOptions: tokenizer.EncodeOptions{MaxLength: m.Config.MaxPositionEmbeddings}}
+	if !tok.Special.Has(tok.Special.PAD) {
+		opts.PadID = new(int32) // masked out, so any id does; BERT's [PAD] is 0
 	}
-	b, err := tok.EncodeBatch(texts, tokenizer.BatchOptions{Padding: tokenizer.PadLongest,
-		EncodeOptions: tokenizer.EncodeOptions{MaxLength: m.Config.MaxPositionEmbeddings}})
+	b, err := tok.EncodeBatch(texts, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	out, err := m.Forward(modeling.Batch{IDs: toInt32s(b.IDs), AttentionMask: toInt32s(b.AttentionMask)}, modeling.ForwardOptions{})
+	out, err := m.Forward(modeling.Batch{IDs: b.IDs, AttentionMask: b.AttentionMask}, modeling.ForwardOptions{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -297,7 +299,7 @@ func NewTokenClassification(path string, backend compute.Backend) (*TokenClassif
 // special tokens.
 func (p *TokenClassification) Run(text string) ([]Entity, error) {
 	ids := p.Tokenizer.EncodeWith(text, tokenizer.EncodeOptions{MaxLength: p.Model.Config.MaxPositionEmbeddings})
-	out, err := p.Model.Forward(modeling.Batch{IDs: [][]int32{toInt32(ids)}}, modeling.ForwardOptions{})
+	out, err := p.Model.Forward(modeling.Batch{IDs: [][]int32{ids}}, modeling.ForwardOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +353,7 @@ func NewQuestionAnswering(path string, backend compute.Backend) (*QuestionAnswer
 // Run returns the best-scoring span of context, within the context's tokens.
 func (p *QuestionAnswering) Run(question, context string) (*Answer, error) {
 	ids, types := p.Tokenizer.EncodePair(question, context, tokenizer.EncodeOptions{MaxLength: p.Model.Config.MaxPositionEmbeddings})
-	out, err := p.Model.Forward(modeling.Batch{IDs: [][]int32{toInt32(ids)}, TokenTypeIDs: [][]int32{toInt32(types)}}, modeling.ForwardOptions{})
+	out, err := p.Model.Forward(modeling.Batch{IDs: [][]int32{ids}, TokenTypeIDs: [][]int32{types}}, modeling.ForwardOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -390,7 +392,7 @@ func labelName(c *bert.Config, i int) string {
 	return fmt.Sprintf("LABEL_%d", i)
 }
 
-func mustToken(t *tokenizer.Tokenizer, id int) string {
+func mustToken(t *tokenizer.Tokenizer, id int32) string {
 	s, _ := t.IDToToken(id)
 	return s
 }
@@ -419,20 +421,4 @@ func topIndices(probs []float64, k int) []int {
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
 	return idx[:min(k, len(idx))]
-}
-
-func toInt32(ids []int) []int32 {
-	out := make([]int32, len(ids))
-	for i, id := range ids {
-		out[i] = int32(id)
-	}
-	return out
-}
-
-func toInt32s(rows [][]int) [][]int32 {
-	out := make([][]int32, len(rows))
-	for i, r := range rows {
-		out[i] = toInt32(r)
-	}
-	return out
 }

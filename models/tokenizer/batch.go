@@ -23,16 +23,19 @@ type BatchOptions struct {
 	// PadLeft puts the padding before the ids, as generation needs: the
 	// last position of every row is then a real token.
 	PadLeft bool
+	// PadID, when set, is the id to pad with instead of Special.PAD (for a
+	// tokenizer without one, say), for this call only.
+	PadID *int32
 }
 
 // Batch is the encoding of several texts.
 type Batch struct {
 	// IDs holds one row of token ids per text.
-	IDs [][]int
+	IDs [][]int32
 	// AttentionMask is 1 for real tokens and 0 for padding.
-	AttentionMask [][]int
+	AttentionMask [][]int32
 	// TypeIDs holds the token type ids (all 0 for single texts).
-	TypeIDs [][]int
+	TypeIDs [][]int32
 }
 
 // EncodeBatch encodes texts with opts, truncating each to opts.MaxLength
@@ -40,7 +43,7 @@ type Batch struct {
 // padding is asked for and the tokenizer has no PAD token (set Special.PAD,
 // for example to Special.EOS, first) or PadMaxLength has no length to pad to.
 func (t *Tokenizer) EncodeBatch(texts []string, opts BatchOptions) (*Batch, error) {
-	b := &Batch{IDs: make([][]int, len(texts)), AttentionMask: make([][]int, len(texts)), TypeIDs: make([][]int, len(texts))}
+	b := &Batch{IDs: make([][]int32, len(texts)), AttentionMask: make([][]int32, len(texts)), TypeIDs: make([][]int32, len(texts))}
 	for i, text := range texts {
 		b.IDs[i], b.TypeIDs[i] = t.encode(text, nil, opts.EncodeOptions)
 	}
@@ -62,26 +65,30 @@ func (t *Tokenizer) EncodeBatch(texts []string, opts BatchOptions) (*Batch, erro
 	default:
 		return nil, fmt.Errorf("tokenizer: EncodeBatch: unknown Padding %d", opts.Padding)
 	}
-	if width > 0 && t.Special.PAD < 0 {
-		return nil, fmt.Errorf("tokenizer: EncodeBatch: %s has no PAD token to pad with; set Special.PAD (for example to Special.EOS)", t.path)
+	padID := t.Special.PAD
+	if opts.PadID != nil {
+		padID = *opts.PadID
+	}
+	if width > 0 && padID < 0 {
+		return nil, fmt.Errorf("tokenizer: EncodeBatch: %s has no PAD token to pad with; set Special.PAD (for example to Special.EOS) or BatchOptions.PadID", t.path)
 	}
 	for i, ids := range b.IDs {
 		n := len(ids)
 		pad := max(width-n, 0)
-		row, mask, types := make([]int, 0, n+pad), make([]int, 0, n+pad), make([]int, 0, n+pad)
+		row, mask, types := make([]int32, 0, n+pad), make([]int32, 0, n+pad), make([]int32, 0, n+pad)
 		if opts.PadLeft {
-			row, mask, types = appendN(row, t.Special.PAD, pad), appendN(mask, 0, pad), appendN(types, 0, pad)
+			row, mask, types = appendN(row, padID, pad), appendN(mask, 0, pad), appendN(types, 0, pad)
 		}
 		row, mask, types = append(row, ids...), appendN(mask, 1, n), append(types, b.TypeIDs[i]...)
 		if !opts.PadLeft {
-			row, mask, types = appendN(row, t.Special.PAD, pad), appendN(mask, 0, pad), appendN(types, 0, pad)
+			row, mask, types = appendN(row, padID, pad), appendN(mask, 0, pad), appendN(types, 0, pad)
 		}
 		b.IDs[i], b.AttentionMask[i], b.TypeIDs[i] = row, mask, types
 	}
 	return b, nil
 }
 
-func appendN(s []int, v, n int) []int {
+func appendN(s []int32, v int32, n int) []int32 {
 	for range n {
 		s = append(s, v)
 	}

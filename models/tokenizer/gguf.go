@@ -97,14 +97,14 @@ func (t *Tokenizer) GGUFMetadata() ([]weights.GGUFKV, error) {
 	}
 	ids := []struct {
 		key string
-		id  int
+		id  int32
 	}{{"bos_token_id", t.Special.BOS}, {"eos_token_id", t.Special.EOS}, {"unknown_token_id", t.Special.UNK}, {"padding_token_id", t.Special.PAD}}
 	for _, s := range ids {
 		if t.Special.Has(s.id) {
 			meta = append(meta, weights.GGUFKV{Key: "tokenizer.ggml." + s.key, Value: uint32(s.id)})
 		}
 	}
-	addsBOS := len(t.tmpl.single) > 0 && t.tmpl.single[0].seq < 0 && slices.Contains(t.tmpl.single[0].ids, t.Special.BOS)
+	addsBOS := len(t.tmpl.single) > 0 && t.tmpl.single[0].seq < 0 && slices.Contains(t.tmpl.single[0].ids, int(t.Special.BOS))
 	meta = append(meta, weights.GGUFKV{Key: "tokenizer.ggml.add_bos_token", Value: addsBOS})
 	return meta, nil
 }

@@ -36,16 +36,16 @@ type golden struct {
 	Pairs   []struct {
 		A       string `json:"a"`
 		B       string `json:"b"`
-		IDs     []int  `json:"ids"`
-		TypeIDs []int  `json:"type_ids"`
+		IDs     []int32  `json:"ids"`
+		TypeIDs []int32  `json:"type_ids"`
 	} `json:"pairs"`
 }
 
 type goldenCase struct {
 	Line    *int   `json:"line"`  // a line of the corpus …
-	Lines   []int  `json:"lines"` // … or lines [a, b) joined with "\n" …
+	Lines   []int32  `json:"lines"` // … or lines [a, b) joined with "\n" …
 	Text    string `json:"text"`  // … or this text
-	IDs     []int  `json:"ids"`
+	IDs     []int32  `json:"ids"`
 	Decoded string `json:"decoded"`
 	// DecodedWithSpecial is Decode without skipping special tokens, where
 	// it differs from Decoded.
@@ -103,7 +103,7 @@ type mismatches struct {
 	n, seen int
 }
 
-func (m *mismatches) check(input string, got, want []int) {
+func (m *mismatches) check(input string, got, want []int32) {
 	m.seen++
 	if slices.Equal(got, want) {
 		return
@@ -127,7 +127,7 @@ func (m *mismatches) done() {
 	}
 }
 
-func clip(ids []int) string {
+func clip(ids []int32) string {
 	if len(ids) > 60 {
 		return fmt.Sprintf("%v … (%d ids)", ids[:60], len(ids))
 	}
@@ -308,7 +308,7 @@ func TestSentencePieceMatchesSentencePiece(t *testing.T) {
 			decodes := 0
 			for _, c := range g.Cases {
 				plain.check(c.name(), tok.EncodeWith(c.Text, EncodeOptions{NoSpecialTokens: true}), c.IDs)
-				withBOS.check(c.name(), tok.Encode(c.Text), append([]int{1}, c.IDs...))
+				withBOS.check(c.name(), tok.Encode(c.Text), append([]int32{1}, c.IDs...))
 				if d := tok.Decode(c.IDs, true); d != c.Decoded {
 					if decodes++; decodes <= 5 {
 						t.Errorf("Decode(%v) of %s = %q, sentencepiece %q", clip(c.IDs), c.name(), d, c.Decoded)

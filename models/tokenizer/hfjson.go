@@ -346,7 +346,7 @@ func (m *hfModel) tokenBytes(id int) ([]byte, bool) {
 // wellKnownSpecial maps the contents of special added tokens to the special
 // token they are, for tokenizer.json files (whose tokenizer_config.json may
 // be absent).
-var wellKnownSpecial = map[string][]func(*SpecialTokens) *int{
+var wellKnownSpecial = map[string][]func(*SpecialTokens) *int32{
 	"[UNK]":             {unkField},
 	"<unk>":             {unkField},
 	"[PAD]":             {padField},
@@ -365,13 +365,13 @@ var wellKnownSpecial = map[string][]func(*SpecialTokens) *int{
 	"<|startoftext|>":   {bosField},
 }
 
-func unkField(s *SpecialTokens) *int  { return &s.UNK }
-func padField(s *SpecialTokens) *int  { return &s.PAD }
-func clsField(s *SpecialTokens) *int  { return &s.CLS }
-func sepField(s *SpecialTokens) *int  { return &s.SEP }
-func maskField(s *SpecialTokens) *int { return &s.MASK }
-func bosField(s *SpecialTokens) *int  { return &s.BOS }
-func eosField(s *SpecialTokens) *int  { return &s.EOS }
+func unkField(s *SpecialTokens) *int32  { return &s.UNK }
+func padField(s *SpecialTokens) *int32  { return &s.PAD }
+func clsField(s *SpecialTokens) *int32  { return &s.CLS }
+func sepField(s *SpecialTokens) *int32  { return &s.SEP }
+func maskField(s *SpecialTokens) *int32 { return &s.MASK }
+func bosField(s *SpecialTokens) *int32  { return &s.BOS }
+func eosField(s *SpecialTokens) *int32  { return &s.EOS }
 
 // specialTokens returns the special tokens that tokenizer.json declares:
 // model.unk_token (or a Unigram's model.unk_id), the well-known special
@@ -384,22 +384,22 @@ func (tj *tokenizerJSON) specialTokens(m model) SpecialTokens {
 		}
 		for _, field := range wellKnownSpecial[a.Content] {
 			if p := field(&s); *p < 0 {
-				*p = a.ID
+				*p = int32(a.ID)
 			}
 		}
 	}
 	if id, ok := m.tokenToID(tj.Model.UnkToken); ok && tj.Model.UnkToken != "" {
-		s.UNK = id
+		s.UNK = int32(id)
 	}
 	if id := tj.extra.Model.UnkID; tj.Model.Type == "Unigram" && id != nil {
-		s.UNK = *id
+		s.UNK = int32(*id)
 	}
 	if pp := tj.extra.PostProcessor; pp != nil && (pp.Type == "BertProcessing" || pp.Type == "RobertaProcessing") {
 		if id, err := tupleID("", "", pp.Cls); err == nil {
-			s.CLS = id
+			s.CLS = int32(id)
 		}
 		if id, err := tupleID("", "", pp.Sep); err == nil {
-			s.SEP = id
+			s.SEP = int32(id)
 		}
 	}
 	return s

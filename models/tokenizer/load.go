@@ -200,7 +200,7 @@ func loadGPT2(vocabFile, mergesFile string, cfg *config) (*Tokenizer, error) {
 	special := noSpecialTokens
 	if id, ok := vocab["<|endoftext|>"]; ok {
 		added = append(added, addedToken{id: id, content: "<|endoftext|>", special: true})
-		special.BOS, special.EOS, special.UNK = id, id, id
+		special.BOS, special.EOS, special.UNK = int32(id), int32(id), int32(id)
 	}
 	added = append(added, cfg.addedTokens...)
 	m := &pipeline{added: newAddedTokens(added), preTokenize: byteLevelPreTokenizer(false, true), model: bpe, decoder: byteLevelDecoder}
@@ -273,7 +273,7 @@ type config struct {
 
 var specialFields = []struct {
 	name  string
-	field func(*SpecialTokens) *int
+	field func(*SpecialTokens) *int32
 }{
 	{"bos_token", bosField}, {"eos_token", eosField}, {"unk_token", unkField}, {"sep_token", sepField},
 	{"pad_token", padField}, {"cls_token", clsField}, {"mask_token", maskField},
@@ -389,10 +389,10 @@ func (cfg *config) bosEOSTemplate(s SpecialTokens, addBOS, addEOS bool) template
 	}
 	var prefix, suffix []int
 	if addBOS && s.BOS >= 0 {
-		prefix = []int{s.BOS}
+		prefix = []int{int(s.BOS)}
 	}
 	if addEOS && s.EOS >= 0 {
-		suffix = []int{s.EOS}
+		suffix = []int{int(s.EOS)}
 	}
 	return wrapTemplate(prefix, suffix, true)
 }
@@ -408,7 +408,7 @@ func (cfg *config) apply(t *Tokenizer) error {
 		if !ok {
 			return fmt.Errorf("%s: field %s: token %q is not in the vocabulary of %s", cfg.tokenFile[f.name], f.name, content, t.path)
 		}
-		*f.field(&t.Special) = id
+		*f.field(&t.Special) = int32(id)
 		if t.format != FormatSentencePiece {
 			t.specialIDs[id] = true
 		}

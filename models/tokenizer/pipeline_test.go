@@ -183,7 +183,7 @@ func TestPipelineLookups(t *testing.T) {
 		}
 	}
 	for _, tok := range []*Tokenizer{unigram, llama2, llama3} {
-		for _, id := range []int{-1, 1 << 30} {
+		for _, id := range []int32{-1, 1 << 30} {
 			if _, ok := tok.IDToToken(id); ok {
 				t.Errorf("%s: IDToToken(%d) ok", tok.Path(), id)
 			}
@@ -191,7 +191,7 @@ func TestPipelineLookups(t *testing.T) {
 				t.Errorf("%s: TokenBytes(%d) ok", tok.Path(), id)
 			}
 		}
-		if got := tok.Decode([]int{-1, 1 << 30}, false); got != "" {
+		if got := tok.Decode([]int32{-1, 1 << 30}, false); got != "" {
 			t.Errorf("%s: Decode of unknown ids = %q", tok.Path(), got)
 		}
 	}

@@ -124,13 +124,13 @@ func loadSentencePiece(file string, data []byte) (*sentencePiece, SpecialTokens,
 	}
 	m.norm.treatWSAsSuffix = ts.GetTreatWhitespaceAsSuffix()
 
-	valid := func(id int32) int {
+	valid := func(id int32) int32 {
 		if id >= 0 && int(id) < len(m.pieces) {
-			return int(id)
+			return id
 		}
 		return -1
 	}
-	special.UNK = m.unkID
+	special.UNK = int32(m.unkID)
 	special.BOS, special.EOS, special.PAD = valid(ts.GetBosId()), valid(ts.GetEosId()), valid(ts.GetPadId())
 	return m, special, nil
 }

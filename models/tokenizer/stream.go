@@ -17,7 +17,7 @@ import (
 type StreamDecoder struct {
 	t           *Tokenizer
 	skipSpecial bool
-	ids         []int
+	ids         []int32
 	prefix      int // window start: ids[prefix:read] are already shown
 	read        int
 }
@@ -30,7 +30,7 @@ func (t *Tokenizer) NewStreamDecoder(skipSpecialTokens bool) *StreamDecoder {
 
 // Next adds id and returns the text it completes, often "" while a
 // character is incomplete.
-func (d *StreamDecoder) Next(id int) string {
+func (d *StreamDecoder) Next(id int32) string {
 	if d.skipSpecial && d.t.IsSpecial(id) {
 		return "" // dropped here, so that windows hold only shown tokens
 	}

@@ -50,7 +50,6 @@
 package tokenizer
 
 import (
-	"slices"
 	"unicode/utf8"
 )
 
@@ -69,20 +68,21 @@ const (
 // SpecialTokens holds the ids of the special tokens a tokenizer knows, -1 for
 // those it lacks. Use Has to test one.
 type SpecialTokens struct {
-	BOS, EOS, PAD, UNK, CLS, SEP, MASK int
+	BOS, EOS, PAD, UNK, CLS, SEP, MASK int32
 }
 
 // Has reports whether id is a real token id (not -1).
-func (SpecialTokens) Has(id int) bool { return id >= 0 }
+func (SpecialTokens) Has(id int32) bool { return id >= 0 }
 
 // noSpecialTokens is SpecialTokens with every id absent.
 var noSpecialTokens = SpecialTokens{-1, -1, -1, -1, -1, -1, -1}
 
 // Tokenizer converts text to token ids and back. Create one with Load.
 type Tokenizer struct {
-	// Special holds the special token ids. It may be changed before use; for
-	// example GPT-2 has no PAD, and batches padded for generation commonly use
-	// EOS: tok.Special.PAD = tok.Special.EOS.
+	// Special holds the special token ids. It may be changed before the
+	// tokenizer is shared; for example GPT-2 has no PAD, and batches padded
+	// for generation commonly use EOS: tok.Special.PAD = tok.Special.EOS (or,
+	// for one call, BatchOptions.PadID). No call changes it.
 	Special SpecialTokens
 
 	// ModelMaxLength is tokenizer_config.json's model_max_length, or 0 when
@@ -124,10 +124,13 @@ func (t *Tokenizer) VocabSize() int { return t.model.vocabSize() }
 
 // IDToToken returns the token string of id as the vocabulary spells it (for
 // example "Ġworld" in GPT-2, "##ing" in BERT, "▁world" in SentencePiece).
-func (t *Tokenizer) IDToToken(id int) (string, bool) { return t.model.idToToken(id) }
+func (t *Tokenizer) IDToToken(id int32) (string, bool) { return t.model.idToToken(int(id)) }
 
 // TokenToID returns the id of a token spelled as in the vocabulary.
-func (t *Tokenizer) TokenToID(token string) (int, bool) { return t.model.tokenToID(token) }
+func (t *Tokenizer) TokenToID(token string) (int32, bool) {
+	id, ok := t.model.tokenToID(token)
+	return int32(id), ok
+}
 
 // TokenBytes returns the raw bytes token id decodes to on its own, which may
 // be part of a UTF-8 character (GPT-2's byte tokens, SentencePiece's <0xNN>
@@ -135,11 +138,11 @@ func (t *Tokenizer) TokenToID(token string) (int, bool) { return t.model.tokenTo
 // unknown ids and for formats whose tokens have no standalone bytes
 // (WordPiece, where "##" joins depend on the neighbours). Streaming
 // generation should use a StreamDecoder, which handles every format.
-func (t *Tokenizer) TokenBytes(id int) (b []byte, ok bool) { return t.model.tokenBytes(id) }
+func (t *Tokenizer) TokenBytes(id int32) (b []byte, ok bool) { return t.model.tokenBytes(int(id)) }
 
 // IsSpecial reports whether id is a special token (one Decode drops when
 // skipping special tokens).
-func (t *Tokenizer) IsSpecial(id int) bool { return t.specialIDs[id] }
+func (t *Tokenizer) IsSpecial(id int32) bool { return t.specialIDs[int(id)] }
 
 // EncodeOptions changes how Encode works. The zero value is Hugging Face's
 // default: special tokens added, no truncation.
@@ -156,12 +159,12 @@ type EncodeOptions struct {
 
 // Encode returns the ids of text with the format's default special tokens,
 // as Hugging Face's tokenizer(text) does.
-func (t *Tokenizer) Encode(text string) []int {
+func (t *Tokenizer) Encode(text string) []int32 {
 	return t.EncodeWith(text, EncodeOptions{})
 }
 
 // EncodeWith returns the ids of text encoded with opts.
-func (t *Tokenizer) EncodeWith(text string, opts EncodeOptions) []int {
+func (t *Tokenizer) EncodeWith(text string, opts EncodeOptions) []int32 {
 	ids, _ := t.encode(text, nil, opts)
 	return ids
 }
@@ -170,11 +173,11 @@ func (t *Tokenizer) EncodeWith(text string, opts EncodeOptions) []int {
 // takes them ([CLS] a [SEP] b [SEP], type ids 0 for the first part and 1
 // for the second). Truncation to opts.MaxLength removes ids from the longer
 // sequence first, as Hugging Face's "longest_first".
-func (t *Tokenizer) EncodePair(a, b string, opts EncodeOptions) (ids, typeIDs []int) {
+func (t *Tokenizer) EncodePair(a, b string, opts EncodeOptions) (ids, typeIDs []int32) {
 	return t.encode(a, &b, opts)
 }
 
-func (t *Tokenizer) encode(a string, b *string, opts EncodeOptions) (ids, typeIDs []int) {
+func (t *Tokenizer) encode(a string, b *string, opts EncodeOptions) (ids, typeIDs []int32) {
 	seqs := [][]int{t.model.encode(a)}
 	if b != nil {
 		seqs = append(seqs, t.model.encode(*b))
@@ -186,7 +189,18 @@ func (t *Tokenizer) encode(a string, b *string, opts EncodeOptions) (ids, typeID
 	if opts.MaxLength > 0 {
 		truncate(seqs, opts.MaxLength-tmpl.numSpecial(len(seqs) == 2), opts.TruncateLeft)
 	}
-	return tmpl.apply(seqs)
+	joined, types := tmpl.apply(seqs)
+	return toInt32(joined), toInt32(types)
+}
+
+// toInt32 converts the algorithms' ids (int, which they index with) to the
+// int32 ids of the public API, which models take.
+func toInt32(ids []int) []int32 {
+	out := make([]int32, len(ids))
+	for i, id := range ids {
+		out[i] = int32(id)
+	}
+	return out
 }
 
 // truncate shortens seqs (one or two sequences) in place so that their
@@ -229,17 +243,20 @@ func truncate(seqs [][]int, budget int, left bool) {
 // per invalid sequence instead, and its ByteFallback decoder one per byte
 // of a whole run of byte tokens that is not UTF-8, which Decode follows
 // except at the end of ids).
-func (t *Tokenizer) Decode(ids []int, skipSpecialTokens bool) string {
+func (t *Tokenizer) Decode(ids []int32, skipSpecialTokens bool) string {
 	return validUTF8(t.DecodeBytes(ids, skipSpecialTokens))
 }
 
 // DecodeBytes is Decode without the UTF-8 repair: it returns the raw bytes,
 // which may end in part of a character when ids stop mid-character.
-func (t *Tokenizer) DecodeBytes(ids []int, skipSpecialTokens bool) []byte {
-	if skipSpecialTokens {
-		ids = slices.DeleteFunc(slices.Clone(ids), t.IsSpecial)
+func (t *Tokenizer) DecodeBytes(ids []int32, skipSpecialTokens bool) []byte {
+	kept := make([]int, 0, len(ids))
+	for _, id := range ids {
+		if !skipSpecialTokens || !t.IsSpecial(id) {
+			kept = append(kept, int(id))
+		}
 	}
-	return t.model.decode(ids)
+	return t.model.decode(kept)
 }
 
 // validUTF8 converts b to a string, replacing each byte that is not part of

@@ -140,17 +140,17 @@ func TestEncodeOptions(t *testing.T) {
 		name string
 		tok  *Tokenizer
 		opts EncodeOptions
-		want []int
+		want []int32
 	}{
 		{"bert default", bert, EncodeOptions{}, full},
 		{"bert no special", bert, EncodeOptions{NoSpecialTokens: true}, full[1 : len(full)-1]},
-		{"bert truncate right", bert, EncodeOptions{MaxLength: 5}, []int{101, 2077, 2057, 10838, 102}},
-		{"bert truncate left", bert, EncodeOptions{MaxLength: 5, TruncateLeft: true}, []int{101, 2033, 3713, 1012, 102}},
-		{"bert max below specials", bert, EncodeOptions{MaxLength: 1}, []int{101, 102}},
+		{"bert truncate right", bert, EncodeOptions{MaxLength: 5}, []int32{101, 2077, 2057, 10838, 102}},
+		{"bert truncate left", bert, EncodeOptions{MaxLength: 5, TruncateLeft: true}, []int32{101, 2033, 3713, 1012, 102}},
+		{"bert max below specials", bert, EncodeOptions{MaxLength: 1}, []int32{101, 102}},
 		{"bert max above length", bert, EncodeOptions{MaxLength: 100}, full},
-		{"llama BOS", llama, EncodeOptions{}, []int{1, 15043, 3186}},
-		{"llama truncate", llama, EncodeOptions{MaxLength: 2}, []int{1, 15043}},
-		{"llama no special", llama, EncodeOptions{NoSpecialTokens: true}, []int{15043, 3186}},
+		{"llama BOS", llama, EncodeOptions{}, []int32{1, 15043, 3186}},
+		{"llama truncate", llama, EncodeOptions{MaxLength: 2}, []int32{1, 15043}},
+		{"llama no special", llama, EncodeOptions{NoSpecialTokens: true}, []int32{15043, 3186}},
 	}
 	for _, tc := range tests {
 		input := text
@@ -183,19 +183,25 @@ func TestEncodeBatch(t *testing.T) {
 	if err != nil || len(b.IDs[0]) != 1 || len(b.IDs[1]) != 4 || len(b.IDs[2]) != 0 {
 		t.Fatalf("no padding: %+v, %v", b, err)
 	}
+	// PadID pads for one call and leaves the shared tokenizer as it was.
+	zero := int32(0)
+	b, err = gpt2.EncodeBatch(texts, BatchOptions{Padding: PadLongest, PadID: &zero})
+	if err != nil || !slices.Equal(b.IDs[0], []int32{15496, 0, 0, 0}) || gpt2.Special.PAD != -1 {
+		t.Fatalf("PadID 0: ids %v, err %v, Special.PAD after the call %d (want -1)", b.IDs, err, gpt2.Special.PAD)
+	}
 	gpt2.Special.PAD = gpt2.Special.EOS
 	tests := []struct {
 		opts     BatchOptions
-		ids      [][]int
-		mask     [][]int
+		ids      [][]int32
+		mask     [][]int32
 		wantsErr bool
 	}{
-		{BatchOptions{Padding: PadLongest}, [][]int{{15496, 50256, 50256, 50256}, {15496, 11, 995, 0}, {50256, 50256, 50256, 50256}},
-			[][]int{{1, 0, 0, 0}, {1, 1, 1, 1}, {0, 0, 0, 0}}, false},
-		{BatchOptions{Padding: PadLongest, PadLeft: true}, [][]int{{50256, 50256, 50256, 15496}, {15496, 11, 995, 0}, {50256, 50256, 50256, 50256}},
-			[][]int{{0, 0, 0, 1}, {1, 1, 1, 1}, {0, 0, 0, 0}}, false},
-		{BatchOptions{Padding: PadMaxLength, EncodeOptions: EncodeOptions{MaxLength: 2}}, [][]int{{15496, 50256}, {15496, 11}, {50256, 50256}},
-			[][]int{{1, 0}, {1, 1}, {0, 0}}, false},
+		{BatchOptions{Padding: PadLongest}, [][]int32{{15496, 50256, 50256, 50256}, {15496, 11, 995, 0}, {50256, 50256, 50256, 50256}},
+			[][]int32{{1, 0, 0, 0}, {1, 1, 1, 1}, {0, 0, 0, 0}}, false},
+		{BatchOptions{Padding: PadLongest, PadLeft: true}, [][]int32{{50256, 50256, 50256, 15496}, {15496, 11, 995, 0}, {50256, 50256, 50256, 50256}},
+			[][]int32{{0, 0, 0, 1}, {1, 1, 1, 1}, {0, 0, 0, 0}}, false},
+		{BatchOptions{Padding: PadMaxLength, EncodeOptions: EncodeOptions{MaxLength: 2}}, [][]int32{{15496, 50256}, {15496, 11}, {50256, 50256}},
+			[][]int32{{1, 0}, {1, 1}, {0, 0}}, false},
 		{BatchOptions{Padding: PadMaxLength}, nil, nil, true},
 		{BatchOptions{Padding: Padding(9)}, nil, nil, true},
 	}
@@ -226,20 +232,20 @@ func TestDecode(t *testing.T) {
 	gpt2 := load(t, filepath.Dir(assets.Require(t, assets.GPT2Encoder)))
 	tests := []struct {
 		tok  *Tokenizer
-		ids  []int
+		ids  []int32
 		skip bool
 		want string
 	}{
-		{bert, []int{101, 7592, 1010, 2088, 999, 102}, false, "[CLS] hello, world! [SEP]"},
-		{bert, []int{101, 7592, 1010, 2088, 999, 102}, true, "hello, world!"},
-		{bert, []int{-1, 7592, 1 << 40}, true, "hello"},
-		{llama, []int{1, 15043, 3186, 2}, true, "Hello world"},
-		{llama, []int{-7, 15043, 99999}, true, "Hello"},
-		{llama, []int{15043, 0}, true, "Hello ⁇ "},
-		{gpt2, []int{15496, 50256, 15496}, false, "Hello<|endoftext|>Hello"},
-		{gpt2, []int{15496, 50256, 15496}, true, "HelloHello"},
-		{gpt2, []int{-1, 50257, 15496}, true, "Hello"},
-		{gpt2, []int{447}, true, "\uFFFD\uFFFD"}, // two bytes of a three-byte character
+		{bert, []int32{101, 7592, 1010, 2088, 999, 102}, false, "[CLS] hello, world! [SEP]"},
+		{bert, []int32{101, 7592, 1010, 2088, 999, 102}, true, "hello, world!"},
+		{bert, []int32{-1, 7592, 1 << 30}, true, "hello"},
+		{llama, []int32{1, 15043, 3186, 2}, true, "Hello world"},
+		{llama, []int32{-7, 15043, 99999}, true, "Hello"},
+		{llama, []int32{15043, 0}, true, "Hello ⁇ "},
+		{gpt2, []int32{15496, 50256, 15496}, false, "Hello<|endoftext|>Hello"},
+		{gpt2, []int32{15496, 50256, 15496}, true, "HelloHello"},
+		{gpt2, []int32{-1, 50257, 15496}, true, "Hello"},
+		{gpt2, []int32{447}, true, "\uFFFD\uFFFD"}, // two bytes of a three-byte character
 	}
 	for _, tc := range tests {
 		if got := tc.tok.Decode(tc.ids, tc.skip); got != tc.want {
@@ -261,7 +267,7 @@ func TestLookups(t *testing.T) {
 	}
 	lookups := []struct {
 		tok   *Tokenizer
-		id    int
+		id    int32
 		token string
 		bytes string // "" with ok false: no bytes
 	}{
@@ -346,7 +352,7 @@ func TestStreamDecoder(t *testing.T) {
 
 // streamMatchesDecode feeds ids to a StreamDecoder one at a time and checks
 // that the pieces are whole UTF-8 characters that add up to Decode.
-func streamMatchesDecode(t *testing.T, name, input string, tok *Tokenizer, ids []int) {
+func streamMatchesDecode(t *testing.T, name, input string, tok *Tokenizer, ids []int32) {
 	t.Helper()
 	d := tok.NewStreamDecoder(true)
 	var out strings.Builder
@@ -435,7 +441,7 @@ func TestGoHuggingFaceFallback(t *testing.T) {
 			"max_input_chars_per_word": 100, "vocab": {"[UNK]": 0, "hello": 1, "world": 2, "##s": 3}}}`
 	write(t, filepath.Join(dir, "tokenizer.json"), []byte(strings.Replace(doc, "%s", `{"type": "WordPiece", "prefix": "##"}`, 1)))
 	tok := load(t, dir)
-	if got, want := tok.Encode("Hello worlds zzz"), []int{1, 2, 3, 0}; !slices.Equal(got, want) {
+	if got, want := tok.Encode("Hello worlds zzz"), []int32{1, 2, 3, 0}; !slices.Equal(got, want) {
 		t.Errorf("Encode = %v, want %v", got, want)
 	}
 	if tok.Special.UNK != 0 || tok.VocabSize() != 4 {
