@@ -87,6 +87,7 @@ venv:
 ## interop goldens under models/testdata (in .deps/venv; not part of make test)
 reference: setup venv
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/make_goldens.py
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/generation.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/real_checkpoints.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -W ignore scripts/reference/interop.py
 

@@ -271,7 +271,7 @@ func benchBackend(spec string, reps int, only, scheme string, stderr io.Writer) 
 			var first []int32
 			_, err := timeIt(reps, func() error {
 				start := time.Now()
-				outs, err := generate.Run(m, prompts, generate.Options{MaxNewTokens: 64}, nil)
+				outs, err := generate.Run(m, prompts, generate.Options{MaxNewTokens: 64})
 				if err != nil {
 					return err
 				}

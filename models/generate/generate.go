@@ -1,9 +1,13 @@
 // Package generate produces tokens and text from a causal language model,
-// step by step over the model's preallocated KV cache: greedy decoding or
-// sampling (temperature, top-k, top-p, repetition penalty, seed), stop
-// tokens and stop strings, batches of prompts of different lengths (left
-// padded, each row equal to running its prompt alone), per-step
-// log-probabilities, and streaming text that never splits a character.
+// step by step over the model's preallocated KV cache: greedy decoding,
+// sampling (temperature, top-k, top-p, min-p, typical-p, repetition
+// penalty, seed) or beam search (Hugging Face's, length penalty and early
+// stopping included); logits processors (banned tokens, no-repeat n-grams,
+// your own function) and stopping criteria; stop tokens and stop strings;
+// batches of prompts of different lengths (left padded, each row equal to
+// running its prompt alone); per-step log-probabilities; chat templates;
+// generation_config.json defaults; and streaming text that never splits a
+// character.
 //
 // GoMLX's own generate package is not used: its decoding loop re-runs a
 // graph per step with host-side cache copies and has no padding masks for
@@ -15,6 +19,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 
 	"github.com/gomlx/gomlx/core/tensors"
@@ -34,6 +39,12 @@ type Options struct {
 	// TopP keeps the smallest set of most likely tokens whose probability
 	// reaches P (0 or 1: all).
 	TopP float64
+	// MinP keeps the tokens at least MinP times as likely as the most
+	// likely one, after temperature, top-k and top-p (0: off).
+	MinP float64
+	// TypicalP keeps the locally typical tokens (typical sampling) up to
+	// this probability mass, after min-p (0 or 1: off).
+	TypicalP float64
 	// RepetitionPenalty (> 1 discourages repeats) divides the positive logits
 	// and multiplies the negative ones of every token already in the
 	// sequence, prompt included, as Hugging Face does. 0 or 1: off.
@@ -44,6 +55,16 @@ type Options struct {
 	// StopIDs end a sequence when generated (EOS); the stop token is not
 	// returned.
 	StopIDs []int32
+	// MinNewTokens keeps the StopIDs impossible until this many tokens are
+	// generated.
+	MinNewTokens int
+	// Processors change every row's logits before its token is chosen,
+	// after RepetitionPenalty, in order (BanTokens, NoRepeatNGram,
+	// LogitsFunc).
+	Processors []LogitsProcessor
+	// Stopping ends a row as soon as one criterion says so (MaxTime,
+	// StopWhen); the token that triggered it is kept.
+	Stopping []StoppingCriterion
 	// StopStrings end a sequence once its text contains one of them (needs
 	// a Generator, which has the tokenizer); the text is cut before it.
 	StopStrings []string
@@ -53,12 +74,45 @@ type Options struct {
 	// OnToken, when set, is called with each new token of a single-prompt
 	// generation as it is produced; returning false stops generation.
 	OnToken func(id int32) bool
+	// NumReturnSequences is how many sequences each prompt gives (0: one):
+	// sampled ones, the j-th drawn from a generator seeded with (Seed, j),
+	// or the best finished beams. Outputs come prompt by prompt.
+	NumReturnSequences int
+	// NumBeams > 1 searches with that many beams, as Hugging Face's beam
+	// search does: the log-probabilities after Processors, summed, and
+	// finished hypotheses scored by that sum over (generated tokens,
+	// stop token included)^LengthPenalty. It is deterministic: Temperature
+	// must be 0.
+	NumBeams int
+	// LengthPenalty is beam search's length exponent; 0 means Hugging
+	// Face's default, 1. Above 1 favours longer sequences, below shorter
+	// ones; the plain sum (length_penalty=0) is any tiny positive value,
+	// such as math.SmallestNonzeroFloat64.
+	LengthPenalty float64
+	// EarlyStopping says when beam search ends.
+	EarlyStopping EarlyStopping
 	// CropContext lets a single prompt run past the model's context: once
 	// the context is full, each new token is predicted from the last
 	// ContextLength tokens, recomputed without the cache (nanoGPT's
 	// generate crops the same way). Without it generation stops there.
 	CropContext bool
 }
+
+// EarlyStopping is Hugging Face's early_stopping for beam search.
+type EarlyStopping string
+
+// The ways beam search may end.
+const (
+	// EarlyStopHeuristic (false, the default) ends when NumBeams
+	// hypotheses are finished and the best running beam, scored at its
+	// current length, cannot beat the worst of them.
+	EarlyStopHeuristic EarlyStopping = ""
+	// EarlyStopDone (true) ends as soon as NumBeams hypotheses are finished.
+	EarlyStopDone EarlyStopping = "true"
+	// EarlyStopNever ("never") ends only when no running beam can beat the
+	// finished ones at any length up to MaxNewTokens.
+	EarlyStopNever EarlyStopping = "never"
+)
 
 // StopReason says why a sequence ended.
 type StopReason string
@@ -70,6 +124,7 @@ const (
 	StopString   StopReason = "stop-str" // a StopStrings string appeared
 	StopContext  StopReason = "context"  // the model's context is full
 	StopCallback StopReason = "callback" // OnToken returned false
+	StopCriteria StopReason = "criteria" // a StoppingCriterion said so
 )
 
 // Candidate is a token and its log-probability under the model (the raw
@@ -105,67 +160,66 @@ type Output struct {
 	IDs    []int32
 	Steps  []Step
 	Reason StopReason
+	// Score is a beam search hypothesis' score (its summed
+	// log-probabilities over its length^LengthPenalty, Hugging Face's
+	// sequences_scores); 0 otherwise.
+	Score float64
 }
 
 // Generate continues prompt with up to opts.MaxNewTokens tokens from lm and
 // returns the new tokens.
 func Generate(lm models.CausalLM, prompt []int32, opts Options) ([]int32, error) {
-	outs, err := Run(lm, [][]int32{prompt}, opts, nil)
+	outs, err := Run(lm, [][]int32{prompt}, opts)
 	if err != nil {
 		return nil, err
 	}
 	return outs[0].IDs, nil
 }
 
-// StopFunc reports, after each new token of row, whether that row must stop
-// (the text layer uses it for stop strings).
-type StopFunc func(row int, ids []int32) bool
-
 // Run generates for a batch of prompts of any lengths. Prompts are left
 // padded and masked, positions count real tokens only, and every row samples
-// from its own seeded generator, so each row's output equals running its
-// prompt alone. stop may be nil.
-func Run(lm models.CausalLM, prompts [][]int32, opts Options, stop StopFunc) ([]Output, error) {
-	if len(prompts) == 0 {
-		return nil, fmt.Errorf("generate: no prompts")
+// from its own seeded generator (and beams stay within their prompt), so
+// each prompt's outputs equal running it alone.
+func Run(lm models.CausalLM, prompts [][]int32, opts Options) ([]Output, error) {
+	if err := check(prompts, opts); err != nil {
+		return nil, err
 	}
-	if !(opts.Temperature >= 0) || opts.TopK < 0 || !(opts.TopP >= 0 && opts.TopP <= 1) || !(opts.RepetitionPenalty >= 0) ||
-		math.IsInf(opts.Temperature, 0) || math.IsInf(opts.RepetitionPenalty, 0) {
-		return nil, fmt.Errorf("generate: temperature %v, top-k %d, top-p %v, repetition penalty %v out of range",
-			opts.Temperature, opts.TopK, opts.TopP, opts.RepetitionPenalty)
-	}
-	width := 0
-	for i, p := range prompts {
-		if len(p) == 0 {
-			return nil, fmt.Errorf("generate: prompt %d is empty", i)
-		}
-		width = max(width, len(p))
-	}
-	outs := make([]Output, len(prompts))
 	if opts.MaxNewTokens <= 0 {
+		outs := make([]Output, len(prompts)*max(opts.NumReturnSequences, 1))
 		for i := range outs {
 			outs[i].Reason = StopLength
 		}
 		return outs, nil
 	}
 	limit := lm.ContextLength()
+	width := 0
+	for _, p := range prompts {
+		width = max(width, len(p))
+	}
 	if opts.CropContext && limit > 0 {
-		if len(prompts) != 1 {
-			return nil, fmt.Errorf("generate: CropContext works on one prompt at a time, got %d", len(prompts))
+		if len(prompts) != 1 || opts.NumBeams > 1 || opts.NumReturnSequences > 1 {
+			return nil, fmt.Errorf("generate: CropContext works on one prompt and one sequence at a time, without beams")
 		}
-		return cropped(lm, prompts[0], limit, opts, stop)
+		return cropped(lm, prompts[0], limit, opts)
 	}
 	if limit > 0 && width >= limit {
 		return nil, fmt.Errorf("generate: prompt of %d tokens does not fit the model's context of %d", width, limit)
 	}
-	newTokens := opts.MaxNewTokens
-	if limit > 0 {
-		newTokens = min(newTokens, limit) // no overflow below, for any MaxNewTokens
+	if opts.NumBeams > 1 {
+		return beamSearch(lm, prompts, width, limit, opts)
 	}
-	total := width + newTokens
-	if limit > 0 {
-		total = min(total, limit)
+	// Each prompt gives NumReturnSequences rows, the j-th seeded with (Seed, j).
+	n := max(opts.NumReturnSequences, 1)
+	rowPrompts := make([][]int32, 0, len(prompts)*n)
+	streams := make([]uint64, 0, len(prompts)*n)
+	for _, p := range prompts {
+		for j := range n {
+			rowPrompts, streams = append(rowPrompts, p), append(streams, uint64(j))
+		}
 	}
+	prompts = rowPrompts
+	outs := make([]Output, len(prompts))
+	total := totalLength(width, limit, opts.MaxNewTokens)
 	cache, err := lm.NewCache(len(prompts), bucket(total, limit))
 	if err != nil {
 		return nil, err
@@ -175,20 +229,12 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options, stop StopFunc) ([]
 	// Left-pad the prompts.
 	ids := make([][]int32, len(prompts))
 	mask := make([][]int32, len(prompts))
-	history := make([]map[int32]bool, len(prompts))
+	seqs := make([]*sequence, len(prompts))
 	rngs := make([]*rand.Rand, len(prompts))
 	for i, p := range prompts {
-		ids[i] = make([]int32, width)
-		mask[i] = make([]int32, width)
-		copy(ids[i][width-len(p):], p)
-		for j := width - len(p); j < width; j++ {
-			mask[i][j] = 1
-		}
-		history[i] = map[int32]bool{}
-		for _, id := range p {
-			history[i][id] = true
-		}
-		rngs[i] = rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))
+		ids[i], mask[i] = leftPad(p, width)
+		seqs[i] = newSequence(p)
+		rngs[i] = rand.New(rand.NewPCG(opts.Seed, seedStream+streams[i]))
 	}
 	logits, err := lm.Step(cache, ids, mask)
 	if err != nil {
@@ -207,7 +253,7 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options, stop StopFunc) ([]
 			if outs[i].Reason != "" {
 				continue
 			}
-			id, step := pick(rows[i], history[i], opts, rngs[i])
+			id, step := pick(rows[i], seqs[i], len(outs[i].IDs), opts, rngs[i])
 			if contains(opts.StopIDs, id) {
 				outs[i].Reason, active = StopToken, active-1
 				continue
@@ -216,10 +262,11 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options, stop StopFunc) ([]
 			if opts.TopLogProbs > 0 {
 				outs[i].Steps = append(outs[i].Steps, step)
 			}
-			history[i][id] = true
+			seqs[i].add(id)
+			reason := stopping(opts.Stopping, outs[i].IDs)
 			switch {
-			case stop != nil && stop(i, outs[i].IDs):
-				outs[i].Reason = StopString
+			case reason != "":
+				outs[i].Reason = reason
 			case len(prompts) == 1 && opts.OnToken != nil && !opts.OnToken(id):
 				outs[i].Reason = StopCallback
 			case len(outs[i].IDs) == opts.MaxNewTokens:
@@ -245,17 +292,13 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options, stop StopFunc) ([]
 
 // cropped generates for one prompt by full forward passes over at most the
 // last limit tokens (no cache), so generation can run past the context.
-func cropped(lm models.CausalLM, prompt []int32, limit int, opts Options, stop StopFunc) ([]Output, error) {
-	seq := append([]int32(nil), prompt...)
-	history := map[int32]bool{}
-	for _, id := range prompt {
-		history[id] = true
-	}
-	rng := rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))
+func cropped(lm models.CausalLM, prompt []int32, limit int, opts Options) ([]Output, error) {
+	seq := newSequence(prompt)
+	rng := rand.New(rand.NewPCG(opts.Seed, seedStream))
 	var out Output
 	for len(out.IDs) < opts.MaxNewTokens {
 		// Left-pad to the full context so that one compiled graph serves every step.
-		window := seq[max(0, len(seq)-limit):]
+		window := seq.ids[max(0, len(seq.ids)-limit):]
 		pad := limit - len(window)
 		ids, mask, pos := make([]int32, limit), make([]int32, limit), make([]int32, limit)
 		copy(ids[pad:], window)
@@ -270,7 +313,7 @@ func cropped(lm models.CausalLM, prompt []int32, limit int, opts Options, stop S
 		if err != nil {
 			return nil, err
 		}
-		id, step := pick(rows[0], history, opts, rng)
+		id, step := pick(rows[0], seq, len(out.IDs), opts, rng)
 		if contains(opts.StopIDs, id) {
 			out.Reason = StopToken
 			return []Output{out}, nil
@@ -279,10 +322,9 @@ func cropped(lm models.CausalLM, prompt []int32, limit int, opts Options, stop S
 		if opts.TopLogProbs > 0 {
 			out.Steps = append(out.Steps, step)
 		}
-		history[id] = true
-		seq = append(seq, id)
-		if stop != nil && stop(0, out.IDs) {
-			out.Reason = StopString
+		seq.add(id)
+		if reason := stopping(opts.Stopping, out.IDs); reason != "" {
+			out.Reason = reason
 			return []Output{out}, nil
 		}
 		if opts.OnToken != nil && !opts.OnToken(id) {
@@ -292,6 +334,140 @@ func cropped(lm models.CausalLM, prompt []int32, limit int, opts Options, stop S
 	}
 	out.Reason = StopLength
 	return []Output{out}, nil
+}
+
+// check rejects empty prompts and options out of range.
+func check(prompts [][]int32, opts Options) error {
+	if len(prompts) == 0 {
+		return fmt.Errorf("generate: no prompts")
+	}
+	for i, p := range prompts {
+		if len(p) == 0 {
+			return fmt.Errorf("generate: prompt %d is empty", i)
+		}
+	}
+	if !(opts.Temperature >= 0) || opts.TopK < 0 || !(opts.TopP >= 0 && opts.TopP <= 1) || !(opts.RepetitionPenalty >= 0) ||
+		!(opts.MinP >= 0 && opts.MinP <= 1) || !(opts.TypicalP >= 0 && opts.TypicalP <= 1) ||
+		math.IsInf(opts.Temperature, 0) || math.IsInf(opts.RepetitionPenalty, 0) {
+		return fmt.Errorf("generate: temperature %v, top-k %d, top-p %v, min-p %v, typical-p %v, repetition penalty %v out of range",
+			opts.Temperature, opts.TopK, opts.TopP, opts.MinP, opts.TypicalP, opts.RepetitionPenalty)
+	}
+	if opts.NumReturnSequences < 0 || opts.NumBeams < 0 || opts.MinNewTokens < 0 {
+		return fmt.Errorf("generate: NumReturnSequences %d, NumBeams %d, MinNewTokens %d must not be negative",
+			opts.NumReturnSequences, opts.NumBeams, opts.MinNewTokens)
+	}
+	if opts.NumBeams > 1 {
+		switch {
+		case opts.Temperature != 0:
+			return fmt.Errorf("generate: beam search is deterministic: Temperature must be 0, not %v", opts.Temperature)
+		case opts.NumReturnSequences > opts.NumBeams:
+			return fmt.Errorf("generate: %d return sequences from %d beams: at most NumBeams", opts.NumReturnSequences, opts.NumBeams)
+		case opts.OnToken != nil || opts.TopLogProbs > 0:
+			return fmt.Errorf("generate: beam search has no single token stream: OnToken and TopLogProbs need NumBeams 0 or 1")
+		case math.IsNaN(opts.LengthPenalty) || math.IsInf(opts.LengthPenalty, 0):
+			return fmt.Errorf("generate: length penalty %v", opts.LengthPenalty)
+		}
+		switch opts.EarlyStopping {
+		case EarlyStopHeuristic, EarlyStopDone, EarlyStopNever:
+		default:
+			return fmt.Errorf("generate: EarlyStopping %q (want \"\", %q or %q)", opts.EarlyStopping, EarlyStopDone, EarlyStopNever)
+		}
+	}
+	return nil
+}
+
+// totalLength is the longest a row may grow: its padded prompt and the new
+// tokens, within the context limit (0: none).
+func totalLength(width, limit, maxNew int) int {
+	if limit > 0 {
+		maxNew = min(maxNew, limit) // no overflow below, for any MaxNewTokens
+	}
+	total := width + maxNew
+	if limit > 0 {
+		total = min(total, limit)
+	}
+	return total
+}
+
+// leftPad returns p padded on the left to width, and its attention mask.
+func leftPad(p []int32, width int) (ids, mask []int32) {
+	ids, mask = make([]int32, width), make([]int32, width)
+	copy(ids[width-len(p):], p)
+	for j := width - len(p); j < width; j++ {
+		mask[j] = 1
+	}
+	return ids, mask
+}
+
+// seedStream is the PCG stream of a row's generator: the j-th sequence of
+// a prompt draws from (Seed, seedStream+j).
+const seedStream = 0x9e3779b97f4a7c15
+
+// sequence is one row's tokens so far, prompt included, and the set of
+// them the repetition penalty looks at.
+type sequence struct {
+	ids  []int32
+	seen map[int32]bool
+}
+
+func newSequence(prompt []int32) *sequence {
+	s := &sequence{ids: slices.Clone(prompt), seen: map[int32]bool{}}
+	for _, id := range prompt {
+		s.seen[id] = true
+	}
+	return s
+}
+
+func (s *sequence) add(id int32) {
+	s.ids = append(s.ids, id)
+	s.seen[id] = true
+}
+
+// processes reports whether opts changes logits before a token is chosen.
+func processes(opts Options) bool {
+	return opts.RepetitionPenalty > 0 && opts.RepetitionPenalty != 1 || opts.MinNewTokens > 0 || len(opts.Processors) > 0
+}
+
+// process applies, in place, what changes a row's scores before a token is
+// chosen: the repetition penalty (Hugging Face's: positive scores divided
+// by it, negative ones multiplied), the stop tokens kept impossible until
+// MinNewTokens, then opts.Processors in order.
+func process(scores []float32, seq *sequence, generated int, opts Options) {
+	if p := float32(opts.RepetitionPenalty); p > 0 && p != 1 {
+		for id := range seq.seen {
+			if id >= 0 && int(id) < len(scores) {
+				if scores[id] > 0 {
+					scores[id] /= p
+				} else {
+					scores[id] *= p
+				}
+			}
+		}
+	}
+	if generated < opts.MinNewTokens {
+		for _, id := range opts.StopIDs {
+			if id >= 0 && int(id) < len(scores) {
+				scores[id] = negInf
+			}
+		}
+	}
+	for _, p := range opts.Processors {
+		p.Process(seq.ids, scores)
+	}
+}
+
+// stopping returns why a StoppingCriterion ends a row with these generated
+// tokens, or "" when none does.
+func stopping(criteria []StoppingCriterion, generated []int32) StopReason {
+	for _, c := range criteria {
+		if c.ShouldStop(generated) {
+			if r, ok := c.(interface{ reason() StopReason }); ok {
+				return r.reason()
+			}
+			return StopCriteria
+		}
+	}
+	return ""
 }
 
 // bucket rounds a cache length up to a multiple of 64 (within the context),
@@ -336,28 +512,21 @@ func lastRows(logits *tensors.Tensor) ([][]float32, error) {
 	return rows, nil
 }
 
-// pick chooses the next token from one row's logits: repetition penalty,
-// then temperature, top-k and top-p (or argmax when greedy), and records
-// log-probabilities when asked.
-func pick(logits []float32, history map[int32]bool, opts Options, rng *rand.Rand) (int32, Step) {
+// pick chooses the next token from one row's logits: the processors
+// (repetition penalty, min-new-tokens, Options.Processors), then the
+// sampling filters (or argmax when greedy), and records log-probabilities
+// when asked.
+func pick(logits []float32, seq *sequence, generated int, opts Options, rng *rand.Rand) (int32, Step) {
 	var step Step
 	if opts.TopLogProbs > 0 {
 		step.Top = topLogProbs(logits, opts.TopLogProbs)
 	}
 	work := logits
-	if p := opts.RepetitionPenalty; p > 0 && p != 1 {
-		work = append([]float32(nil), logits...)
-		for id := range history {
-			if int(id) < len(work) {
-				if work[id] > 0 {
-					work[id] /= float32(p)
-				} else {
-					work[id] *= float32(p)
-				}
-			}
-		}
+	if processes(opts) {
+		work = slices.Clone(logits)
+		process(work, seq, generated, opts)
 	}
-	id := Sample(work, opts.Temperature, opts.TopK, opts.TopP, rng)
+	id := Sample(work, opts, rng)
 	if opts.TopLogProbs > 0 {
 		step.Candidate = Candidate{ID: id, LogProb: logSoftmaxAt(logits, int(id))}
 	}
@@ -390,50 +559,16 @@ func topLogProbs(logits []float32, n int) []Candidate {
 	return out
 }
 
-// Sample picks a token from logits: the argmax when temperature is 0 (ties
-// go to the lowest id), else a draw from softmax(logits/temperature)
-// restricted to the top-k tokens and to the top-p probability mass.
-func Sample(logits []float32, temperature float64, topK int, topP float64, rng *rand.Rand) int32 {
-	if temperature == 0 {
-		best := 0
-		for i, l := range logits {
-			if l > logits[best] {
-				best = i
-			}
-		}
-		return int32(best)
+// Sample picks a token from logits as opts says: the argmax when
+// opts.Temperature is 0 (ties go to the lowest id), else a draw from
+// softmax(logits/Temperature) restricted to the TopK tokens, the TopP
+// probability mass, the MinP share of the most likely token's probability
+// and the TypicalP mass of typical tokens, in that order.
+func Sample(logits []float32, opts Options, rng *rand.Rand) int32 {
+	if opts.Temperature == 0 {
+		return int32(argmax(logits))
 	}
-	idx := make([]int, len(logits))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
-	if topK > 0 && topK < len(idx) {
-		idx = idx[:topK]
-	}
-	maxL := float64(logits[idx[0]])
-	probs := make([]float64, len(idx))
-	sum := 0.0
-	for i, id := range idx {
-		probs[i] = math.Exp((float64(logits[id]) - maxL) / temperature)
-		sum += probs[i]
-	}
-	for i := range probs {
-		probs[i] /= sum
-	}
-	if topP > 0 && topP < 1 {
-		acc := 0.0
-		for i, p := range probs {
-			acc += p
-			if acc >= topP {
-				idx, probs = idx[:i+1], probs[:i+1]
-				for j := range probs {
-					probs[j] /= acc
-				}
-				break
-			}
-		}
-	}
+	idx, probs := filtered(logits, opts)
 	r := rng.Float64()
 	for i, p := range probs {
 		r -= p
@@ -442,4 +577,43 @@ func Sample(logits []float32, temperature float64, topK int, topP float64, rng *
 		}
 	}
 	return int32(idx[len(idx)-1])
+}
+
+// filtered returns the tokens sampling with opts may draw, most likely
+// first, and their probabilities (impossible tokens, whose logit is -Inf,
+// left out; at least one token stays).
+func filtered(logits []float32, opts Options) ([]int, []float64) {
+	idx := make([]int, len(logits))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
+	if k := opts.TopK; k > 0 && k < len(idx) {
+		idx = idx[:k]
+	}
+	if n := slices.IndexFunc(idx, func(id int) bool { return math.IsInf(float64(logits[id]), -1) }); n > 0 {
+		idx = idx[:n]
+	}
+	maxL := float64(logits[idx[0]])
+	probs := make([]float64, len(idx))
+	sum := 0.0
+	for i, id := range idx {
+		probs[i] = math.Exp((float64(logits[id]) - maxL) / opts.Temperature)
+		sum += probs[i]
+	}
+	for i := range probs {
+		probs[i] /= sum
+	}
+	if topP := opts.TopP; topP > 0 && topP < 1 {
+		acc := 0.0
+		for i, p := range probs {
+			acc += p
+			if acc >= topP {
+				idx, probs = idx[:i+1], renormalized(probs[:i+1])
+				break
+			}
+		}
+	}
+	idx, probs = minP(idx, probs, opts.MinP)
+	return typical(idx, probs, opts.TypicalP)
 }

@@ -26,7 +26,7 @@ func TestGreedyMatchesHuggingFace(t *testing.T) {
 			if len(prompts[0]) == len(prompts[1]) {
 				t.Fatalf("golden prompts have the same length %d: nothing is padded", len(prompts[0]))
 			}
-			outs, err := Run(lm, prompts, Options{MaxNewTokens: len(want[0])}, nil)
+			outs, err := Run(lm, prompts, Options{MaxNewTokens: len(want[0])})
 			if err != nil {
 				t.Fatal(err)
 			}

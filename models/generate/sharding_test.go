@@ -24,7 +24,7 @@ func TestShardedTensorParallelGreedyEqualsOneDevice(t *testing.T) {
 	}
 	prompts := [][]int32{{1}, {1, 403, 407}}
 	opts := Options{MaxNewTokens: 64}
-	want, err := Run(one, prompts, opts, nil)
+	want, err := Run(one, prompts, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestShardedTensorParallelGreedyEqualsOneDevice(t *testing.T) {
 			if err := m.Params().Shard(l.Sharding(t, b)); err != nil {
 				t.Fatal(err)
 			}
-			got, err := Run(m, prompts, opts, nil)
+			got, err := Run(m, prompts, opts)
 			if err != nil {
 				t.Fatal(err)
 			}

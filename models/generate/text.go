@@ -3,6 +3,7 @@ package generate
 import (
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 
 	"github.com/trustformers/trustformers-go/models"
@@ -51,6 +52,19 @@ func (g *Generator) prepare(prompts []string, opts Options) ([][]int32, Options,
 
 func (g *Generator) decode(ids []int32) string { return g.Tokenizer.Decode(ids, true) }
 
+// stopStrings ends a row once its text holds one of the strings.
+type stopStrings struct {
+	g       *Generator
+	strings []string
+}
+
+func (s stopStrings) ShouldStop(generated []int32) bool {
+	_, found := cut(s.g.decode(generated), s.strings)
+	return found
+}
+
+func (stopStrings) reason() StopReason { return StopString }
+
 // cut returns text up to the first stop string, and whether one was found.
 func cut(text string, stops []string) (string, bool) {
 	best := -1
@@ -90,14 +104,10 @@ func (g *Generator) Batch(prompts []string, opts Options) ([]*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var stop StopFunc
 	if len(opts.StopStrings) > 0 {
-		stop = func(_ int, ids []int32) bool {
-			_, found := cut(g.decode(ids), opts.StopStrings)
-			return found
-		}
+		opts.Stopping = append(slices.Clone(opts.Stopping), stopStrings{g, opts.StopStrings})
 	}
-	outs, err := Run(g.Model, ids, opts, stop)
+	outs, err := Run(g.Model, ids, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +159,7 @@ func (g *Generator) Stream(prompt string, opts Options) iter.Seq2[string, error]
 			}
 			return !found
 		}
-		if _, err := Run(g.Model, ids, opts, nil); err != nil {
+		if _, err := Run(g.Model, ids, opts); err != nil {
 			if !stopped {
 				yield("", err)
 			}

@@ -289,6 +289,53 @@ func (c *Cache) Free() {
 	c.K, c.V, c.sharded = nil, nil, nil
 }
 
+// Reorder makes row i of the cache a copy of what row rows[i] held (a row
+// may be taken several times), as beam search needs when beams are kept,
+// dropped or split: len(rows) must be the cache's batch. The keys and values
+// are gathered on the host. The cache of a sharded model cannot be
+// reordered.
+func (c *Cache) Reorder(rows []int) error {
+	batch := len(c.valid)
+	if len(rows) != batch {
+		return fmt.Errorf("cache: reorder gives %d rows for a cache of %d", len(rows), batch)
+	}
+	for _, r := range rows {
+		if r < 0 || r >= batch {
+			return fmt.Errorf("cache: reorder takes row %d of a cache of %d", r, batch)
+		}
+	}
+	if c.sharded != nil {
+		return fmt.Errorf("cache: the cache of a sharded model cannot be reordered")
+	}
+	if c.K == nil {
+		return fmt.Errorf("cache already freed")
+	}
+	for _, kv := range [][]*tensors.Tensor{c.K, c.V} {
+		for i, t := range kv {
+			dims := t.Shape().Dimensions
+			stride := len(c.valid[0]) * dims[1] * dims[3]
+			out := make([]float32, batch*stride)
+			err := t.ConstFlatData(func(flat any) {
+				in := flat.([]float32)
+				for to, from := range rows {
+					copy(out[to*stride:(to+1)*stride], in[from*stride:(from+1)*stride])
+				}
+			})
+			if err != nil {
+				return fmt.Errorf("cache: reorder: %w", err)
+			}
+			_ = t.FinalizeAll()
+			kv[i] = tensors.FromFlatDataAndDimensions(out, dims...)
+		}
+	}
+	valid, next := make([][]int32, batch), make([]int32, batch)
+	for to, from := range rows {
+		valid[to], next[to] = slices.Clone(c.valid[from]), c.next[from]
+	}
+	c.valid, c.next = valid, next
+	return nil
+}
+
 // NewCache returns an empty cache for batch rows and up to maxLen tokens.
 func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 	if batch <= 0 || maxLen <= 0 {
