@@ -42,7 +42,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -55,6 +54,8 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/lab"
+	"github.com/trustformers/trustformers-go/models"
+	"github.com/trustformers/trustformers-go/models/generate"
 	"github.com/trustformers/trustformers-go/models/llama"
 	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/quant"
@@ -236,7 +237,7 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 		return res, fmt.Errorf("seq-len %d does not fit the model's %d positions", c.SeqLen, cfg.MaxPositionEmbeddings)
 	}
 	bos, eos := int32(*cfg.BosTokenID), int32(2) // llama2.c's fixed EOS (see llama.LoadLlama2C)
-	pilot, err := sample(base.Decoder, bos, 64, c.SeqLen+1, rule{temperature: c.Temperature}, c.Seed+2<<32)
+	pilot, err := sample(base, bos, 64, c.SeqLen+1, rule{temperature: c.Temperature}, c.Seed+2<<32)
 	if err != nil {
 		return res, err
 	}
@@ -244,7 +245,7 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 	target := rule{temperature: c.Temperature, banned: res.Banned}
 	fmt.Fprintf(stderr, "lora_finetune: sampling %d+%d sequences of %d tokens without tokens %v at temperature %g on %s\n",
 		c.TrainSeqs, c.ValSeqs, c.SeqLen, res.Banned, c.Temperature, c.Backend)
-	rows, err := sample(base.Decoder, bos, c.TrainSeqs+c.ValSeqs, c.SeqLen+1, target, c.Seed)
+	rows, err := sample(base, bos, c.TrainSeqs+c.ValSeqs, c.SeqLen+1, target, c.Seed)
 	if err != nil {
 		return res, err
 	}
@@ -504,76 +505,26 @@ func mostUsed(rows [][]int32, n int, skip ...int32) []int32 {
 // sampleBatch is how many sequences are sampled together.
 const sampleBatch = 2048
 
-// sample draws n sequences of length tokens from d over its KV cache: BOS,
-// then tokens drawn from d's logits under r. Sequence i uses its own
-// generator seeded with (seed, i), so it does not depend on the batching.
-func sample(d *modeling.Decoder, bos int32, n, length int, r rule, seed uint64) ([][]int32, error) {
-	banned := map[int32]bool{}
-	for _, id := range r.banned {
-		banned[id] = true
-	}
+// sample draws n sequences of length tokens from lm: BOS, then tokens drawn
+// at r's temperature with r's banned tokens made impossible (a
+// generate.BanTokens processor). The sequences of batch k come from
+// generate's NumReturnSequences seeded with seed+k.
+func sample(lm models.CausalLM, bos int32, n, length int, r rule, seed uint64) ([][]int32, error) {
 	var rows [][]int32
 	for start := 0; start < n; start += sampleBatch {
-		b := min(sampleBatch, n-start)
-		cache, err := d.NewCache(b, length)
+		outs, err := generate.Run(lm, [][]int32{{bos}}, generate.Options{
+			MaxNewTokens: length - 1, Temperature: r.temperature, Seed: seed + uint64(start/sampleBatch),
+			NumReturnSequences: min(sampleBatch, n-start), Processors: []generate.LogitsProcessor{generate.BanTokens(r.banned...)},
+		})
 		if err != nil {
 			return nil, err
 		}
-		defer cache.Free()
-		seqs := make([][]int32, b)
-		next := make([][]int32, b)
-		rngs := make([]*rand.Rand, b)
-		for i := range seqs {
-			seqs[i] = []int32{bos}
-			next[i] = []int32{bos}
-			rngs[i] = rand.New(rand.NewPCG(seed, uint64(start+i)))
+		for _, o := range outs {
+			if len(o.IDs) != length-1 {
+				return nil, fmt.Errorf("sampled %d tokens, want %d (%s)", len(o.IDs), length-1, o.Reason)
+			}
+			rows = append(rows, append([]int32{bos}, o.IDs...))
 		}
-		for len(seqs[0]) < length {
-			logits, err := d.Step(cache, next, nil)
-			if err != nil {
-				return nil, err
-			}
-			flat, err := tensors.CopyFlatData[float32](logits)
-			if err != nil {
-				return nil, err
-			}
-			v := len(flat) / b
-			for i := range seqs {
-				id := draw(flat[i*v:(i+1)*v], r.temperature, banned, rngs[i])
-				seqs[i] = append(seqs[i], id)
-				next[i][0] = id
-			}
-		}
-		rows = append(rows, seqs...)
 	}
 	return rows, nil
-}
-
-// draw samples an index from softmax(logits/temperature) without the banned ones.
-func draw(logits []float32, temperature float64, banned map[int32]bool, rng *rand.Rand) int32 {
-	top := math.Inf(-1)
-	for i, l := range logits {
-		if !banned[int32(i)] {
-			top = math.Max(top, float64(l))
-		}
-	}
-	probs := make([]float64, len(logits))
-	sum := 0.0
-	for i, l := range logits {
-		if !banned[int32(i)] {
-			probs[i] = math.Exp((float64(l) - top) / temperature)
-			sum += probs[i]
-		}
-	}
-	u := rng.Float64() * sum
-	last := int32(0)
-	for i, p := range probs {
-		if p > 0 {
-			last = int32(i)
-			if u -= p; u < 0 {
-				return last
-			}
-		}
-	}
-	return last
 }
