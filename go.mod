@@ -1,6 +1,6 @@
 module github.com/trustformers/trustformers-go
 
-go 1.27
+go 1.27.0
 
 toolchain go1.27.3
 
@@ -18,6 +18,7 @@ require (
 )
 
 require (
+	github.com/ardanlabs/jinja v1.12.0 // indirect
 	github.com/edsrzf/mmap-go v1.2.0 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/gofrs/flock v0.13.0 // indirect

@@ -3,6 +3,7 @@ package generate
 import (
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/core/tensors"
@@ -10,6 +11,7 @@ import (
 	"github.com/trustformers/trustformers-go/internal/golden"
 	"github.com/trustformers/trustformers-go/models/llama"
 	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/models/tokenizer"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
 
@@ -52,4 +54,27 @@ func TestSmolLM2MatchesHuggingFace(t *testing.T) {
 		t.Errorf("greedy %v\nHugging Face generate %v", got, want)
 	}
 	t.Logf("SmolLM2-135M: last-position logits within %.2g of Hugging Face; %d greedy tokens identical", diff, len(want))
+}
+
+// TestSmolLM2Chat answers through the model's own chat template (read from
+// the GGUF file): the answer ends at <|im_end|>, the model's EOS.
+func TestSmolLM2Chat(t *testing.T) {
+	path := assets.RequireModel(t, assets.SmolLM2)
+	m, err := llama.LoadGGUF(path, golden.Backend(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Generator{Model: m, Tokenizer: tok}
+	r, err := g.Chat([]tokenizer.Message{{Role: "user", Content: "What is the capital of France?"}}, tokenizer.ChatOptions{}, Options{MaxNewTokens: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("answer (%s): %q", r.Reason, r.Text)
+	if r.Reason != StopToken || !strings.Contains(r.Text, "Paris") {
+		t.Errorf("answer %q ended by %q; want one naming Paris, ended by <|im_end|>", r.Text, r.Reason)
+	}
 }

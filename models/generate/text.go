@@ -104,6 +104,40 @@ func (g *Generator) Batch(prompts []string, opts Options) ([]*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	return g.run(ids, opts)
+}
+
+// Chat answers a conversation: the messages rendered by the tokenizer's
+// chat template with the assistant's turn opened
+// (tokenizer.ApplyChatTemplate), encoded without adding special tokens (the
+// template writes them), then continued. chat.Template and chat.Vars are
+// passed to the template.
+func (g *Generator) Chat(messages []tokenizer.Message, chat tokenizer.ChatOptions, opts Options) (*Result, error) {
+	if g.Model == nil || g.Tokenizer == nil {
+		return nil, fmt.Errorf("generate: Generator needs a Model and a Tokenizer")
+	}
+	chat.AddGenerationPrompt = true
+	text, err := g.Tokenizer.ApplyChatTemplate(messages, chat)
+	if err != nil {
+		return nil, err
+	}
+	ids := g.Tokenizer.EncodeWith(text, tokenizer.EncodeOptions{NoSpecialTokens: true})
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("generate: the chat template rendered %d messages as no tokens", len(messages))
+	}
+	_, opts, err = g.prepare(nil, opts)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := g.run([][]int32{ids}, opts)
+	if err != nil {
+		return nil, err
+	}
+	return rs[0], nil
+}
+
+// run generates from encoded prompts, cutting the text at stop strings.
+func (g *Generator) run(ids [][]int32, opts Options) ([]*Result, error) {
 	if len(opts.StopStrings) > 0 {
 		opts.Stopping = append(slices.Clone(opts.Stopping), stopStrings{g, opts.StopStrings})
 	}

@@ -11,6 +11,7 @@ package pipeline
 import (
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"sort"
 
@@ -61,6 +62,10 @@ func encoder(task, path string, backend compute.Backend, heads ...bert.Head) (*b
 // TextGeneration generates text from a causal language model.
 type TextGeneration struct {
 	*generate.Generator
+	// Defaults are the options the model folder's generation_config.json
+	// asks for (the zero Options when it has none); pass them, changed as
+	// needed, to Generate.
+	Defaults generate.Options
 }
 
 // NewTextGeneration loads a GPT-2, LLaMA or Mistral model and its tokenizer.
@@ -73,7 +78,13 @@ func NewTextGeneration(path string, backend compute.Backend) (*TextGeneration, e
 	if !ok {
 		return nil, fmt.Errorf("%s: text generation needs a causal language model (gpt2, llama, mistral); this is a %q model", path, m.ModelType())
 	}
-	return &TextGeneration{&generate.Generator{Model: lm, Tokenizer: tok}}, nil
+	var defaults generate.Options
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		if defaults, err = generate.ReadGenerationConfig(path); err != nil {
+			return nil, err
+		}
+	}
+	return &TextGeneration{Generator: &generate.Generator{Model: lm, Tokenizer: tok}, Defaults: defaults}, nil
 }
 
 // Prediction is one candidate token for a [MASK].

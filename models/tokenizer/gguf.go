@@ -194,6 +194,12 @@ func LoadGGUF(path string) (*Tokenizer, error) {
 		}
 		cfg.tokens[s.name], cfg.tokenFile[s.name] = tokens[id], path
 	}
+	if v, ok := info.Meta("tokenizer.chat_template"); ok {
+		if cfg.chatTemplate, ok = v.(string); !ok {
+			return nil, fmt.Errorf("tokenizer: %s: metadata key \"tokenizer.chat_template\" is not a string", path)
+		}
+		cfg.chatFile = path
+	}
 	t, err := tokenizerFromJSON(path, doc, cfg, false)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)

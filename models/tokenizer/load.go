@@ -269,6 +269,9 @@ type config struct {
 	doLowerCase *bool
 	maxLength   int
 	addedTokens []addedToken // tokenizer_config.json's added_tokens_decoder
+	// chatTemplate is the Jinja chat template (chat_template.jinja, or
+	// tokenizer_config.json's chat_template), and chatFile where it is.
+	chatTemplate, chatFile string
 }
 
 var specialFields = []struct {
@@ -295,6 +298,14 @@ func readConfig(dir string) (*config, error) {
 		if err := cfg.parse(file, data); err != nil {
 			return nil, fmt.Errorf("tokenizer: %w", err)
 		}
+	}
+	// Transformers saves the template in a file of its own since 4.43, and
+	// prefers it to the config's field.
+	file := filepath.Join(dir, "chat_template.jinja")
+	if data, err := os.ReadFile(file); err == nil {
+		cfg.chatTemplate, cfg.chatFile = string(data), file
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
 	return cfg, nil
 }
@@ -331,6 +342,13 @@ func (cfg *config) parse(file string, data []byte) error {
 		if err := boolField(name, dst); err != nil {
 			return err
 		}
+	}
+	if v, ok := raw["chat_template"]; ok && string(v) != "null" {
+		tmpl, err := chatTemplateField(v)
+		if err != nil {
+			return fmt.Errorf("%s: field chat_template: %w", file, err)
+		}
+		cfg.chatTemplate, cfg.chatFile = tmpl, file
 	}
 	if v, ok := raw["model_max_length"]; ok && string(v) != "null" {
 		var n float64
@@ -414,5 +432,36 @@ func (cfg *config) apply(t *Tokenizer) error {
 		}
 	}
 	t.ModelMaxLength = cfg.maxLength
+	t.chatTemplate, t.chatFile = cfg.chatTemplate, cfg.chatFile
+	t.specialText = map[string]string{}
+	for _, f := range specialFields {
+		if id := *f.field(&t.Special); id >= 0 {
+			if text, ok := t.model.idToToken(int(id)); ok {
+				t.specialText[f.name] = text
+			}
+		}
+	}
 	return nil
+}
+
+// chatTemplateField reads chat_template: a template, or a list of named
+// ones (of which Hugging Face applies "default").
+func chatTemplateField(v json.RawMessage) (string, error) {
+	var one string
+	if err := json.Unmarshal(v, &one); err == nil {
+		return one, nil
+	}
+	var named []struct {
+		Name     string `json:"name"`
+		Template string `json:"template"`
+	}
+	if err := json.Unmarshal(v, &named); err != nil {
+		return "", fmt.Errorf("want a string or a list of {name, template}")
+	}
+	for _, n := range named {
+		if n.Name == "default" {
+			return n.Template, nil
+		}
+	}
+	return "", fmt.Errorf("a list of named templates without a \"default\" one")
 }

@@ -95,6 +95,11 @@ type Tokenizer struct {
 	tmpl   template
 	// specialIDs are the ids Decode drops when asked to skip special tokens.
 	specialIDs map[int]bool
+	// chatTemplate is the Jinja chat template and chatFile its file ("":
+	// none); specialText maps "bos_token" … to the tokens' text, which
+	// templates read.
+	chatTemplate, chatFile string
+	specialText            map[string]string
 }
 
 // model is one tokenization algorithm over one vocabulary. Implementations
