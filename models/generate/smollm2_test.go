@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -76,5 +77,50 @@ func TestSmolLM2Chat(t *testing.T) {
 	t.Logf("answer (%s): %q", r.Reason, r.Text)
 	if r.Reason != StopToken || !strings.Contains(r.Text, "Paris") {
 		t.Errorf("answer %q ended by %q; want one naming Paris, ended by <|im_end|>", r.Text, r.Reason)
+	}
+}
+
+// TestAttentionLabels: Generator.Attention labels each token of a text
+// with its own piece of the text, and every query's weights are causal and
+// sum to 1.
+func TestAttentionLabels(t *testing.T) {
+	path := assets.RequireModel(t, assets.SmolLM2)
+	m, err := llama.LoadGGUF(path, golden.Backend(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "The capital of France is Paris."
+	a, err := (&Generator{Model: m, Tokenizer: tok}).Attention(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(a.Labels, ""); got != text {
+		t.Errorf("labels %q join to %q, want the text", a.Labels, got)
+	}
+	if len(a.Weights) != m.Config.NumHiddenLayers || len(a.Weights[0]) != m.Config.NumAttentionHeads {
+		t.Fatalf("%d layers × %d heads, want %d × %d", len(a.Weights), len(a.Weights[0]), m.Config.NumHiddenLayers, m.Config.NumAttentionHeads)
+	}
+	head, err := a.Head(-1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for q, row := range head {
+		sum := 0.0
+		for k, w := range row {
+			if k > q && w != 0 {
+				t.Fatalf("query %d attends to the later key %d (%g)", q, k, w)
+			}
+			sum += float64(w)
+		}
+		if math.Abs(sum-1) > 1e-4 {
+			t.Errorf("query %d: weights sum to %v", q, sum)
+		}
+	}
+	if _, err := a.Head(len(a.Weights), 0); err == nil {
+		t.Error("a layer past the last: no error")
 	}
 }
