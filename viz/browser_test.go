@@ -8,8 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
-
-	"github.com/trustformers/trustformers-go/models/generate"
 )
 
 // sampleCharts returns one chart of every kind the builders make, drawn
@@ -49,16 +47,17 @@ func sampleCharts(t *testing.T) map[string]Chart {
 		}
 	}
 
-	var steps []generate.Step
+	var steps []browserStep
 	for i := range 16 {
-		var top []generate.Candidate
+		var s browserStep
 		left := 1.0
 		for r := range 5 {
 			p := left * (0.35 + 0.5*math.Abs(math.Sin(float64(3*i+r))))
 			left -= p
-			top = append(top, generate.Candidate{ID: int32(100 + 7*i + r), LogProb: math.Log(p)})
+			s.ids, s.logProbs = append(s.ids, int32(100+7*i+r)), append(s.logProbs, math.Log(p))
 		}
-		steps = append(steps, generate.Step{Candidate: top[i%2], Top: top})
+		s.chosen = s.ids[i%2]
+		steps = append(steps, s)
 	}
 
 	var vectors [][]float32
@@ -153,3 +152,13 @@ func TestEveryChartRendersOffline(t *testing.T) {
 		t.Errorf("SaveHTML did not put echarts beside the pages: %v", err)
 	}
 }
+
+// browserStep is a generation step as TopTokens reads it.
+type browserStep struct {
+	chosen   int32
+	ids      []int32
+	logProbs []float64
+}
+
+func (s browserStep) Chosen() int32                      { return s.chosen }
+func (s browserStep) Alternatives() ([]int32, []float64) { return s.ids, s.logProbs }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/trustformers/trustformers-go/models/generate"
 )
 
 // option is the part of an echarts option these tests read.
@@ -399,9 +398,9 @@ func TestAttentionWeightsFromTensors(t *testing.T) {
 
 func TestTopTokensOptions(t *testing.T) {
 	lp := math.Log
-	steps := []generate.Step{
-		{Candidate: generate.Candidate{ID: 7, LogProb: lp(0.6)}, Top: []generate.Candidate{{ID: 7, LogProb: lp(0.6)}, {ID: 3, LogProb: lp(0.3)}, {ID: 9, LogProb: lp(0.05)}}},
-		{Candidate: generate.Candidate{ID: 2, LogProb: lp(0.2)}, Top: []generate.Candidate{{ID: 5, LogProb: lp(0.4)}, {ID: 2, LogProb: lp(0.2)}, {ID: 1, LogProb: lp(0.1)}}},
+	steps := []browserStep{
+		{chosen: 7, ids: []int32{7, 3, 9}, logProbs: []float64{lp(0.6), lp(0.3), lp(0.05)}},
+		{chosen: 2, ids: []int32{5, 2, 1}, logProbs: []float64{lp(0.4), lp(0.2), lp(0.1)}},
 	}
 	word := map[int32]string{7: "cat", 3: "dog", 9: "cow", 2: "sat", 5: "ran", 1: "ate"}
 	o := decode(t, TopTokens(steps, func(id int32) string { return word[id] }, ""))
