@@ -57,9 +57,9 @@ func TestSmolLM2MatchesHuggingFace(t *testing.T) {
 	t.Logf("SmolLM2-135M: last-position logits within %.2g of Hugging Face; %d greedy tokens identical", diff, len(want))
 }
 
-// TestSmolLM2Chat answers through the model's own chat template (read from
-// the GGUF file): the answer ends at <|im_end|>, the model's EOS.
-func TestSmolLM2Chat(t *testing.T) {
+// smolLM2 loads the real SmolLM2-135M-Instruct GGUF and the tokenizer inside it.
+func smolLM2(t *testing.T) *Generator {
+	t.Helper()
 	path := assets.RequireModel(t, assets.SmolLM2)
 	m, err := llama.LoadGGUF(path, golden.Backend(t))
 	if err != nil {
@@ -69,7 +69,13 @@ func TestSmolLM2Chat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &Generator{Model: m, Tokenizer: tok}
+	return &Generator{Model: m, Tokenizer: tok}
+}
+
+// TestSmolLM2Chat answers through the model's own chat template (read from
+// the GGUF file): the answer ends at <|im_end|>, the model's EOS.
+func TestSmolLM2Chat(t *testing.T) {
+	g := smolLM2(t)
 	r, err := g.Chat([]tokenizer.Message{{Role: "user", Content: "What is the capital of France?"}}, tokenizer.ChatOptions{}, Options{MaxNewTokens: 40})
 	if err != nil {
 		t.Fatal(err)
@@ -84,17 +90,10 @@ func TestSmolLM2Chat(t *testing.T) {
 // with its own piece of the text, and every query's weights are causal and
 // sum to 1.
 func TestAttentionLabels(t *testing.T) {
-	path := assets.RequireModel(t, assets.SmolLM2)
-	m, err := llama.LoadGGUF(path, golden.Backend(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := smolLM2(t)
+	m := g.Model.(*llama.Model)
 	text := "The capital of France is Paris."
-	a, err := (&Generator{Model: m, Tokenizer: tok}).Attention(text)
+	a, err := g.Attention(text)
 	if err != nil {
 		t.Fatal(err)
 	}
