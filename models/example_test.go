@@ -32,25 +32,18 @@ type tiny struct {
 func (m *tiny) ModelType() string     { return m.cfg.ModelType }
 func (m *tiny) Save(dir string) error { return saveTiny(m, dir) }
 
-func tinySpecs(c tinyConfig) []modeling.Spec {
-	return []modeling.Spec{
-		{Name: "embed.weight", Dims: []int{c.VocabSize, c.Hidden}, Role: modeling.LMHead},
-		{Name: "attn.weight", Dims: []int{c.Hidden, c.Hidden}, Role: modeling.ColumnParallel},
-		{Name: "out.weight", Dims: []int{c.Hidden, c.Hidden}, Role: modeling.RowParallel},
-	}
-}
-
 // graph is the network: x = embed[ids]; x += attention(x Aᵀ, x, x);
-// logits = (x Oᵀ) embedᵀ.
-func (m *tiny) graph(g *Graph, ids, positions *Node, attend modeling.AttendFunc) (*Node, []*Node) {
-	p := func(name string) *Node { return m.Params().Node(g, name) }
-	embed := p("embed.weight")
-	x := Gather(embed, ExpandAxes(ids, -1)) // [B, T, d]
-	b, t, d := x.Shape().Dim(0), x.Shape().Dim(1), m.cfg.Hidden
-	heads := func(n *Node) *Node { return Reshape(n, b, 1, t, d) }
-	q := Einsum("btd,ed->bte", x, p("attn.weight"))
-	x = Add(x, Reshape(attend(0, heads(q), heads(x), heads(x)), b, t, d))
-	out := Einsum("btd,ed->bte", x, p("out.weight"))
+// logits = (x Oᵀ) embedᵀ. Asking s for a weight, with its name, role and
+// shape, is also how the family declares it.
+func (m *tiny) graph(s modeling.Scope, ids, positions *Node, attend modeling.AttendFunc) (*Node, []*Node) {
+	c := m.cfg
+	embed := s.Weight("embed.weight", modeling.LMHead, c.VocabSize, c.Hidden) // tied to the head
+	x := Gather(embed, ExpandAxes(ids, -1))                                  // [B, T, d]
+	b, t := x.Shape().Dim(0), x.Shape().Dim(1)
+	heads := func(n *Node) *Node { return Reshape(n, b, 1, t, c.Hidden) }
+	q := s.Linear(x, "attn", modeling.ColumnParallel, c.Hidden, false)
+	x = Add(x, Reshape(attend(0, heads(q), heads(x), heads(x)), b, t, c.Hidden))
+	out := s.Linear(x, "out", modeling.RowParallel, c.Hidden, false)
 	return Einsum("btd,vd->btv", out, embed), []*Node{x}
 }
 
@@ -65,12 +58,16 @@ func newTiny(dir string, set *weights.Set, backend compute.Backend) (models.Mode
 	if err != nil {
 		return nil, err
 	}
-	same := func(n string) string { return n }
-	params, err := modeling.LoadSpecsTo(backend, set, tinySpecs(c), same, true)
+	m := &tiny{cfg: c}
+	specs, err := modeling.DeclareDecoder(m.graph)
 	if err != nil {
 		return nil, err
 	}
-	m := &tiny{cfg: c}
+	same := func(n string) string { return n }
+	params, err := modeling.LoadSpecsTo(backend, set, specs, same, true)
+	if err != nil {
+		return nil, err
+	}
 	m.Decoder = modeling.NewDecoder(params, backend, modeling.DecoderShape{
 		Layers: 1, KVHeads: 1, HeadDim: c.Hidden, Vocab: c.VocabSize,
 	}, m.graph)
@@ -82,7 +79,11 @@ func randomTiny(dir string, seed uint64, backend compute.Backend) (models.Model,
 	if err != nil {
 		return nil, err
 	}
-	return newTiny(dir, modeling.RandomWeights(tinySpecs(c), seed, 0.5), backend)
+	specs, err := modeling.DeclareDecoder((&tiny{cfg: c}).graph)
+	if err != nil {
+		return nil, err
+	}
+	return newTiny(dir, modeling.RandomWeights(specs, seed, 0.5), backend)
 }
 
 func saveTiny(m *tiny, dir string) error {

@@ -9,12 +9,8 @@
 // compiled graph; the learning rate enters as an input, so the schedule never
 // recompiles it.
 //
-// Training is in float32. There is no mixed-precision option: measured with
-// lab/mixed_precision, ONNX Runtime's CPU backend cannot run bfloat16 at all
-// and the go backend runs bfloat16 matrix products at under half its
-// float32 speed (a Shakespeare training step 1.4× slower, the same loss),
-// so bfloat16 products would only slow training on the CPU backends; docs/training.md has the figures, and how to measure an
-// accelerator before adding one.
+// Training is in float32; docs/training.md records what lab/mixed_precision
+// measured of bfloat16 on each engine.
 package training
 
 import (

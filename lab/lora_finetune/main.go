@@ -8,7 +8,7 @@ package main
 
 import (
 	"github.com/trustformers/trustformers-go/lab"
-	"github.com/trustformers/trustformers-go/lab/lora_finetune/experiment"
+	"github.com/trustformers/trustformers-go/lab/lora_finetune/lorafinetune"
 )
 
-func main() { lab.Main(experiment.Command) }
+func main() { lab.Main(lorafinetune.Command) }

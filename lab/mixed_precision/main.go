@@ -9,7 +9,7 @@ package main
 
 import (
 	"github.com/trustformers/trustformers-go/lab"
-	"github.com/trustformers/trustformers-go/lab/mixed_precision/experiment"
+	"github.com/trustformers/trustformers-go/lab/mixed_precision/mixedprecision"
 )
 
-func main() { lab.Main(experiment.Command) }
+func main() { lab.Main(mixedprecision.Command) }

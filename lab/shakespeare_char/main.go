@@ -8,7 +8,7 @@ package main
 
 import (
 	"github.com/trustformers/trustformers-go/lab"
-	"github.com/trustformers/trustformers-go/lab/shakespeare_char/experiment"
+	"github.com/trustformers/trustformers-go/lab/shakespeare_char/shakespeare"
 )
 
-func main() { lab.Main(experiment.Command) }
+func main() { lab.Main(shakespeare.Command) }

@@ -81,7 +81,15 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	if head == SequenceClassification && !pooler {
 		return nil, fmt.Errorf("%s: sequence classification needs the pooler (tensor %q missing)", set.Source, prefix+"pooler.dense.weight")
 	}
-	encoder := encoderSpecs(cfg, pooler)
+	m := &Model{Config: cfg, Head: head, Backend: backend, pooler: pooler}
+	encoder, err := m.specs(false)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := m.specs(true)
+	if err != nil {
+		return nil, err
+	}
 	inEncoder := map[string]bool{}
 	for _, s := range encoder {
 		inEncoder[s.Name] = true
@@ -90,7 +98,6 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 		return nil, err
 	}
 	// Encoder weights carry the "bert." prefix in head checkpoints; head weights never do.
-	sp := append(encoder, headSpecs(cfg, head)...)
 	name := func(n string) string {
 		if inEncoder[n] {
 			return prefix + n
@@ -100,11 +107,10 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	if err := modeling.CheckUnused(set, modeling.SpecNames(sp, name), buffers); err != nil {
 		return nil, err
 	}
-	params, err := modeling.LoadSpecsTo(backend, set, sp, name, false)
-	if err != nil {
+	if m.params, err = modeling.LoadSpecsTo(backend, set, sp, name, false); err != nil {
 		return nil, err
 	}
-	return &Model{Config: cfg, Head: head, params: params, Backend: backend, pooler: pooler}, nil
+	return m, nil
 }
 
 // Save writes config.json and model.safetensors (encoder under "bert." when
@@ -115,7 +121,11 @@ func (m *Model) Save(dir string) error {
 		return err
 	}
 	if m.Head != Base {
-		for _, s := range encoderSpecs(m.Config, m.pooler) {
+		encoder, err := m.specs(false)
+		if err != nil {
+			return err
+		}
+		for _, s := range encoder {
 			set.Rename(s.Name, "bert."+s.Name)
 		}
 	}
@@ -188,9 +198,10 @@ func (m *Model) exec(opts modeling.ForwardOptions) (*modeling.Program, error) {
 	if e, ok := m.execs[opts]; ok {
 		return e, nil
 	}
-	e, err := m.params.NewInferenceExec(m.Backend, func(in []*Node) []*Node {
-		seq, hidden, probs := m.encoder(in[0], in[1], in[2])
-		outs := append([]*Node{seq}, m.heads(seq)...)
+	e, err := m.params.NewExec(m.Backend, func(in []*Node) []*Node {
+		s := modeling.NewScope(in[0].Graph(), m.params, true)
+		seq, hidden, probs := m.encoder(s, in[0], in[1], in[2])
+		outs := append([]*Node{seq}, m.heads(s, seq)...)
 		if opts.HiddenStates {
 			outs = append(outs, hidden...)
 		}
@@ -211,37 +222,36 @@ func (m *Model) exec(opts modeling.ForwardOptions) (*modeling.Program, error) {
 
 // encoder is BertModel without the pooler: it returns the sequence output,
 // the hidden states (embeddings, then each layer's output) and the attention
-// probabilities.
-func (m *Model) encoder(ids, types, mask *Node) (*Node, []*Node, []*Node) {
+// probabilities. Each weight is named, shaped and given its role here, where
+// it is used (see modeling.Scope).
+func (m *Model) encoder(s modeling.Scope, ids, types, mask *Node) (*Node, []*Node, []*Node) {
 	c := m.Config
-	g := ids.Graph()
-	p := func(format string, args ...any) *Node { return m.params.Node(g, fmt.Sprintf(format, args...)) }
-	t := ids.Shape().Dimensions[1]
+	g := s.Graph()
+	d, t := c.HiddenSize, ids.Shape().Dimensions[1]
+	col, row := modeling.ColumnParallel, modeling.RowParallel
 	positions := BroadcastToDims(InsertAxes(Iota(g, shapes.Make(dtypes.Int32, t), 0), 0), ids.Shape().Dimensions...)
 
-	x := Add(Add(modeling.Embed(p("embeddings.word_embeddings.weight"), ids),
-		modeling.Embed(p("embeddings.token_type_embeddings.weight"), types)),
-		modeling.Embed(p("embeddings.position_embeddings.weight"), positions))
-	x = modeling.LayerNorm(x, p("embeddings.LayerNorm.weight"), p("embeddings.LayerNorm.bias"), c.LayerNormEps)
+	e := s.At("embeddings")
+	words := e.Weight("word_embeddings.weight", modeling.Embedding, c.VocabSize, d)
+	places := e.Weight("position_embeddings.weight", modeling.Whole, c.MaxPositionEmbeddings, d)
+	segments := e.Weight("token_type_embeddings.weight", modeling.Whole, c.TypeVocabSize, d)
+	x := Add(Add(s.EmbedIn(words, ids), s.EmbedIn(segments, types)), s.EmbedIn(places, positions))
+	x = e.LayerNorm(x, "LayerNorm", c.LayerNormEps)
 
 	allowed := modeling.AllowedKeys(Iota(g, shapes.Make(dtypes.Int32, t), 0), t, mask, false, 0)
 	act := modeling.Activation(c.HiddenAct)
 	hidden, probs := []*Node{x}, []*Node{}
 	for i := range c.NumHiddenLayers {
-		lin := func(name string, h *Node) *Node {
-			return modeling.Linear(h, p("encoder.layer.%d.%s.weight", i, name), p("encoder.layer.%d.%s.bias", i, name))
+		l := s.At("encoder.layer.%d", i)
+		heads := func(name string) *Node {
+			return modeling.SplitHeads(l.Linear(x, name, col, d, true), c.NumAttentionHeads, c.HeadDim())
 		}
-		norm := func(name string, h *Node) *Node {
-			return modeling.LayerNorm(h, p("encoder.layer.%d.%s.weight", i, name), p("encoder.layer.%d.%s.bias", i, name), c.LayerNormEps)
-		}
-		q := modeling.SplitHeads(lin("attention.self.query", x), c.NumAttentionHeads, c.HeadDim())
-		k := modeling.SplitHeads(lin("attention.self.key", x), c.NumAttentionHeads, c.HeadDim())
-		v := modeling.SplitHeads(lin("attention.self.value", x), c.NumAttentionHeads, c.HeadDim())
+		q, k, v := heads("attention.self.query"), heads("attention.self.key"), heads("attention.self.value")
 		a, pr := modeling.Attend(q, k, v, allowed, 1/math.Sqrt(float64(c.HeadDim())))
 		probs = append(probs, pr)
-		x = norm("attention.output.LayerNorm", Add(lin("attention.output.dense", modeling.MergeHeads(a)), x))
-		h := act(lin("intermediate.dense", x))
-		x = norm("output.LayerNorm", Add(lin("output.dense", h), x))
+		x = l.LayerNorm(Add(l.Linear(modeling.MergeHeads(a), "attention.output.dense", row, d, true), x), "attention.output.LayerNorm", c.LayerNormEps)
+		h := act(l.Linear(x, "intermediate.dense", col, c.IntermediateSize, true))
+		x = l.LayerNorm(Add(l.Linear(h, "output.dense", row, d, true), x), "output.LayerNorm", c.LayerNormEps)
 		hidden = append(hidden, x)
 	}
 	return x, hidden, probs
@@ -249,32 +259,64 @@ func (m *Model) encoder(ids, types, mask *Node) (*Node, []*Node, []*Node) {
 
 // heads returns the pooled output (when there is a pooler) and the task
 // head's logits.
-func (m *Model) heads(seq *Node) []*Node {
-	c := m.Config
-	g := seq.Graph()
-	p := func(name string) *Node { return m.params.Node(g, name) }
+func (m *Model) heads(s modeling.Scope, seq *Node) []*Node {
 	var outs []*Node
-	var pooled *Node
-	if m.pooler {
-		first := Squeeze(SliceAxis(seq, 1, AxisRange(0, 1)), 1)
-		pooled = Tanh(modeling.Linear(first, p("pooler.dense.weight"), p("pooler.dense.bias")))
+	pooled := m.pool(s, seq)
+	if pooled != nil {
 		outs = append(outs, pooled)
 	}
+	return append(outs, m.head(s, seq, pooled)...)
+}
+
+// pool is BertPooler, tanh(dense(seq[:, 0])), or nil without a pooler.
+func (m *Model) pool(s modeling.Scope, seq *Node) *Node {
+	if !m.pooler {
+		return nil
+	}
+	first := Squeeze(SliceAxis(seq, 1, AxisRange(0, 1)), 1)
+	return Tanh(s.Linear(first, "pooler.dense", modeling.Whole, m.Config.HiddenSize, true))
+}
+
+// head returns the task head's logits.
+func (m *Model) head(s modeling.Scope, seq, pooled *Node) []*Node {
+	c := m.Config
+	whole := modeling.Whole
 	switch m.Head {
 	case MaskedLM:
-		h := modeling.Activation(c.HiddenAct)(modeling.Linear(seq, p("cls.predictions.transform.dense.weight"), p("cls.predictions.transform.dense.bias")))
-		h = modeling.LayerNorm(h, p("cls.predictions.transform.LayerNorm.weight"), p("cls.predictions.transform.LayerNorm.bias"), c.LayerNormEps)
-		logits := Einsum("btd,vd->btv", h, p("embeddings.word_embeddings.weight")) // decoder tied to the embeddings
-		outs = append(outs, Add(logits, modeling.Like(p("cls.predictions.bias"), logits)))
+		t := s.At("cls.predictions.transform")
+		h := t.LayerNorm(modeling.Activation(c.HiddenAct)(t.Linear(seq, "dense", whole, c.HiddenSize, true)), "LayerNorm", c.LayerNormEps)
+		words := s.Weight("embeddings.word_embeddings.weight", modeling.Embedding, c.VocabSize, c.HiddenSize)
+		logits := Einsum("btd,vd->btv", h, words) // the decoder is tied to the embeddings
+		bias := s.Weight("cls.predictions.bias", modeling.ColumnBias, c.VocabSize)
+		return []*Node{Add(logits, modeling.Like(bias, logits))}
 	case SequenceClassification:
-		outs = append(outs, modeling.Linear(pooled, p("classifier.weight"), p("classifier.bias")))
+		return []*Node{s.Linear(pooled, "classifier", whole, c.NumLabels(), true)}
 	case TokenClassification:
-		outs = append(outs, modeling.Linear(seq, p("classifier.weight"), p("classifier.bias")))
+		return []*Node{s.Linear(seq, "classifier", whole, c.NumLabels(), true)}
 	case QuestionAnswering:
-		both := modeling.Linear(seq, p("qa_outputs.weight"), p("qa_outputs.bias"))
-		outs = append(outs, Squeeze(SliceAxis(both, -1, AxisRange(0, 1)), -1), Squeeze(SliceAxis(both, -1, AxisRange(1, 2)), -1))
+		both := s.Linear(seq, "qa_outputs", whole, 2, true)
+		return []*Node{Squeeze(SliceAxis(both, -1, AxisRange(0, 1)), -1), Squeeze(SliceAxis(both, -1, AxisRange(1, 2)), -1)}
 	}
-	return outs
+	return nil
+}
+
+// specs lists the weights the network declares: BertModel's (with the
+// pooler when the model has one), and with withHead the task head's after
+// them. Names are without the "bert." prefix.
+func (m *Model) specs(withHead bool) ([]modeling.Spec, error) {
+	sp, err := modeling.DeclareWeights(func(s modeling.Scope) {
+		g := s.Graph()
+		one := shapes.Make(dtypes.Int32, 1, 1)
+		seq, _, _ := m.encoder(s, Zeros(g, one), Zeros(g, one), Ones(g, one))
+		pooled := m.pool(s, seq)
+		if withHead {
+			m.head(s, seq, pooled)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bert: %w", err)
+	}
+	return sp, nil
 }
 
 // Params returns the model's weights.
@@ -290,7 +332,10 @@ func NewRandom(cfg *Config, head Head, seed uint64, backend compute.Backend) (*M
 	if err := cfg.check("config"); err != nil {
 		return nil, err
 	}
-	specs := append(encoderSpecs(cfg, true), headSpecs(cfg, head)...)
+	specs, err := (&Model{Config: cfg, Head: head, pooler: true}).specs(true)
+	if err != nil {
+		return nil, err
+	}
 	set := modeling.RandomWeights(specs, seed, cfg.InitializerRange)
 	switch head {
 	case SequenceClassification:

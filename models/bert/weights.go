@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
 
@@ -20,59 +19,6 @@ const (
 	TokenClassification    Head = "token-classification"    // BertForTokenClassification
 	QuestionAnswering      Head = "question-answering"      // BertForQuestionAnswering
 )
-
-// encoderSpecs lists BertModel's weights (without the "bert." prefix), with
-// their roles.
-func encoderSpecs(c *Config, pooler bool) []modeling.Spec {
-	d, inter := c.HiddenSize, c.IntermediateSize
-	col, bias, row, whole := modeling.ColumnParallel, modeling.ColumnBias, modeling.RowParallel, modeling.Whole
-	s := []modeling.Spec{
-		{Name: "embeddings.word_embeddings.weight", Dims: []int{c.VocabSize, d}, Role: modeling.Embedding},
-		{Name: "embeddings.position_embeddings.weight", Dims: []int{c.MaxPositionEmbeddings, d}},
-		{Name: "embeddings.token_type_embeddings.weight", Dims: []int{c.TypeVocabSize, d}},
-		{Name: "embeddings.LayerNorm.weight", Dims: []int{d}}, {Name: "embeddings.LayerNorm.bias", Dims: []int{d}},
-	}
-	for i := range c.NumHiddenLayers {
-		l := func(n string, role modeling.Role, dims ...int) modeling.Spec {
-			return modeling.Spec{Name: fmt.Sprintf("encoder.layer.%d.%s", i, n), Dims: dims, Role: role}
-		}
-		for _, n := range []string{"attention.self.query", "attention.self.key", "attention.self.value"} {
-			s = append(s, l(n+".weight", col, d, d), l(n+".bias", bias, d))
-		}
-		s = append(s, l("attention.output.dense.weight", row, d, d), l("attention.output.dense.bias", whole, d),
-			l("attention.output.LayerNorm.weight", whole, d), l("attention.output.LayerNorm.bias", whole, d),
-			l("intermediate.dense.weight", col, inter, d), l("intermediate.dense.bias", bias, inter),
-			l("output.dense.weight", row, d, inter), l("output.dense.bias", whole, d),
-			l("output.LayerNorm.weight", whole, d), l("output.LayerNorm.bias", whole, d))
-	}
-	if pooler {
-		s = append(s, modeling.Spec{Name: "pooler.dense.weight", Dims: []int{d, d}}, modeling.Spec{Name: "pooler.dense.bias", Dims: []int{d}})
-	}
-	return s
-}
-
-// headSpecs lists the weights of a task head (names as the checkpoint has
-// them). The masked-LM head's decoder is the word embedding (tied), whose
-// vocabulary bias splits with it.
-func headSpecs(c *Config, head Head) []modeling.Spec {
-	d := c.HiddenSize
-	switch head {
-	case MaskedLM:
-		return []modeling.Spec{
-			{Name: "cls.predictions.transform.dense.weight", Dims: []int{d, d}},
-			{Name: "cls.predictions.transform.dense.bias", Dims: []int{d}},
-			{Name: "cls.predictions.transform.LayerNorm.weight", Dims: []int{d}},
-			{Name: "cls.predictions.transform.LayerNorm.bias", Dims: []int{d}},
-			{Name: "cls.predictions.bias", Dims: []int{c.VocabSize}, Role: modeling.ColumnBias},
-		}
-	case SequenceClassification, TokenClassification:
-		n := c.NumLabels()
-		return []modeling.Spec{{Name: "classifier.weight", Dims: []int{n, d}}, {Name: "classifier.bias", Dims: []int{n}}}
-	case QuestionAnswering:
-		return []modeling.Spec{{Name: "qa_outputs.weight", Dims: []int{2, d}}, {Name: "qa_outputs.bias", Dims: []int{2}}}
-	}
-	return nil
-}
 
 // buffers reports the checkpoint tensors that are not weights we read: the
 // position-id buffer, the masked-LM decoder (the word embedding, tied, with

@@ -43,8 +43,12 @@ func (m *Model) SaveGGUF(path string, tensorType string, extra ...weights.GGUFKV
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	sp, err := specs(c)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	var ts []weights.GGUFTensor
-	for _, s := range specs(c) {
+	for _, s := range sp {
 		values, err := set.Float32Values(s.Name, s.Dims...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)

@@ -48,7 +48,10 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 		return nil, err
 	}
 	prefix := checkpointPrefix(set)
-	sp := specs(cfg)
+	sp, err := specs(cfg)
+	if err != nil {
+		return nil, err
+	}
 	name := func(n string) string { return prefix + n }
 	if err := modeling.CheckUnused(set, modeling.SpecNames(sp, name), buffers); err != nil {
 		return nil, err
@@ -75,34 +78,35 @@ func (m *Model) Save(dir string) error {
 	return modeling.SaveModel(dir, set, m.Config)
 }
 
-// graph is the network: GPT2LMHeadModel.forward.
-func (m *Model) graph(g *Graph, ids, positions *Node, attend modeling.AttendFunc) (*Node, []*Node) {
+// graph is the network: GPT2LMHeadModel.forward. Each weight is named,
+// shaped and given its role here, where it is used (see modeling.Scope).
+func (m *Model) graph(s modeling.Scope, ids, positions *Node, attend modeling.AttendFunc) (*Node, []*Node) {
 	c := m.Config
-	p := func(format string, args ...any) *Node { return m.Params().Node(g, fmt.Sprintf(format, args...)) }
-	act := modeling.Activation(c.ActivationFunction)
+	d, act := c.NEmbd, modeling.Activation(c.ActivationFunction)
+	col, row := modeling.ColumnParallel, modeling.RowParallel
 
-	x := Add(modeling.Embed(p("wte.weight"), ids), modeling.Embed(p("wpe.weight"), positions))
+	x := Add(s.Embed(ids, "wte.weight", modeling.Embedding, c.VocabSize, d), s.Embed(positions, "wpe.weight", modeling.Whole, c.NPositions, d))
 	var hidden []*Node
 	for i := range c.NLayer {
+		b := s.At("h.%d", i)
 		hidden = append(hidden, x)
-		h := modeling.LayerNorm(x, p("h.%d.ln_1.weight", i), p("h.%d.ln_1.bias", i), c.LayerNormEpsilon)
-		x = Add(x, m.attention(g, i, h, attend))
-		h = modeling.LayerNorm(x, p("h.%d.ln_2.weight", i), p("h.%d.ln_2.bias", i), c.LayerNormEpsilon)
-		h = act(modeling.Linear(h, p("h.%d.mlp.c_fc.weight", i), p("h.%d.mlp.c_fc.bias", i)))
-		x = Add(x, modeling.Linear(h, p("h.%d.mlp.c_proj.weight", i), p("h.%d.mlp.c_proj.bias", i)))
+		h := b.LayerNorm(x, "ln_1", c.LayerNormEpsilon)
+		x = Add(x, m.attention(b.At("attn"), i, h, attend))
+		h = b.LayerNorm(x, "ln_2", c.LayerNormEpsilon)
+		h = act(b.Conv1D(h, "mlp.c_fc", col, c.Inner()))
+		x = Add(x, b.Conv1D(h, "mlp.c_proj", row, d))
 	}
-	x = modeling.LayerNorm(x, p("ln_f.weight"), p("ln_f.bias"), c.LayerNormEpsilon)
+	x = s.LayerNorm(x, "ln_f", c.LayerNormEpsilon)
 	hidden = append(hidden, x)
-	logits := modeling.Linear(x, p("wte.weight"), nil) // the head is tied to wte
+	logits := modeling.Linear(x, s.Weight("wte.weight", modeling.LMHead, c.VocabSize, d), nil) // the head is tied to wte
 	return logits, hidden
 }
 
 // attention is GPT2Attention: one Conv1D makes q, k and v; heads attend
 // causally; another Conv1D projects the result.
-func (m *Model) attention(g *Graph, layer int, h *Node, attend modeling.AttendFunc) *Node {
+func (m *Model) attention(s modeling.Scope, layer int, h *Node, attend modeling.AttendFunc) *Node {
 	c := m.Config
-	p := func(n string) *Node { return m.Params().Node(g, fmt.Sprintf("h.%d.attn.%s", layer, n)) }
-	qkv := modeling.Linear(h, p("c_attn.weight"), p("c_attn.bias"))
+	qkv := s.Conv1D(h, "c_attn", modeling.ColumnParallel, 3*c.NEmbd)
 	parts := Split(qkv, -1, 3)
 	q := modeling.SplitHeads(parts[0], c.NHead, c.HeadDim())
 	k := modeling.SplitHeads(parts[1], c.NHead, c.HeadDim())
@@ -115,7 +119,7 @@ func (m *Model) attention(g *Graph, layer int, h *Node, attend modeling.AttendFu
 		q = MulScalar(q, 1/float64(layer+1))
 	}
 	out := attend(layer, q, k, v)
-	return modeling.Linear(modeling.MergeHeads(out), p("c_proj.weight"), p("c_proj.bias"))
+	return s.Conv1D(modeling.MergeHeads(out), "c_proj", modeling.RowParallel, c.NEmbd)
 }
 
 // ModelType returns "gpt2".
@@ -128,7 +132,11 @@ func NewRandom(cfg *Config, seed uint64, backend compute.Backend) (*Model, error
 	if err := cfg.check("config"); err != nil {
 		return nil, err
 	}
-	set := modeling.RandomWeights(specs(cfg), seed, cfg.InitializerRange)
+	sp, err := specs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	set := modeling.RandomWeights(sp, seed, cfg.InitializerRange)
 	// As GPT-2 (and Hugging Face's _init_weights): residual projections get
 	// std/sqrt(2·n_layer).
 	for i := range cfg.NLayer {

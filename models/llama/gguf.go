@@ -88,9 +88,13 @@ func LoadGGUF(path string, backend compute.Backend) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	sp, err := specs(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	hf := weights.NewSet()
 	hf.Source = path
-	for _, s := range specs(cfg) {
+	for _, s := range sp {
 		name := ggufName(s.Name)
 		t, err := set.Float32(name, s.Dims...)
 		if err != nil {
@@ -235,8 +239,12 @@ func (m *Model) SaveGGUF(path string, tensorType string, extra ...weights.GGUFKV
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	sp, err := specs(c)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	var ts []weights.GGUFTensor
-	for _, s := range specs(c) {
+	for _, s := range sp {
 		values, err := set.Float32Values(s.Name, s.Dims...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)

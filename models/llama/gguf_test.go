@@ -138,7 +138,7 @@ func TestGGUFBiasesAndLinearRope(t *testing.T) {
 	if err := cfg.check("config"); err != nil {
 		t.Fatal(err)
 	}
-	set := modeling.RandomWeights(specs(cfg), 3, 0.2)
+	set := modeling.RandomWeights(mustSpecs(t, cfg), 3, 0.2)
 	for _, name := range set.Names() {
 		if bias, ok := strings.CutSuffix(name, ".bias"); ok {
 			w, _ := set.Get(bias + ".weight")
@@ -246,7 +246,7 @@ func TestGGUFQuantized(t *testing.T) {
 			t.Fatal(err)
 		}
 		quantized := 0
-		for _, s := range specs(m.Config) {
+		for _, s := range mustSpecs(t, m.Config) {
 			x, _ := set.Get(s.Name)
 			values := tensors.MustCopyFlatData[float32](x)
 			if heads := rotaryHeads(m.Config, s.Name); heads > 0 {
@@ -285,7 +285,7 @@ func TestGGUFQuantized(t *testing.T) {
 			t.Fatal(err)
 		}
 		var worst float64
-		for _, s := range specs(m.Config) {
+		for _, s := range mustSpecs(t, m.Config) {
 			a, _ := set.Get(s.Name)
 			b, _ := loaded.Get(s.Name)
 			orig, got := tensors.MustCopyFlatData[float32](a), tensors.MustCopyFlatData[float32](b)
@@ -442,4 +442,14 @@ func FuzzLoadGGUF(f *testing.F) {
 			t.Errorf("error does not name the file: %v", err)
 		}
 	})
+}
+
+// mustSpecs is specs, failing t when the network does not build.
+func mustSpecs(t *testing.T, c *Config) []modeling.Spec {
+	t.Helper()
+	sp, err := specs(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp
 }

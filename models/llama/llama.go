@@ -71,7 +71,15 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	if err := modeling.CheckLayers(set, "num_hidden_layers", cfg.NumHiddenLayers); err != nil {
 		return nil, err
 	}
-	sp := specs(cfg)
+	inv, err := modeling.RotaryInvFreq(cfg.HeadDim(), cfg.RopeTheta, cfg.RopeScaling)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Config: cfg, invFreq: inv}
+	sp, err := m.specs()
+	if err != nil {
+		return nil, err
+	}
 	same := func(n string) string { return n }
 	if err := modeling.CheckUnused(set, modeling.SpecNames(sp, same), func(n string) bool {
 		// Rotary frequencies are recomputed; a tied head is the embedding.
@@ -83,11 +91,6 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	if err != nil {
 		return nil, err
 	}
-	inv, err := modeling.RotaryInvFreq(cfg.HeadDim(), cfg.RopeTheta, cfg.RopeScaling)
-	if err != nil {
-		return nil, err
-	}
-	m := &Model{Config: cfg, invFreq: inv}
 	m.Decoder = modeling.NewDecoder(params, backend, modeling.DecoderShape{
 		Layers: cfg.NumHiddenLayers, KVHeads: cfg.NumKeyValueHeads, HeadDim: cfg.HeadDim(),
 		Window: cfg.Window(), PadPosition: 1, MaxPositions: cfg.MaxPositionEmbeddings, Vocab: cfg.VocabSize,
@@ -105,63 +108,54 @@ func (m *Model) Save(dir string) error {
 	return modeling.SaveModel(dir, set, m.Config)
 }
 
-// graph is the network: LlamaForCausalLM.forward.
-func (m *Model) graph(g *Graph, ids, positions *Node, attend modeling.AttendFunc) (*Node, []*Node) {
+// graph is the network: LlamaForCausalLM.forward. Each weight is named,
+// shaped and given its role here, where it is used (see modeling.Scope).
+func (m *Model) graph(s modeling.Scope, ids, positions *Node, attend modeling.AttendFunc) (*Node, []*Node) {
 	c := m.Config
-	p := func(format string, args ...any) *Node { return m.Params().Node(g, fmt.Sprintf(format, args...)) }
-
-	x := modeling.Embed(p("model.embed_tokens.weight"), ids)
+	embed := modeling.Embedding
+	if c.TieWordEmbeddings {
+		embed = modeling.LMHead // the embedding is also the head
+	}
+	x := s.Embed(ids, "model.embed_tokens.weight", embed, c.VocabSize, c.HiddenSize)
 	var hidden []*Node
 	for i := range c.NumHiddenLayers {
+		l := s.At("model.layers.%d", i)
 		hidden = append(hidden, x)
-		h := modeling.RMSNorm(x, p("model.layers.%d.input_layernorm.weight", i), c.RMSNormEps)
-		x = Add(x, m.attention(g, i, h, positions, attend))
-		h = modeling.RMSNorm(x, p("model.layers.%d.post_attention_layernorm.weight", i), c.RMSNormEps)
-		x = Add(x, m.mlp(g, i, h))
+		h := l.RMSNorm(x, "input_layernorm", c.RMSNormEps)
+		x = Add(x, m.attention(l.At("self_attn"), i, h, positions, attend))
+		h = l.RMSNorm(x, "post_attention_layernorm", c.RMSNormEps)
+		x = Add(x, m.mlp(l.At("mlp"), h))
 	}
-	x = modeling.RMSNorm(x, p("model.norm.weight"), c.RMSNormEps)
+	x = s.RMSNorm(x, "model.norm", c.RMSNormEps)
 	hidden = append(hidden, x)
 	head := "lm_head.weight"
 	if c.TieWordEmbeddings {
 		head = "model.embed_tokens.weight"
 	}
-	return modeling.Linear(x, p("%s", head), nil), hidden
+	return modeling.Linear(x, s.Weight(head, modeling.LMHead, c.VocabSize, c.HiddenSize), nil), hidden
 }
 
 // attention is LlamaAttention: q, k and v projections (fewer key/value heads
 // than query heads for grouped-query attention), rotary embeddings on q and
 // k, attention, and the output projection.
-func (m *Model) attention(g *Graph, layer int, h, positions *Node, attend modeling.AttendFunc) *Node {
+func (m *Model) attention(s modeling.Scope, layer int, h, positions *Node, attend modeling.AttendFunc) *Node {
 	c := m.Config
-	proj := func(name string, x *Node) *Node {
-		w := m.Params().Node(g, fmt.Sprintf("model.layers.%d.self_attn.%s.weight", layer, name))
-		var b *Node
-		if c.AttentionBias {
-			b = m.Params().Node(g, fmt.Sprintf("model.layers.%d.self_attn.%s.bias", layer, name))
-		}
-		return modeling.Linear(x, w, b)
-	}
-	q := modeling.SplitHeads(proj("q_proj", h), c.NumAttentionHeads, c.HeadDim())
-	k := modeling.SplitHeads(proj("k_proj", h), c.NumKeyValueHeads, c.HeadDim())
-	v := modeling.SplitHeads(proj("v_proj", h), c.NumKeyValueHeads, c.HeadDim())
+	hd, col := c.HeadDim(), modeling.ColumnParallel
+	q := modeling.SplitHeads(s.Linear(h, "q_proj", col, c.NumAttentionHeads*hd, c.AttentionBias), c.NumAttentionHeads, hd)
+	k := modeling.SplitHeads(s.Linear(h, "k_proj", col, c.NumKeyValueHeads*hd, c.AttentionBias), c.NumKeyValueHeads, hd)
+	v := modeling.SplitHeads(s.Linear(h, "v_proj", col, c.NumKeyValueHeads*hd, c.AttentionBias), c.NumKeyValueHeads, hd)
 	q = modeling.ApplyRotary(q, positions, m.invFreq)
 	k = modeling.ApplyRotary(k, positions, m.invFreq)
-	return proj("o_proj", modeling.MergeHeads(attend(layer, q, k, v)))
+	return s.Linear(modeling.MergeHeads(attend(layer, q, k, v)), "o_proj", modeling.RowParallel, c.HiddenSize, c.AttentionBias)
 }
 
 // mlp is LlamaMLP: down(act(gate(x)) · up(x)).
-func (m *Model) mlp(g *Graph, layer int, h *Node) *Node {
+func (m *Model) mlp(s modeling.Scope, h *Node) *Node {
 	c := m.Config
-	proj := func(name string, x *Node) *Node {
-		w := m.Params().Node(g, fmt.Sprintf("model.layers.%d.mlp.%s.weight", layer, name))
-		var b *Node
-		if c.MLPBias {
-			b = m.Params().Node(g, fmt.Sprintf("model.layers.%d.mlp.%s.bias", layer, name))
-		}
-		return modeling.Linear(x, w, b)
-	}
+	col, i := modeling.ColumnParallel, c.IntermediateSize
 	act := modeling.Activation(c.HiddenAct)
-	return proj("down_proj", Mul(act(proj("gate_proj", h)), proj("up_proj", h)))
+	gated := Mul(act(s.Linear(h, "gate_proj", col, i, c.MLPBias)), s.Linear(h, "up_proj", col, i, c.MLPBias))
+	return s.Linear(gated, "down_proj", modeling.RowParallel, c.HiddenSize, c.MLPBias)
 }
 
 // ModelType returns "llama" or "mistral", as config.json says.
@@ -174,5 +168,9 @@ func NewRandom(cfg *Config, seed uint64, backend compute.Backend) (*Model, error
 	if err := cfg.check("config"); err != nil {
 		return nil, err
 	}
-	return New(cfg, modeling.RandomWeights(specs(cfg), seed, cfg.InitializerRange), backend)
+	sp, err := specs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, modeling.RandomWeights(sp, seed, cfg.InitializerRange), backend)
 }

@@ -76,7 +76,7 @@ func BenchmarkDecodeStepParts(b *testing.B) {
 	}
 	xs := map[int]*tensors.Tensor{1: normal(1, 1, 768), 8: normal(8, 1, 768)}
 	run := func(b *testing.B, p *Params, fn func(g *Graph, x *Node) *Node, arg *tensors.Tensor) {
-		exec, err := p.NewInferenceExec(backend, func(in []*Node) []*Node { return []*Node{fn(in[0].Graph(), in[0])} })
+		exec, err := p.NewExec(backend, func(in []*Node) []*Node { return []*Node{fn(in[0].Graph(), in[0])} })
 		if err != nil {
 			b.Fatal(err)
 		}

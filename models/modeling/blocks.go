@@ -46,7 +46,7 @@ func Linear(x, weight, bias *Node) *Node {
 	if blocks := rowBlocks(weight); blocks != nil {
 		// A weight laid out by Params.SplitRows: multiplied block by
 		// block, never concatenated (that would hold a second copy of the
-		// weight; for prefills of 128 rows it was ~8% faster on go).
+		// weight).
 		y = blockProduct(flat, blocks)
 	} else {
 		y = Einsum("ni,oi->no", flat, weight)
@@ -77,24 +77,28 @@ func Embed(table, ids *Node) *Node {
 	if blocks := rowBlocks(table); blocks != nil {
 		return blockEmbed(blocks, ids) // a table laid out by Params.SplitRows
 	}
-	g := ids.Graph()
-	if n := ids.Shape().Size(); n <= maxSlicedLookups && IsInference(g) && g.Backend().String() == "onnxruntime" {
-		// GoMLX's ONNX backend turns Gather into a Transpose of the whole
-		// table (here an identity permutation, which ONNX Runtime still
-		// copies: 22 ms for GPT-2's 154 MB table, 40% of a decoding step)
-		// and a GatherND. One DynamicSlice per id reads only the rows.
-		// Not in graphs that are differentiated: each slice's gradient is
-		// a table-sized update.
-		flat := Reshape(ids, n)
-		zero := ScalarZero(g, ids.DType())
-		dim := table.Shape().Dimensions[1]
-		rows := make([]*Node, n)
-		for i := range n {
-			rows[i] = DynamicSlice(table, []*Node{Reshape(Slice(flat, AxisRange(i, i+1))), zero}, []int{1, dim})
-		}
-		return Reshape(Concatenate(rows, 0), append(ids.Shape().Clone().Dimensions, dim)...)
-	}
 	return Gather(table, ExpandAxes(ids, -1))
+}
+
+// EmbedIn is Embed in the graph of s: in graphs never differentiated, on
+// engines where a Gather copies the whole table (Engine.SlicedLookups), a
+// few ids are looked up one DynamicSlice each, which reads only their rows.
+// (Not in graphs that are differentiated: each slice's gradient is a
+// table-sized update.)
+func (s Scope) EmbedIn(table, ids *Node) *Node {
+	n := ids.Shape().Size()
+	if !s.Inference() || !s.Engine().SlicedLookups || n > maxSlicedLookups || rowBlocks(table) != nil {
+		return Embed(table, ids)
+	}
+	g := ids.Graph()
+	flat := Reshape(ids, n)
+	zero := ScalarZero(g, ids.DType())
+	dim := table.Shape().Dimensions[1]
+	rows := make([]*Node, n)
+	for i := range n {
+		rows[i] = DynamicSlice(table, []*Node{Reshape(Slice(flat, AxisRange(i, i+1))), zero}, []int{1, dim})
+	}
+	return Reshape(Concatenate(rows, 0), append(ids.Shape().Clone().Dimensions, dim)...)
 }
 
 // maxSlicedLookups bounds the ids Embed looks up one slice each on ONNX

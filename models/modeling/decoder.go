@@ -105,8 +105,9 @@ type AttendFunc func(layer int, q, k, v *Node) *Node
 
 // DecoderGraph is a decoder-only family's network: ids and positions [B, T]
 // (int32) in, logits [B, T, vocab] and hidden states out (the input of each
-// layer, then the final normalized output: num_layers+1 nodes).
-type DecoderGraph func(g *Graph, ids, positions *Node, attend AttendFunc) (logits *Node, hidden []*Node)
+// layer, then the final normalized output: num_layers+1 nodes). It takes its
+// weights from s, which is also how it declares them (DeclareDecoder).
+type DecoderGraph func(s Scope, ids, positions *Node, attend AttendFunc) (logits *Node, hidden []*Node)
 
 // DecoderShape is what a decoder-only family tells Decoder about its
 // network.
@@ -206,8 +207,8 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	}
 	key := fmt.Sprintf("forward/%v/%v", opts.HiddenStates, opts.Attentions)
 	e, err := d.exec(key, func() (*Program, error) {
-		return d.params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
-			logits, hidden, probs := d.ForwardGraph(in[0], in[1], in[2])
+		return d.params.NewExec(d.Backend, func(in []*Node) []*Node {
+			logits, hidden, probs := d.forwardGraph(NewScope(in[0].Graph(), d.params, true), in[0], in[1], in[2])
 			outs := []*Node{logits}
 			if opts.HiddenStates {
 				outs = append(outs, hidden...)
@@ -240,6 +241,10 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 // [B, T] (int32) and mask [B, T] (int32, 1 = real token; nil: all real) in,
 // logits, hidden states and attention probabilities out. Trainers use it.
 func (d *Decoder) ForwardGraph(ids, positions, mask *Node) (logits *Node, hidden, probs []*Node) {
+	return d.forwardGraph(NewScope(ids.Graph(), d.params, false), ids, positions, mask)
+}
+
+func (d *Decoder) forwardGraph(s Scope, ids, positions, mask *Node) (logits *Node, hidden, probs []*Node) {
 	t := ids.Shape().Dimensions[1]
 	allowed := AllowedKeys(Iota(ids.Graph(), shapes.Make(dtypes.Int32, t), 0), t, mask, true, d.Window)
 	attend := func(layer int, q, k, v *Node) *Node {
@@ -247,7 +252,7 @@ func (d *Decoder) ForwardGraph(ids, positions, mask *Node) (logits *Node, hidden
 		probs = append(probs, p)
 		return out
 	}
-	logits, hidden = d.Graph(ids.Graph(), ids, positions, attend)
+	logits, hidden = d.Graph(s, ids, positions, attend)
 	return logits, hidden, probs
 }
 
@@ -471,7 +476,7 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 // keys and values, and writes those into the cache on the host.
 func (d *Decoder) stepOnHost(c *Cache, ids, positions, start, valid, newValid *tensors.Tensor) (*tensors.Tensor, error) {
 	e, err := d.exec("step", func() (*Program, error) {
-		return d.params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
+		return d.params.NewExec(d.Backend, func(in []*Node) []*Node {
 			ids, positions, start, valid, newValid := in[0], in[1], in[2], in[3], in[4]
 			caches := in[5:]
 			g := ids.Graph()
@@ -485,7 +490,7 @@ func (d *Decoder) stepOnHost(c *Cache, ids, positions, start, valid, newValid *t
 				newKV[layer], newKV[d.Layers+layer] = k, v
 				return attendCached(q, caches[layer], caches[d.Layers+layer], cached, k, v, fresh, 1/math.Sqrt(float64(d.HeadDim)))
 			}
-			logits, _ := d.Graph(g, ids, positions, attend)
+			logits, _ := d.Graph(NewScope(g, d.params, true), ids, positions, attend)
 			return append([]*Node{logits}, newKV...)
 		})
 	})
@@ -514,7 +519,7 @@ func (d *Decoder) stepOnHost(c *Cache, ids, positions, start, valid, newValid *t
 // valid marks the slots that are real tokens once the new ones are written.
 func (d *Decoder) stepInGraph(c *Cache, ids, positions, start, valid *tensors.Tensor) (*tensors.Tensor, error) {
 	e, err := d.exec("step/in-graph", func() (*Program, error) {
-		return d.params.NewInferenceExec(d.Backend, func(in []*Node) []*Node {
+		return d.params.NewExec(d.Backend, func(in []*Node) []*Node {
 			ids, positions, start, valid := in[0], in[1], in[2], in[3]
 			caches := slices.Clone(in[4:])
 			g := ids.Graph()
@@ -530,7 +535,7 @@ func (d *Decoder) stepInGraph(c *Cache, ids, positions, start, valid *tensors.Te
 				out, _ := Attend(q, caches[layer], caches[d.Layers+layer], allowed, 1/math.Sqrt(float64(d.HeadDim)))
 				return out
 			}
-			logits, _ := d.Graph(g, ids, positions, attend)
+			logits, _ := d.Graph(NewScope(g, d.params, true), ids, positions, attend)
 			return append([]*Node{logits}, caches...)
 		})
 	})

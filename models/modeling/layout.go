@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sync"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -21,11 +20,10 @@ import (
 // that it packs the whole weight into a scratch layout at every call (a copy
 // of the weight per product), and below it, with fewer than 4 rows, it falls
 // back to a scalar loop. A decoding step multiplies 1 to 8 rows by every
-// weight, so on that backend both paths run at ~2.5 GB/s on one core
-// (GPT-2 small: ~5 tokens/s). Split into blocks of rows, each its own
-// variable, a weight is multiplied block by block by the vectorized 4x4
+// weight, so both paths are slow there. Split into blocks of rows, each its
+// own variable, a weight is multiplied block by block by the vectorized 4x4
 // kernel (rows padded to a multiple of 4), and the backend runs independent
-// blocks on both cores: ~18 GB/s on this machine (docs/benchmarks.md).
+// blocks on all cores (docs/benchmarks.md has the figures).
 //
 // Params.SplitRows lays weights out this way; Params.Node and Params.Raw
 // then give the concatenation of the blocks (so any consumer sees the whole
@@ -261,27 +259,4 @@ func blockEmbed(blocks []*graph.Node, ids *graph.Node) *graph.Node {
 		start += n
 	}
 	return out
-}
-
-// inference marks the graphs being built that are never differentiated
-// (NewInferenceExec), where blocks may use forward-only formulations.
-var inference sync.Map
-
-// IsInference reports whether g is being built by NewInferenceExec: a graph
-// no gradient is taken of.
-func IsInference(g *graph.Graph) bool {
-	_, ok := inference.Load(g)
-	return ok
-}
-
-// NewInferenceExec is NewExec for graphs that are never differentiated
-// (forward passes and decoding steps), which lets blocks such as Embed use
-// formulations that are fast forward but costly to differentiate.
-func (p *Params) NewInferenceExec(backend compute.Backend, fn func(in []*graph.Node) []*graph.Node) (*Program, error) {
-	return p.NewExec(backend, func(in []*graph.Node) []*graph.Node {
-		g := in[0].Graph()
-		inference.Store(g, true)
-		defer inference.Delete(g)
-		return fn(in)
-	})
 }

@@ -43,7 +43,7 @@ func TestSplitRows(t *testing.T) {
 			for i := range ids {
 				ids[i] = int32((3*i + 9) % 10)
 			}
-			exec, err := p.NewInferenceExec(b, func(in []*Node) []*Node {
+			exec, err := p.NewExec(b, func(in []*Node) []*Node {
 				g := in[0].Graph()
 				return []*Node{Linear(in[0], p.Node(g, "w"), nil), Embed(p.Node(g, "w"), in[1])}
 			})

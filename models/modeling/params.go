@@ -282,16 +282,16 @@ type Spec struct {
 	// Role is what the weight does in the network (Whole unless set), which
 	// sharding strategies split it by; projections that decoding multiplies
 	// activations by (column- and row-parallel, the LM head) are laid out
-	// in blocks of rows on the go backend.
+	// in blocks of rows on engines that favour it (Engine.RowBlocks).
 	Role Role
 }
 
 // LoadSpecsTo loads the weights that specs list from set into new Params on
 // backend's device, as float32 (float16 and bfloat16 converted), one weight
 // at a time: each is read (a safetensors set reads it from its file then),
-// laid out, moved to the device (with decoding set, in blocks of rows on the
-// go backend for the weights whose role multiplies activations, see
-// SplitRows), and its host copies released before the next is read, so
+// laid out, moved to the device (with decoding set, in blocks of rows where
+// the engine favours it, Engine.RowBlocks, for the weights whose role
+// multiplies activations, see SplitRows), and its host copies released before the next is read, so
 // loading holds the weights about once, plus the tensor in flight. Tensors
 // the set marks pending (weights.Set.AddPending) are only checked, and left
 // for the caller. checkpointName maps each name to the name the checkpoint
@@ -299,7 +299,7 @@ type Spec struct {
 // shape is an error naming the file and tensor.
 func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, checkpointName func(string) string, decoding bool) (*Params, error) {
 	split := map[string]bool{}
-	if decoding && backend.String() == "go" {
+	if decoding && EngineOf(backend).RowBlocks {
 		for _, s := range specs {
 			split[s.Name] = s.Role.multiplies()
 		}

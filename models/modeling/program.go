@@ -103,16 +103,23 @@ func (e *Program) setOutputLayouts(g *graph.Graph, out []*graph.Node) {
 // *dtensor.Tensor values laid out as the program expects) and returns its
 // outputs, each whole: on a mesh, an output split over devices is gathered
 // onto the host.
-func (e *Program) Call(args ...any) ([]*tensors.Tensor, error) {
+func (e *Program) Call(args ...any) (outs []*tensors.Tensor, err error) {
 	if e.sharding == nil {
+		// A graph that does not build (a weight of the wrong shape, a
+		// missing one) panics in GoMLX: it is an error here.
+		defer func() {
+			if r := recover(); r != nil {
+				outs, err = nil, fmt.Errorf("modeling: %v", r)
+			}
+		}()
 		return e.inner.Call(args...)
 	}
-	outs, err := e.CallDistributed(args...)
+	dist, err := e.CallDistributed(args...)
 	if err != nil {
 		return nil, err
 	}
-	whole := make([]*tensors.Tensor, len(outs))
-	for i, dt := range outs {
+	whole := make([]*tensors.Tensor, len(dist))
+	for i, dt := range dist {
 		if whole[i], err = gather(dt); err != nil {
 			return nil, fmt.Errorf("gathering output %d: %w", i, err)
 		}
@@ -136,7 +143,12 @@ func gather(dt *dtensor.Tensor) (*tensors.Tensor, error) {
 // CallDistributed is Call on a mesh, returning the outputs as they lie on
 // the devices, so that a caller can pass them to the next call without
 // gathering them (a KV cache between decoding steps).
-func (e *Program) CallDistributed(args ...any) ([]*dtensor.Tensor, error) {
+func (e *Program) CallDistributed(args ...any) (outs []*dtensor.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			outs, err = nil, fmt.Errorf("modeling: %v", r)
+		}
+	}()
 	if e.sharding == nil {
 		return nil, fmt.Errorf("modeling: CallDistributed on a program for one device")
 	}
@@ -182,7 +194,7 @@ func (e *Program) CallDistributed(args ...any) ([]*dtensor.Tensor, error) {
 	if len(shards) != n*len(layouts) {
 		return nil, fmt.Errorf("modeling: program returned %d shards for %d outputs on %d devices", len(shards), len(layouts), n)
 	}
-	outs := make([]*dtensor.Tensor, len(layouts))
+	outs = make([]*dtensor.Tensor, len(layouts))
 	for i, spec := range layouts {
 		per := make([]*tensors.Tensor, n)
 		for dev := range n {

@@ -14,8 +14,9 @@ import (
 
 // Role is what a weight does in its network, which is all a sharding
 // strategy needs to know to split it. A family declares each weight's role
-// once, beside its name and shape (Spec.Role); the strategies turn roles into
-// sharding specs, so none of them keeps a list of weight names.
+// once, with its name and shape, where its network uses the weight (Scope,
+// recorded in Spec.Role); the strategies turn roles into sharding specs, so
+// none of them keeps a list of weight names.
 //
 // Projection weights are stored [out, in] (nn.Linear's layout; GPT-2's
 // Conv1D weights are transposed at load to match).

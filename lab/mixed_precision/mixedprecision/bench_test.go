@@ -1,4 +1,4 @@
-package experiment
+package mixedprecision
 
 import (
 	"fmt"
@@ -19,7 +19,7 @@ import (
 // 12×64 and a larger one; the figure to compare is ns/op, and GFLOP/s is
 // reported beside it.
 //
-//	go test ./lab/mixed_precision/experiment -run '^$' -bench MatMul
+//	go test ./lab/mixed_precision/mixedprecision -run '^$' -bench MatMul
 func BenchmarkMatMul(b *testing.B) {
 	for _, spec := range []string{"go", "onnx:cpu"} {
 		backend, err := xla.New(spec)

@@ -1,4 +1,4 @@
-// Package experiment is the mixed_precision experiment: it measures what
+// Package mixedprecision is the mixed_precision experiment: it measures what
 // half-precision matrix products do to training speed and loss on the
 // shakespeare_char model (nanoGPT's character GPT: 4 layers, 4 heads, 128
 // wide, context 64, batch 12, AdamW, warm-up then cosine decay).
@@ -23,7 +23,7 @@
 // compare runs/mixed_precision`), and the experiment prints, per precision,
 // the validation loss before and after training and the step time.
 // docs/training.md records what it measured.
-package experiment
+package mixedprecision
 
 import (
 	"flag"

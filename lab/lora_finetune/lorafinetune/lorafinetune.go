@@ -1,4 +1,4 @@
-// Package experiment is the lora_finetune experiment: it fine-tunes stories260K (Karpathy's llama2.c model:
+// Package lorafinetune is the lora_finetune experiment: it fine-tunes stories260K (Karpathy's llama2.c model:
 // 5 layers, 64 wide, a 512-token vocabulary) with LoRA adapters on its
 // attention and MLP projections (package training/lora) and reports the
 // validation loss before and after.
@@ -36,7 +36,7 @@
 // It writes a run folder runs/lora_finetune/<run-id>/ (see package lab) with
 // the adapters in adapter/ (PEFT's layout), and ends by printing
 // "val_loss before=X after=Y".
-package experiment
+package lorafinetune
 
 import (
 	"flag"
