@@ -38,7 +38,7 @@ func (m *tiny) Save(dir string) error { return saveTiny(m, dir) }
 func (m *tiny) graph(s modeling.Scope, ids, positions *Node, attend modeling.AttendFunc) (*Node, []*Node) {
 	c := m.cfg
 	embed := s.Weight("embed.weight", modeling.LMHead, c.VocabSize, c.Hidden) // tied to the head
-	x := Gather(embed, ExpandAxes(ids, -1))                                  // [B, T, d]
+	x := Gather(embed, ExpandAxes(ids, -1))                                   // [B, T, d]
 	b, t := x.Shape().Dim(0), x.Shape().Dim(1)
 	heads := func(n *Node) *Node { return Reshape(n, b, 1, t, c.Hidden) }
 	q := s.Linear(x, "attn", modeling.ColumnParallel, c.Hidden, false)
