@@ -63,8 +63,7 @@ func newTiny(dir string, set *weights.Set, backend compute.Backend) (models.Mode
 	if err != nil {
 		return nil, err
 	}
-	same := func(n string) string { return n }
-	params, err := modeling.LoadSpecsTo(backend, set, specs, same, true)
+	params, err := modeling.LoadSpecsTo(backend, set, specs, modeling.Checkpoint{Decoding: true})
 	if err != nil {
 		return nil, err
 	}

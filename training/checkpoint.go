@@ -33,13 +33,13 @@ func (t *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 		}
 		set.Add(name, v, "")
 	}
-	for name, moments := range t.state {
-		for i, kind := range []string{"m", "v"} {
-			v, err := moments[i].Value()
+	for name, vars := range t.state {
+		for _, sv := range vars {
+			v, err := sv.v.Value()
 			if err != nil {
 				return fmt.Errorf("checkpoint: optimizer state of %q: %w", name, err)
 			}
-			set.Add(optimizerPrefix+"."+kind+"."+name, v, "")
+			set.Add(optimizerPrefix+"."+sv.kind+"."+name, v, "")
 		}
 	}
 	meta := map[string]string{metaFormat: "1", metaStep: strconv.Itoa(t.step)}
@@ -101,9 +101,9 @@ func (t *Trainer) LoadCheckpoint(path string) (map[string]string, error) {
 			return nil, err
 		}
 	}
-	for name, moments := range t.state {
-		for i, kind := range []string{"m", "v"} {
-			if err := restore(optimizerPrefix+"."+kind+"."+name, moments[i], moments[i].Shape().Dimensions); err != nil {
+	for name, vars := range t.state {
+		for _, sv := range vars {
+			if err := restore(optimizerPrefix+"."+sv.kind+"."+name, sv.v, sv.v.Shape().Dimensions); err != nil {
 				return nil, err
 			}
 		}

@@ -1,11 +1,12 @@
-// Package training trains the weights of any model that yields a loss:
-// AdamW with decoupled weight decay (nanoGPT's rule by default: decay on
-// weights of two or more dimensions, none on norms and biases), linear
+// Package training trains the weights of any model that yields a loss: an
+// Optimizer (AdamW with decoupled weight decay, nanoGPT's rule by default:
+// decay on weights of two or more dimensions, none on norms and biases;
+// SGD with momentum or Nesterov's; Lion; Adafactor; or the caller's), linear
 // warm-up then cosine decay to a minimum learning rate, global-norm gradient
 // clipping, evaluation, and a small metrics-callback interface that progress
 // bars, the lab's run folders and live notebook charts implement.
 //
-// The whole step — forward, backward, clipping and the AdamW update — is one
+// The whole step — forward, backward, clipping and the optimizer's update — is one
 // compiled graph; the learning rate enters as an input, so the schedule never
 // recompiles it.
 //
@@ -16,12 +17,14 @@ package training
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -31,21 +34,6 @@ import (
 // LossFunc builds a scalar loss from the batch's input nodes, reading the
 // model's weights from its Params.
 type LossFunc func(g *Graph, batch []*Node) *Node
-
-// AdamW holds the optimizer's settings, with torch.optim.AdamW's meaning.
-type AdamW struct {
-	Beta1, Beta2, Epsilon float64
-	// WeightDecay is decoupled: each step multiplies decayed weights by
-	// (1 - lr·WeightDecay).
-	WeightDecay float64
-	// Decay reports whether a weight is decayed; nil means nanoGPT's rule
-	// (weights with two or more dimensions).
-	Decay func(name string, dims []int) bool
-}
-
-// DefaultAdamW is nanoGPT's optimizer: betas (0.9, 0.95), epsilon 1e-8,
-// weight decay 0.1.
-func DefaultAdamW() AdamW { return AdamW{Beta1: 0.9, Beta2: 0.95, Epsilon: 1e-8, WeightDecay: 0.1} }
 
 // Schedule is a learning rate with linear warm-up then cosine decay.
 type Schedule struct {
@@ -100,7 +88,9 @@ type Trainer struct {
 	Params  *modeling.Params
 	Backend compute.Backend
 	Loss    LossFunc
-	Opt     AdamW
+	// Opt is the optimizer (AdamW, SGD, Lion, Adafactor, or one of the
+	// caller's own).
+	Opt Optimizer
 	// Clip is the global gradient-norm limit (0: no clipping).
 	Clip float64
 	// EarlyStopping, when set, is saved with every checkpoint and restored
@@ -113,20 +103,37 @@ type Trainer struct {
 	trainExec *modeling.Program
 	evalExec  *modeling.Program
 	accExec   *modeling.Program // StepAccumulated: add one micro-batch's gradients
-	applyExec *modeling.Program // StepAccumulated: AdamW on the mean gradient
+	applyExec *modeling.Program // StepAccumulated: the update from the mean gradient
 	acc       map[string]*model.Variable
-	state     map[string][2]*model.Variable // weight name -> first and second moments
-	names     []string                      // trainable weights, sorted
+	state     map[string][]stateVar // weight name -> the optimizer's state for it
+	names     []string              // trainable weights, sorted
 	// layout is the Params' sharding the programs above were built for.
 	layout *modeling.Sharding
 }
 
-// optimizerPrefix is where the moments live in the Store.
+// stateVar is one state tensor of the optimizer for one weight.
+type stateVar struct {
+	kind string // StateSpec.Name
+	v    *model.Variable
+}
+
+// optimizerPrefix is where the optimizer's state lives in the Store.
 const optimizerPrefix = "optimizer"
 
 // NewTrainer returns a trainer of every weight in params.
-func NewTrainer(params *modeling.Params, backend compute.Backend, loss LossFunc, opt AdamW, clip float64) (*Trainer, error) {
-	t := &Trainer{Params: params, Backend: backend, Loss: loss, Opt: opt, Clip: clip, state: map[string][2]*model.Variable{}}
+func NewTrainer(params *modeling.Params, backend compute.Backend, loss LossFunc, opt Optimizer, clip float64) (*Trainer, error) {
+	if opt == nil {
+		return nil, fmt.Errorf("training: no optimizer")
+	}
+	if v, ok := opt.(validator); ok {
+		if err := v.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	if !(clip >= 0) {
+		return nil, fmt.Errorf("training: gradient clipping norm must be >= 0 (0: none), got %v", clip)
+	}
+	t := &Trainer{Params: params, Backend: backend, Loss: loss, Opt: opt, Clip: clip, state: map[string][]stateVar{}}
 	// Weights laid out in blocks for decoding on the go backend are
 	// trained as the whole matrices they are.
 	if err := params.JoinRows(); err != nil {
@@ -142,25 +149,23 @@ func NewTrainer(params *modeling.Params, backend compute.Backend, loss LossFunc,
 		}
 		t.names = append(t.names, name)
 		shape := v.Shape()
-		var moments [2]*model.Variable
-		for i, kind := range []string{"m", "v"} {
-			mv, err := params.Store.CreateVariable(modeling.VariablePath(optimizerPrefix+"."+kind+"."+name), tensors.FromShape(shape))
+		for _, spec := range opt.State(name, shape.Dimensions) {
+			sv, err := params.Store.CreateVariable(modeling.VariablePath(optimizerPrefix+"."+spec.Name+"."+name),
+				tensors.FromShape(shapes.Make(shape.DType, spec.Dims...)))
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("training: optimizer state %q of %q: %w", spec.Name, name, err)
 			}
-			mv.SetTrainable(false)
-			if err := params.Follow(mv.Path(), name); err != nil { // sharded as the weight is
-				return nil, err
+			sv.SetTrainable(false)
+			if slices.Equal(spec.Dims, shape.Dimensions) {
+				if err := params.Follow(sv.Path(), name); err != nil { // sharded as the weight is
+					return nil, err
+				}
 			}
-			moments[i] = mv
+			t.state[name] = append(t.state[name], stateVar{spec.Name, sv})
 		}
-		t.state[name] = moments
 	}
 	if len(t.names) == 0 {
 		return nil, fmt.Errorf("training: no trainable weights")
-	}
-	if opt.Beta1 == 0 && opt.Beta2 == 0 {
-		return nil, fmt.Errorf("training: AdamW betas unset (use DefaultAdamW())")
 	}
 	return t, nil
 }
@@ -200,14 +205,6 @@ func (t *Trainer) checkLayout(batch []*tensors.Tensor) error {
 // Steps returns how many optimizer steps have been taken.
 func (t *Trainer) Steps() int { return t.step }
 
-// decays reports whether weight name is decayed.
-func (t *Trainer) decays(name string, dims []int) bool {
-	if t.Opt.Decay != nil {
-		return t.Opt.Decay(name, dims)
-	}
-	return len(dims) >= 2
-}
-
 // Step takes one optimizer step on batch at learning rate lr and returns the
 // loss (before the update) and the gradient's global norm (before clipping).
 func (t *Trainer) Step(lr float64, batch ...*tensors.Tensor) (loss, gradNorm float64, err error) {
@@ -234,8 +231,8 @@ func (t *Trainer) Step(lr float64, batch ...*tensors.Tensor) (loss, gradNorm flo
 	return float64(tensors.MustCopyFlatData[float32](out[0])[0]), float64(tensors.MustCopyFlatData[float32](out[1])[0]), nil
 }
 
-// stepGraph is one training step: loss, gradients, clipping, AdamW (as
-// torch.optim.AdamW computes it).
+// stepGraph is one training step: loss, gradients, clipping, the
+// optimizer's update.
 func (t *Trainer) stepGraph(in []*Node) []*Node {
 	lr, step, batch := in[0], in[1], in[2:]
 	g := lr.Graph()
@@ -254,8 +251,8 @@ func (t *Trainer) gradients(g *Graph, batch []*Node) (*Node, []*Node) {
 	return loss, Gradient(loss, params...)
 }
 
-// update clips grads by their global norm and applies AdamW; it returns the
-// norm before clipping.
+// update clips grads by their global norm and applies the optimizer; it
+// returns the norm before clipping.
 func (t *Trainer) update(g *Graph, grads []*Node, lr, step *Node) *Node {
 	sumSq := ScalarZero(g, dtypes.Float32)
 	for _, gr := range grads {
@@ -267,22 +264,20 @@ func (t *Trainer) update(g *Graph, grads []*Node, lr, step *Node) *Node {
 		// torch.nn.utils.clip_grad_norm_: scale by clip/(norm+1e-6) when that is below 1.
 		scale = Min(scale, Div(Scalar(g, dtypes.Float32, t.Clip), AddScalar(norm, 1e-6)))
 	}
-	b1, b2 := t.Opt.Beta1, t.Opt.Beta2
-	bc1 := OneMinus(Pow(Scalar(g, dtypes.Float32, b1), step))
-	bc2 := OneMinus(Pow(Scalar(g, dtypes.Float32, b2), step))
 	for i, name := range t.names {
-		gr := Mul(grads[i], scale)
-		mVar, vVar := t.state[name][0], t.state[name][1]
-		m := Add(MulScalar(mVar.NodeValue(g), b1), MulScalar(gr, 1-b1))
-		v := Add(MulScalar(vVar.NodeValue(g), b2), MulScalar(Square(gr), 1-b2))
-		mVar.SetNodeValue(m)
-		vVar.SetNodeValue(v)
-		p := t.Params.Raw(g, name)
-		if t.Opt.WeightDecay > 0 && t.decays(name, p.Shape().Dimensions) {
-			p = Mul(p, OneMinus(MulScalar(lr, t.Opt.WeightDecay)))
+		vars := t.state[name]
+		state := make([]*Node, len(vars))
+		for j, sv := range vars {
+			state[j] = sv.v.NodeValue(g)
 		}
-		denom := AddScalar(Div(Sqrt(v), Sqrt(bc2)), t.Opt.Epsilon)
-		p = Sub(p, Mul(Div(lr, bc1), Div(m, denom)))
+		p, newState := t.Opt.Update(Update{Name: name, Weight: t.Params.Raw(g, name), Grad: Mul(grads[i], scale),
+			State: state, LR: lr, Step: step})
+		if len(newState) != len(vars) {
+			panic(fmt.Sprintf("training: the optimizer returned %d state tensors for %q, its State lists %d", len(newState), name, len(vars)))
+		}
+		for j, sv := range vars {
+			sv.v.SetNodeValue(newState[j])
+		}
 		t.Params.Variable(name).SetNodeValue(p)
 	}
 	return norm

@@ -104,10 +104,7 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 		}
 		return n
 	}
-	if err := modeling.CheckUnused(set, modeling.SpecNames(sp, name), buffers); err != nil {
-		return nil, err
-	}
-	if m.params, err = modeling.LoadSpecsTo(backend, set, sp, name, false); err != nil {
+	if m.params, err = modeling.LoadSpecsTo(backend, set, sp, modeling.Checkpoint{Name: name, Unread: buffers}); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -53,10 +53,7 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 		return nil, err
 	}
 	name := func(n string) string { return prefix + n }
-	if err := modeling.CheckUnused(set, modeling.SpecNames(sp, name), buffers); err != nil {
-		return nil, err
-	}
-	params, err := modeling.LoadSpecsTo(backend, set, sp, name, true)
+	params, err := modeling.LoadSpecsTo(backend, set, sp, modeling.Checkpoint{Name: name, Unread: buffers, Decoding: true})
 	if err != nil {
 		return nil, err
 	}

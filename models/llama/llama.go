@@ -80,14 +80,10 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	if err != nil {
 		return nil, err
 	}
-	same := func(n string) string { return n }
-	if err := modeling.CheckUnused(set, modeling.SpecNames(sp, same), func(n string) bool {
+	params, err := modeling.LoadSpecsTo(backend, set, sp, modeling.Checkpoint{Decoding: true, Unread: func(n string) bool {
 		// Rotary frequencies are recomputed; a tied head is the embedding.
 		return strings.HasSuffix(n, "rotary_emb.inv_freq") || n == "lm_head.weight" && cfg.TieWordEmbeddings
-	}); err != nil {
-		return nil, err
-	}
-	params, err := modeling.LoadSpecsTo(backend, set, sp, same, true)
+	}})
 	if err != nil {
 		return nil, err
 	}

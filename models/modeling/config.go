@@ -136,24 +136,16 @@ func CheckLayers(set *weights.Set, field string, layers int) error {
 	return nil
 }
 
-// SpecNames returns the checkpoint names of specs (checkpointName maps a
-// spec's name to the checkpoint's), the tensors a family reads.
-func SpecNames(specs []Spec, checkpointName func(string) string) map[string]bool {
+// checkUnused returns an error naming the tensors of set that specs do not
+// declare (under their checkpoint names) and ignore does not accept.
+// set.AllowUnused turns the check off.
+func checkUnused(set *weights.Set, specs []Spec, checkpointName func(string) string, ignore func(name string) bool) error {
+	if set.AllowUnused {
+		return nil
+	}
 	used := make(map[string]bool, len(specs))
 	for _, s := range specs {
 		used[checkpointName(s.Name)] = true
-	}
-	return used
-}
-
-// CheckUnused returns an error naming the tensors of set that loading did
-// not use (their names are not in used and ignore does not accept them):
-// a config with fewer layers than its checkpoint, or the checkpoint of
-// another model, would otherwise load silently. set.AllowUnused turns the
-// check off.
-func CheckUnused(set *weights.Set, used map[string]bool, ignore func(name string) bool) error {
-	if set.AllowUnused {
-		return nil
 	}
 	var unused []string
 	for _, n := range set.Names() {

@@ -111,7 +111,7 @@ func TestLoadSpecsTo(t *testing.T) {
 	set.Add("w", tensors.FromShape(shapes.Make(dtypes.Float32, 1000, 768)), "")
 	set.Add("v", tensors.FromShape(shapes.Make(dtypes.Float32, 768, 1000)), "")
 	specs := []Spec{{Name: "w", Dims: []int{1000, 768}, Role: RowParallel}, {Name: "v", Dims: []int{768, 1000}, Transpose: true}}
-	p, err := LoadSpecsTo(b, set, specs, func(n string) string { return n }, true)
+	p, err := LoadSpecsTo(b, set, specs, Checkpoint{Decoding: true})
 	if err != nil {
 		t.Fatal(err)
 	}

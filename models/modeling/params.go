@@ -286,18 +286,43 @@ type Spec struct {
 	Role Role
 }
 
+// Checkpoint says how the weights a network declares are found in a
+// checkpoint's tensors.
+type Checkpoint struct {
+	// Name maps a declared weight's name to the checkpoint's (for prefixes
+	// such as "transformer."); nil keeps it.
+	Name func(string) string
+	// Unread reports the checkpoint's tensors that are not weights of the
+	// network (causal-mask buffers, rotary frequencies, a head tied to the
+	// embedding). Any other tensor the network does not declare is an
+	// error naming it (a config with fewer layers than its checkpoint, or
+	// another model's file, would otherwise load silently), unless the
+	// set's AllowUnused is on.
+	Unread func(string) bool
+	// Decoding lays out the weights for decoding: in blocks of rows where
+	// the engine favours it (Engine.RowBlocks), for the weights whose role
+	// multiplies activations (see SplitRows).
+	Decoding bool
+}
+
 // LoadSpecsTo loads the weights that specs list from set into new Params on
-// backend's device, as float32 (float16 and bfloat16 converted), one weight
-// at a time: each is read (a safetensors set reads it from its file then),
-// laid out, moved to the device (with decoding set, in blocks of rows where
-// the engine favours it, Engine.RowBlocks, for the weights whose role
-// multiplies activations, see SplitRows), and its host copies released before the next is read, so
-// loading holds the weights about once, plus the tensor in flight. Tensors
-// the set marks pending (weights.Set.AddPending) are only checked, and left
-// for the caller. checkpointName maps each name to the name the checkpoint
-// uses (for prefixes such as "transformer."). A missing tensor or a wrong
-// shape is an error naming the file and tensor.
-func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, checkpointName func(string) string, decoding bool) (*Params, error) {
+// backend's device, as float32 (float16 and bfloat16 converted), after
+// checking that set holds nothing else (see Checkpoint.Unread). It loads
+// one weight at a time: each is read (a safetensors set reads it from its
+// file then), laid out, moved to the device, and its host copies released
+// before the next is read, so loading holds the weights about once, plus
+// the tensor in flight. Tensors the set marks pending
+// (weights.Set.AddPending) are only checked, and left for the caller. A
+// missing tensor or a wrong shape is an error naming the file and tensor.
+func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, ck Checkpoint) (*Params, error) {
+	checkpointName := ck.Name
+	if checkpointName == nil {
+		checkpointName = func(n string) string { return n }
+	}
+	if err := checkUnused(set, specs, checkpointName, ck.Unread); err != nil {
+		return nil, err
+	}
+	decoding := ck.Decoding
 	split := map[string]bool{}
 	if decoding && EngineOf(backend).RowBlocks {
 		for _, s := range specs {

@@ -58,7 +58,7 @@ func TestDeclareWeights(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Finalize()
-	p, err := LoadSpecsTo(b, RandomWeights(specs, 1, 0.5), specs, func(n string) string { return n }, false)
+	p, err := LoadSpecsTo(b, RandomWeights(specs, 1, 0.5), specs, Checkpoint{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ type Set struct {
 	// messages about tensors that are missing use it.
 	Source string
 	// AllowUnused lets a model be built from a set holding tensors it does
-	// not use (modeling.CheckUnused): off, such a set is an error.
+	// not use (modeling.LoadSpecsTo): off, such a set is an error.
 	AllowUnused bool
 }
 
