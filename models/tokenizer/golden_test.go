@@ -34,19 +34,19 @@ type golden struct {
 	// Decodes are id sequences to decode, not from an encoding (Text empty).
 	Decodes []goldenCase `json:"decodes"`
 	Pairs   []struct {
-		A       string `json:"a"`
-		B       string `json:"b"`
-		IDs     []int32  `json:"ids"`
-		TypeIDs []int32  `json:"type_ids"`
+		A       string  `json:"a"`
+		B       string  `json:"b"`
+		IDs     []int32 `json:"ids"`
+		TypeIDs []int32 `json:"type_ids"`
 	} `json:"pairs"`
 }
 
 type goldenCase struct {
-	Line    *int   `json:"line"`  // a line of the corpus …
-	Lines   []int32  `json:"lines"` // … or lines [a, b) joined with "\n" …
-	Text    string `json:"text"`  // … or this text
-	IDs     []int32  `json:"ids"`
-	Decoded string `json:"decoded"`
+	Line    *int    `json:"line"`  // a line of the corpus …
+	Lines   []int32 `json:"lines"` // … or lines [a, b) joined with "\n" …
+	Text    string  `json:"text"`  // … or this text
+	IDs     []int32 `json:"ids"`
+	Decoded string  `json:"decoded"`
 	// DecodedWithSpecial is Decode without skipping special tokens, where
 	// it differs from Decoded.
 	DecodedWithSpecial *string `json:"decoded_with_special"`
