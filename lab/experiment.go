@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 )
 
 // Experiment is an experiment script: its body lives in an importable
-// package (lab/<name>/experiment) so that `go run ./lab/<name>` and
+// package (lab/<name>/<package>) so that `go run ./lab/<name>` and
 // `trustformers train <name>` run the same code with the same flags.
 type Experiment struct {
 	// Name is the experiment's folder under lab/ and under runs/.
@@ -73,4 +74,36 @@ func Main(e Experiment) {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", e.Name, err)
 	}
 	os.Exit(code)
+}
+
+// EnvData names the folder of test data and checkpoints (models, corpora)
+// that experiments and notebooks read by default.
+const EnvData = "TRUSTFORMERS_DATA"
+
+// DataPath returns the path of rel ("tinyshakespeare/input.txt") in the
+// data folder: $TRUSTFORMERS_DATA when set, else the shared/data folder
+// beside the repository, found from the working directory or, in a
+// notebook, from the notebook's folder ($GONB_DIR) upwards. When none is
+// found it returns the path under ../shared/data, which the caller's error
+// then names.
+func DataPath(rel string) string {
+	if d := os.Getenv(EnvData); d != "" {
+		return filepath.Join(d, rel)
+	}
+	start := os.Getenv("GONB_DIR")
+	if start == "" {
+		start, _ = os.Getwd()
+	}
+	for dir := start; dir != ""; {
+		candidate := filepath.Join(dir, "..", "shared", "data")
+		if info, err := os.Stat(candidate); err == nil && info.IsDir() {
+			return filepath.Join(candidate, rel)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return filepath.Join("..", "shared", "data", rel)
 }

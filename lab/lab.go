@@ -295,6 +295,9 @@ func (p *Progress) OnMetrics(m training.Metrics) {
 		fmt.Fprintf(p.W, "\rstep %5d: val loss %.4f%s\n", m.Step, m.Loss, strings.Repeat(" ", 40))
 		return
 	}
+	if m.Split != "train" {
+		return // another evaluation (a training-set estimate): in the run's metrics, not on the bar
+	}
 	if now.Sub(p.last) < 100*time.Millisecond && m.Step+1 < p.Total {
 		return
 	}

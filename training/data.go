@@ -136,3 +136,16 @@ func (d *Dataset) Batch(rng *rand.Rand, split string, batch, block int) (x, y *t
 	}
 	return tensors.FromFlatDataAndDimensions(xs, batch, block), tensors.FromFlatDataAndDimensions(ys, batch, block), nil
 }
+
+// Sampler returns a function that draws a batch of split ([x, y], see
+// Batch) from the rng it is given: a Loop's Batch, or the draw of a
+// SampledEval.
+func (d *Dataset) Sampler(split string, batch, block int) func(rng *rand.Rand) ([]*tensors.Tensor, error) {
+	return func(rng *rand.Rand) ([]*tensors.Tensor, error) {
+		x, y, err := d.Batch(rng, split, batch, block)
+		if err != nil {
+			return nil, err
+		}
+		return []*tensors.Tensor{x, y}, nil
+	}
+}

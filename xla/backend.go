@@ -363,6 +363,22 @@ func pluginFix(name string) string {
 	return fmt.Sprintf("Fix: set PJRT_PLUGIN_LIBRARY_PATH to a folder holding pjrt_c_api_%s_plugin.so, or run `trustformers doctor --install-xla` (downloads go-xla's plugins).", name)
 }
 
+// withoutXNNPack turns off the XNNPACK kernels of XLA's CPU plugin, unless
+// XLA_FLAGS already says whether to use them. With several host devices,
+// a training step's all-reduce waits forever on some CPUs when XNNPACK
+// runs the devices' products (seen on AMD EPYC with the pinned plugin: one
+// device of two or four reaches the collective, the rest never do, and
+// XLA aborts the process after 40 s). XLA reads XLA_FLAGS once per
+// process, when the first client is made, so the flag is set for every
+// CPU client, whatever its device count (docs/devices.md).
+func withoutXNNPack() {
+	flags := os.Getenv("XLA_FLAGS")
+	if strings.Contains(flags, "xla_cpu_use_xnnpack") {
+		return
+	}
+	os.Setenv("XLA_FLAGS", strings.TrimSpace(flags+" --xla_cpu_use_xnnpack=false"))
+}
+
 // newXLA creates the PJRT plugin at pluginPath with devices devices. XLA's
 // CPU plugin presents that many host devices through its client option
 // cpu_device_count (what JAX's --xla_force_host_platform_device_count
@@ -375,6 +391,9 @@ func newXLA(pluginPath, options string, devices int) (compute.Backend, error) {
 		config += "," + options
 	}
 	cpu := pluginName(pluginPath) == "cpu"
+	if cpu {
+		withoutXNNPack()
+	}
 	clientOptions := pjrt.NamedValuesMap{}
 	if cpu && devices == 0 && !strings.Contains(os.Getenv("XLA_FLAGS"), "xla_force_host_platform_device_count") {
 		// The plugin's own default is several host devices, which split the

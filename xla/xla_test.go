@@ -290,3 +290,16 @@ func TestDevicesOptionErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestWithoutXNNPack(t *testing.T) {
+	t.Setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+	withoutXNNPack()
+	if got, want := os.Getenv("XLA_FLAGS"), "--xla_cpu_enable_fast_math=false --xla_cpu_use_xnnpack=false"; got != want {
+		t.Errorf("XLA_FLAGS = %q, want %q", got, want)
+	}
+	t.Setenv("XLA_FLAGS", "--xla_cpu_use_xnnpack=true")
+	withoutXNNPack()
+	if got := os.Getenv("XLA_FLAGS"); got != "--xla_cpu_use_xnnpack=true" {
+		t.Errorf("a user's XNNPACK choice was changed: XLA_FLAGS = %q", got)
+	}
+}

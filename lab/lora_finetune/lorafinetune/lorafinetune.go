@@ -43,7 +43,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -122,7 +121,7 @@ type Result struct {
 // DefaultConfig returns the experiment's default settings, with the model
 // at its default place.
 func DefaultConfig() Config {
-	return Config{Model: defaultModel(), Ban: 16, Temperature: 1, TrainSeqs: 1024, ValSeqs: 64, SeqLen: 64, Iters: 150,
+	return Config{Model: lab.DataPath("tinyllamas/stories260K.bin"), Ban: 16, Temperature: 1, TrainSeqs: 1024, ValSeqs: 64, SeqLen: 64, Iters: 150,
 		EvalInterval: 50, BatchSize: 16, LR: 2e-3, MinLR: 2e-4, WarmupIters: 10, GradClip: 1, Rank: 4, Alpha: 4,
 		Targets: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}, Seed: 1337,
 		// stories260K's down projection is 172 inputs wide, which no group
@@ -200,15 +199,6 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// defaultModel is ../shared/data/tinyllamas/stories260K.bin beside the
-// repository, or $TRUSTFORMERS_DATA's copy.
-func defaultModel() string {
-	if d := os.Getenv("TRUSTFORMERS_DATA"); d != "" {
-		return filepath.Join(d, "tinyllamas", "stories260K.bin")
-	}
-	return filepath.Join("..", "shared", "data", "tinyllamas", "stories260K.bin")
-}
-
 // Train runs the experiment with settings c in a new run folder under
 // runsDir and returns what it measured.
 func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
@@ -271,11 +261,8 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	loss := func(g *Graph, batch []*Node) *Node {
-		return lossGraph(m.Decoder, batch[0], batch[1], rule{temperature: 1})
-	}
 	opt := training.AdamW{Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8} // no weight decay on the adapters, as PEFT's usual recipes
-	tr, err := training.NewTrainer(m.Params(), backend, loss, opt, c.GradClip)
+	tr, err := training.NewTrainer(m.Params(), backend, training.CausalLMLoss(m.Decoder), opt, c.GradClip)
 	if err != nil {
 		return res, err
 	}
@@ -292,56 +279,46 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 	fmt.Fprintf(stderr, "lora_finetune: %d modules adapted, %d trainable weights beside the model's %d frozen ones, run folder %s\n",
 		len(adapters.Modules()), adapters.NumParams(), baseSize, r.Dir)
 
-	progress := &lab.Progress{W: stderr, Total: c.Iters}
-	report := func(m training.Metrics) {
-		r.OnMetrics(m)
-		progress.OnMetrics(m)
-		if c.Callback != nil {
-			c.Callback.OnMetrics(m)
-		}
+	callbacks := []training.Callback{r, &lab.Progress{W: stderr, Total: c.Iters}}
+	if c.Callback != nil {
+		callbacks = append(callbacks, c.Callback)
 	}
-	validate := func(step int) (float64, error) {
-		if err := adapters.SetTraining(false); err != nil {
-			return 0, err
-		}
-		l, err := meanOver(val, c.BatchSize, func(x, y *tensors.Tensor) ([]float64, error) {
-			l, err := tr.Eval(x, y)
-			return []float64{l}, err
-		})
-		if err != nil {
-			return 0, err
-		}
-		report(training.Metrics{Step: step, Split: "val", Loss: l[0]})
-		return l[0], adapters.SetTraining(true)
+	valBatches := make([][]*tensors.Tensor, 0, (len(val)+c.BatchSize-1)/c.BatchSize)
+	for i := 0; i < len(val); i += c.BatchSize {
+		x, y := batchTensors(val[i:min(i+c.BatchSize, len(val))])
+		valBatches = append(valBatches, []*tensors.Tensor{x, y})
 	}
-	if res.Before, err = validate(0); err != nil {
-		return res, err
-	}
-	sched := training.Schedule{LR: c.LR, MinLR: c.MinLR, WarmupIters: c.WarmupIters, DecayIters: c.Iters}
-	rng := rand.New(rand.NewPCG(c.Seed, 2))
 	picked := make([][]int32, c.BatchSize)
-	for it := range c.Iters {
-		for i := range picked {
-			picked[i] = train[rng.IntN(len(train))]
-		}
-		x, y := batchTensors(picked)
-		lr := sched.At(it)
-		t0 := time.Now()
-		l, norm, err := tr.Step(lr, x, y)
-		if err != nil {
-			return res, err
-		}
-		report(training.Metrics{Step: it, Split: "train", Loss: l, LR: lr, GradNorm: norm,
-			TokensPerSec: float64(c.BatchSize*c.SeqLen) / time.Since(t0).Seconds()})
-		if done := it + 1; done < c.Iters && c.EvalInterval > 0 && done%c.EvalInterval == 0 {
-			if _, err := validate(done); err != nil {
-				return res, err
+	var losses []float64 // every validation loss, in order
+	loop := &training.Loop{
+		Trainer:  tr,
+		Iters:    c.Iters,
+		Schedule: training.Schedule{LR: c.LR, MinLR: c.MinLR, WarmupIters: c.WarmupIters, DecayIters: c.Iters},
+		Batch: func(rng *rand.Rand) ([]*tensors.Tensor, error) {
+			for i := range picked {
+				picked[i] = train[rng.IntN(len(train))]
 			}
-		}
+			x, y := batchTensors(picked)
+			return []*tensors.Tensor{x, y}, nil
+		},
+		EvalInterval: c.EvalInterval,
+		Evals: []training.Eval{{Split: "val", Batches: func(*rand.Rand) ([][]*tensors.Tensor, error) {
+			return valBatches, nil
+		}}},
+		TrainRNG: rand.NewPCG(c.Seed, 2),
+		Callbacks: append(callbacks, training.CallbackFunc(func(m training.Metrics) {
+			if m.Split == "val" {
+				losses = append(losses, m.Loss)
+			}
+		})),
+		// The adapters' dropout is off while the loss is measured.
+		BeforeEval: func() error { return adapters.SetTraining(false) },
+		AfterEval:  func() error { return adapters.SetTraining(true) },
 	}
-	if res.After, err = validate(c.Iters); err != nil {
+	if _, err := loop.Run(false); err != nil {
 		return res, err
 	}
+	res.Before, res.After = losses[0], losses[len(losses)-1]
 	if err := adapters.SetTraining(false); err != nil {
 		return res, err
 	}
@@ -402,12 +379,6 @@ func (r rule) logits(logits *Node) *Node {
 		mask[id] = -1e9 // not -Inf: the cross-entropy multiplies log-probabilities by 0
 	}
 	return Add(logits, modeling.Like(Const(logits.Graph(), mask), logits))
-}
-
-// lossGraph is the mean next-token cross-entropy of the model, its logits
-// passed through r, on x [B, T] against y [B, T], positions 0..T-1.
-func lossGraph(d *modeling.Decoder, x, y *Node, r rule) *Node {
-	return training.CrossEntropy(r.logits(forward(d, x)), y)
 }
 
 func forward(d *modeling.Decoder, x *Node) *Node {

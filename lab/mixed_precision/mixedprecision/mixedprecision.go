@@ -31,8 +31,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -79,17 +77,8 @@ var Command = lab.Experiment{Name: "mixed_precision",
 // DefaultConfig returns the shakespeare_char model's settings for a
 // 200-iteration run.
 func DefaultConfig() Config {
-	return Config{Data: defaultData(), Iters: 200, EvalIters: 20, BatchSize: 12, BlockSize: 64, NLayer: 4, NHead: 4,
+	return Config{Data: lab.DataPath("tinyshakespeare/input.txt"), Iters: 200, EvalIters: 20, BatchSize: 12, BlockSize: 64, NLayer: 4, NHead: 4,
 		NEmbd: 128, LR: 1e-3, MinLR: 1e-4, WarmupIters: 100, Seed: 1337}
-}
-
-// defaultData is ../shared/data/tinyshakespeare/input.txt beside the
-// repository, or $TRUSTFORMERS_DATA's copy.
-func defaultData() string {
-	if d := os.Getenv("TRUSTFORMERS_DATA"); d != "" {
-		return filepath.Join(d, "tinyshakespeare", "input.txt")
-	}
-	return filepath.Join("..", "shared", "data", "tinyshakespeare", "input.txt")
 }
 
 // Run parses args as the experiment's flags and runs it, printing one line

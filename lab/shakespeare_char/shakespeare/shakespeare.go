@@ -21,20 +21,13 @@
 package shakespeare
 
 import (
-	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"runtime"
 	"time"
 
-	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
-	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/lab"
 	"github.com/trustformers/trustformers-go/models/generate"
 	"github.com/trustformers/trustformers-go/models/gpt2"
@@ -82,7 +75,7 @@ var Command = lab.Experiment{Name: "shakespeare_char",
 // DefaultConfig returns nanoGPT's CPU settings for Tiny Shakespeare, with
 // the data at its default place.
 func DefaultConfig() Config {
-	return Config{Data: defaultData(), Iters: 2000, EvalInterval: 250, EvalIters: 20, BatchSize: 12, BlockSize: 64,
+	return Config{Data: lab.DataPath("tinyshakespeare/input.txt"), Iters: 2000, EvalInterval: 250, EvalIters: 20, BatchSize: 12, BlockSize: 64,
 		NLayer: 4, NHead: 4, NEmbd: 128, LR: 1e-3, MinLR: 1e-4, WarmupIters: 100, DecayIters: 2000, Beta1: 0.9,
 		Beta2: 0.99, WeightDecay: 0.1, GradClip: 1, Seed: 1337, SampleTokens: 300, Accumulate: 1}
 }
@@ -136,15 +129,6 @@ func (c Config) check(where string) error {
 	s.NonNegative("weight_decay", c.WeightDecay)
 	s.NonNegative("grad_clip", c.GradClip)
 	return s.Err()
-}
-
-// defaultData is ../shared/data/tinyshakespeare/input.txt beside the repository,
-// or $TRUSTFORMERS_DATA's copy.
-func defaultData() string {
-	if d := os.Getenv("TRUSTFORMERS_DATA"); d != "" {
-		return filepath.Join(d, "tinyshakespeare", "input.txt")
-	}
-	return filepath.Join("..", "shared", "data", "tinyshakespeare", "input.txt")
 }
 
 // Train runs the experiment with settings c in a new run folder under
@@ -202,121 +186,40 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stderr, "shakespeare_char: %d characters, vocabulary %d, %s, run folder %s\n",
 		data.Train.Len()+data.Val.Len(), vocab.Size(), c.Backend, r.Dir)
 
-	loss := func(g *Graph, batch []*Node) *Node {
-		x, y := batch[0], batch[1]
-		b, t := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
-		positions := Iota(g, shapes.Make(dtypes.Int32, b, t), 1)
-		logits, _, _ := m.ForwardGraph(x, positions, nil)
-		return training.CrossEntropy(logits, y)
-	}
 	opt := training.AdamW{Beta1: c.Beta1, Beta2: c.Beta2, Epsilon: 1e-8, WeightDecay: c.WeightDecay}
-	tr, err := training.NewTrainer(m.Params(), backend, loss, opt, c.GradClip)
+	tr, err := training.NewTrainer(m.Params(), backend, training.CausalLMLoss(m.Decoder), opt, c.GradClip)
 	if err != nil {
 		return err
 	}
-	sched := training.Schedule{LR: c.LR, MinLR: c.MinLR, WarmupIters: c.WarmupIters, DecayIters: c.DecayIters}
-	callbacks := []training.Callback{r, &lab.Progress{W: stderr, Total: c.Iters}}
-	report := func(m training.Metrics) {
-		for _, cb := range callbacks {
-			cb.OnMetrics(m)
-		}
+	loop := &training.Loop{
+		Trainer:      tr,
+		Iters:        c.Iters,
+		Schedule:     training.Schedule{LR: c.LR, MinLR: c.MinLR, WarmupIters: c.WarmupIters, DecayIters: c.DecayIters},
+		Batch:        data.Sampler("train", c.BatchSize, c.BlockSize),
+		Accumulate:   c.Accumulate,
+		EvalInterval: c.EvalInterval,
+		Evals: []training.Eval{
+			training.SampledEval("train-estimate", c.EvalIters, data.Sampler("train", c.BatchSize, c.BlockSize)),
+			training.SampledEval("val", c.EvalIters, data.Sampler("val", c.BatchSize, c.BlockSize)),
+		},
+		Seed:       c.Seed,
+		Patience:   c.Patience,
+		Checkpoint: r.Checkpoint(),
+		Best:       filepath.Join(r.Dir, "checkpoints", "best.safetensors"),
+		StopAfter:  c.StopAfter,
+		Callbacks:  []training.Callback{r, &lab.Progress{W: stderr, Total: c.Iters}},
+		Log:        prefixed{stderr, "shakespeare_char: "},
 	}
-	trainPCG, evalPCG := rand.NewPCG(c.Seed, 1), rand.NewPCG(c.Seed, 2)
-	rng, evalRNG := rand.New(trainPCG), rand.New(evalPCG)
-	early := &training.EarlyStopping{Patience: c.Patience}
-	tr.EarlyStopping = early // saved with every checkpoint, restored on resume
-	start := 0
-	if resumeDir != "" {
-		extra, err := tr.LoadCheckpoint(r.Checkpoint())
-		if err != nil {
-			return err
-		}
-		for key, pcg := range map[string]*rand.PCG{"train_rng": trainPCG, "eval_rng": evalPCG} {
-			if err := restoreRNG(extra[key], pcg); err != nil {
-				return fmt.Errorf("%s: %s: %w (resume from a run folder's checkpoint; best.safetensors keeps no data position)", r.Checkpoint(), key, err)
-			}
-		}
-		start = tr.Steps()
-		if start > c.Iters {
-			return fmt.Errorf("%s: checkpoint at step %d is past the run's %d iterations", r.Checkpoint(), start, c.Iters)
-		}
-		fmt.Fprintf(stderr, "shakespeare_char: resuming %s at iteration %d\n", r.Dir, start)
+	res, err := loop.Run(resumeDir != "")
+	if err != nil {
+		return err
 	}
-	checkpoint := func() error {
-		return tr.SaveCheckpoint(r.Checkpoint(), map[string]string{"train_rng": rngState(trainPCG), "eval_rng": rngState(evalPCG)})
+	if res.Stopped {
+		fmt.Fprintf(stdout, "stopped after %d iterations; continue with -resume %s\n", res.Steps, r.Dir)
+		return nil
 	}
-	estimate := func(split string) (float64, error) {
-		total := 0.0
-		for range c.EvalIters {
-			x, y, err := data.Batch(evalRNG, split, c.BatchSize, c.BlockSize)
-			if err != nil {
-				return 0, err
-			}
-			l, err := tr.Eval(x, y)
-			if err != nil {
-				return 0, err
-			}
-			total += l
-		}
-		return total / float64(c.EvalIters), nil
-	}
-	began := time.Now()
-	var valLoss float64
-	it := start
-	for ; it <= c.Iters; it++ {
-		if (it%c.EvalInterval == 0 || it == c.Iters) && !(resumeDir != "" && it == start) {
-			trainLoss, err := estimate("train")
-			if err != nil {
-				return err
-			}
-			if valLoss, err = estimate("val"); err != nil {
-				return err
-			}
-			report(training.Metrics{Step: it, Split: "val", Loss: valLoss})
-			r.OnMetrics(training.Metrics{Step: it, Split: "train-estimate", Loss: trainLoss})
-			improved, stop := early.Observe(valLoss)
-			if err := checkpoint(); err != nil { // after Observe: a resumed run skips this evaluation
-				return err
-			}
-			if improved {
-				if err := tr.SaveCheckpoint(filepath.Join(r.Dir, "checkpoints", "best.safetensors"),
-					map[string]string{"val_loss": fmt.Sprint(valLoss)}); err != nil {
-					return err
-				}
-			}
-			if stop {
-				fmt.Fprintf(stderr, "shakespeare_char: no better validation loss in %d evaluations; stopping at %d\n", c.Patience, it)
-				break
-			}
-		}
-		if it == c.Iters {
-			break
-		}
-		if c.StopAfter > 0 && it == c.StopAfter {
-			if err := checkpoint(); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "stopped after %d iterations; continue with -resume %s\n", it, r.Dir)
-			return nil
-		}
-		micro := make([][]*tensors.Tensor, max(c.Accumulate, 1))
-		for i := range micro {
-			x, y, err := data.Batch(rng, "train", c.BatchSize, c.BlockSize)
-			if err != nil {
-				return err
-			}
-			micro[i] = []*tensors.Tensor{x, y}
-		}
-		lr := sched.At(it)
-		t0 := time.Now()
-		l, norm, err := tr.StepAccumulated(lr, micro)
-		if err != nil {
-			return err
-		}
-		report(training.Metrics{Step: it, Split: "train", Loss: l, LR: lr, GradNorm: norm,
-			TokensPerSec: float64(len(micro)*c.BatchSize*c.BlockSize) / time.Since(t0).Seconds()})
-	}
-	elapsed := time.Since(began)
+	it, valLoss := res.Steps, res.Losses["val"]
+	elapsed := res.Elapsed
 	if err := m.Save(filepath.Join(r.Dir, "model")); err != nil {
 		return err
 	}
@@ -338,23 +241,17 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-func rngState(p *rand.PCG) string {
-	b, _ := p.MarshalBinary()
-	return base64.StdEncoding.EncodeToString(b)
+// prefixed writes each message with a prefix.
+type prefixed struct {
+	w      io.Writer
+	prefix string
 }
 
-func restoreRNG(state string, p *rand.PCG) error {
-	if state == "" {
-		return fmt.Errorf("no RNG state in the checkpoint's metadata")
+func (p prefixed) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(p.w, p.prefix); err != nil {
+		return 0, err
 	}
-	b, err := base64.StdEncoding.DecodeString(state)
-	if err != nil {
-		return fmt.Errorf("RNG state: %w", err)
-	}
-	if err := p.UnmarshalBinary(b); err != nil {
-		return fmt.Errorf("RNG state: %w", err)
-	}
-	return nil
+	return p.w.Write(b)
 }
 
 func vocabID(v *training.CharVocab, r rune) int32 {
