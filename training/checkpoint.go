@@ -14,6 +14,7 @@ const (
 	metaStep   = "trustformers.step"
 	metaFormat = "trustformers.checkpoint"
 	metaEarly  = "trustformers.early_stopping"
+	metaRNG    = "trustformers.dropout_rng"
 )
 
 // SaveCheckpoint writes the model's weights, the optimizer's moments, the
@@ -47,6 +48,13 @@ func (t *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 		state, _ := t.EarlyStopping.MarshalText()
 		meta[metaEarly] = string(state)
 	}
+	rng, err := t.Params.DropoutState()
+	if err != nil {
+		return fmt.Errorf("checkpoint: dropout stream: %w", err)
+	}
+	if rng != nil {
+		meta[metaRNG] = fmt.Sprint(rng)
+	}
 	for k, v := range extra {
 		if strings.HasPrefix(k, "trustformers.") {
 			return fmt.Errorf("checkpoint: metadata key %q is reserved", k)
@@ -77,6 +85,16 @@ func (t *Trainer) LoadCheckpoint(path string) (map[string]string, error) {
 	}
 	if step < 0 {
 		return nil, fmt.Errorf("%s: metadata %q: step %d is negative", path, metaStep, step)
+	}
+	var rng []uint64
+	if state, ok := meta[metaRNG]; ok {
+		for _, f := range strings.Fields(strings.Trim(state, "[]")) {
+			v, err := strconv.ParseUint(f, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: metadata %q: %w", path, metaRNG, err)
+			}
+			rng = append(rng, v)
+		}
 	}
 	early := EarlyStopping{}
 	if state, ok := meta[metaEarly]; ok {
@@ -112,6 +130,11 @@ func (t *Trainer) LoadCheckpoint(path string) (map[string]string, error) {
 		// The values restored are whole, on the host: lay them out again.
 		if err := t.Params.Shard(s); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if rng != nil {
+		if err := t.Params.SetDropoutState(rng); err != nil {
+			return nil, fmt.Errorf("%s: metadata %q: %w", path, metaRNG, err)
 		}
 	}
 	t.step = step

@@ -193,6 +193,11 @@ func (l *Loop) Run(resume bool) (LoopResult, error) {
 	early := &EarlyStopping{Patience: l.Patience}
 	tr.EarlyStopping = early // saved with every checkpoint, restored on resume
 	start := tr.Steps()
+	if !resume && start == 0 {
+		if err := tr.SeedDropout(l.Seed); err != nil {
+			return res, err
+		}
+	}
 	if resume {
 		if l.Checkpoint == "" {
 			return res, fmt.Errorf("training: resume without a checkpoint file")

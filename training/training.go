@@ -167,6 +167,11 @@ func NewTrainer(params *modeling.Params, backend compute.Backend, loss LossFunc,
 	if len(t.names) == 0 {
 		return nil, fmt.Errorf("training: no trainable weights")
 	}
+	// Dropout in the step's graph draws from the weights' stream, seed 0
+	// until SeedDropout.
+	if err := params.SeedDropout(0); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -200,6 +205,15 @@ func (t *Trainer) checkLayout(batch []*tensors.Tensor) error {
 		}
 	}
 	return nil
+}
+
+// SeedDropout restarts the random stream the model's dropout draws from in
+// training steps (a Loop seeds it with its Seed). Checkpoints save the
+// stream, so a resumed run draws the masks the uninterrupted one would.
+func (t *Trainer) SeedDropout(seed uint64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.Params.SeedDropout(seed)
 }
 
 // Steps returns how many optimizer steps have been taken.
@@ -236,6 +250,7 @@ func (t *Trainer) Step(lr float64, batch ...*tensors.Tensor) (loss, gradNorm flo
 func (t *Trainer) stepGraph(in []*Node) []*Node {
 	lr, step, batch := in[0], in[1], in[2:]
 	g := lr.Graph()
+	t.Params.MarkTraining(g) // dropout is active
 	loss, grads := t.gradients(g, batch)
 	return []*Node{loss, t.update(g, grads, lr, step)}
 }
@@ -308,6 +323,7 @@ func (t *Trainer) StepAccumulated(lr float64, microBatches [][]*tensors.Tensor) 
 		}
 		t.accExec, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
 			g := in[0].Graph()
+			t.Params.MarkTraining(g)
 			l, grads := t.gradients(g, in)
 			for i, name := range t.names {
 				acc := t.acc[name]

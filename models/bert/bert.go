@@ -233,7 +233,7 @@ func (m *Model) encoder(s modeling.Scope, ids, types, mask *Node) (*Node, []*Nod
 	places := e.Weight("position_embeddings.weight", modeling.Whole, c.MaxPositionEmbeddings, d)
 	segments := e.Weight("token_type_embeddings.weight", modeling.Whole, c.TypeVocabSize, d)
 	x := Add(Add(s.EmbedIn(words, ids), s.EmbedIn(segments, types)), s.EmbedIn(places, positions))
-	x = e.LayerNorm(x, "LayerNorm", c.LayerNormEps)
+	x = s.Dropout(e.LayerNorm(x, "LayerNorm", c.LayerNormEps), c.HiddenDropoutProb)
 
 	allowed := modeling.AllowedKeys(Iota(g, shapes.Make(dtypes.Int32, t), 0), t, mask, false, 0)
 	act := modeling.Activation(c.HiddenAct)
@@ -244,11 +244,12 @@ func (m *Model) encoder(s modeling.Scope, ids, types, mask *Node) (*Node, []*Nod
 			return modeling.SplitHeads(l.Linear(x, name, col, d, true), c.NumAttentionHeads, c.HeadDim())
 		}
 		q, k, v := heads("attention.self.query"), heads("attention.self.key"), heads("attention.self.value")
-		a, pr := modeling.Attend(q, k, v, allowed, 1/math.Sqrt(float64(c.HeadDim())))
+		a, pr := s.Attend(q, k, v, allowed, 1/math.Sqrt(float64(c.HeadDim())), c.AttentionProbsDropoutProb)
 		probs = append(probs, pr)
-		x = l.LayerNorm(Add(l.Linear(modeling.MergeHeads(a), "attention.output.dense", row, d, true), x), "attention.output.LayerNorm", c.LayerNormEps)
+		attended := s.Dropout(l.Linear(modeling.MergeHeads(a), "attention.output.dense", row, d, true), c.HiddenDropoutProb)
+		x = l.LayerNorm(Add(attended, x), "attention.output.LayerNorm", c.LayerNormEps)
 		h := act(l.Linear(x, "intermediate.dense", col, c.IntermediateSize, true))
-		x = l.LayerNorm(Add(l.Linear(h, "output.dense", row, d, true), x), "output.LayerNorm", c.LayerNormEps)
+		x = l.LayerNorm(Add(s.Dropout(l.Linear(h, "output.dense", row, d, true), c.HiddenDropoutProb), x), "output.LayerNorm", c.LayerNormEps)
 		hidden = append(hidden, x)
 	}
 	return x, hidden, probs

@@ -68,6 +68,10 @@ func (c *Config) check(path string) error {
 	if err := modeling.PositiveFinite(path, map[string]float64{"layer_norm_eps": c.LayerNormEps}); err != nil {
 		return err
 	}
+	if err := modeling.DropoutRates(path, map[string]float64{"hidden_dropout_prob": c.HiddenDropoutProb,
+		"attention_probs_dropout_prob": c.AttentionProbsDropoutProb}); err != nil {
+		return err
+	}
 	if c.HiddenSize%c.NumAttentionHeads != 0 {
 		return fmt.Errorf("%s: field \"num_attention_heads\" (%d) does not divide \"hidden_size\" (%d)", path, c.NumAttentionHeads, c.HiddenSize)
 	}

@@ -64,6 +64,9 @@ func (c *Config) check(path string) error {
 	if err := modeling.PositiveFinite(path, map[string]float64{"layer_norm_epsilon": c.LayerNormEpsilon}); err != nil {
 		return err
 	}
+	if err := modeling.DropoutRates(path, map[string]float64{"resid_pdrop": c.ResidPdrop, "embd_pdrop": c.EmbdPdrop, "attn_pdrop": c.AttnPdrop}); err != nil {
+		return err
+	}
 	if c.TieWordEmbeddings != nil && !*c.TieWordEmbeddings {
 		return fmt.Errorf("%s: field \"tie_word_embeddings\" is false: GPT-2's LM head is its token embedding here (an untied head is not supported)", path)
 	}

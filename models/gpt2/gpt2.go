@@ -60,7 +60,7 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	m := &Model{Config: cfg}
 	m.Decoder = modeling.NewDecoder(params, backend, modeling.DecoderShape{
 		Layers: cfg.NLayer, KVHeads: cfg.NHead, HeadDim: cfg.HeadDim(),
-		MaxPositions: cfg.NPositions, PadPosition: 1, Vocab: cfg.VocabSize,
+		MaxPositions: cfg.NPositions, PadPosition: 1, Vocab: cfg.VocabSize, AttentionDropout: cfg.AttnPdrop,
 	}, m.graph)
 	return m, nil
 }
@@ -77,12 +77,15 @@ func (m *Model) Save(dir string) error {
 
 // graph is the network: GPT2LMHeadModel.forward. Each weight is named,
 // shaped and given its role here, where it is used (see modeling.Scope).
+// Dropout (embd_pdrop, resid_pdrop; attn_pdrop in the Decoder's attention)
+// acts only in a trainer's graphs.
 func (m *Model) graph(s modeling.Scope, ids, positions *Node, attend modeling.AttendFunc) (*Node, []*Node) {
 	c := m.Config
 	d, act := c.NEmbd, modeling.Activation(c.ActivationFunction)
 	col, row := modeling.ColumnParallel, modeling.RowParallel
 
 	x := Add(s.Embed(ids, "wte.weight", modeling.Embedding, c.VocabSize, d), s.Embed(positions, "wpe.weight", modeling.Whole, c.NPositions, d))
+	x = s.Dropout(x, c.EmbdPdrop)
 	var hidden []*Node
 	for i := range c.NLayer {
 		b := s.At("h.%d", i)
@@ -91,7 +94,7 @@ func (m *Model) graph(s modeling.Scope, ids, positions *Node, attend modeling.At
 		x = Add(x, m.attention(b.At("attn"), i, h, attend))
 		h = b.LayerNorm(x, "ln_2", c.LayerNormEpsilon)
 		h = act(b.Conv1D(h, "mlp.c_fc", col, c.Inner()))
-		x = Add(x, b.Conv1D(h, "mlp.c_proj", row, d))
+		x = Add(x, s.Dropout(b.Conv1D(h, "mlp.c_proj", row, d), c.ResidPdrop))
 	}
 	x = s.LayerNorm(x, "ln_f", c.LayerNormEpsilon)
 	hidden = append(hidden, x)
@@ -116,7 +119,7 @@ func (m *Model) attention(s modeling.Scope, layer int, h *Node, attend modeling.
 		q = MulScalar(q, 1/float64(layer+1))
 	}
 	out := attend(layer, q, k, v)
-	return s.Conv1D(modeling.MergeHeads(out), "c_proj", modeling.RowParallel, c.NEmbd)
+	return s.Dropout(s.Conv1D(modeling.MergeHeads(out), "c_proj", modeling.RowParallel, c.NEmbd), c.ResidPdrop)
 }
 
 // ModelType returns "gpt2".

@@ -120,6 +120,9 @@ func (c *Config) check(path string) error {
 	if err := modeling.PositiveFinite(path, map[string]float64{"rms_norm_eps": c.RMSNormEps, "rope_theta": c.RopeTheta}); err != nil {
 		return err
 	}
+	if err := modeling.DropoutRates(path, map[string]float64{"attention_dropout": c.AttentionDropout}); err != nil {
+		return err
+	}
 	if c.HeadDimField == 0 && c.HiddenSize%c.NumAttentionHeads != 0 {
 		return fmt.Errorf("%s: field \"num_attention_heads\" (%d) does not divide \"hidden_size\" (%d)", path, c.NumAttentionHeads, c.HiddenSize)
 	}

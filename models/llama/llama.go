@@ -90,6 +90,7 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	m.Decoder = modeling.NewDecoder(params, backend, modeling.DecoderShape{
 		Layers: cfg.NumHiddenLayers, KVHeads: cfg.NumKeyValueHeads, HeadDim: cfg.HeadDim(),
 		Window: cfg.Window(), PadPosition: 1, MaxPositions: cfg.MaxPositionEmbeddings, Vocab: cfg.VocabSize,
+		AttentionDropout: cfg.AttentionDropout,
 	}, m.graph)
 	return m, nil
 }

@@ -156,6 +156,17 @@ const maskValue = -math.MaxFloat32
 // [B, 1, Q, K] (true: the query may see the key). It returns the output
 // [B, H, Q, d] and the attention probabilities [B, H, Q, K].
 func Attend(q, k, v, allowed *Node, scale float64) (out, probs *Node) {
+	return attend(q, k, v, allowed, scale, func(p *Node) *Node { return p })
+}
+
+// Attend is modeling.Attend with dropout at rate on the attention
+// probabilities in training graphs (Hugging Face's attn_dropout); probs are
+// those before dropout.
+func (s Scope) Attend(q, k, v, allowed *Node, scale, rate float64) (out, probs *Node) {
+	return attend(q, k, v, allowed, scale, func(p *Node) *Node { return s.Dropout(p, rate) })
+}
+
+func attend(q, k, v, allowed *Node, scale float64, drop func(*Node) *Node) (out, probs *Node) {
 	heads, kvHeads := q.Shape().Dimensions[1], k.Shape().Dimensions[1]
 	if kvHeads != heads {
 		k, v = RepeatKV(k, heads/kvHeads), RepeatKV(v, heads/kvHeads)
@@ -163,7 +174,7 @@ func Attend(q, k, v, allowed *Node, scale float64) (out, probs *Node) {
 	scores := MulScalar(Einsum("bhqd,bhkd->bhqk", q, k), scale)
 	bias := Where(allowed, ScalarZero(q.Graph(), dtypes.Float32), Scalar(q.Graph(), dtypes.Float32, maskValue))
 	probs = Softmax(Add(scores, bias), -1)
-	return Einsum("bhqk,bhkd->bhqd", probs, v), probs
+	return Einsum("bhqk,bhkd->bhqd", drop(probs), v), probs
 }
 
 // attendCached is Attend over two sets of keys and values: those already

@@ -125,6 +125,17 @@ func PositiveFinite(path string, fields map[string]float64) error {
 	return nil
 }
 
+// DropoutRates returns an error naming the field of path whose value is not
+// a dropout rate, in [0, 1).
+func DropoutRates(path string, fields map[string]float64) error {
+	for _, n := range slices.Sorted(maps.Keys(fields)) {
+		if v := fields[n]; !(v >= 0 && v < 1) {
+			return fmt.Errorf("%s: field %q is a dropout rate, which must be in [0, 1); got %v", path, n, v)
+		}
+	}
+	return nil
+}
+
 // CheckLayers returns an error when a config's layer count cannot fit the
 // checkpoint set: every layer has weights of its own, so a checkpoint with
 // fewer tensors than layers is not this config's. It runs before the

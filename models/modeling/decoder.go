@@ -123,6 +123,9 @@ type DecoderShape struct {
 	// Vocab is the vocabulary size: every id must be in [0, Vocab) (0: not
 	// checked).
 	Vocab int
+	// AttentionDropout is the dropout rate on the attention probabilities
+	// in training graphs (the config's attn_pdrop, attention_dropout).
+	AttentionDropout float64
 }
 
 // Decoder runs a decoder-only family: full forward passes, and incremental
@@ -248,7 +251,7 @@ func (d *Decoder) forwardGraph(s Scope, ids, positions, mask *Node) (logits *Nod
 	t := ids.Shape().Dimensions[1]
 	allowed := AllowedKeys(Iota(ids.Graph(), shapes.Make(dtypes.Int32, t), 0), t, mask, true, d.Window)
 	attend := func(layer int, q, k, v *Node) *Node {
-		out, p := Attend(q, k, v, allowed, 1/math.Sqrt(float64(d.HeadDim)))
+		out, p := s.Attend(q, k, v, allowed, 1/math.Sqrt(float64(d.HeadDim)), d.AttentionDropout)
 		probs = append(probs, p)
 		return out
 	}

@@ -57,6 +57,10 @@ func (p *Params) NewExec(backend compute.Backend, fn func(in []*graph.Node) []*g
 	}
 	inner, err := model.NewExec(backend, p.Store, func(_ *model.Scope, in []*graph.Node) []*graph.Node {
 		g := in[0].Graph()
+		// "Training" for GoMLX: variables stay parameters, never constants
+		// folded into the graph (the go and ONNX engines would fold them
+		// otherwise, and a graph would keep the values it was built with).
+		// Dropout has its own mark (MarkTraining).
 		p.Store.SetTraining(g, true)
 		out := fn(in)
 		if e.sharding != nil {

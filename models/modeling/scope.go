@@ -195,6 +195,18 @@ func (s Scope) Embed(ids *Node, name string, role Role, vocab, dim int) *Node {
 	return s.EmbedIn(s.Weight(name, role, vocab, dim), ids)
 }
 
+// Dropout zeroes each element of x with probability rate and scales the
+// others by 1/(1-rate), as torch.nn.Dropout in training, in the graphs a
+// trainer marks as training (Params.MarkTraining) once it has seeded the
+// weights' random stream (Params.SeedDropout); everywhere else (forward
+// passes, decoding, evaluation) it returns x.
+func (s Scope) Dropout(x *Node, rate float64) *Node {
+	if rate <= 0 || s.state.params == nil {
+		return x
+	}
+	return s.state.params.dropout(x, rate)
+}
+
 // EngineOf returns what backend's engine does well. It is the one place
 // that tells engines apart; the building blocks ask it for a capability.
 func EngineOf(backend compute.Backend) Engine {

@@ -54,6 +54,10 @@ type Config struct {
 	Beta2        float64 `json:"beta2"`
 	WeightDecay  float64 `json:"weight_decay"`
 	GradClip     float64 `json:"grad_clip"`
+	// Dropout is nanoGPT's dropout: on the embeddings, the attention
+	// probabilities and each block's two residual branches, in training
+	// steps only (0 in nanoGPT's CPU settings, 0.2 in its GPU ones).
+	Dropout      float64 `json:"dropout,omitempty"`
 	Seed         uint64  `json:"seed"`
 	Backend      string  `json:"backend"`
 	SampleTokens int     `json:"sample_tokens"`
@@ -98,6 +102,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.StopAfter, "stop-after", 0, "stop after this many iterations, leaving a checkpoint to -resume from")
 	fs.IntVar(&c.Patience, "patience", 0, "stop after this many evaluations without a better validation loss (0: never)")
 	fs.IntVar(&c.Accumulate, "accumulate", 1, "gradient accumulation steps: micro-batches of batch_size summed into one step")
+	fs.Float64Var(&c.Dropout, "dropout", 0, "dropout rate in training steps (nanoGPT's GPU settings use 0.2)")
 	if err := lab.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -128,6 +133,7 @@ func (c Config) check(where string) error {
 	s.NonNegative("min_lr", c.MinLR)
 	s.NonNegative("weight_decay", c.WeightDecay)
 	s.NonNegative("grad_clip", c.GradClip)
+	s.Within("dropout", c.Dropout, 0, 0.99)
 	return s.Err()
 }
 
@@ -168,7 +174,8 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 	}
 	defer backend.Finalize()
 	c.Backend = xla.SpecOf(backend)
-	cfg := &gpt2.Config{VocabSize: vocab.Size(), NPositions: c.BlockSize, NEmbd: c.NEmbd, NLayer: c.NLayer, NHead: c.NHead}
+	cfg := &gpt2.Config{VocabSize: vocab.Size(), NPositions: c.BlockSize, NEmbd: c.NEmbd, NLayer: c.NLayer, NHead: c.NHead,
+		ResidPdrop: c.Dropout, EmbdPdrop: c.Dropout, AttnPdrop: c.Dropout}
 	m, err := gpt2.NewRandom(cfg, c.Seed, backend)
 	if err != nil {
 		return err
