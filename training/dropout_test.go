@@ -9,6 +9,7 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/internal/golden"
+	"github.com/trustformers/trustformers-go/models/bert"
 	"github.com/trustformers/trustformers-go/models/gpt2"
 	"github.com/trustformers/trustformers-go/models/llama"
 	"github.com/trustformers/trustformers-go/models/modeling"
@@ -159,5 +160,40 @@ func TestBadDropoutRates(t *testing.T) {
 		NumKeyValueHeads: 1, MaxPositionEmbeddings: 4, AttentionDropout: 1}, 1, backend)
 	if err == nil || !strings.Contains(err.Error(), `"attention_dropout" is a dropout rate`) {
 		t.Errorf("attention_dropout 1: got error %v", err)
+	}
+}
+
+// BERT's hidden and attention-probability dropout act in masked-LM
+// training steps only.
+func TestBertDropout(t *testing.T) {
+	backend := golden.Backend(t)
+	losses := func(rate float64) (train, eval float64) {
+		cfg := &bert.Config{VocabSize: 32, HiddenSize: 16, NumHiddenLayers: 1, NumAttentionHeads: 2, IntermediateSize: 32,
+			MaxPositionEmbeddings: 16, TypeVocabSize: 2, HiddenDropoutProb: rate, AttentionProbsDropoutProb: rate}
+		m, err := bert.NewRandom(cfg, bert.MaskedLM, 3, backend)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := NewTrainer(m.Params(), backend, MaskedLMLoss(m), DefaultAdamW(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := tensors.FromFlatDataAndDimensions([]int32{2, 5, 7, 3, 9, 11, 2, 3, 4, 3, 6, 8}, 2, 6)
+		labels := tensors.FromFlatDataAndDimensions([]int32{-100, -100, -100, 4, -100, -100, -100, 10, -100, 12, -100, -100}, 2, 6)
+		if eval, err = tr.Eval(ids, labels); err != nil {
+			t.Fatal(err)
+		}
+		if train, _, err = tr.Step(1e-3, ids, labels); err != nil {
+			t.Fatal(err)
+		}
+		return train, eval
+	}
+	trainOn, evalOn := losses(0.4)
+	trainOff, evalOff := losses(0)
+	if evalOn != evalOff {
+		t.Errorf("evaluation loss %v with dropout 0.4, %v without", evalOn, evalOff)
+	}
+	if trainOn == trainOff {
+		t.Errorf("training loss %v with dropout 0.4 and without: dropout did nothing", trainOn)
 	}
 }

@@ -118,6 +118,61 @@ func CausalLMLoss(d *modeling.Decoder) LossFunc {
 	}
 }
 
+// MaskedCrossEntropy is the mean cross-entropy of logits [..., V] against
+// integer labels [...], over the labels that are not negative: Hugging
+// Face's ignore_index (-100) marks positions that do not count (padding,
+// unmasked tokens). With every label ignored it is 0.
+func MaskedCrossEntropy(logits, labels *Node) *Node {
+	v := logits.Shape().Dimensions[logits.Rank()-1]
+	logp := LogSoftmax(logits, -1)
+	picked := ReduceSum(Mul(logp, OneHot(labels, v, dtypes.Float32)), -1) // 0 where a label is negative
+	counted := ConvertDType(GreaterOrEqual(labels, ZerosLike(labels)), dtypes.Float32)
+	return Neg(Div(ReduceAllSum(Mul(picked, counted)), Max(ReduceAllSum(counted), ScalarOne(logits.Graph(), dtypes.Float32))))
+}
+
+// Encoder is a model whose graph maps ids, token types and an attention
+// mask ([B, T] int32 each) to its task head's outputs (bert.Model).
+type Encoder interface {
+	HeadGraph(ids, types, mask *Node) []*Node
+}
+
+// MaskedLMLoss is BertForMaskedLM's loss: the cross-entropy of the head's
+// logits at the positions whose label is not negative, on batches [ids,
+// labels, token types, attention mask] ([B, T] int32 each; the last two
+// may be left out: all 0, all 1).
+func MaskedLMLoss(m Encoder) LossFunc {
+	return func(g *Graph, batch []*Node) *Node {
+		ids, labels := batch[0], batch[1]
+		types, mask := encoderInputs(ids, batch[2:])
+		return MaskedCrossEntropy(m.HeadGraph(ids, types, mask)[0], labels)
+	}
+}
+
+// SequenceClassificationLoss is BertForSequenceClassification's loss with
+// several labels: the cross-entropy of the logits [B, labels] against one
+// label per row, on batches [ids, labels [B], token types, attention mask]
+// (the last two may be left out).
+func SequenceClassificationLoss(m Encoder) LossFunc {
+	return func(g *Graph, batch []*Node) *Node {
+		ids, labels := batch[0], batch[1]
+		types, mask := encoderInputs(ids, batch[2:])
+		return MaskedCrossEntropy(m.HeadGraph(ids, types, mask)[0], labels)
+	}
+}
+
+// encoderInputs returns the token types and mask of a batch, defaulting
+// to zeros and ones.
+func encoderInputs(ids *Node, rest []*Node) (types, mask *Node) {
+	types, mask = ZerosLike(ids), OnesLike(ids)
+	if len(rest) > 0 {
+		types = rest[0]
+	}
+	if len(rest) > 1 {
+		mask = rest[1]
+	}
+	return types, mask
+}
+
 // Checkpoint metadata keys of the loop's random streams.
 const (
 	metaTrainRNG = "train_rng"

@@ -217,6 +217,21 @@ func (m *Model) exec(opts modeling.ForwardOptions) (*modeling.Program, error) {
 	return e, nil
 }
 
+// HeadGraph builds the encoder and the task head inside a graph, for
+// trainers (training.MaskedLMLoss, training.SequenceClassificationLoss):
+// ids, token types and attention mask [B, T] (int32) in, the head's
+// outputs out (as Forward's: the masked-LM or classification logits, or
+// the start and end logits; the sequence output for the bare encoder).
+// Dropout acts in a trainer's step graphs.
+func (m *Model) HeadGraph(ids, types, mask *Node) []*Node {
+	s := modeling.NewScope(ids.Graph(), m.params, false)
+	seq, _, _ := m.encoder(s, ids, types, mask)
+	if m.Head == Base {
+		return []*Node{seq}
+	}
+	return m.head(s, seq, m.pool(s, seq))
+}
+
 // encoder is BertModel without the pooler: it returns the sequence output,
 // the hidden states (embeddings, then each layer's output) and the attention
 // probabilities. Each weight is named, shaped and given its role here, where
