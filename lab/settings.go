@@ -1,8 +1,11 @@
 package lab
 
 import (
+	"flag"
 	"fmt"
 	"math"
+	"reflect"
+	"strings"
 )
 
 // Settings checks an experiment's settings and keeps the first problem:
@@ -45,3 +48,60 @@ func (s *Settings) Within(name string, value, lo, hi float64) {
 
 // Err returns the first problem found, nil when there is none.
 func (s *Settings) Err() error { return s.err }
+
+// Flags defines a flag for every field of the struct config points to that
+// has a `flag` tag: the tag is the flag's name, the field's current value
+// its default, and the `help` tag its usage; parsing sets the field. So an
+// experiment declares each setting once, in its Config, beside the JSON
+// name its run folder's config.json gives it:
+//
+//	Iters int `json:"max_iters" flag:"iters" help:"training iterations"`
+//
+// Fields may be strings, bools, ints, uint64s, float64s and []string
+// (comma-separated on the command line). A tagged field of another type,
+// or a config that is not a pointer to a struct, panics: a mistake in the
+// experiment's code, not in its flags.
+func Flags(fs *flag.FlagSet, config any) {
+	v := reflect.ValueOf(config)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		panic(fmt.Sprintf("lab.Flags: want a pointer to a struct, got %T", config))
+	}
+	v = v.Elem()
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		name := f.Tag.Get("flag")
+		if name == "" {
+			continue
+		}
+		help := f.Tag.Get("help")
+		switch p := v.Field(i).Addr().Interface().(type) {
+		case *string:
+			fs.StringVar(p, name, *p, help)
+		case *bool:
+			fs.BoolVar(p, name, *p, help)
+		case *int:
+			fs.IntVar(p, name, *p, help)
+		case *uint64:
+			fs.Uint64Var(p, name, *p, help)
+		case *float64:
+			fs.Float64Var(p, name, *p, help)
+		case *[]string:
+			fs.Var((*commaList)(p), name, help)
+		default:
+			panic(fmt.Sprintf("lab.Flags: field %s (flag -%s) is a %s, which has no flag type", f.Name, name, f.Type))
+		}
+	}
+}
+
+// commaList is a []string flag written as comma-separated values.
+type commaList []string
+
+func (l *commaList) String() string { return strings.Join(*l, ",") }
+
+func (l *commaList) Set(s string) error {
+	*l = nil
+	if s != "" {
+		*l = strings.Split(s, ",")
+	}
+	return nil
+}

@@ -45,7 +45,6 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/gomlx/compute/dtypes"
@@ -65,36 +64,36 @@ import (
 
 // Config is the experiment's settings, written to the run's config.json.
 type Config struct {
-	Model string `json:"model"`
+	Model string `json:"model" flag:"model" help:"llama2.c checkpoint (stories260K.bin)"`
 	// Ban is how many of the model's most used tokens the target stories
 	// forbid.
-	Ban int `json:"ban"`
+	Ban int `json:"ban" flag:"ban" help:"forbid the model's N most used tokens in the target stories"`
 	// Temperature is the sampling temperature of the stories.
-	Temperature float64 `json:"temperature"`
-	TrainSeqs   int     `json:"train_sequences"`
-	ValSeqs     int     `json:"val_sequences"`
+	Temperature float64 `json:"temperature" flag:"temperature" help:"sampling temperature of the target stories"`
+	TrainSeqs   int     `json:"train_sequences" flag:"train-seqs" help:"training sequences to sample"`
+	ValSeqs     int     `json:"val_sequences" flag:"val-seqs" help:"validation sequences to sample"`
 	// SeqLen is the number of tokens sampled after BOS in each sequence.
-	SeqLen       int      `json:"seq_len"`
-	Iters        int      `json:"max_iters"`
-	EvalInterval int      `json:"eval_interval"`
-	BatchSize    int      `json:"batch_size"`
-	LR           float64  `json:"learning_rate"`
+	SeqLen       int      `json:"seq_len" flag:"seq-len" help:"tokens per sequence after BOS"`
+	Iters        int      `json:"max_iters" flag:"iters" help:"training iterations (the learning rate decays over the same number)"`
+	EvalInterval int      `json:"eval_interval" flag:"eval-interval" help:"iterations between validation losses"`
+	BatchSize    int      `json:"batch_size" flag:"batch" help:"sequences per training step"`
+	LR           float64  `json:"learning_rate" flag:"lr" help:"peak learning rate (decays to a tenth)"`
 	MinLR        float64  `json:"min_lr"`
-	WarmupIters  int      `json:"warmup_iters"`
-	GradClip     float64  `json:"grad_clip"`
-	Rank         int      `json:"lora_r"`
-	Alpha        float64  `json:"lora_alpha"`
-	Dropout      float64  `json:"lora_dropout"`
-	Targets      []string `json:"target_modules"`
-	Seed         uint64   `json:"seed"`
-	Backend      string   `json:"backend"`
+	WarmupIters  int      `json:"warmup_iters" flag:"warmup-iters" help:"iterations of linear warm-up"`
+	GradClip     float64  `json:"grad_clip" flag:"grad-clip" help:"global gradient-norm clip (0: none)"`
+	Rank         int      `json:"lora_r" flag:"rank" help:"LoRA rank r"`
+	Alpha        float64  `json:"lora_alpha" flag:"alpha" help:"LoRA alpha (the update is scaled by alpha/r)"`
+	Dropout      float64  `json:"lora_dropout" flag:"dropout" help:"LoRA dropout (one mask per step over the adapters' inputs; see training/lora)"`
+	Targets      []string `json:"target_modules" flag:"targets" help:"comma-separated modules to adapt"`
+	Seed         uint64   `json:"seed" flag:"seed" help:"seed for the data, the adapters and the batches"`
+	Backend      string   `json:"backend" flag:"backend" help:"backend spec (default: xla.New's choice)"`
 	// Quant, when set, quantizes the base model's QuantModules with this
 	// scheme (nf4 for QLoRA) before the adapters are added: the base stays
 	// frozen in 4 (or 8) bits and the adapters train in float32 on top.
-	Quant        string   `json:"quantization,omitempty"`
-	QuantGroup   int      `json:"quantization_group,omitempty"`
-	DoubleQuant  bool     `json:"double_quant,omitempty"`
-	QuantModules []string `json:"quantized_modules,omitempty"`
+	Quant        string   `json:"quantization,omitempty" flag:"quant" help:"quantize the frozen base first: nf4 (QLoRA), int4 or int8"`
+	QuantGroup   int      `json:"quantization_group,omitempty" flag:"quant-group" help:"-quant: inputs per scale (int4, nf4)"`
+	DoubleQuant  bool     `json:"double_quant,omitempty" flag:"double-quant" help:"-quant nf4: quantize the block maxima again (QLoRA)"`
+	QuantModules []string `json:"quantized_modules,omitempty" flag:"quant-modules" help:"-quant: comma-separated modules to quantize"`
 	// Callback, when set, receives every training and validation
 	// measurement too (a notebook's viz.LiveLoss through
 	// training.PerMetric).
@@ -140,6 +139,8 @@ func (c Config) check(where string) error {
 	s.AtLeast("eval-interval", c.EvalInterval, 0)
 	s.AtLeast("batch", c.BatchSize, 1)
 	s.AtLeast("rank", c.Rank, 1)
+	s.AtLeast("warmup-iters", c.WarmupIters, 0)
+	s.NonNegative("grad-clip", c.GradClip)
 	s.NonNegative("temperature", c.Temperature)
 	s.NonNegative("lr", c.LR)
 	s.NonNegative("alpha", c.Alpha)
@@ -158,26 +159,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet("lora_finetune", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Model, "model", c.Model, "llama2.c checkpoint (stories260K.bin)")
-	fs.IntVar(&c.Ban, "ban", c.Ban, "forbid the model's N most used tokens in the target stories")
-	fs.Float64Var(&c.Temperature, "temperature", c.Temperature, "sampling temperature of the target stories")
-	fs.IntVar(&c.TrainSeqs, "train-seqs", c.TrainSeqs, "training sequences to sample")
-	fs.IntVar(&c.ValSeqs, "val-seqs", c.ValSeqs, "validation sequences to sample")
-	fs.IntVar(&c.SeqLen, "seq-len", c.SeqLen, "tokens per sequence after BOS")
-	fs.IntVar(&c.Iters, "iters", c.Iters, "training iterations (the learning rate decays over the same number)")
-	fs.IntVar(&c.EvalInterval, "eval-interval", c.EvalInterval, "iterations between validation losses")
-	fs.IntVar(&c.BatchSize, "batch", c.BatchSize, "sequences per training step")
-	fs.Float64Var(&c.LR, "lr", c.LR, "peak learning rate (decays to a tenth)")
-	fs.IntVar(&c.Rank, "rank", c.Rank, "LoRA rank r")
-	fs.Float64Var(&c.Alpha, "alpha", c.Alpha, "LoRA alpha (the update is scaled by alpha/r)")
-	fs.Float64Var(&c.Dropout, "dropout", c.Dropout, "LoRA dropout (one mask per step over the adapters' inputs; see training/lora)")
-	targets := fs.String("targets", strings.Join(c.Targets, ","), "comma-separated modules to adapt")
-	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed for the data, the adapters and the batches")
-	fs.StringVar(&c.Backend, "backend", "", "backend spec (default: xla.New's choice)")
-	fs.StringVar(&c.Quant, "quant", "", "quantize the frozen base first: nf4 (QLoRA), int4 or int8")
-	fs.IntVar(&c.QuantGroup, "quant-group", c.QuantGroup, "-quant: inputs per scale (int4, nf4)")
-	fs.BoolVar(&c.DoubleQuant, "double-quant", false, "-quant nf4: quantize the block maxima again (QLoRA)")
-	quantModules := fs.String("quant-modules", strings.Join(c.QuantModules, ","), "-quant: comma-separated modules to quantize")
+	lab.Flags(fs, &c)
 	runs := fs.String("runs", "runs", "folder for run folders")
 	if err := lab.ParseFlags(fs, args); err != nil {
 		return err
@@ -186,8 +168,6 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	if err := c.check("flags"); err != nil {
 		return err
 	}
-	c.Targets = strings.Split(*targets, ",")
-	c.QuantModules = strings.Split(*quantModules, ",")
 	if c.Quant == "" {
 		c.QuantGroup, c.QuantModules = 0, nil
 	}

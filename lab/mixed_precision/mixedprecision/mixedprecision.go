@@ -48,22 +48,22 @@ import (
 // Config is the experiment's settings; each precision's run folder gets
 // them in config.json with its own Precision.
 type Config struct {
-	Data      string `json:"data"`
+	Data      string `json:"data" flag:"data" help:"training text (character level)"`
 	Precision string `json:"precision"`
-	Iters     int    `json:"max_iters"`
-	EvalIters int    `json:"eval_iters"`
-	BatchSize int    `json:"batch_size"`
-	BlockSize int    `json:"block_size"`
-	NLayer    int    `json:"n_layer"`
-	NHead     int    `json:"n_head"`
-	NEmbd     int    `json:"n_embd"`
+	Iters     int    `json:"max_iters" flag:"iters" help:"training iterations per precision"`
+	EvalIters int    `json:"eval_iters" flag:"eval-iters" help:"batches per validation loss"`
+	BatchSize int    `json:"batch_size" flag:"batch-size" help:"sequences per step"`
+	BlockSize int    `json:"block_size" flag:"block-size" help:"context length, in characters"`
+	NLayer    int    `json:"n_layer" flag:"n-layer" help:"transformer blocks"`
+	NHead     int    `json:"n_head" flag:"n-head" help:"attention heads"`
+	NEmbd     int    `json:"n_embd" flag:"n-embd" help:"embedding width"`
 	// LR is the peak learning rate, reached after WarmupIters and decayed
 	// to MinLR at Iters (nanoGPT's Shakespeare settings).
-	LR          float64 `json:"learning_rate"`
-	MinLR       float64 `json:"min_lr"`
-	WarmupIters int     `json:"warmup_iters"`
-	Seed        uint64  `json:"seed"`
-	Backend     string  `json:"backend"`
+	LR          float64 `json:"learning_rate" flag:"lr" help:"peak learning rate"`
+	MinLR       float64 `json:"min_lr" flag:"min-lr" help:"learning rate at the end of the cosine decay"`
+	WarmupIters int     `json:"warmup_iters" flag:"warmup-iters" help:"iterations of linear warm-up"`
+	Seed        uint64  `json:"seed" flag:"seed" help:"seed for the weights and the batches"`
+	Backend     string  `json:"backend" flag:"backend" help:"backend spec (default: xla.New's choice)"`
 }
 
 // Precisions are the names -precisions accepts, with the dtype of the
@@ -87,11 +87,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet("mixed_precision", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Data, "data", c.Data, "training text (character level)")
-	fs.IntVar(&c.Iters, "iters", c.Iters, "training iterations per precision")
-	fs.IntVar(&c.EvalIters, "eval-iters", c.EvalIters, "batches per validation loss")
-	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed for the weights and the batches")
-	fs.StringVar(&c.Backend, "backend", "", "backend spec (default: xla.New's choice)")
+	lab.Flags(fs, &c)
 	precisions := fs.String("precisions", "float32,bfloat16", "comma-separated precisions of the matrix products: float32, bfloat16, float16")
 	runs := fs.String("runs", "runs", "folder for run folders")
 	if err := lab.ParseFlags(fs, args); err != nil {
@@ -100,6 +96,12 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	s := lab.CheckSettings("flags")
 	s.AtLeast("iters", c.Iters, 1)
 	s.AtLeast("eval-iters", c.EvalIters, 1)
+	s.AtLeast("batch-size", c.BatchSize, 1)
+	s.AtLeast("block-size", c.BlockSize, 1)
+	s.AtLeast("n-layer", c.NLayer, 1)
+	s.AtLeast("n-head", c.NHead, 1)
+	s.AtLeast("n-embd", c.NEmbd, 1)
+	s.NonNegative("lr", c.LR)
 	if err := s.Err(); err != nil {
 		return err
 	}

@@ -37,39 +37,39 @@ import (
 
 // Config is the experiment's settings, written to the run's config.json.
 type Config struct {
-	Data         string  `json:"data"`
-	Iters        int     `json:"max_iters"`
-	EvalInterval int     `json:"eval_interval"`
-	EvalIters    int     `json:"eval_iters"`
-	BatchSize    int     `json:"batch_size"`
-	BlockSize    int     `json:"block_size"`
-	NLayer       int     `json:"n_layer"`
-	NHead        int     `json:"n_head"`
-	NEmbd        int     `json:"n_embd"`
-	LR           float64 `json:"learning_rate"`
-	MinLR        float64 `json:"min_lr"`
-	WarmupIters  int     `json:"warmup_iters"`
+	Data         string  `json:"data" flag:"data" help:"training text (character level)"`
+	Iters        int     `json:"max_iters" flag:"iters" help:"training iterations (the learning rate decays over the same number)"`
+	EvalInterval int     `json:"eval_interval" flag:"eval-interval" help:"iterations between loss estimates"`
+	EvalIters    int     `json:"eval_iters" flag:"eval-iters" help:"batches per loss estimate"`
+	BatchSize    int     `json:"batch_size" flag:"batch-size" help:"sequences per micro-batch"`
+	BlockSize    int     `json:"block_size" flag:"block-size" help:"context length, in characters"`
+	NLayer       int     `json:"n_layer" flag:"n-layer" help:"transformer blocks"`
+	NHead        int     `json:"n_head" flag:"n-head" help:"attention heads"`
+	NEmbd        int     `json:"n_embd" flag:"n-embd" help:"embedding width"`
+	LR           float64 `json:"learning_rate" flag:"lr" help:"peak learning rate"`
+	MinLR        float64 `json:"min_lr" flag:"min-lr" help:"learning rate at the end of the cosine decay"`
+	WarmupIters  int     `json:"warmup_iters" flag:"warmup-iters" help:"iterations of linear warm-up"`
 	DecayIters   int     `json:"lr_decay_iters"`
-	Beta1        float64 `json:"beta1"`
-	Beta2        float64 `json:"beta2"`
-	WeightDecay  float64 `json:"weight_decay"`
-	GradClip     float64 `json:"grad_clip"`
+	Beta1        float64 `json:"beta1" flag:"beta1" help:"AdamW beta1"`
+	Beta2        float64 `json:"beta2" flag:"beta2" help:"AdamW beta2"`
+	WeightDecay  float64 `json:"weight_decay" flag:"weight-decay" help:"AdamW decoupled weight decay (weights of 2+ dimensions)"`
+	GradClip     float64 `json:"grad_clip" flag:"grad-clip" help:"global gradient-norm clip (0: none)"`
 	// Dropout is nanoGPT's dropout: on the embeddings, the attention
 	// probabilities and each block's two residual branches, in training
 	// steps only (0 in nanoGPT's CPU settings, 0.2 in its GPU ones).
-	Dropout      float64 `json:"dropout,omitempty"`
-	Seed         uint64  `json:"seed"`
-	Backend      string  `json:"backend"`
-	SampleTokens int     `json:"sample_tokens"`
+	Dropout      float64 `json:"dropout,omitempty" flag:"dropout" help:"dropout rate in training steps (nanoGPT's GPU settings use 0.2)"`
+	Seed         uint64  `json:"seed" flag:"seed" help:"seed for the weights, the batches and dropout"`
+	Backend      string  `json:"backend" flag:"backend" help:"backend spec (default: xla.New's choice)"`
+	SampleTokens int     `json:"sample_tokens" flag:"sample-tokens" help:"characters of the sample generated at the end"`
 	// StopAfter ends the process after this many iterations with a
 	// checkpoint (0: run to the end); -resume continues from there.
-	StopAfter int `json:"-"`
+	StopAfter int `json:"-" flag:"stop-after" help:"stop after this many iterations, leaving a checkpoint to -resume from"`
 	// Patience stops training after that many evaluations without a better
 	// validation loss (0: never).
-	Patience int `json:"patience,omitempty"`
+	Patience int `json:"patience,omitempty" flag:"patience" help:"stop after this many evaluations without a better validation loss (0: never)"`
 	// Accumulate splits each step's batch into that many micro-batches
 	// whose gradients are summed (gradient accumulation); 1: none.
-	Accumulate int `json:"gradient_accumulation_steps,omitempty"`
+	Accumulate int `json:"gradient_accumulation_steps,omitempty" flag:"accumulate" help:"gradient accumulation steps: micro-batches of batch-size summed into one step"`
 }
 
 // Command is the experiment as lab.Main and `trustformers train` run it.
@@ -91,18 +91,9 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet("shakespeare_char", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Data, "data", c.Data, "training text (character level)")
-	fs.IntVar(&c.Iters, "iters", c.Iters, "training iterations (the learning rate decays over the same number)")
-	fs.IntVar(&c.EvalInterval, "eval-interval", c.EvalInterval, "iterations between loss estimates")
-	fs.IntVar(&c.EvalIters, "eval-iters", c.EvalIters, "batches per loss estimate")
-	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed for the weights and the batches")
-	fs.StringVar(&c.Backend, "backend", "", "backend spec (default: xla.New's choice)")
+	lab.Flags(fs, &c)
 	runs := fs.String("runs", "runs", "folder for run folders")
 	resume := fs.String("resume", "", "run folder to continue from its last checkpoint (its config.json wins over flags)")
-	fs.IntVar(&c.StopAfter, "stop-after", 0, "stop after this many iterations, leaving a checkpoint to -resume from")
-	fs.IntVar(&c.Patience, "patience", 0, "stop after this many evaluations without a better validation loss (0: never)")
-	fs.IntVar(&c.Accumulate, "accumulate", 1, "gradient accumulation steps: micro-batches of batch_size summed into one step")
-	fs.Float64Var(&c.Dropout, "dropout", 0, "dropout rate in training steps (nanoGPT's GPU settings use 0.2)")
 	if err := lab.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -123,16 +114,21 @@ func (c Config) check(where string) error {
 	s.AtLeast("iters", c.Iters, 0)
 	s.AtLeast("eval-interval", c.EvalInterval, 1)
 	s.AtLeast("eval-iters", c.EvalIters, 1)
-	s.AtLeast("batch_size", c.BatchSize, 1)
-	s.AtLeast("block_size", c.BlockSize, 1)
+	s.AtLeast("batch-size", c.BatchSize, 1)
+	s.AtLeast("block-size", c.BlockSize, 1)
+	s.AtLeast("n-layer", c.NLayer, 1)
+	s.AtLeast("n-head", c.NHead, 1)
+	s.AtLeast("n-embd", c.NEmbd, 1)
 	s.AtLeast("stop-after", c.StopAfter, 0)
 	s.AtLeast("patience", c.Patience, 0)
 	s.AtLeast("accumulate", c.Accumulate, 1)
-	s.AtLeast("sample_tokens", c.SampleTokens, 0)
-	s.NonNegative("learning_rate", c.LR)
-	s.NonNegative("min_lr", c.MinLR)
-	s.NonNegative("weight_decay", c.WeightDecay)
-	s.NonNegative("grad_clip", c.GradClip)
+	s.AtLeast("sample-tokens", c.SampleTokens, 0)
+	s.NonNegative("lr", c.LR)
+	s.NonNegative("min-lr", c.MinLR)
+	s.NonNegative("weight-decay", c.WeightDecay)
+	s.NonNegative("grad-clip", c.GradClip)
+	s.Within("beta1", c.Beta1, 0, 0.999999)
+	s.Within("beta2", c.Beta2, 0, 0.999999)
 	s.Within("dropout", c.Dropout, 0, 0.99)
 	return s.Err()
 }
