@@ -48,6 +48,13 @@ func (t *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 		state, _ := t.EarlyStopping.MarshalText()
 		meta[metaEarly] = string(state)
 	}
+	scale, err := t.lossScaleState()
+	if err != nil {
+		return fmt.Errorf("checkpoint: loss scale: %w", err)
+	}
+	if scale != "" {
+		meta[metaLossScale] = scale
+	}
 	rng, err := t.Params.DropoutState()
 	if err != nil {
 		return fmt.Errorf("checkpoint: dropout stream: %w", err)
@@ -131,6 +138,9 @@ func (t *Trainer) LoadCheckpoint(path string) (map[string]string, error) {
 		if err := t.Params.Shard(s); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
+	}
+	if err := t.restoreLossScale(meta[metaLossScale]); err != nil {
+		return nil, fmt.Errorf("%s: metadata %q: %w", path, metaLossScale, err)
 	}
 	if rng != nil {
 		if err := t.Params.SetDropoutState(rng); err != nil {

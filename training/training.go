@@ -109,6 +109,10 @@ type Trainer struct {
 	names     []string              // trainable weights, sorted
 	// layout is the Params' sharding the programs above were built for.
 	layout *modeling.Sharding
+	// precision is the dtype of the matrix products (SetPrecision); scaler
+	// the loss scale of float16 training.
+	precision dtypes.DType
+	scaler    *lossScaler
 }
 
 // stateVar is one state tensor of the optimizer for one weight.
@@ -251,6 +255,7 @@ func (t *Trainer) stepGraph(in []*Node) []*Node {
 	lr, step, batch := in[0], in[1], in[2:]
 	g := lr.Graph()
 	t.Params.MarkTraining(g) // dropout is active
+	t.prepare(g)
 	loss, grads := t.gradients(g, batch)
 	return []*Node{loss, t.update(g, grads, lr, step)}
 }
@@ -263,7 +268,7 @@ func (t *Trainer) gradients(g *Graph, batch []*Node) (*Node, []*Node) {
 	for i, name := range t.names {
 		params[i] = t.Params.Raw(g, name) // the stored weight, not a transformed view of it
 	}
-	return loss, Gradient(loss, params...)
+	return loss, t.unscaled(g, Gradient(t.scaled(g, loss), params...))
 }
 
 // update clips grads by their global norm and applies the optimizer; it
@@ -279,22 +284,28 @@ func (t *Trainer) update(g *Graph, grads []*Node, lr, step *Node) *Node {
 		// torch.nn.utils.clip_grad_norm_: scale by clip/(norm+1e-6) when that is below 1.
 		scale = Min(scale, Div(Scalar(g, dtypes.Float32, t.Clip), AddScalar(norm, 1e-6)))
 	}
+	var written []*model.Variable // with their values before the update, for guard
+	var old []*Node
 	for i, name := range t.names {
 		vars := t.state[name]
 		state := make([]*Node, len(vars))
 		for j, sv := range vars {
 			state[j] = sv.v.NodeValue(g)
 		}
-		p, newState := t.Opt.Update(Update{Name: name, Weight: t.Params.Raw(g, name), Grad: Mul(grads[i], scale),
+		before := t.Params.Raw(g, name)
+		p, newState := t.Opt.Update(Update{Name: name, Weight: before, Grad: Mul(grads[i], scale),
 			State: state, LR: lr, Step: step})
 		if len(newState) != len(vars) {
 			panic(fmt.Sprintf("training: the optimizer returned %d state tensors for %q, its State lists %d", len(newState), name, len(vars)))
 		}
 		for j, sv := range vars {
+			written, old = append(written, sv.v), append(old, state[j])
 			sv.v.SetNodeValue(newState[j])
 		}
+		written, old = append(written, t.Params.Variable(name)), append(old, before)
 		t.Params.Variable(name).SetNodeValue(p)
 	}
+	t.guard(g, sumSq, written, old)
 	return norm
 }
 
@@ -324,6 +335,7 @@ func (t *Trainer) StepAccumulated(lr float64, microBatches [][]*tensors.Tensor) 
 		t.accExec, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
 			g := in[0].Graph()
 			t.Params.MarkTraining(g)
+			t.prepare(g)
 			l, grads := t.gradients(g, in)
 			for i, name := range t.names {
 				acc := t.acc[name]
@@ -337,6 +349,7 @@ func (t *Trainer) StepAccumulated(lr float64, microBatches [][]*tensors.Tensor) 
 		t.applyExec, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
 			lr, step, n := in[0], in[1], in[2]
 			g := lr.Graph()
+			t.prepare(g)
 			grads := make([]*Node, len(t.names))
 			for i, name := range t.names {
 				acc := t.acc[name]
@@ -397,6 +410,7 @@ func (t *Trainer) Eval(batch ...*tensors.Tensor) (float64, error) {
 	if t.evalExec == nil {
 		var err error
 		t.evalExec, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
+			t.prepare(in[0].Graph())
 			return []*Node{t.Loss(in[0].Graph(), in)}
 		})
 		if err != nil {

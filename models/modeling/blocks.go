@@ -49,7 +49,7 @@ func Linear(x, weight, bias *Node) *Node {
 		// weight).
 		y = blockProduct(flat, blocks)
 	} else {
-		y = Einsum("ni,oi->no", flat, weight)
+		y = matmul("ni,oi->no", flat, weight)
 	}
 	if bias != nil {
 		y = Add(y, Like(bias, y))
@@ -171,10 +171,29 @@ func attend(q, k, v, allowed *Node, scale float64, drop func(*Node) *Node) (out,
 	if kvHeads != heads {
 		k, v = RepeatKV(k, heads/kvHeads), RepeatKV(v, heads/kvHeads)
 	}
-	scores := MulScalar(Einsum("bhqd,bhkd->bhqk", q, k), scale)
+	scores := MulScalar(matmul("bhqd,bhkd->bhqk", q, k), scale)
 	bias := Where(allowed, ScalarZero(q.Graph(), dtypes.Float32), Scalar(q.Graph(), dtypes.Float32, maskValue))
 	probs = Softmax(Add(scores, bias), -1)
-	return Einsum("bhqk,bhkd->bhqd", drop(probs), v), probs
+	return matmul("bhqk,bhkd->bhqd", drop(probs), v), probs
+}
+
+// computeDType is the key of the graph state SetComputeDType attaches.
+type computeDType struct{}
+
+// SetComputeDType makes the matrix products of the projections (Linear)
+// and of attention in g run in dt (bfloat16 or float16): their float32
+// operands are converted to dt and their results back to float32, as
+// PyTorch's autocast does for matmuls. Weights, norms, softmax and the loss
+// stay float32. A trainer sets it on its graphs (Trainer.SetPrecision).
+func SetComputeDType(g *Graph, dt dtypes.DType) { g.AttachState(computeDType{}, dt) }
+
+// matmul is Einsum in the compute dtype of its graph (SetComputeDType).
+func matmul(equation string, a, b *Node) *Node {
+	dt, ok := a.Graph().State(computeDType{}).(dtypes.DType)
+	if !ok || dt == a.DType() {
+		return Einsum(equation, a, b)
+	}
+	return ConvertDType(Einsum(equation, ConvertDType(a, dt), ConvertDType(b, dt)), a.DType())
 }
 
 // attendCached is Attend over two sets of keys and values: those already

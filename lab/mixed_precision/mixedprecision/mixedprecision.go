@@ -7,40 +7,31 @@
 //	trustformers train mixed_precision [the same flags]
 //
 // Each precision trains its own copy of the model from the same seed on the
-// same batches. "float32" is the gpt2 family's own forward. "bfloat16" and
-// "float16" are a copy of that forward (the same weights, the same graph)
-// whose matrix products — every projection, the attention scores and
-// their product with the values, the tied head — take their operands in
-// the half precision and give float32 results: mixed precision as
-// torch.autocast does it, with float32 master weights, norms, softmax,
-// loss and AdamW update. The copy exists because the family's network has
-// no precision hook; at float32 it computes the family's losses (a test
-// checks it, to 1e-6).
+// same batches, through training.Loop, with the trainer's precision set
+// (Trainer.SetPrecision): every projection, the attention scores and their
+// product with the values, and the tied head take their operands in the
+// half precision and give float32 results — mixed precision as
+// torch.autocast does it, with float32 master weights, norms, softmax, loss
+// and AdamW update; float16 adds dynamic loss scaling. The network is the
+// gpt2 family's own. An engine that cannot run a precision says so.
 //
-// The precisions are stepped in turn, one step each, so that a machine
-// shared with other work slows them alike. Each writes its own run folder
-// runs/mixed_precision/<run-id>/ (compare them with `trustformers runs
-// compare runs/mixed_precision`), and the experiment prints, per precision,
-// the validation loss before and after training and the step time.
-// docs/training.md records what it measured.
+// Each precision writes its own run folder runs/mixed_precision/<run-id>/
+// (compare them with `trustformers runs compare runs/mixed_precision`), and
+// the experiment prints, per precision, the validation loss before and
+// after training and the step time. docs/training.md records what it
+// measured.
 package mixedprecision
 
 import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
-	"math/rand/v2"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
-	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/trustformers/trustformers-go/lab"
 	"github.com/trustformers/trustformers-go/models/gpt2"
-	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/training"
 	"github.com/trustformers/trustformers-go/xla"
 )
@@ -129,17 +120,9 @@ type Result struct {
 	TrainLosses []float64
 }
 
-// arm is one precision's model, trainer and run folder.
-type arm struct {
-	res          Result
-	tr           *training.Trainer
-	run          *lab.Run
-	rng, evalRNG *rand.Rand
-	times        []float64
-}
-
-// Measure trains one copy of the model per precision, stepping them in
-// turn, each in its own run folder under runsDir.
+// Measure trains one copy of the model per precision, in turn, each
+// through training.Loop in its own run folder under runsDir: the same
+// weights, batches and evaluation batches for every precision.
 func Measure(c Config, precisions []string, runsDir string, stderr io.Writer) ([]Result, error) {
 	vocab, data, err := training.LoadCharDataset(c.Data)
 	if err != nil {
@@ -151,12 +134,7 @@ func Measure(c Config, precisions []string, runsDir string, stderr io.Writer) ([
 	}
 	defer backend.Finalize()
 	c.Backend = xla.SpecOf(backend)
-	var arms []*arm
-	defer func() {
-		for _, a := range arms {
-			a.run.Close()
-		}
-	}()
+	var results []Result
 	for _, p := range precisions {
 		dtype, ok := Precisions[p]
 		if !ok {
@@ -167,9 +145,12 @@ func Measure(c Config, precisions []string, runsDir string, stderr io.Writer) ([
 		if err != nil {
 			return nil, err
 		}
-		tr, err := training.NewTrainer(m.Params(), backend, lossFunc(m, dtype),
+		tr, err := training.NewTrainer(m.Params(), backend, training.CausalLMLoss(m.Decoder),
 			training.AdamW{Beta1: 0.9, Beta2: 0.99, Epsilon: 1e-8, WeightDecay: 0.1}, 1)
 		if err != nil {
+			return nil, err
+		}
+		if err := tr.SetPrecision(dtype); err != nil {
 			return nil, err
 		}
 		cp := c
@@ -178,67 +159,40 @@ func Measure(c Config, precisions []string, runsDir string, stderr io.Writer) ([
 		if err != nil {
 			return nil, err
 		}
-		arms = append(arms, &arm{res: Result{Precision: p, Backend: c.Backend, Dir: r.Dir}, tr: tr, run: r,
-			rng: rand.New(rand.NewPCG(c.Seed, 1)), evalRNG: rand.New(rand.NewPCG(c.Seed, 2))})
 		fmt.Fprintf(stderr, "mixed_precision: %s on %s, run folder %s\n", p, c.Backend, r.Dir)
-	}
-	estimate := func(a *arm, step int) (float64, error) {
-		total := 0.0
-		for range c.EvalIters {
-			x, y, err := data.Batch(a.evalRNG, "val", c.BatchSize, c.BlockSize)
-			if err != nil {
-				return 0, err
+		res := Result{Precision: p, Backend: c.Backend, Dir: r.Dir}
+		var times []float64
+		record := training.CallbackFunc(func(m training.Metrics) {
+			switch m.Split {
+			case "train":
+				res.TrainLosses = append(res.TrainLosses, m.Loss)
+				times = append(times, 1000*float64(c.BatchSize*c.BlockSize)/m.TokensPerSec)
+			case "val":
+				if m.Step == 0 {
+					res.ValBefore = m.Loss
+				}
+				res.ValAfter = m.Loss
 			}
-			l, err := a.tr.Eval(x, y)
-			if err != nil {
-				return 0, fmt.Errorf("%s: %w", a.res.Precision, err)
-			}
-			total += l
+		})
+		loop := &training.Loop{
+			Trainer:   tr,
+			Iters:     c.Iters,
+			Schedule:  training.Schedule{LR: c.LR, MinLR: c.MinLR, WarmupIters: c.WarmupIters, DecayIters: c.Iters},
+			Batch:     data.Sampler("train", c.BatchSize, c.BlockSize),
+			Evals:     []training.Eval{training.SampledEval("val", c.EvalIters, data.Sampler("val", c.BatchSize, c.BlockSize))},
+			Seed:      c.Seed,
+			Callbacks: []training.Callback{r, &lab.Progress{W: stderr, Total: c.Iters}, record},
 		}
-		l := total / float64(c.EvalIters)
-		a.run.OnMetrics(training.Metrics{Step: step, Split: "val", Loss: l})
-		return l, nil
-	}
-	for _, a := range arms {
-		if a.res.ValBefore, err = estimate(a, 0); err != nil {
-			return nil, err
+		_, err = loop.Run(false)
+		if err == nil {
+			err = r.WriteReport("mixed_precision " + p)
 		}
-	}
-	sched := training.Schedule{LR: c.LR, MinLR: c.MinLR, WarmupIters: c.WarmupIters, DecayIters: c.Iters}
-	progress := &lab.Progress{W: stderr, Total: c.Iters}
-	for it := range c.Iters {
-		for i, a := range arms {
-			x, y, err := data.Batch(a.rng, "train", c.BatchSize, c.BlockSize)
-			if err != nil {
-				return nil, err
-			}
-			lr := sched.At(it)
-			t0 := time.Now()
-			l, norm, err := a.tr.Step(lr, x, y)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", a.res.Precision, err)
-			}
-			d := time.Since(t0)
-			a.times = append(a.times, float64(d.Microseconds())/1000)
-			a.res.TrainLosses = append(a.res.TrainLosses, l)
-			m := training.Metrics{Step: it, Split: "train", Loss: l, LR: lr, GradNorm: norm,
-				TokensPerSec: float64(c.BatchSize*c.BlockSize) / d.Seconds()}
-			a.run.OnMetrics(m)
-			if i == 0 {
-				progress.OnMetrics(m)
-			}
+		r.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-	}
-	var results []Result
-	for _, a := range arms {
-		if a.res.ValAfter, err = estimate(a, c.Iters); err != nil {
-			return nil, err
-		}
-		a.res.FirstStep, a.res.MedianStep, a.res.MeanStep = stepTimes(a.times)
-		if err := a.run.WriteReport("mixed_precision " + a.res.Precision); err != nil {
-			return nil, err
-		}
-		results = append(results, a.res)
+		res.FirstStep, res.MedianStep, res.MeanStep = stepTimes(times)
+		results = append(results, res)
 	}
 	return results, nil
 }
@@ -260,61 +214,4 @@ func stepTimes(times []float64) (first, median, mean float64) {
 		mean += t
 	}
 	return first, steady[len(steady)/2], mean / float64(len(steady))
-}
-
-// lossFunc is the mean cross-entropy of m on a batch (inputs, targets):
-// through the family's own forward for float32, else through forward with
-// matrix products in dtype.
-func lossFunc(m *gpt2.Model, dtype dtypes.DType) training.LossFunc {
-	return func(g *Graph, batch []*Node) *Node {
-		x, y := batch[0], batch[1]
-		if dtype == dtypes.Float32 {
-			b, t := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
-			logits, _, _ := m.ForwardGraph(x, Iota(g, shapes.Make(dtypes.Int32, b, t), 1), nil)
-			return training.CrossEntropy(logits, y)
-		}
-		return training.CrossEntropy(forward(m, x, dtype), y)
-	}
-}
-
-// forward is models/gpt2's network (GPT2LMHeadModel.forward, causal, no
-// padding) with every matrix product's operands converted to dtype and its
-// result back to float32.
-func forward(m *gpt2.Model, ids *Node, dtype dtypes.DType) *Node {
-	g := ids.Graph()
-	c := m.Config
-	p := func(format string, args ...any) *Node { return m.Params().Node(g, fmt.Sprintf(format, args...)) }
-	matmul := func(equation string, a, b *Node) *Node {
-		if dtype == dtypes.Float32 {
-			return Einsum(equation, a, b)
-		}
-		return ConvertDType(Einsum(equation, ConvertDType(a, dtype), ConvertDType(b, dtype)), dtypes.Float32)
-	}
-	linear := func(x, weight, bias *Node) *Node { // modeling.Linear
-		dims := x.Shape().Dimensions
-		y := matmul("ni,oi->no", Reshape(x, -1, dims[len(dims)-1]), weight)
-		y = Add(y, modeling.Like(bias, y))
-		return Reshape(y, append(append([]int(nil), dims[:len(dims)-1]...), weight.Shape().Dimensions[0])...)
-	}
-	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
-	allowed := modeling.AllowedKeys(Iota(g, shapes.Make(dtypes.Int32, t), 0), t, nil, true, 0)
-	mask := Where(allowed, ScalarZero(g, dtypes.Float32), Scalar(g, dtypes.Float32, -math.MaxFloat32))
-	act := modeling.Activation(c.ActivationFunction)
-	hd := c.HeadDim()
-	x := Add(modeling.Embed(p("wte.weight"), ids), modeling.Embed(p("wpe.weight"), Iota(g, shapes.Make(dtypes.Int32, b, t), 1)))
-	for i := range c.NLayer {
-		h := modeling.LayerNorm(x, p("h.%d.ln_1.weight", i), p("h.%d.ln_1.bias", i), c.LayerNormEpsilon)
-		qkv := Split(linear(h, p("h.%d.attn.c_attn.weight", i), p("h.%d.attn.c_attn.bias", i)), -1, 3)
-		q := modeling.SplitHeads(qkv[0], c.NHead, hd)
-		k := modeling.SplitHeads(qkv[1], c.NHead, hd)
-		v := modeling.SplitHeads(qkv[2], c.NHead, hd)
-		probs := Softmax(Add(MulScalar(matmul("bhqd,bhkd->bhqk", q, k), 1/math.Sqrt(float64(hd))), mask), -1)
-		out := modeling.MergeHeads(matmul("bhqk,bhkd->bhqd", probs, v))
-		x = Add(x, linear(out, p("h.%d.attn.c_proj.weight", i), p("h.%d.attn.c_proj.bias", i)))
-		h = modeling.LayerNorm(x, p("h.%d.ln_2.weight", i), p("h.%d.ln_2.bias", i), c.LayerNormEpsilon)
-		h = act(linear(h, p("h.%d.mlp.c_fc.weight", i), p("h.%d.mlp.c_fc.bias", i)))
-		x = Add(x, linear(h, p("h.%d.mlp.c_proj.weight", i), p("h.%d.mlp.c_proj.bias", i)))
-	}
-	x = modeling.LayerNorm(x, p("ln_f.weight"), p("ln_f.bias"), c.LayerNormEpsilon)
-	return matmul("btd,vd->btv", x, p("wte.weight")) // the head is tied to wte
 }

@@ -4,58 +4,14 @@ import (
 	"bytes"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/gomlx/compute/dtypes"
-	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/trustformers/trustformers-go/internal/assets"
 	"github.com/trustformers/trustformers-go/lab"
-	"github.com/trustformers/trustformers-go/models/gpt2"
-	"github.com/trustformers/trustformers-go/training"
-	"github.com/trustformers/trustformers-go/xla"
 )
-
-// TestCopyComputesTheFamilysLoss checks that forward, at float32, is the
-// gpt2 family's network: the same loss and the same gradient norm.
-func TestCopyComputesTheFamilysLoss(t *testing.T) {
-	backend, err := xla.New("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer backend.Finalize()
-	_, data, err := training.LoadCharDataset(assets.Require(t, assets.TinyShakespeare))
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, y, _ := data.Batch(rand.New(rand.NewPCG(1, 1)), "train", 3, 16)
-	var losses, norms []float64
-	for _, copied := range []bool{false, true} {
-		m, err := gpt2.NewRandom(&gpt2.Config{VocabSize: 65, NPositions: 16, NEmbd: 32, NLayer: 2, NHead: 4}, 7, backend)
-		if err != nil {
-			t.Fatal(err)
-		}
-		loss := lossFunc(m, dtypes.Float32)
-		if copied {
-			loss = func(g *Graph, b []*Node) *Node { return training.CrossEntropy(forward(m, b[0], dtypes.Float32), b[1]) }
-		}
-		tr, err := training.NewTrainer(m.Params(), backend, loss, training.DefaultAdamW(), 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, norm, err := tr.Step(1e-3, x, y)
-		if err != nil {
-			t.Fatal(err)
-		}
-		losses, norms = append(losses, l), append(norms, norm)
-	}
-	if math.Abs(losses[0]-losses[1]) > 1e-6 || math.Abs(norms[0]-norms[1]) > 1e-5 {
-		t.Fatalf("family: loss %.7f grad norm %.6f; copy: loss %.7f grad norm %.6f", losses[0], norms[0], losses[1], norms[1])
-	}
-}
 
 // TestMeasure trains a small model a few steps in float32 and bfloat16 on
 // the go backend: bfloat16 products must track the float32 losses closely,
