@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -26,6 +27,20 @@ const (
 // without an overflow, kept on the device.
 type lossScaler struct {
 	scale, good *model.Variable
+}
+
+// ParsePrecision returns the dtype named "float32", "bfloat16" (or "bf16")
+// or "float16" ("fp16").
+func ParsePrecision(name string) (dtypes.DType, error) {
+	switch strings.ToLower(name) {
+	case "float32", "fp32", "f32":
+		return dtypes.Float32, nil
+	case "bfloat16", "bf16":
+		return dtypes.BFloat16, nil
+	case "float16", "fp16", "f16", "half":
+		return dtypes.Float16, nil
+	}
+	return dtypes.InvalidDType, fmt.Errorf("training: precision %q: want float32, bfloat16 or float16", name)
 }
 
 // SetPrecision sets the dtype of the matrix products in the trainer's
@@ -89,12 +104,37 @@ func (t *Trainer) LossScale() float64 {
 	return float64(tensors.MustCopyFlatData[float32](v)[0])
 }
 
-// prepare sets g's compute dtype.
+// SetGradientCheckpointing turns gradient checkpointing on or off: in
+// training steps each transformer block keeps only its input for the
+// backward pass and recomputes its activations there (the blocks the
+// families open with modeling.Scope.Block), trading about one more forward
+// pass for the memory of all but one block's activations. The gradients
+// are the same. An engine without the optimization barrier it needs is an
+// error that says so.
+func (t *Trainer) SetGradientCheckpointing(on bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if on && !t.Backend.Capabilities().Operations[compute.OpTypeOptimizationBarrier] {
+		return fmt.Errorf("training: %s has no optimization barrier, which gradient checkpointing needs; use xla:cpu, go or a GPU", xla.SpecOf(t.Backend))
+	}
+	t.checkpointing = on
+	t.trainExec, t.accExec = nil, nil // rebuilt with or without it
+	return nil
+}
+
+// prepare sets g's compute dtype, and gradient checkpointing in the graphs
+// that are differentiated.
 func (t *Trainer) prepare(g *Graph) {
 	if p := t.Precision(); p != dtypes.Float32 {
 		modeling.SetComputeDType(g, p)
 	}
+	if t.checkpointing && g.State(differentiated{}) != nil {
+		modeling.CheckpointBlocks(g)
+	}
 }
+
+// differentiated marks the trainer's graphs that take gradients.
+type differentiated struct{}
 
 // scaled returns the loss to differentiate: multiplied by the loss scale
 // in float16 training.

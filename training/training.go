@@ -10,8 +10,9 @@
 // compiled graph; the learning rate enters as an input, so the schedule never
 // recompiles it.
 //
-// Training is in float32; docs/training.md records what lab/mixed_precision
-// measured of bfloat16 on each engine.
+// Training is in float32 unless Trainer.SetPrecision asks for bfloat16 or
+// float16 matrix products (mixed precision, with float32 master weights);
+// docs/training.md records what lab/mixed_precision measured on each engine.
 package training
 
 import (
@@ -113,6 +114,8 @@ type Trainer struct {
 	// the loss scale of float16 training.
 	precision dtypes.DType
 	scaler    *lossScaler
+	// checkpointing is gradient checkpointing (SetGradientCheckpointing).
+	checkpointing bool
 }
 
 // stateVar is one state tensor of the optimizer for one weight.
@@ -255,6 +258,7 @@ func (t *Trainer) stepGraph(in []*Node) []*Node {
 	lr, step, batch := in[0], in[1], in[2:]
 	g := lr.Graph()
 	t.Params.MarkTraining(g) // dropout is active
+	g.AttachState(differentiated{}, true)
 	t.prepare(g)
 	loss, grads := t.gradients(g, batch)
 	return []*Node{loss, t.update(g, grads, lr, step)}
@@ -335,6 +339,7 @@ func (t *Trainer) StepAccumulated(lr float64, microBatches [][]*tensors.Tensor) 
 		t.accExec, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
 			g := in[0].Graph()
 			t.Params.MarkTraining(g)
+			g.AttachState(differentiated{}, true)
 			t.prepare(g)
 			l, grads := t.gradients(g, in)
 			for i, name := range t.names {

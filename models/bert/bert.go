@@ -255,6 +255,7 @@ func (m *Model) encoder(s modeling.Scope, ids, types, mask *Node) (*Node, []*Nod
 	hidden, probs := []*Node{x}, []*Node{}
 	for i := range c.NumHiddenLayers {
 		l := s.At("encoder.layer.%d", i)
+		x = s.Block(x)
 		heads := func(name string) *Node {
 			return modeling.SplitHeads(l.Linear(x, name, col, d, true), c.NumAttentionHeads, c.HeadDim())
 		}
@@ -267,7 +268,7 @@ func (m *Model) encoder(s modeling.Scope, ids, types, mask *Node) (*Node, []*Nod
 		x = l.LayerNorm(Add(s.Dropout(l.Linear(h, "output.dense", row, d, true), c.HiddenDropoutProb), x), "output.LayerNorm", c.LayerNormEps)
 		hidden = append(hidden, x)
 	}
-	return x, hidden, probs
+	return s.EndBlocks(x), hidden, probs
 }
 
 // heads returns the pooled output (when there is a pooler) and the task

@@ -117,13 +117,14 @@ func (m *Model) graph(s modeling.Scope, ids, positions *Node, attend modeling.At
 	var hidden []*Node
 	for i := range c.NumHiddenLayers {
 		l := s.At("model.layers.%d", i)
+		x = s.Block(x)
 		hidden = append(hidden, x)
 		h := l.RMSNorm(x, "input_layernorm", c.RMSNormEps)
 		x = Add(x, m.attention(l.At("self_attn"), i, h, positions, attend))
 		h = l.RMSNorm(x, "post_attention_layernorm", c.RMSNormEps)
 		x = Add(x, m.mlp(l.At("mlp"), h))
 	}
-	x = s.RMSNorm(x, "model.norm", c.RMSNormEps)
+	x = s.RMSNorm(s.EndBlocks(x), "model.norm", c.RMSNormEps)
 	hidden = append(hidden, x)
 	head := "lm_head.weight"
 	if c.TieWordEmbeddings {

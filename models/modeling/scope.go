@@ -207,6 +207,36 @@ func (s Scope) Dropout(x *Node, rate float64) *Node {
 	return s.state.params.dropout(x, rate)
 }
 
+// checkpointBlocks is the key of the graph state CheckpointBlocks attaches.
+type checkpointBlocks struct{}
+
+// CheckpointBlocks turns on gradient checkpointing in g: each block a
+// network opens with Scope.Block keeps only its input for the backward
+// pass and recomputes its activations there (GoMLX's Node.Checkpoint), so
+// a training step holds one block's activations at a time, for about one
+// more forward pass of compute. A trainer sets it
+// (Trainer.SetGradientCheckpointing).
+func CheckpointBlocks(g *Graph) { g.AttachState(checkpointBlocks{}, true) }
+
+// Block marks x as the input of one block of the network (a transformer
+// layer): with CheckpointBlocks, the block's activations are recomputed in
+// the backward pass; otherwise it returns x. After the last block the
+// network calls EndBlocks.
+func (s Scope) Block(x *Node) *Node {
+	if s.g.State(checkpointBlocks{}) == nil {
+		return x
+	}
+	return x.Checkpoint()
+}
+
+// EndBlocks closes the last block opened by Block.
+func (s Scope) EndBlocks(x *Node) *Node {
+	if s.g.State(checkpointBlocks{}) == nil {
+		return x
+	}
+	return x.StopCheckpoint()
+}
+
 // EngineOf returns what backend's engine does well. It is the one place
 // that tells engines apart; the building blocks ask it for a capability.
 func EngineOf(backend compute.Backend) Engine {

@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/trustformers/trustformers-go/training"
 	"github.com/trustformers/trustformers-go/xla"
 )
 
@@ -32,7 +33,7 @@ func BenchmarkMatMul(b *testing.B) {
 			x := tensors.FromShape(shapes.Make(dtypes.Float32, m, k))
 			w := tensors.FromShape(shapes.Make(dtypes.Float32, n, k))
 			for _, p := range []string{"float32", "bfloat16", "float16"} {
-				dtype := Precisions[p]
+				dtype, _ := training.ParsePrecision(p)
 				b.Run(fmt.Sprintf("%s/%dx%dx%d/%s", spec, m, k, n, p), func(b *testing.B) {
 					exec, err := NewExec(backend, func(x, w *Node) *Node {
 						if dtype == dtypes.Float32 {

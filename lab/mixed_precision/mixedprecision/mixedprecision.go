@@ -29,7 +29,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gomlx/compute/dtypes"
 	"github.com/trustformers/trustformers-go/lab"
 	"github.com/trustformers/trustformers-go/models/gpt2"
 	"github.com/trustformers/trustformers-go/training"
@@ -56,10 +55,6 @@ type Config struct {
 	Seed        uint64  `json:"seed" flag:"seed" help:"seed for the weights and the batches"`
 	Backend     string  `json:"backend" flag:"backend" help:"backend spec (default: xla.New's choice)"`
 }
-
-// Precisions are the names -precisions accepts, with the dtype of the
-// matrix products' operands.
-var Precisions = map[string]dtypes.DType{"float32": dtypes.Float32, "bfloat16": dtypes.BFloat16, "float16": dtypes.Float16}
 
 // Command is the experiment as lab.Main and `trustformers train` run it.
 var Command = lab.Experiment{Name: "mixed_precision",
@@ -136,9 +131,9 @@ func Measure(c Config, precisions []string, runsDir string, stderr io.Writer) ([
 	c.Backend = xla.SpecOf(backend)
 	var results []Result
 	for _, p := range precisions {
-		dtype, ok := Precisions[p]
-		if !ok {
-			return nil, fmt.Errorf("precision %q: want float32, bfloat16 or float16", p)
+		dtype, err := training.ParsePrecision(p)
+		if err != nil {
+			return nil, err
 		}
 		m, err := gpt2.NewRandom(&gpt2.Config{VocabSize: vocab.Size(), NPositions: c.BlockSize, NEmbd: c.NEmbd,
 			NLayer: c.NLayer, NHead: c.NHead}, c.Seed, backend)

@@ -57,10 +57,16 @@ type Config struct {
 	// Dropout is nanoGPT's dropout: on the embeddings, the attention
 	// probabilities and each block's two residual branches, in training
 	// steps only (0 in nanoGPT's CPU settings, 0.2 in its GPU ones).
-	Dropout      float64 `json:"dropout,omitempty" flag:"dropout" help:"dropout rate in training steps (nanoGPT's GPU settings use 0.2)"`
-	Seed         uint64  `json:"seed" flag:"seed" help:"seed for the weights, the batches and dropout"`
-	Backend      string  `json:"backend" flag:"backend" help:"backend spec (default: xla.New's choice)"`
-	SampleTokens int     `json:"sample_tokens" flag:"sample-tokens" help:"characters of the sample generated at the end"`
+	Dropout float64 `json:"dropout,omitempty" flag:"dropout" help:"dropout rate in training steps (nanoGPT's GPU settings use 0.2)"`
+	// Precision is the dtype of the matrix products (Trainer.SetPrecision):
+	// float32, bfloat16 or float16 (with dynamic loss scaling).
+	Precision string `json:"precision,omitempty" flag:"precision" help:"matrix products in float32, bfloat16 or float16 (mixed precision; float32 weights)"`
+	// GradCheckpoint recomputes each block's activations in the backward
+	// pass (Trainer.SetGradientCheckpointing).
+	GradCheckpoint bool   `json:"gradient_checkpointing,omitempty" flag:"grad-checkpoint" help:"gradient checkpointing: recompute each block's activations in the backward pass"`
+	Seed           uint64 `json:"seed" flag:"seed" help:"seed for the weights, the batches and dropout"`
+	Backend        string `json:"backend" flag:"backend" help:"backend spec (default: xla.New's choice)"`
+	SampleTokens   int    `json:"sample_tokens" flag:"sample-tokens" help:"characters of the sample generated at the end"`
 	// StopAfter ends the process after this many iterations with a
 	// checkpoint (0: run to the end); -resume continues from there.
 	StopAfter int `json:"-" flag:"stop-after" help:"stop after this many iterations, leaving a checkpoint to -resume from"`
@@ -192,6 +198,18 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 	opt := training.AdamW{Beta1: c.Beta1, Beta2: c.Beta2, Epsilon: 1e-8, WeightDecay: c.WeightDecay}
 	tr, err := training.NewTrainer(m.Params(), backend, training.CausalLMLoss(m.Decoder), opt, c.GradClip)
 	if err != nil {
+		return err
+	}
+	if c.Precision != "" {
+		dtype, err := training.ParsePrecision(c.Precision)
+		if err != nil {
+			return err
+		}
+		if err := tr.SetPrecision(dtype); err != nil {
+			return err
+		}
+	}
+	if err := tr.SetGradientCheckpointing(c.GradCheckpoint); err != nil {
 		return err
 	}
 	loop := &training.Loop{
