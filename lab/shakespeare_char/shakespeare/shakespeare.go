@@ -136,7 +136,15 @@ func (c Config) check(where string) error {
 	s.Within("beta1", c.Beta1, 0, 0.999999)
 	s.Within("beta2", c.Beta2, 0, 0.999999)
 	s.Within("dropout", c.Dropout, 0, 0.99)
-	return s.Err()
+	if err := s.Err(); err != nil {
+		return err
+	}
+	if c.Precision != "" {
+		if _, err := training.ParsePrecision(c.Precision); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	return nil
 }
 
 // Train runs the experiment with settings c in a new run folder under
