@@ -3,6 +3,7 @@ package training
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -297,4 +298,24 @@ func checkNonNegative(optimizer string, fields ...any) error {
 		}
 	}
 	return nil
+}
+
+// ParseOptimizer returns the optimizer named "adamw" (nanoGPT's, see
+// DefaultAdamW), "sgd" (with momentum 0.9), "nesterov" (SGD with Nesterov
+// momentum 0.9), "lion" or "adafactor", with their defaults; experiments
+// take it as a flag.
+func ParseOptimizer(name string) (Optimizer, error) {
+	switch strings.ToLower(name) {
+	case "adamw":
+		return DefaultAdamW(), nil
+	case "sgd":
+		return SGD{Momentum: 0.9}, nil
+	case "nesterov":
+		return SGD{Momentum: 0.9, Nesterov: true}, nil
+	case "lion":
+		return DefaultLion(), nil
+	case "adafactor":
+		return DefaultAdafactor(), nil
+	}
+	return nil, fmt.Errorf("training: unknown optimizer %q (have adamw, sgd, nesterov, lion, adafactor)", name)
 }

@@ -282,3 +282,21 @@ func TestBadOptimizerSettings(t *testing.T) {
 		t.Errorf("clip -1: got error %v", err)
 	}
 }
+
+func TestParseOptimizer(t *testing.T) {
+	for _, name := range []string{"adamw", "SGD", "nesterov", "lion", "adafactor"} {
+		opt, err := ParseOptimizer(name)
+		if err != nil || opt == nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if v, ok := opt.(validator); ok {
+			if err := v.Validate(); err != nil {
+				t.Errorf("%s's defaults do not validate: %v", name, err)
+			}
+		}
+	}
+	if _, err := ParseOptimizer("adam-ish"); err == nil || !strings.Contains(err.Error(), `unknown optimizer "adam-ish" (have adamw`) {
+		t.Errorf("unknown optimizer: got error %v", err)
+	}
+}

@@ -1,6 +1,3 @@
-// Package archtest keeps README's table of package imports true: the table
-// lists, for each library package, the packages of this module it imports,
-// and this test compares it with what `go list` reports.
 package archtest
 
 import (

@@ -63,10 +63,13 @@ type Config struct {
 	Precision string `json:"precision,omitempty" flag:"precision" help:"matrix products in float32, bfloat16 or float16 (mixed precision; float32 weights)"`
 	// GradCheckpoint recomputes each block's activations in the backward
 	// pass (Trainer.SetGradientCheckpointing).
-	GradCheckpoint bool   `json:"gradient_checkpointing,omitempty" flag:"grad-checkpoint" help:"gradient checkpointing: recompute each block's activations in the backward pass"`
-	Seed           uint64 `json:"seed" flag:"seed" help:"seed for the weights, the batches and dropout"`
-	Backend        string `json:"backend" flag:"backend" help:"backend spec (default: xla.New's choice)"`
-	SampleTokens   int    `json:"sample_tokens" flag:"sample-tokens" help:"characters of the sample generated at the end"`
+	GradCheckpoint bool `json:"gradient_checkpointing,omitempty" flag:"grad-checkpoint" help:"gradient checkpointing: recompute each block's activations in the backward pass"`
+	// Optimizer is "adamw" (with Beta1, Beta2 and WeightDecay; the default)
+	// or another of training.ParseOptimizer's names, with its defaults.
+	Optimizer    string `json:"optimizer,omitempty" flag:"optimizer" help:"adamw (with -beta1, -beta2, -weight-decay), sgd, nesterov, lion or adafactor"`
+	Seed         uint64 `json:"seed" flag:"seed" help:"seed for the weights, the batches and dropout"`
+	Backend      string `json:"backend" flag:"backend" help:"backend spec (default: xla.New's choice)"`
+	SampleTokens int    `json:"sample_tokens" flag:"sample-tokens" help:"characters of the sample generated at the end"`
 	// StopAfter ends the process after this many iterations with a
 	// checkpoint (0: run to the end); -resume continues from there.
 	StopAfter int `json:"-" flag:"stop-after" help:"stop after this many iterations, leaving a checkpoint to -resume from"`
@@ -144,6 +147,11 @@ func (c Config) check(where string) error {
 			return fmt.Errorf("%s: %w", where, err)
 		}
 	}
+	if c.Optimizer != "" {
+		if _, err := training.ParseOptimizer(c.Optimizer); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
 	return nil
 }
 
@@ -203,7 +211,12 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stderr, "shakespeare_char: %d characters, vocabulary %d, %s, run folder %s\n",
 		data.Train.Len()+data.Val.Len(), vocab.Size(), c.Backend, r.Dir)
 
-	opt := training.AdamW{Beta1: c.Beta1, Beta2: c.Beta2, Epsilon: 1e-8, WeightDecay: c.WeightDecay}
+	var opt training.Optimizer = training.AdamW{Beta1: c.Beta1, Beta2: c.Beta2, Epsilon: 1e-8, WeightDecay: c.WeightDecay}
+	if c.Optimizer != "" && c.Optimizer != "adamw" {
+		if opt, err = training.ParseOptimizer(c.Optimizer); err != nil {
+			return err
+		}
+	}
 	tr, err := training.NewTrainer(m.Params(), backend, training.CausalLMLoss(m.Decoder), opt, c.GradClip)
 	if err != nil {
 		return err

@@ -199,6 +199,8 @@ func TestRunFlags(t *testing.T) {
 		{[]string{"-data", filepath.Join(t.TempDir(), "missing.txt"), "-backend", "go"}, 1, "missing.txt"},
 		{[]string{"-dropout", "-0.1"}, 1, "dropout is -0.1; it must be between 0 and 0.99"},
 		{[]string{"-accumulate", "0"}, 1, "accumulate is 0; it must be at least 1"},
+		{[]string{"-optimizer", "adam-ish"}, 1, `unknown optimizer "adam-ish"`},
+		{[]string{"-precision", "float8"}, 1, `precision "float8"`},
 	} {
 		var stderr bytes.Buffer
 		err := Run(tc.args, io.Discard, &stderr)
