@@ -140,19 +140,18 @@ type Encoder interface {
 // logits at the positions whose label is not negative, on batches [ids,
 // labels, token types, attention mask] ([B, T] int32 each; the last two
 // may be left out: all 0, all 1).
-func MaskedLMLoss(m Encoder) LossFunc {
-	return func(g *Graph, batch []*Node) *Node {
-		ids, labels := batch[0], batch[1]
-		types, mask := encoderInputs(ids, batch[2:])
-		return MaskedCrossEntropy(m.HeadGraph(ids, types, mask)[0], labels)
-	}
-}
+func MaskedLMLoss(m Encoder) LossFunc { return headLoss(m) }
 
 // SequenceClassificationLoss is BertForSequenceClassification's loss with
 // several labels: the cross-entropy of the logits [B, labels] against one
 // label per row, on batches [ids, labels [B], token types, attention mask]
 // (the last two may be left out).
-func SequenceClassificationLoss(m Encoder) LossFunc {
+func SequenceClassificationLoss(m Encoder) LossFunc { return headLoss(m) }
+
+// headLoss is the cross-entropy of an encoder head's first output against
+// the batch's labels (negative labels ignored); the two heads differ only
+// in the labels' shape.
+func headLoss(m Encoder) LossFunc {
 	return func(g *Graph, batch []*Node) *Node {
 		ids, labels := batch[0], batch[1]
 		types, mask := encoderInputs(ids, batch[2:])
