@@ -21,8 +21,14 @@ import (
 // smallGPT returns a 2-layer GPT-2 with the same random weights on every
 // call, and a trainer of it on backend (AdamW, clipping at 1).
 func smallGPT(t *testing.T, backend compute.Backend) (*gpt2.Model, *Trainer) {
+	return smallGPTWithDropout(t, backend, 0)
+}
+
+// smallGPTWithDropout is smallGPT with its three dropout rates at rate.
+func smallGPTWithDropout(t *testing.T, backend compute.Backend, rate float64) (*gpt2.Model, *Trainer) {
 	t.Helper()
-	cfg := &gpt2.Config{VocabSize: 64, NPositions: 16, NEmbd: 32, NLayer: 2, NHead: 4}
+	cfg := &gpt2.Config{VocabSize: 64, NPositions: 16, NEmbd: 32, NLayer: 2, NHead: 4,
+		ResidPdrop: rate, EmbdPdrop: rate, AttnPdrop: rate}
 	m, err := gpt2.NewRandom(cfg, 7, backend)
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +141,34 @@ func TestShardedTrainingMatchesOneDevice(t *testing.T) {
 		t.Errorf("fully sharded: %d bytes of weights and optimizer state per device, data parallel %d: ratio %.3f, want about 1/4", fsdp, dp, r)
 	}
 	t.Logf("weights + AdamW moments per device: data parallel %d bytes, fully sharded %d (%.3f)", dp, fsdp, float64(fsdp)/float64(dp))
+}
+
+// TestShardedDropoutMatchesOneDevice trains with dropout 0.2 from the same
+// dropout seed on one device and sharded over four: the masks come from one
+// replicated random stream, so every loss matches the one-device run's and
+// differs from a run without dropout.
+func TestShardedDropoutMatchesOneDevice(t *testing.T) {
+	b := shardtest.HostDevices(t, 4)
+	bs := batches(4)
+	run := func(rate float64, l *shardtest.Layout) []float64 {
+		_, tr := smallGPTWithDropout(t, b, rate)
+		if err := tr.SeedDropout(11); err != nil {
+			t.Fatal(err)
+		}
+		if l != nil {
+			shardTrainer(t, tr, b, l.Strategy, l.Axes...)
+		}
+		return train(t, tr, bs, 0)
+	}
+	want := run(0.2, nil)
+	if without := run(0, nil); math.Abs(without[1]-want[1]) < 1e-4 {
+		t.Fatalf("dropout 0.2 left the second loss at %.6f, the loss without dropout", want[1])
+	}
+	for _, l := range []shardtest.Layout{shardtest.Layouts4[0], shardtest.Layouts4[1]} {
+		t.Run(l.String(), func(t *testing.T) {
+			compareLosses(t, l.String()+" with dropout 0.2", run(0.2, &l), want)
+		})
+	}
 }
 
 // TestShardedRunResumesOnFewerDevices trains fully sharded on four devices,
