@@ -58,9 +58,11 @@ func (s *Settings) Err() error { return s.err }
 //	Iters int `json:"max_iters" flag:"iters" help:"training iterations"`
 //
 // Fields may be strings, bools, ints, uint64s, float64s and []string
-// (comma-separated on the command line). A tagged field of another type,
-// or a config that is not a pointer to a struct, panics: a mistake in the
-// experiment's code, not in its flags.
+// (comma-separated on the command line); the fields of an embedded,
+// exported struct without a flag tag are the config's own, so experiments can share a
+// block of settings. A tagged field of another type, or a config that is
+// not a pointer to a struct, panics: a mistake in the experiment's code, not
+// in its flags.
 func Flags(fs *flag.FlagSet, config any) {
 	v := reflect.ValueOf(config)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
@@ -71,6 +73,12 @@ func Flags(fs *flag.FlagSet, config any) {
 		f := v.Type().Field(i)
 		name := f.Tag.Get("flag")
 		if name == "" {
+			if f.Anonymous && f.Type.Kind() == reflect.Struct {
+				if !f.IsExported() {
+					panic(fmt.Sprintf("lab.Flags: embedded struct %s is unexported, so its fields cannot be set", f.Type))
+				}
+				Flags(fs, v.Field(i).Addr().Interface())
+			}
 			continue
 		}
 		help := f.Tag.Get("help")

@@ -30,6 +30,7 @@ import (
 	"strings"
 
 	"github.com/trustformers/trustformers-go/lab"
+	"github.com/trustformers/trustformers-go/lab/shakespeare_char/shakespeare"
 	"github.com/trustformers/trustformers-go/models/gpt2"
 	"github.com/trustformers/trustformers-go/training"
 	"github.com/trustformers/trustformers-go/xla"
@@ -38,22 +39,10 @@ import (
 // Config is the experiment's settings; each precision's run folder gets
 // them in config.json with its own Precision.
 type Config struct {
-	Data      string `json:"data" flag:"data" help:"training text (character level)"`
+	shakespeare.Model
 	Precision string `json:"precision"`
 	Iters     int    `json:"max_iters" flag:"iters" help:"training iterations per precision"`
 	EvalIters int    `json:"eval_iters" flag:"eval-iters" help:"batches per validation loss"`
-	BatchSize int    `json:"batch_size" flag:"batch-size" help:"sequences per step"`
-	BlockSize int    `json:"block_size" flag:"block-size" help:"context length, in characters"`
-	NLayer    int    `json:"n_layer" flag:"n-layer" help:"transformer blocks"`
-	NHead     int    `json:"n_head" flag:"n-head" help:"attention heads"`
-	NEmbd     int    `json:"n_embd" flag:"n-embd" help:"embedding width"`
-	// LR is the peak learning rate, reached after WarmupIters and decayed
-	// to MinLR at Iters (nanoGPT's Shakespeare settings).
-	LR          float64 `json:"learning_rate" flag:"lr" help:"peak learning rate"`
-	MinLR       float64 `json:"min_lr" flag:"min-lr" help:"learning rate at the end of the cosine decay"`
-	WarmupIters int     `json:"warmup_iters" flag:"warmup-iters" help:"iterations of linear warm-up"`
-	Seed        uint64  `json:"seed" flag:"seed" help:"seed for the weights and the batches"`
-	Backend     string  `json:"backend" flag:"backend" help:"backend spec (default: xla.New's choice)"`
 }
 
 // Command is the experiment as lab.Main and `trustformers train` run it.
@@ -63,8 +52,7 @@ var Command = lab.Experiment{Name: "mixed_precision",
 // DefaultConfig returns the shakespeare_char model's settings for a
 // 200-iteration run.
 func DefaultConfig() Config {
-	return Config{Data: lab.DataPath("tinyshakespeare/input.txt"), Iters: 200, EvalIters: 20, BatchSize: 12, BlockSize: 64, NLayer: 4, NHead: 4,
-		NEmbd: 128, LR: 1e-3, MinLR: 1e-4, WarmupIters: 100, Seed: 1337}
+	return Config{Model: shakespeare.DefaultModel(), Iters: 200, EvalIters: 20}
 }
 
 // Run parses args as the experiment's flags and runs it, printing one line
@@ -82,12 +70,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	s := lab.CheckSettings("flags")
 	s.AtLeast("iters", c.Iters, 1)
 	s.AtLeast("eval-iters", c.EvalIters, 1)
-	s.AtLeast("batch-size", c.BatchSize, 1)
-	s.AtLeast("block-size", c.BlockSize, 1)
-	s.AtLeast("n-layer", c.NLayer, 1)
-	s.AtLeast("n-head", c.NHead, 1)
-	s.AtLeast("n-embd", c.NEmbd, 1)
-	s.NonNegative("lr", c.LR)
+	c.Model.Check(s)
 	if err := s.Err(); err != nil {
 		return err
 	}
@@ -135,8 +118,7 @@ func Measure(c Config, precisions []string, runsDir string, stderr io.Writer) ([
 		if err != nil {
 			return nil, err
 		}
-		m, err := gpt2.NewRandom(&gpt2.Config{VocabSize: vocab.Size(), NPositions: c.BlockSize, NEmbd: c.NEmbd,
-			NLayer: c.NLayer, NHead: c.NHead}, c.Seed, backend)
+		m, err := gpt2.NewRandom(c.GPT2(vocab.Size()), c.Seed, backend)
 		if err != nil {
 			return nil, err
 		}

@@ -11,14 +11,15 @@ import (
 
 	"github.com/trustformers/trustformers-go/internal/assets"
 	"github.com/trustformers/trustformers-go/lab"
+	"github.com/trustformers/trustformers-go/lab/shakespeare_char/shakespeare"
 )
 
 // TestMeasure trains a small model a few steps in float32 and bfloat16 on
 // the go backend: bfloat16 products must track the float32 losses closely,
 // and each precision gets a run folder.
 func TestMeasure(t *testing.T) {
-	c := Config{Data: assets.Require(t, assets.TinyShakespeare), Iters: 6, EvalIters: 2, BatchSize: 4, BlockSize: 32,
-		NLayer: 1, NHead: 2, NEmbd: 32, LR: 1e-3, MinLR: 1e-4, WarmupIters: 2, Seed: 3, Backend: "go"}
+	c := Config{Model: shakespeare.Model{Data: assets.Require(t, assets.TinyShakespeare), BatchSize: 4, BlockSize: 32,
+		NLayer: 1, NHead: 2, NEmbd: 32, LR: 1e-3, MinLR: 1e-4, WarmupIters: 2, Seed: 3, Backend: "go"}, Iters: 6, EvalIters: 2}
 	runs := t.TempDir()
 	res, err := Measure(c, []string{"float32", "bfloat16"}, runs, io.Discard)
 	if err != nil {

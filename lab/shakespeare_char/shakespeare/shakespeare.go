@@ -35,20 +35,55 @@ import (
 	"github.com/trustformers/trustformers-go/xla"
 )
 
+// Model is the character GPT, its data and its learning-rate schedule: the
+// settings shared by the experiments that train it (this one and
+// mixed_precision), embedded in their Configs.
+type Model struct {
+	Data        string  `json:"data" flag:"data" help:"training text (character level)"`
+	BatchSize   int     `json:"batch_size" flag:"batch-size" help:"sequences per batch (per micro-batch with gradient accumulation)"`
+	BlockSize   int     `json:"block_size" flag:"block-size" help:"context length, in characters"`
+	NLayer      int     `json:"n_layer" flag:"n-layer" help:"transformer blocks"`
+	NHead       int     `json:"n_head" flag:"n-head" help:"attention heads"`
+	NEmbd       int     `json:"n_embd" flag:"n-embd" help:"embedding width"`
+	LR          float64 `json:"learning_rate" flag:"lr" help:"peak learning rate"`
+	MinLR       float64 `json:"min_lr" flag:"min-lr" help:"learning rate at the end of the cosine decay"`
+	WarmupIters int     `json:"warmup_iters" flag:"warmup-iters" help:"iterations of linear warm-up"`
+	Seed        uint64  `json:"seed" flag:"seed" help:"seed for the weights, the batches and dropout"`
+	Backend     string  `json:"backend" flag:"backend" help:"backend spec (default: xla.New's choice)"`
+}
+
+// DefaultModel returns nanoGPT's CPU settings for Tiny Shakespeare: 4
+// layers, 4 heads, 128 wide, context 64, batch 12, learning rate 1e-3 after
+// 100 warm-up iterations decaying to 1e-4, seed 1337, the data at its
+// default place.
+func DefaultModel() Model {
+	return Model{Data: lab.DataPath("tinyshakespeare/input.txt"), BatchSize: 12, BlockSize: 64, NLayer: 4, NHead: 4,
+		NEmbd: 128, LR: 1e-3, MinLR: 1e-4, WarmupIters: 100, Seed: 1337}
+}
+
+// Check adds m's problems to s.
+func (m Model) Check(s *lab.Settings) {
+	s.AtLeast("batch-size", m.BatchSize, 1)
+	s.AtLeast("block-size", m.BlockSize, 1)
+	s.AtLeast("n-layer", m.NLayer, 1)
+	s.AtLeast("n-head", m.NHead, 1)
+	s.AtLeast("n-embd", m.NEmbd, 1)
+	s.NonNegative("lr", m.LR)
+	s.NonNegative("min-lr", m.MinLR)
+}
+
+// GPT2 returns the gpt2 family's config of the model for a vocabulary of
+// vocab characters, with no dropout.
+func (m Model) GPT2(vocab int) *gpt2.Config {
+	return &gpt2.Config{VocabSize: vocab, NPositions: m.BlockSize, NEmbd: m.NEmbd, NLayer: m.NLayer, NHead: m.NHead}
+}
+
 // Config is the experiment's settings, written to the run's config.json.
 type Config struct {
-	Data         string  `json:"data" flag:"data" help:"training text (character level)"`
+	Model
 	Iters        int     `json:"max_iters" flag:"iters" help:"training iterations (the learning rate decays over the same number)"`
 	EvalInterval int     `json:"eval_interval" flag:"eval-interval" help:"iterations between loss estimates"`
 	EvalIters    int     `json:"eval_iters" flag:"eval-iters" help:"batches per loss estimate"`
-	BatchSize    int     `json:"batch_size" flag:"batch-size" help:"sequences per micro-batch"`
-	BlockSize    int     `json:"block_size" flag:"block-size" help:"context length, in characters"`
-	NLayer       int     `json:"n_layer" flag:"n-layer" help:"transformer blocks"`
-	NHead        int     `json:"n_head" flag:"n-head" help:"attention heads"`
-	NEmbd        int     `json:"n_embd" flag:"n-embd" help:"embedding width"`
-	LR           float64 `json:"learning_rate" flag:"lr" help:"peak learning rate"`
-	MinLR        float64 `json:"min_lr" flag:"min-lr" help:"learning rate at the end of the cosine decay"`
-	WarmupIters  int     `json:"warmup_iters" flag:"warmup-iters" help:"iterations of linear warm-up"`
 	DecayIters   int     `json:"lr_decay_iters"`
 	Beta1        float64 `json:"beta1" flag:"beta1" help:"AdamW beta1"`
 	Beta2        float64 `json:"beta2" flag:"beta2" help:"AdamW beta2"`
@@ -67,8 +102,6 @@ type Config struct {
 	// Optimizer is "adamw" (with Beta1, Beta2 and WeightDecay; the default)
 	// or another of training.ParseOptimizer's names, with its defaults.
 	Optimizer    string `json:"optimizer,omitempty" flag:"optimizer" help:"adamw (with -beta1, -beta2, -weight-decay), sgd, nesterov, lion or adafactor"`
-	Seed         uint64 `json:"seed" flag:"seed" help:"seed for the weights, the batches and dropout"`
-	Backend      string `json:"backend" flag:"backend" help:"backend spec (default: xla.New's choice)"`
 	SampleTokens int    `json:"sample_tokens" flag:"sample-tokens" help:"characters of the sample generated at the end"`
 	// StopAfter ends the process after this many iterations with a
 	// checkpoint (0: run to the end); -resume continues from there.
@@ -88,9 +121,8 @@ var Command = lab.Experiment{Name: "shakespeare_char",
 // DefaultConfig returns nanoGPT's CPU settings for Tiny Shakespeare, with
 // the data at its default place.
 func DefaultConfig() Config {
-	return Config{Data: lab.DataPath("tinyshakespeare/input.txt"), Iters: 2000, EvalInterval: 250, EvalIters: 20, BatchSize: 12, BlockSize: 64,
-		NLayer: 4, NHead: 4, NEmbd: 128, LR: 1e-3, MinLR: 1e-4, WarmupIters: 100, DecayIters: 2000, Beta1: 0.9,
-		Beta2: 0.99, WeightDecay: 0.1, GradClip: 1, Seed: 1337, SampleTokens: 300, Accumulate: 1}
+	return Config{Model: DefaultModel(), Iters: 2000, EvalInterval: 250, EvalIters: 20, DecayIters: 2000, Beta1: 0.9,
+		Beta2: 0.99, WeightDecay: 0.1, GradClip: 1, SampleTokens: 300, Accumulate: 1}
 }
 
 // Run parses args as the experiment's flags and runs it (or, with -resume,
@@ -123,17 +155,11 @@ func (c Config) check(where string) error {
 	s.AtLeast("iters", c.Iters, 0)
 	s.AtLeast("eval-interval", c.EvalInterval, 1)
 	s.AtLeast("eval-iters", c.EvalIters, 1)
-	s.AtLeast("batch-size", c.BatchSize, 1)
-	s.AtLeast("block-size", c.BlockSize, 1)
-	s.AtLeast("n-layer", c.NLayer, 1)
-	s.AtLeast("n-head", c.NHead, 1)
-	s.AtLeast("n-embd", c.NEmbd, 1)
+	c.Model.Check(s)
 	s.AtLeast("stop-after", c.StopAfter, 0)
 	s.AtLeast("patience", c.Patience, 0)
 	s.AtLeast("accumulate", c.Accumulate, 1)
 	s.AtLeast("sample-tokens", c.SampleTokens, 0)
-	s.NonNegative("lr", c.LR)
-	s.NonNegative("min-lr", c.MinLR)
 	s.NonNegative("weight-decay", c.WeightDecay)
 	s.NonNegative("grad-clip", c.GradClip)
 	s.Within("beta1", c.Beta1, 0, 0.999999)
@@ -192,8 +218,8 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 	}
 	defer backend.Finalize()
 	c.Backend = xla.SpecOf(backend)
-	cfg := &gpt2.Config{VocabSize: vocab.Size(), NPositions: c.BlockSize, NEmbd: c.NEmbd, NLayer: c.NLayer, NHead: c.NHead,
-		ResidPdrop: c.Dropout, EmbdPdrop: c.Dropout, AttnPdrop: c.Dropout}
+	cfg := c.GPT2(vocab.Size())
+	cfg.ResidPdrop, cfg.EmbdPdrop, cfg.AttnPdrop = c.Dropout, c.Dropout, c.Dropout
 	m, err := gpt2.NewRandom(cfg, c.Seed, backend)
 	if err != nil {
 		return err

@@ -21,9 +21,9 @@ import (
 // (ln 65 ≈ 4.17 for an untrained model), and the run folder must hold the
 // config, environment, metrics and sample.
 func TestShortRunLearnsAndWritesTheRunFolder(t *testing.T) {
-	c := Config{Data: assets.Require(t, assets.TinyShakespeare), Iters: 30, EvalInterval: 30, EvalIters: 2,
-		BatchSize: 12, BlockSize: 64, NLayer: 2, NHead: 4, NEmbd: 64, LR: 1e-3, MinLR: 1e-4, WarmupIters: 5,
-		DecayIters: 30, Beta1: 0.9, Beta2: 0.99, WeightDecay: 0.1, GradClip: 1, Seed: 1, Backend: "go", SampleTokens: 20}
+	c := Config{Model: Model{Data: assets.Require(t, assets.TinyShakespeare), BatchSize: 12, BlockSize: 64, NLayer: 2,
+		NHead: 4, NEmbd: 64, LR: 1e-3, MinLR: 1e-4, WarmupIters: 5, Seed: 1, Backend: "go"}, Iters: 30, EvalInterval: 30,
+		EvalIters: 2, DecayIters: 30, Beta1: 0.9, Beta2: 0.99, WeightDecay: 0.1, GradClip: 1, SampleTokens: 20}
 	runs := t.TempDir()
 	if err := Train(c, runs, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
@@ -77,9 +77,9 @@ func TestShortRunLearnsAndWritesTheRunFolder(t *testing.T) {
 // iterations, resumes it from its run folder, and compares every loss with
 // an uninterrupted run.
 func TestResumeGivesTheUninterruptedLosses(t *testing.T) {
-	c := Config{Data: assets.Require(t, assets.TinyShakespeare), Iters: 20, EvalInterval: 10, EvalIters: 2,
-		BatchSize: 4, BlockSize: 32, NLayer: 1, NHead: 2, NEmbd: 32, LR: 1e-3, MinLR: 1e-4, WarmupIters: 2,
-		DecayIters: 20, Beta1: 0.9, Beta2: 0.99, WeightDecay: 0.1, GradClip: 1, Seed: 3, Backend: "go", SampleTokens: 8}
+	c := Config{Model: Model{Data: assets.Require(t, assets.TinyShakespeare), BatchSize: 4, BlockSize: 32, NLayer: 1,
+		NHead: 2, NEmbd: 32, LR: 1e-3, MinLR: 1e-4, WarmupIters: 2, Seed: 3, Backend: "go"}, Iters: 20, EvalInterval: 10,
+		EvalIters: 2, DecayIters: 20, Beta1: 0.9, Beta2: 0.99, WeightDecay: 0.1, GradClip: 1, SampleTokens: 8}
 	whole := t.TempDir()
 	if err := Train(c, whole, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
@@ -136,9 +136,9 @@ func readLosses(t *testing.T, root string) []string {
 // resumed must stop at the same iteration, with the same losses, as the
 // uninterrupted run.
 func TestPatienceSurvivesResume(t *testing.T) {
-	c := Config{Data: assets.Require(t, assets.TinyShakespeare), Iters: 40, EvalInterval: 2, EvalIters: 1,
-		BatchSize: 4, BlockSize: 32, NLayer: 1, NHead: 2, NEmbd: 32, LR: 1e-2, MinLR: 1e-2, Beta1: 0.9, Beta2: 0.99,
-		WeightDecay: 0.1, GradClip: 1, Seed: 3, Backend: "go", SampleTokens: 8, Patience: 2}
+	c := Config{Model: Model{Data: assets.Require(t, assets.TinyShakespeare), BatchSize: 4, BlockSize: 32, NLayer: 1,
+		NHead: 2, NEmbd: 32, LR: 1e-2, MinLR: 1e-2, Seed: 3, Backend: "go"}, Iters: 40, EvalInterval: 2, EvalIters: 1,
+		Beta1: 0.9, Beta2: 0.99, WeightDecay: 0.1, GradClip: 1, SampleTokens: 8, Patience: 2}
 	whole := t.TempDir()
 	var out bytes.Buffer
 	if err := Train(c, whole, &out, io.Discard); err != nil {
