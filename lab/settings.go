@@ -58,11 +58,11 @@ func (s *Settings) Err() error { return s.err }
 //	Iters int `json:"max_iters" flag:"iters" help:"training iterations"`
 //
 // Fields may be strings, bools, ints, uint64s, float64s and []string
-// (comma-separated on the command line); the fields of an embedded,
-// exported struct without a flag tag are the config's own, so experiments can share a
-// block of settings. A tagged field of another type, or a config that is
-// not a pointer to a struct, panics: a mistake in the experiment's code, not
-// in its flags.
+// (comma-separated on the command line). The fields of an embedded,
+// exported struct without a flag tag count as the config's own, so
+// experiments can share a block of settings. A tagged field of another
+// type, an unexported embedded struct, or a config that is not a pointer to
+// a struct panics: a mistake in the experiment's code, not in its flags.
 func Flags(fs *flag.FlagSet, config any) {
 	v := reflect.ValueOf(config)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
