@@ -30,7 +30,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/trustformers/trustformers-go/internal/atomicfile"
+	"github.com/trustformers/trustformers-go/files"
 	"github.com/trustformers/trustformers-go/training"
 	"github.com/trustformers/trustformers-go/xla"
 )
@@ -162,13 +162,13 @@ func repairTail(path string) error {
 	return nil
 }
 
-// removeStaleTemporaries deletes the temporary files that atomicfile.Write
+// removeStaleTemporaries deletes the temporary files that files.Write
 // leaves when a process is killed while writing (".NAME.tmp123"), in the run
 // folder and its checkpoints: a run folder is written by one process at a
 // time, so any found on reopening it are stale.
 func removeStaleTemporaries(dir string) {
 	for _, sub := range []string{dir, filepath.Join(dir, "checkpoints")} {
-		matches, _ := filepath.Glob(filepath.Join(sub, ".*"+atomicfile.TempInfix+"*"))
+		matches, _ := filepath.Glob(filepath.Join(sub, ".*"+files.TempInfix+"*"))
 		for _, m := range matches {
 			_ = os.Remove(m)
 		}
@@ -183,7 +183,7 @@ func (r *Run) writeJSON(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(r.Dir, name), append(data, '\n'))
+	return files.WriteFile(filepath.Join(r.Dir, name), append(data, '\n'))
 }
 
 // metricsLine is one line of metrics.jsonl.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/trustformers/trustformers-go/internal/atomicfile"
+	"github.com/trustformers/trustformers-go/files"
 	"github.com/trustformers/trustformers-go/models"
 	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/weights"
@@ -61,7 +61,7 @@ func Save(m models.Model, q *Quantized, dir string) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(path, append(out, '\n'))
+	return files.WriteFile(path, append(out, '\n'))
 }
 
 // Read returns what the quantized model folder dir holds, from its

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/trustformers/trustformers-go/internal/atomicfile"
+	"github.com/trustformers/trustformers-go/files"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
 )
 
@@ -29,7 +29,7 @@ func WriteTokenFile(path string, ids []int32, width int) error {
 			binary.LittleEndian.PutUint32(buf[4*i:], uint32(id))
 		}
 	}
-	return atomicfile.WriteFile(path, buf)
+	return files.WriteFile(path, buf)
 }
 
 // TokenFile is a token file mapped into memory: windows are read from the

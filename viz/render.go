@@ -34,7 +34,7 @@ import (
 
 	"github.com/go-echarts/go-echarts/v2/render"
 	"github.com/janpfeifer/gonb/gonbui"
-	"github.com/trustformers/trustformers-go/internal/atomicfile"
+	"github.com/trustformers/trustformers-go/files"
 )
 
 // Chart is anything go-echarts can render: every chart type in
@@ -326,7 +326,7 @@ func SaveHTMLPage(path, title string, charts ...Chart) error {
 			if err != nil {
 				return fmt.Errorf("viz.SaveHTML: reading %s: %w", lib, err)
 			}
-			if err := atomicfile.WriteFile(dst, data); err != nil {
+			if err := files.WriteFile(dst, data); err != nil {
 				return fmt.Errorf("viz.SaveHTML: %w", err)
 			}
 		}
@@ -334,7 +334,7 @@ func SaveHTMLPage(path, title string, charts ...Chart) error {
 	} else {
 		fmt.Fprintf(os.Stderr, "viz: %v; %s loads echarts from %s\n", err, path, CDN)
 	}
-	if err := atomicfile.WriteFile(path, []byte(PageOf(title, src, charts...))); err != nil {
+	if err := files.WriteFile(path, []byte(PageOf(title, src, charts...))); err != nil {
 		return fmt.Errorf("viz.SaveHTML: %w", err)
 	}
 	return nil

@@ -9,7 +9,7 @@ import (
 	"github.com/go-echarts/go-echarts/v2/charts"
 	"github.com/go-echarts/go-echarts/v2/opts"
 	"github.com/janpfeifer/gonb/gonbui"
-	"github.com/trustformers/trustformers-go/internal/atomicfile"
+	"github.com/trustformers/trustformers-go/files"
 )
 
 // buildDir is the ignored folder where tests keep their screenshots.
@@ -133,7 +133,7 @@ func TestChartsRenderOffline(t *testing.T) {
 		t.Fatalf("SaveHTML did not copy echarts beside the page: %v", err)
 	}
 	inlined := filepath.Join(dir, "inlined", "line.html")
-	if err := atomicfile.WriteFile(inlined, []byte(Page(lineChart(), "line", ""))); err != nil {
+	if err := files.WriteFile(inlined, []byte(Page(lineChart(), "line", ""))); err != nil {
 		t.Fatal(err)
 	}
 	for _, page := range []string{standalone, inlined} {
@@ -167,7 +167,7 @@ func TestBlankPageIsDetected(t *testing.T) {
 	requireChromium(t)
 	dir, _ := filepath.Abs(buildDir)
 	page := filepath.Join(dir, "blank", "blank.html")
-	if err := atomicfile.WriteFile(page, []byte("<!DOCTYPE html><html><body></body></html>")); err != nil {
+	if err := files.WriteFile(page, []byte("<!DOCTYPE html><html><body></body></html>")); err != nil {
 		t.Fatal(err)
 	}
 	png := filepath.Join(dir, "blank", "blank.png")

@@ -31,16 +31,61 @@ type robustCase struct {
 	want []string
 }
 
+// robustEnv is what every group of robustness cases may use: the test
+// data and the golden model folders.
+type robustEnv struct {
+	shakespeare, stories string // Tiny Shakespeare and stories260K.bin
+	gpt2Dir, llamaDir    string // the golden GPT-2 and LLaMA model folders
+}
+
+// robustGroups are the groups of cases TestRobustness runs: this file's
+// core cases, and one group per robustness_*_test.go file, each added in
+// that file's init.
+var robustGroups = []func(t *testing.T, env robustEnv) []robustCase{coreCases}
+
 // TestRobustness feeds every loader, subcommand and experiment flag
 // corrupt and extreme inputs, each in a process of its own under a memory
 // limit, and checks a clean failure: exit status 1, an error naming the
 // file, tensor, field or flag, no panic, no crash for lack of memory.
 func TestRobustness(t *testing.T) {
 	bin := buildDoctor(t, t.TempDir(), "simd")
-	shakespeare := assets.Require(t, assets.TinyShakespeare)
-	stories := assets.Require(t, assets.Stories260K)
-	gpt2Dir := filepath.Join(golden.Dir("gpt2"), "model")
-	llamaDir := filepath.Join(golden.Dir("llama"), "model")
+	env := robustEnv{
+		shakespeare: assets.Require(t, assets.TinyShakespeare),
+		stories:     assets.Require(t, assets.Stories260K),
+		gpt2Dir:     filepath.Join(golden.Dir("gpt2"), "model"),
+		llamaDir:    filepath.Join(golden.Dir("llama"), "model"),
+	}
+	var cases []robustCase
+	for _, group := range robustGroups {
+		cases = append(cases, group(t, env)...)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			args := tc.setup(t, dir)
+			out, errOut, code := runLimited(t, bin, args...)
+			if tc.want == nil {
+				if code != 0 {
+					t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+				}
+				return
+			}
+			if code != 1 {
+				t.Errorf("exit %d, want 1 (a clean error)", code)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+		})
+	}
+}
+
+// coreCases are corrupt weights, configs and tokenizers, and experiment
+// flags out of range.
+func coreCases(t *testing.T, env robustEnv) []robustCase {
+	shakespeare, stories, gpt2Dir, llamaDir := env.shakespeare, env.stories, env.gpt2Dir, env.llamaDir
 	// gpt2Config writes the golden GPT-2 weights with its config changed by edit.
 	gpt2Config := func(t *testing.T, dir string, edit map[string]any) string {
 		return editedModel(t, gpt2Dir, filepath.Join(dir, "m"), edit)
@@ -143,27 +188,7 @@ func TestRobustness(t *testing.T) {
 				filepath.Dir(assets.Require(t, assets.GPT2Encoder)), "--schemes", "int8", "--seqs", "2", "--seq-len", "16"}
 		}, []string{"outside the model's vocabulary of 512"}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			args := tc.setup(t, dir)
-			out, errOut, code := runLimited(t, bin, args...)
-			if tc.want == nil {
-				if code != 0 {
-					t.Fatalf("exit %d:\n%s%s", code, out, errOut)
-				}
-				return
-			}
-			if code != 1 {
-				t.Errorf("exit %d, want 1 (a clean error)", code)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(errOut, w) {
-					t.Errorf("stderr lacks %q:\n%s", w, errOut)
-				}
-			}
-		})
-	}
+	return cases
 }
 
 // runLimited runs bin with args under ulimit -v memoryLimitKB on the go

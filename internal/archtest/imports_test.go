@@ -23,7 +23,7 @@ func library(pkg string) bool {
 	case strings.HasPrefix(pkg, "lab/"):
 		return false // an experiment: lab/<name> and lab/<name>/<package>
 	case strings.HasPrefix(pkg, "internal/"):
-		return pkg == "internal/atomicfile"
+		return false
 	}
 	return true
 }

@@ -12,7 +12,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/trustformers/trustformers-go/internal/atomicfile"
+	"github.com/trustformers/trustformers-go/files"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
 
@@ -71,7 +71,7 @@ func WriteConfig(dir string, cfg any) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, ConfigFile), append(data, '\n'))
+	return files.WriteFile(filepath.Join(dir, ConfigFile), append(data, '\n'))
 }
 
 // Positive returns an error naming field in path when value is not positive.

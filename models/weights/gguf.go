@@ -16,7 +16,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/dtypes/float16"
 	hfgguf "github.com/gomlx/go-huggingface/models/gguf"
-	"github.com/trustformers/trustformers-go/internal/atomicfile"
+	"github.com/trustformers/trustformers-go/files"
 )
 
 // GGUF is llama.cpp's single-file format: a header of typed metadata
@@ -154,7 +154,7 @@ func WriteGGUF(path string, meta []GGUFKV, tensors []GGUFTensor) error {
 		offset += size + padding(size, alignment)
 	}
 	header = append(header, make([]byte, padding(uint64(len(header)), alignment))...)
-	return atomicfile.Write(path, func(f io.Writer) error {
+	return files.Write(path, func(f io.Writer) error {
 		w := bufio.NewWriterSize(f, 1<<20)
 		if _, err := w.Write(header); err != nil {
 			return err

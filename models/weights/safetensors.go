@@ -20,7 +20,7 @@ import (
 	hfst "github.com/gomlx/go-huggingface/models/safetensors"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/nlpodyssey/safetensors"
-	"github.com/trustformers/trustformers-go/internal/atomicfile"
+	"github.com/trustformers/trustformers-go/files"
 )
 
 // File names of a Hugging Face model folder.
@@ -319,7 +319,7 @@ func WriteSafetensors(path string, set *Set, metadata map[string]string) error {
 		}
 		views[name] = view{dtype: dt, shape: shape, data: data}
 	}
-	return atomicfile.Write(path, func(w io.Writer) error {
+	return files.Write(path, func(w io.Writer) error {
 		return safetensors.SerializeToWriter(views, meta, w)
 	})
 }

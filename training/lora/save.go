@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/trustformers/trustformers-go/internal/atomicfile"
+	"github.com/trustformers/trustformers-go/files"
 	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
@@ -100,7 +100,7 @@ func (a *Adapters) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, ConfigFile), append(data, '\n'))
+	return files.WriteFile(filepath.Join(dir, ConfigFile), append(data, '\n'))
 }
 
 // ReadConfig reads the Config of the adapter folder dir (adapter_config.json).

@@ -1,4 +1,4 @@
-package atomicfile
+package files
 
 import (
 	"errors"
@@ -37,5 +37,23 @@ func TestWriteReplacesWholeOrNothing(t *testing.T) {
 	info, err := os.Stat(path)
 	if got, _ := os.ReadFile(path); err != nil || string(got) != "new" || info.Mode().Perm() != 0o644 {
 		t.Fatalf("after a write: %q, mode %v (%v); want \"new\", 0644", got, info.Mode().Perm(), err)
+	}
+}
+
+func TestWriteFailedRenameLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "out")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(target, "keep"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteFile(target, []byte("data"))
+	if err == nil || !strings.Contains(err.Error(), target) {
+		t.Fatalf("writing over a non-empty folder: err = %v; want an error naming %s", err, target)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*"+TempInfix+"*")); len(left) > 0 {
+		t.Fatalf("a failed rename left %v", left)
 	}
 }

@@ -1,8 +1,12 @@
-// Package atomicfile writes files so that a crash never leaves half of one:
-// the data goes to a temporary name beside the file, is synced, and is
-// renamed over it. Every file the project writes for users (weights,
-// configs, checkpoints, run folders, charts) goes through it.
-package atomicfile
+// Package files is how the project touches the file system where a crash or
+// a hostile input could do harm: every file it writes for users (weights,
+// configs, checkpoints, run folders) goes to a temporary name, is synced and
+// renamed, so a crash never leaves half of one; every file it reads whole
+// (configs, tokenizers, templates) is read with a size limit and only when
+// it is a regular file, so /dev/zero or a FIFO is an error, not a hang.
+//
+// It imports no package of this module: every layer may use it.
+package files
 
 import (
 	"fmt"
@@ -14,8 +18,8 @@ import (
 // Write writes path through fill (creating its folder): fill writes the
 // content to a temporary file beside path, which is synced, made readable
 // (0644) and renamed over path, so that path holds either its old content
-// or the new one, never part of one. A failure removes the temporary file
-// and is an error naming path.
+// or the new one, never part of one. A failure, the final rename included,
+// removes the temporary file and is an error naming path.
 func Write(path string, fill func(w io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
@@ -35,15 +39,18 @@ func Write(path string, fill func(w io.Writer) error) error {
 	if err := tmp.Sync(); err != nil {
 		return fail(err)
 	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fail(err)
+	}
 	if err := tmp.Close(); err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		os.Remove(tmp.Name())
-		return err
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 // WriteFile writes data to path through Write.
