@@ -12,7 +12,6 @@ package bert
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -28,13 +27,8 @@ type Model struct {
 	Config  *Config
 	Head    Head
 	Backend compute.Backend
-	params  *modeling.Params
 	pooler  bool
-
-	mu    sync.Mutex
-	execs map[modeling.ForwardOptions]*modeling.Program
-	// generation is the Params.Generation the execs were built for.
-	generation uint64
+	run     *modeling.Runner
 }
 
 // Output is a BERT forward pass: Logits hold the head's output (masked-LM
@@ -104,16 +98,18 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 		}
 		return n
 	}
-	if m.params, err = modeling.LoadSpecsTo(backend, set, sp, modeling.Checkpoint{Name: name, Unread: buffers}); err != nil {
+	params, err := modeling.LoadSpecsTo(backend, set, sp, modeling.Checkpoint{Name: name, Unread: buffers})
+	if err != nil {
 		return nil, err
 	}
+	m.run = modeling.NewRunner(params, backend)
 	return m, nil
 }
 
 // Save writes config.json and model.safetensors (encoder under "bert." when
 // there is a head, as Hugging Face's head classes save it) to dir.
 func (m *Model) Save(dir string) error {
-	set, err := m.params.Weights()
+	set, err := m.Params().Weights()
 	if err != nil {
 		return err
 	}
@@ -132,32 +128,22 @@ func (m *Model) Save(dir string) error {
 // Forward encodes b: token type ids default to 0, positions to 0..T-1, and
 // the attention mask to all ones.
 func (m *Model) Forward(b modeling.Batch, opts modeling.ForwardOptions) (*Output, error) {
-	if len(b.IDs) == 0 {
-		return nil, fmt.Errorf("bert: empty batch")
-	}
-	B, T := len(b.IDs), len(b.IDs[0])
-	if T > m.Config.MaxPositionEmbeddings {
-		return nil, fmt.Errorf("bert: sequence of %d tokens is longer than the model's %d positions", T, m.Config.MaxPositionEmbeddings)
-	}
-	if err := modeling.CheckIDs(b.IDs, m.Config.VocabSize, "input ids"); err != nil {
-		return nil, err
+	ids, mask, err := b.Inputs(m.Config.VocabSize, m.Config.MaxPositionEmbeddings)
+	if err != nil {
+		return nil, fmt.Errorf("bert: %w", err)
 	}
 	if err := modeling.CheckIDs(b.TokenTypeIDs, m.Config.TypeVocabSize, "token type ids"); err != nil {
 		return nil, err
 	}
-	ids, err := modeling.Matrix(b.IDs, B, T, "input ids", 0)
+	types, err := modeling.Matrix(b.TokenTypeIDs, len(b.IDs), len(b.IDs[0]), "token type ids", 0)
 	if err != nil {
 		return nil, err
 	}
-	types, err := modeling.Matrix(b.TokenTypeIDs, B, T, "token type ids", 0)
-	if err != nil {
-		return nil, err
-	}
-	mask, err := modeling.Matrix(b.AttentionMask, B, T, "attention mask", 1)
-	if err != nil {
-		return nil, err
-	}
-	e, err := m.exec(opts)
+	e, err := m.run.Program(opts.Key(), func(in []*Node) []*Node {
+		s := modeling.NewScope(in[0].Graph(), m.Params(), true)
+		seq, hidden, probs := m.encoder(s, in[0], in[1], in[2])
+		return opts.Outputs(append([]*Node{seq}, m.heads(s, seq)...), hidden, probs)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -165,56 +151,19 @@ func (m *Model) Forward(b modeling.Batch, opts modeling.ForwardOptions) (*Output
 	if err != nil {
 		return nil, err
 	}
-	out := &Output{Sequence: res[0]}
-	res = res[1:]
+	head, extra := opts.Split(res, m.Config.NumHiddenLayers)
+	out := &Output{Output: extra, Sequence: head[0]}
+	head = head[1:]
 	if m.pooler {
-		out.Pooled, res = res[0], res[1:]
+		out.Pooled, head = head[0], head[1:]
 	}
 	switch m.Head {
 	case MaskedLM, SequenceClassification, TokenClassification:
-		out.Logits, res = res[0], res[1:]
+		out.Logits = head[0]
 	case QuestionAnswering:
-		out.StartLogits, out.EndLogits, res = res[0], res[1], res[2:]
-	}
-	L := m.Config.NumHiddenLayers
-	if opts.HiddenStates {
-		out.HiddenStates, res = res[:L+1], res[L+1:]
-	}
-	if opts.Attentions {
-		out.Attentions = res[:L]
+		out.StartLogits, out.EndLogits = head[0], head[1]
 	}
 	return out, nil
-}
-
-func (m *Model) exec(opts modeling.ForwardOptions) (*modeling.Program, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if g := m.params.Generation(); g != m.generation {
-		m.execs, m.generation = nil, g // weights or transforms changed: rebuild
-	}
-	if e, ok := m.execs[opts]; ok {
-		return e, nil
-	}
-	e, err := m.params.NewExec(m.Backend, func(in []*Node) []*Node {
-		s := modeling.NewScope(in[0].Graph(), m.params, true)
-		seq, hidden, probs := m.encoder(s, in[0], in[1], in[2])
-		outs := append([]*Node{seq}, m.heads(s, seq)...)
-		if opts.HiddenStates {
-			outs = append(outs, hidden...)
-		}
-		if opts.Attentions {
-			outs = append(outs, probs...)
-		}
-		return outs
-	})
-	if err != nil {
-		return nil, err
-	}
-	if m.execs == nil {
-		m.execs = map[modeling.ForwardOptions]*modeling.Program{}
-	}
-	m.execs[opts] = e
-	return e, nil
 }
 
 // HeadGraph builds the encoder and the task head inside a graph, for
@@ -224,7 +173,7 @@ func (m *Model) exec(opts modeling.ForwardOptions) (*modeling.Program, error) {
 // the start and end logits; the sequence output for the bare encoder).
 // Dropout acts in a trainer's step graphs.
 func (m *Model) HeadGraph(ids, types, mask *Node) []*Node {
-	s := modeling.NewScope(ids.Graph(), m.params, false)
+	s := modeling.NewScope(ids.Graph(), m.Params(), false)
 	seq, _, _ := m.encoder(s, ids, types, mask)
 	if m.Head == Base {
 		return []*Node{seq}
@@ -334,7 +283,7 @@ func (m *Model) specs(withHead bool) ([]modeling.Spec, error) {
 }
 
 // Params returns the model's weights.
-func (m *Model) Params() *modeling.Params { return m.params }
+func (m *Model) Params() *modeling.Params { return m.run.Params() }
 
 // ModelType returns "bert".
 func (m *Model) ModelType() string { return m.Config.ModelType }

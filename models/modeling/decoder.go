@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -132,68 +131,31 @@ type DecoderShape struct {
 // steps over a preallocated KV cache that give the same logits.
 type Decoder struct {
 	DecoderShape
+	// Backend is the engine the network runs on.
 	Backend compute.Backend
 	Graph   DecoderGraph
-
-	params *Params
-	mu     sync.Mutex
-	execs  map[string]*Program
-	// generation is the Params.Generation the execs were built for.
-	generation uint64
+	run     *Runner
 }
 
 // NewDecoder runs graph, whose weights are params, on backend.
 func NewDecoder(params *Params, backend compute.Backend, shape DecoderShape, graph DecoderGraph) *Decoder {
-	return &Decoder{DecoderShape: shape, Backend: backend, Graph: graph, params: params}
+	return &Decoder{DecoderShape: shape, Backend: backend, Graph: graph, run: NewRunner(params, backend)}
 }
 
 // Params returns the network's weights.
-func (d *Decoder) Params() *Params { return d.params }
+func (d *Decoder) Params() *Params { return d.run.Params() }
 
 // ContextLength returns the most tokens a sequence may hold (0: no limit).
 func (d *Decoder) ContextLength() int { return d.MaxPositions }
 
-func (d *Decoder) exec(key string, build func() (*Program, error)) (*Program, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if g := d.params.Generation(); g != d.generation {
-		d.execs, d.generation = nil, g // weights or transforms changed: rebuild
-	}
-	if e, ok := d.execs[key]; ok {
-		return e, nil
-	}
-	e, err := build()
-	if err != nil {
-		return nil, err
-	}
-	if d.execs == nil {
-		d.execs = map[string]*Program{}
-	}
-	d.execs[key] = e
-	return e, nil
-}
-
 // Forward runs the whole network over b. Positions default to 0..T-1 for
 // every row (Hugging Face's default); pass PositionIDs for left-padded rows.
 func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
-	B, T, err := dims(b.IDs, "input ids")
+	ids, mask, err := b.Inputs(d.Vocab, d.MaxPositions)
 	if err != nil {
 		return nil, err
 	}
-	if d.MaxPositions > 0 && T > d.MaxPositions {
-		return nil, fmt.Errorf("sequence of %d tokens is longer than the model's %d positions", T, d.MaxPositions)
-	}
-	if err := CheckIDs(b.IDs, d.Vocab, "input ids"); err != nil {
-		return nil, err
-	}
-	ids, err := Matrix(b.IDs, B, T, "input ids", 0)
-	if err != nil {
-		return nil, err
-	}
-	mask, err := Matrix(b.AttentionMask, B, T, "attention mask", 1)
-	if err != nil {
-		return nil, err
-	}
+	B, T := len(b.IDs), len(b.IDs[0])
 	positions := b.PositionIDs
 	if positions == nil {
 		positions = make([][]int32, B)
@@ -208,19 +170,9 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := fmt.Sprintf("forward/%v/%v", opts.HiddenStates, opts.Attentions)
-	e, err := d.exec(key, func() (*Program, error) {
-		return d.params.NewExec(d.Backend, func(in []*Node) []*Node {
-			logits, hidden, probs := d.forwardGraph(NewScope(in[0].Graph(), d.params, true), in[0], in[1], in[2])
-			outs := []*Node{logits}
-			if opts.HiddenStates {
-				outs = append(outs, hidden...)
-			}
-			if opts.Attentions {
-				outs = append(outs, probs...)
-			}
-			return outs
-		})
+	e, err := d.run.Program(opts.Key(), func(in []*Node) []*Node {
+		logits, hidden, probs := d.forwardGraph(NewScope(in[0].Graph(), d.Params(), true), in[0], in[1], in[2])
+		return opts.Outputs([]*Node{logits}, hidden, probs)
 	})
 	if err != nil {
 		return nil, err
@@ -229,22 +181,16 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Output{Logits: res[0]}
-	res = res[1:]
-	if opts.HiddenStates {
-		out.HiddenStates, res = res[:d.Layers+1], res[d.Layers+1:]
-	}
-	if opts.Attentions {
-		out.Attentions = res[:d.Layers]
-	}
-	return out, nil
+	head, out := opts.Split(res, d.Layers)
+	out.Logits = head[0]
+	return &out, nil
 }
 
 // ForwardGraph builds the whole network inside a graph: ids and positions
 // [B, T] (int32) and mask [B, T] (int32, 1 = real token; nil: all real) in,
 // logits, hidden states and attention probabilities out. Trainers use it.
 func (d *Decoder) ForwardGraph(ids, positions, mask *Node) (logits *Node, hidden, probs []*Node) {
-	return d.forwardGraph(NewScope(ids.Graph(), d.params, false), ids, positions, mask)
+	return d.forwardGraph(NewScope(ids.Graph(), d.Params(), false), ids, positions, mask)
 }
 
 func (d *Decoder) forwardGraph(s Scope, ids, positions, mask *Node) (logits *Node, hidden, probs []*Node) {
@@ -367,7 +313,7 @@ func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 	for i := range all {
 		var t *tensors.Tensor
 		var err error
-		if d.params.Sharding() != nil {
+		if d.Params().Sharding() != nil {
 			t = tensors.FromShape(shape) // laid out over the mesh by the first step
 		} else if t, err = tensors.FromShapeForBackend(d.Backend, 0, shape); err != nil {
 			return nil, fmt.Errorf("cache: %w", err)
@@ -395,7 +341,7 @@ func cacheBytes(n int, dims ...int) float64 {
 // transfer to or from the host) and on a sharded model, whose cache lies
 // on every device of the mesh.
 func (d *Decoder) cacheInGraph() bool {
-	return d.params.Sharding() != nil || xla.CompilesWholePrograms(d.Backend)
+	return d.Params().Sharding() != nil || xla.CompilesWholePrograms(d.Backend)
 }
 
 // Step feeds ids [B, T] (with an optional attention mask, 1 = real token) to
@@ -478,24 +424,22 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 // stepOnHost runs a step whose graph reads the cache and returns the new
 // keys and values, and writes those into the cache on the host.
 func (d *Decoder) stepOnHost(c *Cache, ids, positions, start, valid, newValid *tensors.Tensor) (*tensors.Tensor, error) {
-	e, err := d.exec("step", func() (*Program, error) {
-		return d.params.NewExec(d.Backend, func(in []*Node) []*Node {
-			ids, positions, start, valid, newValid := in[0], in[1], in[2], in[3], in[4]
-			caches := in[5:]
-			g := ids.Graph()
-			t := ids.Shape().Dimensions[1]
-			maxLen := valid.Shape().Dimensions[1] // from the inputs: one Exec serves every cache size
-			qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, t), 0), start)
-			cached := AllowedKeys(qSlots, maxLen, valid, true, d.Window)
-			fresh := allowedKeysAt(qSlots, qSlots, newValid, true, d.Window)
-			newKV := make([]*Node, 2*d.Layers)
-			attend := func(layer int, q, k, v *Node) *Node {
-				newKV[layer], newKV[d.Layers+layer] = k, v
-				return attendCached(q, caches[layer], caches[d.Layers+layer], cached, k, v, fresh, 1/math.Sqrt(float64(d.HeadDim)))
-			}
-			logits, _ := d.Graph(NewScope(g, d.params, true), ids, positions, attend)
-			return append([]*Node{logits}, newKV...)
-		})
+	e, err := d.run.Program("step", func(in []*Node) []*Node {
+		ids, positions, start, valid, newValid := in[0], in[1], in[2], in[3], in[4]
+		caches := in[5:]
+		g := ids.Graph()
+		t := ids.Shape().Dimensions[1]
+		maxLen := valid.Shape().Dimensions[1] // from the inputs: one Exec serves every cache size
+		qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, t), 0), start)
+		cached := AllowedKeys(qSlots, maxLen, valid, true, d.Window)
+		fresh := allowedKeysAt(qSlots, qSlots, newValid, true, d.Window)
+		newKV := make([]*Node, 2*d.Layers)
+		attend := func(layer int, q, k, v *Node) *Node {
+			newKV[layer], newKV[d.Layers+layer] = k, v
+			return attendCached(q, caches[layer], caches[d.Layers+layer], cached, k, v, fresh, 1/math.Sqrt(float64(d.HeadDim)))
+		}
+		logits, _ := d.Graph(NewScope(g, d.Params(), true), ids, positions, attend)
+		return append([]*Node{logits}, newKV...)
 	})
 	if err != nil {
 		return nil, err
@@ -521,26 +465,24 @@ func (d *Decoder) stepOnHost(c *Cache, ids, positions, start, valid, newValid *t
 // old one (donated to the step on one device, so memory holds one cache).
 // valid marks the slots that are real tokens once the new ones are written.
 func (d *Decoder) stepInGraph(c *Cache, ids, positions, start, valid *tensors.Tensor) (*tensors.Tensor, error) {
-	e, err := d.exec("step/in-graph", func() (*Program, error) {
-		return d.params.NewExec(d.Backend, func(in []*Node) []*Node {
-			ids, positions, start, valid := in[0], in[1], in[2], in[3]
-			caches := slices.Clone(in[4:])
-			g := ids.Graph()
-			t := ids.Shape().Dimensions[1]
-			maxLen := valid.Shape().Dimensions[1]
-			qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, t), 0), start)
-			allowed := AllowedKeys(qSlots, maxLen, valid, true, d.Window)
-			zero := ScalarZero(g, dtypes.Int32)
-			at := []*Node{zero, zero, start, zero}
-			attend := func(layer int, q, k, v *Node) *Node {
-				caches[layer] = DynamicUpdateSlice(caches[layer], k, at)
-				caches[d.Layers+layer] = DynamicUpdateSlice(caches[d.Layers+layer], v, at)
-				out, _ := Attend(q, caches[layer], caches[d.Layers+layer], allowed, 1/math.Sqrt(float64(d.HeadDim)))
-				return out
-			}
-			logits, _ := d.Graph(NewScope(g, d.params, true), ids, positions, attend)
-			return append([]*Node{logits}, caches...)
-		})
+	e, err := d.run.Program("step/in-graph", func(in []*Node) []*Node {
+		ids, positions, start, valid := in[0], in[1], in[2], in[3]
+		caches := slices.Clone(in[4:])
+		g := ids.Graph()
+		t := ids.Shape().Dimensions[1]
+		maxLen := valid.Shape().Dimensions[1]
+		qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, t), 0), start)
+		allowed := AllowedKeys(qSlots, maxLen, valid, true, d.Window)
+		zero := ScalarZero(g, dtypes.Int32)
+		at := []*Node{zero, zero, start, zero}
+		attend := func(layer int, q, k, v *Node) *Node {
+			caches[layer] = DynamicUpdateSlice(caches[layer], k, at)
+			caches[d.Layers+layer] = DynamicUpdateSlice(caches[d.Layers+layer], v, at)
+			out, _ := Attend(q, caches[layer], caches[d.Layers+layer], allowed, 1/math.Sqrt(float64(d.HeadDim)))
+			return out
+		}
+		logits, _ := d.Graph(NewScope(g, d.Params(), true), ids, positions, attend)
+		return append([]*Node{logits}, caches...)
 	})
 	if err != nil {
 		return nil, err
