@@ -491,10 +491,10 @@ func (c *Comparison) Chart(title string) *charts.Line {
 
 // WriteHTML writes the comparison as a standalone page at path: a heading,
 // the table and the loss chart, with the echarts library beside it (see
-// viz.SaveHTMLPage; the file is written to a temporary name and renamed).
+// SaveHTML; the file is written to a temporary name and renamed).
 func (c *Comparison) WriteHTML(path, title string) error {
 	heading := viz.HTML(fmt.Sprintf(`<h2 style="font:bold 18px sans-serif;text-align:center">%s</h2>`, html.EscapeString(title)))
-	if err := viz.SaveHTMLPage(path, title, heading, c.Table().HTML(), c.Chart(title+": loss")); err != nil {
+	if err := SaveHTML(path, title, heading, c.Table().HTML(), c.Chart(title+": loss")); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
 	return nil

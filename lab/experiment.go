@@ -90,14 +90,44 @@ func DataPath(rel string) string {
 	if d := os.Getenv(EnvData); d != "" {
 		return filepath.Join(d, rel)
 	}
+	if dir, ok := findUp(filepath.Join("..", "shared", "data")); ok {
+		return filepath.Join(dir, rel)
+	}
+	return filepath.Join("..", "shared", "data", rel)
+}
+
+// EnvModels names the folder of the real trained checkpoints that
+// `make setup` installs (all-MiniLM-L6-v2, SmolLM2-135M-Instruct, ...).
+const EnvModels = "TRUSTFORMERS_MODELS"
+
+// ModelPath returns the path of the real checkpoint name
+// ("SmolLM2-135M-Instruct.Q4_1.gguf", "all-MiniLM-L6-v2"): in
+// $TRUSTFORMERS_MODELS when set, else in the .deps/models folder where
+// `make setup` puts them, found from the working directory or, in a
+// notebook, from the notebook's folder ($GONB_DIR) upwards. When none is
+// found it returns the path under .deps/models, which the loader's error
+// then names.
+func ModelPath(name string) string {
+	if d := os.Getenv(EnvModels); d != "" {
+		return filepath.Join(d, name)
+	}
+	if dir, ok := findUp(filepath.Join(".deps", "models")); ok {
+		return filepath.Join(dir, name)
+	}
+	return filepath.Join(".deps", "models", name)
+}
+
+// findUp looks for the folder rel under the notebook's folder ($GONB_DIR)
+// or the working directory, then under each of their parents in turn.
+func findUp(rel string) (string, bool) {
 	start := os.Getenv("GONB_DIR")
 	if start == "" {
 		start, _ = os.Getwd()
 	}
 	for dir := start; dir != ""; {
-		candidate := filepath.Join(dir, "..", "shared", "data")
+		candidate := filepath.Join(dir, rel)
 		if info, err := os.Stat(candidate); err == nil && info.IsDir() {
-			return filepath.Join(candidate, rel)
+			return candidate, true
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -105,5 +135,5 @@ func DataPath(rel string) string {
 		}
 		dir = parent
 	}
-	return filepath.Join("..", "shared", "data", rel)
+	return "", false
 }

@@ -31,5 +31,5 @@ func (r *Run) WriteReport(title string) error {
 	sort.Slice(run.Train, func(i, j int) bool { return run.Train[i].Step < run.Train[j].Step })
 	loss := viz.LossCurves([]viz.Run{run}, viz.LossOptions{Title: title + ": loss", Smoothing: 0.9})
 	lr := viz.LRSchedule(func(step int) float64 { return lrs[step] }, last+1, title+": learning rate")
-	return viz.SaveHTMLPage(filepath.Join(r.Dir, "report.html"), title, loss, lr)
+	return SaveHTML(filepath.Join(r.Dir, "report.html"), title, loss, lr)
 }

@@ -7,63 +7,7 @@ import (
 
 	"github.com/go-echarts/go-echarts/v2/charts"
 	"github.com/go-echarts/go-echarts/v2/opts"
-	"github.com/gomlx/gomlx/core/tensors"
 )
-
-// AttentionWeights copies a model's attention probabilities out of its
-// tensors: layers holds one [batch, heads, tokens, tokens] tensor per layer
-// (modeling.Output.Attentions of a forward pass), row picks the batch row,
-// and the result is indexed [layer][head][query][key].
-func AttentionWeights(layers []*tensors.Tensor, row int) ([][][][]float32, error) {
-	out := make([][][][]float32, len(layers))
-	for l, t := range layers {
-		if t == nil {
-			return nil, fmt.Errorf("viz.AttentionWeights: layer %d: nil tensor", l)
-		}
-		dims := t.Shape().Dimensions
-		if len(dims) != 4 || dims[2] != dims[3] {
-			return nil, fmt.Errorf("viz.AttentionWeights: layer %d: shape %s, want [batch, heads, tokens, tokens]", l, t.Shape())
-		}
-		if row < 0 || row >= dims[0] {
-			return nil, fmt.Errorf("viz.AttentionWeights: layer %d: batch row %d out of range [0, %d)", l, row, dims[0])
-		}
-		flat, err := float32s(t)
-		if err != nil {
-			return nil, fmt.Errorf("viz.AttentionWeights: layer %d: %w", l, err)
-		}
-		heads, n := dims[1], dims[2]
-		out[l] = make([][][]float32, heads)
-		for h := range heads {
-			base := (row*heads + h) * n * n
-			out[l][h] = make([][]float32, n)
-			for q := range n {
-				out[l][h][q] = flat[base+q*n : base+(q+1)*n]
-			}
-		}
-	}
-	return out, nil
-}
-
-// float32s returns a copy of t's values as float32 (float32 and float64
-// tensors only).
-func float32s(t *tensors.Tensor) ([]float32, error) {
-	var out []float32
-	var err error
-	t.MustConstFlatData(func(flat any) {
-		switch v := flat.(type) {
-		case []float32:
-			out = append([]float32(nil), v...)
-		case []float64:
-			out = make([]float32, len(v))
-			for i, x := range v {
-				out[i] = float32(x)
-			}
-		default:
-			err = fmt.Errorf("dtype %s, want float32 or float64", t.DType())
-		}
-	})
-	return out, err
-}
 
 // attentionColours run from white (no attention) to dark blue (all of it).
 var attentionColours = &opts.VisualMapInRange{Color: []string{"#f7fbff", "#6baed6", "#08306b"}}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // option is the part of an echarts option these tests read.
@@ -354,45 +353,6 @@ func TestAttentionGridOptions(t *testing.T) {
 	w[1] = w[1][:2]
 	if _, err := AttentionGrid(w, labels, ""); err == nil || !strings.Contains(err.Error(), "layer 1 has 2 heads") {
 		t.Errorf("layers with different head counts: error %v", err)
-	}
-}
-
-func TestAttentionWeightsFromTensors(t *testing.T) {
-	// [batch 2, heads 2, tokens 2, tokens 2]: value = 1000·b + 100·h + 10·q + k.
-	var flat []float32
-	for b := range 2 {
-		for h := range 2 {
-			for q := range 2 {
-				for k := range 2 {
-					flat = append(flat, float32(1000*b+100*h+10*q+k))
-				}
-			}
-		}
-	}
-	layer := tensors.FromFlatDataAndDimensions(flat, 2, 2, 2, 2)
-	w, err := AttentionWeights([]*tensors.Tensor{layer, layer}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(w) != 2 || len(w[1]) != 2 || w[1][1][1][0] != 1110 || w[0][0][0][1] != 1001 {
-		t.Errorf("weights %v", w)
-	}
-	f64 := tensors.FromFlatDataAndDimensions([]float64{0.5, 0.5, 1, 0}, 1, 1, 2, 2)
-	if w, err := AttentionWeights([]*tensors.Tensor{f64}, 0); err != nil || w[0][0][1][0] != 1 {
-		t.Errorf("float64 tensor: %v, %v", w, err)
-	}
-	for _, bad := range []struct {
-		t    *tensors.Tensor
-		row  int
-		want string
-	}{
-		{tensors.FromFlatDataAndDimensions(flat, 4, 2, 2), 1, "want [batch, heads, tokens, tokens]"},
-		{tensors.FromFlatDataAndDimensions(flat[:8], 1, 2, 2, 2), 1, "batch row 1 out of range [0, 1)"},
-		{tensors.FromFlatDataAndDimensions([]int32{1, 0, 0, 1, 1, 0, 0, 1}, 2, 1, 2, 2), 1, "want float32 or float64"},
-	} {
-		if _, err := AttentionWeights([]*tensors.Tensor{layer, bad.t}, bad.row); err == nil || !strings.Contains(err.Error(), bad.want) || !strings.Contains(err.Error(), "layer 1") {
-			t.Errorf("error %v, want one naming layer 1 and %q", err, bad.want)
-		}
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/go-echarts/go-echarts/v2/opts"
-	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/models/generate"
 	"github.com/trustformers/trustformers-go/viz"
 )
@@ -66,18 +65,6 @@ func ExampleSimilarity() {
 	}
 	fmt.Println(chart.Title.Title, chart.YAxisList[0].Data, len(chart.MultiSeries[0].Data.([]opts.HeatMapData)))
 	// Output: sentence similarity [a cat a kitten a tax form] 9
-}
-
-func ExampleAttentionWeights() {
-	// One layer's attention, [batch 1, heads 2, tokens 2, tokens 2], as a
-	// forward pass returns it.
-	layer := tensors.FromFlatDataAndDimensions([]float32{1, 0, 0.5, 0.5, 1, 0, 0.9, 0.1}, 1, 2, 2, 2)
-	weights, err := viz.AttentionWeights([]*tensors.Tensor{layer}, 0)
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(weights[0][1]) // layer 0, head 1: [query][key]
-	// Output: [[1 0] [0.9 0.1]]
 }
 
 func ExampleAttentionGrid() {

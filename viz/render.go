@@ -1,23 +1,27 @@
 // Package viz draws the charts of trustformers-go with go-echarts and shows
-// them in a GoNB notebook, as standalone HTML files, or as PNG screenshots
-// taken by headless Chromium.
+// them in a GoNB notebook, as HTML pages (lab.SaveHTML writes them to
+// files), or as PNG screenshots taken by headless Chromium. It draws plain
+// Go data and imports no package of this module, so that every layer may
+// use it.
 //
 // The builders take plain Go data and return a go-echarts chart, which
 // callers may restyle with its SetGlobalOptions: LossCurves (runs, train and
 // validation, smoothing, log scale), LRSchedule, Attention and AttentionGrid
-// (with AttentionWeights to read a model's attention tensors), TopTokens
+// (modeling.Output.AttentionWeights reads a model's attention tensors into
+// the slices they take), TopTokens
 // (next-token probabilities per generation step), Embeddings (a PCA
 // projection) and Histogram. LiveLoss is a training loop's metrics callback
 // that redraws a loss chart in place in the notebook.
 //
-// Rendering works offline: the echarts library comes from the npm package that
-// `make setup` installs into .deps/echarts. A notebook gets it inlined once,
-// in the output of its first chart after the kernel starts (so a saved
+// Rendering works offline: the echarts library comes from the npm package
+// that `make setup` installs into .deps/echarts. A notebook gets it inlined
+// once, in the output of its first chart after the kernel starts (so a saved
 // notebook carries it once, and nbconvert's HTML export draws offline too),
-// wrapped so that classic Jupyter's require.js does not capture it; standalone
-// files get a copy beside them. Every chart scales down to fit an output
-// narrower than the size its builder chose. When no local copy exists, the charts load echarts
-// from its public CDN and print a one-line notice saying so.
+// wrapped so that classic Jupyter's require.js does not capture it; files
+// that lab.SaveHTML writes get a copy beside them. Every chart scales down
+// to fit an output narrower than the size its builder chose. When no local
+// copy exists, the charts load echarts from its public CDN and print a
+// one-line notice saying so.
 package viz
 
 import (
@@ -34,7 +38,6 @@ import (
 
 	"github.com/go-echarts/go-echarts/v2/render"
 	"github.com/janpfeifer/gonb/gonbui"
-	"github.com/trustformers/trustformers-go/files"
 )
 
 // Chart is anything go-echarts can render: every chart type in
@@ -276,7 +279,7 @@ const missingLibrary = `<div style="font:13px sans-serif;color:#a60;padding:16px
 // notebook it does nothing and returns an error saying so.
 func Show(chart Chart) error {
 	if !gonbui.IsNotebook {
-		return fmt.Errorf("viz.Show: not running inside a GoNB notebook (use SaveHTML for a file)")
+		return fmt.Errorf("viz.Show: not running inside a GoNB notebook (use lab.SaveHTML for a file)")
 	}
 	gonbui.DisplayHTML(Snippet(chart))
 	// Wait until GoNB has the output: a cell's process that exits right after
@@ -306,38 +309,6 @@ func PageOf(title, jsSrc string, charts ...Chart) string {
 	}
 	b.WriteString("</body>\n</html>\n")
 	return b.String()
-}
-
-// SaveHTML writes chart as a standalone page to path. A copy of the local
-// echarts library is written beside it as echarts.min.js (so the folder works
-// offline and can be moved); without a local copy the page loads the CDN.
-// Files are written to a temporary name and renamed.
-func SaveHTML(chart Chart, path, title string) error {
-	return SaveHTMLPage(path, title, chart)
-}
-
-// SaveHTMLPage is SaveHTML for several charts on one page.
-func SaveHTMLPage(path, title string, charts ...Chart) error {
-	src := CDN
-	if lib, err := EChartsJS(); err == nil {
-		dst := filepath.Join(filepath.Dir(path), "echarts.min.js")
-		if !isFile(dst) {
-			data, err := os.ReadFile(lib)
-			if err != nil {
-				return fmt.Errorf("viz.SaveHTML: reading %s: %w", lib, err)
-			}
-			if err := files.WriteFile(dst, data); err != nil {
-				return fmt.Errorf("viz.SaveHTML: %w", err)
-			}
-		}
-		src = "echarts.min.js"
-	} else {
-		fmt.Fprintf(os.Stderr, "viz: %v; %s loads echarts from %s\n", err, path, CDN)
-	}
-	if err := files.WriteFile(path, []byte(PageOf(title, src, charts...))); err != nil {
-		return fmt.Errorf("viz.SaveHTML: %w", err)
-	}
-	return nil
 }
 
 func isFile(path string) bool {

@@ -9,7 +9,6 @@ import (
 	"github.com/go-echarts/go-echarts/v2/charts"
 	"github.com/go-echarts/go-echarts/v2/opts"
 	"github.com/janpfeifer/gonb/gonbui"
-	"github.com/trustformers/trustformers-go/files"
 )
 
 // buildDir is the ignored folder where tests keep their screenshots.
@@ -126,18 +125,37 @@ func TestChartsRenderOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	standalone := filepath.Join(dir, "standalone", "line.html")
-	if err := SaveHTML(lineChart(), standalone, "line"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "standalone", "echarts.min.js")); err != nil {
-		t.Fatalf("SaveHTML did not copy echarts beside the page: %v", err)
-	}
+	savePage(t, standalone, "line", lineChart())
 	inlined := filepath.Join(dir, "inlined", "line.html")
-	if err := files.WriteFile(inlined, []byte(Page(lineChart(), "line", ""))); err != nil {
+	os.MkdirAll(filepath.Dir(inlined), 0o755)
+	if err := os.WriteFile(inlined, []byte(Page(lineChart(), "line", "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, page := range []string{standalone, inlined} {
 		requireDrawn(t, page, 900, 500)
+	}
+}
+
+// savePage writes charts as a standalone page at path with the local echarts
+// library copied beside it, as lab.SaveHTML does for users.
+func savePage(t *testing.T, path, title string, charts ...Chart) {
+	t.Helper()
+	lib, err := EChartsJS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(path), "echarts.min.js"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(PageOf(title, "echarts.min.js", charts...)), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -167,7 +185,8 @@ func TestBlankPageIsDetected(t *testing.T) {
 	requireChromium(t)
 	dir, _ := filepath.Abs(buildDir)
 	page := filepath.Join(dir, "blank", "blank.html")
-	if err := files.WriteFile(page, []byte("<!DOCTYPE html><html><body></body></html>")); err != nil {
+	os.MkdirAll(filepath.Dir(page), 0o755)
+	if err := os.WriteFile(page, []byte("<!DOCTYPE html><html><body></body></html>"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	png := filepath.Join(dir, "blank", "blank.png")

@@ -109,3 +109,41 @@ func readTable(t *testing.T, readme string) map[string][]string {
 	}
 	return table
 }
+
+// TestLayers asserts the two rules the table alone would not keep: viz
+// draws plain data and depends on no package of this module (not even
+// indirectly), and no library package depends on a test harness under
+// internal/.
+func TestLayers(t *testing.T) {
+	deps := func(pkg string) []string {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		var ours []string
+		for _, p := range strings.Fields(string(out)) {
+			if rel, ok := strings.CutPrefix(p, module); ok && p != pkg {
+				ours = append(ours, rel)
+			}
+		}
+		return ours
+	}
+	if ours := deps(module + "viz"); len(ours) != 0 {
+		t.Errorf("viz depends on %v; it must draw plain data and import nothing of this module", ours)
+	}
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}", module+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		rel := strings.TrimPrefix(pkg, module)
+		if !library(rel) {
+			continue
+		}
+		for _, d := range deps(pkg) {
+			if strings.HasPrefix(d, "internal/") {
+				t.Errorf("library package %s depends on the test harness %s", rel, d)
+			}
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/trustformers/trustformers-go/models"
 	"github.com/trustformers/trustformers-go/models/modeling"
-	"github.com/trustformers/trustformers-go/viz"
 )
 
 // Attention is what a causal language model attends to over one sequence:
@@ -44,7 +43,7 @@ func AttentionOf(lm models.CausalLM, ids []int32) (*Attention, error) {
 	if err != nil {
 		return nil, err
 	}
-	weights, err := viz.AttentionWeights(out.Attentions, 0)
+	weights, err := out.AttentionWeights(0)
 	if err != nil {
 		return nil, err
 	}

@@ -33,15 +33,6 @@ type ForwardOptions struct {
 	Attentions bool
 }
 
-// Output is the result of a forward pass. Tensors may live on the backend's
-// device; reading them (Value, ConstFlatData) brings them to the host.
-type Output struct {
-	// Logits are [B, T, vocab] for language models (head-specific otherwise).
-	Logits       *tensors.Tensor
-	HiddenStates []*tensors.Tensor
-	Attentions   []*tensors.Tensor
-}
-
 // dims checks that rows is rectangular and returns its dimensions; name is
 // used in errors.
 func dims(rows [][]int32, name string) (b, t int, err error) {
