@@ -73,4 +73,3 @@ func float32s(t *tensors.Tensor) ([]float32, error) {
 	})
 	return out, err
 }
-
