@@ -10,7 +10,6 @@
 package gpt2
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/gomlx/compute"
@@ -57,6 +56,7 @@ func New(cfg *Config, set *weights.Set, backend compute.Backend) (*Model, error)
 	if err != nil {
 		return nil, err
 	}
+	params.SetModelPrefix(lmHeadPrefix)
 	m := &Model{Config: cfg}
 	m.Decoder = modeling.NewDecoder(params, backend, modeling.DecoderShape{
 		Layers: cfg.NLayer, KVHeads: cfg.NHead, HeadDim: cfg.HeadDim(),
@@ -138,17 +138,20 @@ func NewRandom(cfg *Config, seed uint64, backend compute.Backend) (*Model, error
 		return nil, err
 	}
 	set := modeling.RandomWeights(sp, seed, cfg.InitializerRange)
-	// As GPT-2 (and Hugging Face's _init_weights): residual projections get
-	// std/sqrt(2·n_layer).
-	for i := range cfg.NLayer {
-		for _, name := range []string{"attn.c_proj.weight", "mlp.c_proj.weight"} {
-			t, _ := set.Get(fmt.Sprintf("h.%d.%s", i, name))
-			t.MutableFlatData(func(flat any) {
-				for j, v := range flat.([]float32) {
-					flat.([]float32)[j] = v / float32(math.Sqrt(2*float64(cfg.NLayer)))
-				}
-			})
+	// As GPT-2 (and Hugging Face's _init_weights): the projections back into
+	// the residual stream (attn.c_proj, mlp.c_proj: the row-parallel ones)
+	// get std/sqrt(2·n_layer).
+	div := float32(math.Sqrt(2 * float64(cfg.NLayer)))
+	for _, s := range sp {
+		if s.Role != modeling.RowParallel {
+			continue
 		}
+		t, _ := set.Get(s.Name)
+		t.MutableFlatData(func(flat any) {
+			for j, v := range flat.([]float32) {
+				flat.([]float32)[j] = v / div
+			}
+		})
 	}
 	return New(cfg, set, backend)
 }

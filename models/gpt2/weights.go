@@ -26,17 +26,18 @@ func buffers(name string) bool {
 	return strings.HasSuffix(name, ".attn.bias") || strings.HasSuffix(name, ".attn.masked_bias") || name == "lm_head.weight"
 }
 
+// lmHeadPrefix is where GPT2LMHeadModel nests GPT2Model's weights, whose
+// names the network uses.
+const lmHeadPrefix = "transformer."
+
 // checkpointPrefix returns "transformer." when the checkpoint was saved from
 // GPT2LMHeadModel (names under transformer.) and "" for a bare GPT2Model
 // (like the original "gpt2" checkpoint). The attn.bias / attn.masked_bias
 // buffers older versions saved, and a tied lm_head.weight, are not needed.
 func checkpointPrefix(set *weights.Set) string {
-	if set.Has("transformer.wte.weight") {
-		return "transformer."
-	}
 	for _, n := range set.Names() {
-		if strings.HasPrefix(n, "transformer.") {
-			return "transformer."
+		if strings.HasPrefix(n, lmHeadPrefix) {
+			return lmHeadPrefix
 		}
 	}
 	return ""

@@ -38,6 +38,9 @@ type Params struct {
 	// dims are the shapes the network sees where a transform changes the
 	// stored one (see SetDims).
 	dims map[string][]int
+	// modelPrefix is what Hugging Face's language-model class puts before
+	// these names (see ModelPrefix).
+	modelPrefix string
 	// generation counts changes to which weights exist and how the network
 	// sees them (see Generation).
 	generation uint64
@@ -151,6 +154,17 @@ func (p *Params) SetDims(name string, dims ...int) { p.dims[name] = dims }
 // checkpoint layout (see Spec.Transpose): its stored shape is then
 // [out, in] where the checkpoint has [in, out].
 func (p *Params) Transposed(name string) bool { return p.transposed[name] }
+
+// ModelPrefix returns what Hugging Face's language-model class puts before
+// the weight names these Params use, where the family declared one
+// (SetModelPrefix): GPT2LMHeadModel nests GPT2Model's weights under
+// "transformer.", while LLaMA's Params already use LlamaForCausalLM's
+// names. Files written for the language-model class (PEFT adapters) name
+// weights with it.
+func (p *Params) ModelPrefix() string { return p.modelPrefix }
+
+// SetModelPrefix records the family's ModelPrefix.
+func (p *Params) SetModelPrefix(prefix string) { p.modelPrefix = prefix }
 
 // Has reports whether weight name exists.
 func (p *Params) Has(name string) bool {

@@ -144,7 +144,7 @@ func Apply(params *modeling.Params, cfg Config) (*Adapters, error) {
 		return nil, err
 	}
 	names := params.Names()
-	a := &Adapters{Config: cfg, params: params, modules: modules, layout: detectLayout(params)}
+	a := &Adapters{Config: cfg, params: params, modules: modules, layout: layoutOf(params)}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x4c6f5241))
 	for _, module := range modules {
 		dims := params.Dims(module + ".weight") // quantized weights store packed codes

@@ -35,15 +35,21 @@ type layout struct {
 	fanInFanOut bool
 }
 
-// detectLayout recognises GPT-2 by its weight names (wte, h.0.attn.c_attn),
-// the one family here whose linear layers are Conv1D. (Params does not say
-// which weights it keeps transposed; see the package doc for why the saved
-// tensors are the same either way.)
-func detectLayout(p *modeling.Params) layout {
-	if p.Has("wte.weight") && p.Has("h.0.attn.c_attn.weight") {
-		return layout{prefix: "transformer.", fanInFanOut: true}
+// layoutOf reads how params relate to the Hugging Face model PEFT wraps
+// from what the family declared: the prefix of its language-model class
+// (Params.ModelPrefix), and Conv1D layers from the weights it keeps
+// transposed (Params.Transposed). A family's linear layers are all Conv1D
+// or none (GPT-2's are); any transposed weight says so even when the
+// adapted ones were quantized, which drops their float weights.
+func layoutOf(p *modeling.Params) layout {
+	l := layout{prefix: p.ModelPrefix()}
+	for _, name := range p.Names() {
+		if p.Transposed(name) {
+			l.fanInFanOut = true
+			break
+		}
 	}
-	return layout{}
+	return l
 }
 
 // peftConfig is adapter_config.json, with PEFT's LoraConfig field names.
@@ -176,7 +182,7 @@ func Load(params *modeling.Params, dir string) (*Adapters, error) {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	// Check every tensor before touching params.
-	prefix := detectLayout(params).prefix
+	prefix := params.ModelPrefix()
 	values := map[string]*tensors.Tensor{}
 	used := map[string]bool{}
 	for _, module := range modules {
