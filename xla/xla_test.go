@@ -2,6 +2,7 @@ package xla
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -213,6 +214,32 @@ func TestReportMentionsSIMD(t *testing.T) {
 	}
 	if !strings.Contains(r.String(), want) {
 		t.Fatalf("report lacks %q:\n%s", want, r)
+	}
+	r.SIMD = false
+	if s := r.String(); !strings.Contains(s, "simd kernels: OFF: "+SIMDFix) {
+		t.Fatalf("a report of a binary without SIMD lacks the fix %q:\n%s", SIMDFix, s)
+	}
+}
+
+// TestSIMDFlagFollowsTheBuild checks which file sets simdBuild in a build
+// with and without GOEXPERIMENT=simd, by asking the go command rather than
+// building the package without SIMD (which rebuilds GoMLX and the standard
+// library: minutes on a cold cache). With TestReportMentionsSIMD it covers
+// what `trustformers doctor` prints from a binary built without it.
+func TestSIMDFlagFollowsTheBuild(t *testing.T) {
+	for _, tc := range []struct{ experiment, want, not string }{
+		{"simd", "simd_on.go", "simd_off.go"},
+		{"", "simd_off.go", "simd_on.go"},
+	} {
+		cmd := exec.Command("go", "list", "-f", "{{.GoFiles}}", ".")
+		cmd.Env = append(os.Environ(), "GOEXPERIMENT="+tc.experiment)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list (GOEXPERIMENT=%q): %v\n%s", tc.experiment, err, out)
+		}
+		if files := string(out); !strings.Contains(files, tc.want) || strings.Contains(files, tc.not) {
+			t.Errorf("GOEXPERIMENT=%q builds %s; want %s and not %s", tc.experiment, strings.TrimSpace(files), tc.want, tc.not)
+		}
 	}
 }
 

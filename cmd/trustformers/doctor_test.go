@@ -146,23 +146,6 @@ func TestDoctor(t *testing.T) {
 	})
 }
 
-// TestDoctorWithoutSIMD builds doctor without GOEXPERIMENT=simd and checks
-// that it says the SIMD kernels are off and how to fix it. This rebuilds
-// GoMLX without SIMD (a minute or two on a cold cache); -short skips it.
-func TestDoctorWithoutSIMD(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: skipping the non-SIMD rebuild")
-	}
-	bin := buildDoctor(t, t.TempDir(), "")
-	out, errOut, code := runDoctorBinary(t, bin, "TRUSTFORMERS_BACKEND=go")
-	if code != 0 {
-		t.Fatalf("doctor built without simd exited %d:\n%s%s", code, out, errOut)
-	}
-	if !strings.Contains(out, "simd kernels: OFF") || !strings.Contains(out, "GOEXPERIMENT=simd") {
-		t.Fatalf("doctor built without GOEXPERIMENT=simd does not report the SIMD kernels off with the fix:\n%s", out)
-	}
-}
-
 func TestUnknownCommand(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run([]string{"fly"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown command \"fly\"") {
