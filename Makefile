@@ -21,7 +21,7 @@ export JUPYTER_IP ?= 127.0.0.1
 export JUPYTER_PORT ?= 8888
 GO_TEST_FLAGS ?= -timeout 30m
 
-.PHONY: setup notebook test vet gotest notebooks celltime assets bench doctor sharding-bench reference venv
+.PHONY: setup notebook test test-quick vet gotest gotest-go gotest-onnx gotest-xla notebooks celltime assets bench doctor sharding-bench reference venv
 
 ## setup: Debian packages, Go tools, GoNB kernel, echarts and ONNX Runtime from npm (idempotent)
 setup:
@@ -32,22 +32,40 @@ setup:
 notebook: setup
 	bash scripts/notebook.sh
 
-## test: set up, vet, run the Go tests, then execute every notebook and check it
-test: setup vet gotest notebooks
+## test: set up, vet, run the Go tests, then execute every notebook and check it; each phase's time is
+## printed when it ends, and all of them at the end (scripts/phases.sh)
+test:
+	bash scripts/phases.sh setup vet gotest-go gotest-onnx gotest-xla notebooks
+
+## test-quick: the inner loop: vet and every Go test on the go engine (no other engine, no browser)
+test-quick:
+	bash scripts/phases.sh vet gotest-go
 
 vet:
 	go vet ./...
 
 # TRUSTFORMERS_REQUIRE_SETUP turns "not installed" skips into failures: after
 # `make setup` every engine and tool the tests use must be present.
-# The first pass runs every test on the go backend, and the sharded tests
-# (TestSharded*) on four host devices of XLA's CPU plugin; the next passes run
-# the model families, generation, training and quantization again on each
-# other engine (the sharded tests do not depend on the engine: not again).
-gotest:
-	TRUSTFORMERS_REQUIRE_SETUP=1 go test $(GO_TEST_FLAGS) ./...
-	TRUSTFORMERS_REQUIRE_SETUP=1 TRUSTFORMERS_TEST_BACKEND=onnx:cpu go test $(GO_TEST_FLAGS) -skip '^TestSharded' ./models/... ./quant/ ./training/
-	TRUSTFORMERS_REQUIRE_SETUP=1 TRUSTFORMERS_TEST_BACKEND=xla:cpu go test $(GO_TEST_FLAGS) -skip '^TestSharded' ./models/... ./quant/ ./training/
+# The first pass runs every test on the go engine, and the sharded tests
+# (TestSharded*) on four host devices of XLA's CPU plugin. Each test that asks
+# internal/golden for the engine under test leaves a mark in ENGINE_MARKS; the
+# passes on the other engines run the marked tests of the model families,
+# generation, training and quantization, and no others, which would do the
+# same work on any engine (scripts/enginetests.sh). The sharded tests do not
+# depend on the engine either: not again.
+ENGINE_MARKS := $(CURDIR)/build/engine-tests
+ENGINE_PACKAGES := ./models/... ./quant/ ./training/
+gotest: gotest-go gotest-onnx gotest-xla
+
+# Without the marks (a fresh clone, or build/ removed) nothing may come from
+# go test's cache, whose results would leave none.
+gotest-go:
+	TRUSTFORMERS_REQUIRE_SETUP=1 TRUSTFORMERS_ENGINE_TESTS=$(ENGINE_MARKS) go test $(GO_TEST_FLAGS) \
+		$$([ -d $(ENGINE_MARKS) ] || echo -count=1) ./...
+
+gotest-onnx gotest-xla: gotest-%:
+	args="$$(bash scripts/enginetests.sh $(ENGINE_MARKS) $(ENGINE_PACKAGES))" && \
+	TRUSTFORMERS_REQUIRE_SETUP=1 TRUSTFORMERS_TEST_BACKEND=$*:cpu go test $(GO_TEST_FLAGS) -skip '^TestSharded' $$args
 
 ## notebooks: run every notebook as a user does, through Jupyter's page in headless Chromium
 ## (scripts/browser/notebooks.js): Cell › Run All, then no error output, no console error, no request

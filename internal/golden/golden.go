@@ -38,11 +38,49 @@ func Load(tb testing.TB, family string) *weights.Set {
 }
 
 // Backend returns the backend the golden tests run on: TRUSTFORMERS_TEST_BACKEND,
-// else the pure-Go backend (always present, and what CI checks).
+// else the pure-Go backend (always present, and what CI checks). A test
+// that calls it depends on the engine, and notes so (see EnvEngineTests).
 func Backend(tb testing.TB) compute.Backend {
 	tb.Helper()
+	noteEngineTest(tb)
 	b, _ := backendFrom(tb, "TRUSTFORMERS_TEST_BACKEND")
 	return b
+}
+
+// EnvEngineTests names a folder in which Backend leaves a mark for each
+// test that asks for the engine under test: an empty file
+// <folder>/<package>/<TestName> (the package's folder in this repository,
+// the top-level test's name). make test's first pass, on the go engine,
+// leaves the marks, and the passes on the other engines run only the
+// marked tests (scripts/enginetests.sh): the others do the same work
+// whatever the engine. A package whose results come from go test's cache
+// keeps its marks from the run that computed them.
+const EnvEngineTests = "TRUSTFORMERS_ENGINE_TESTS"
+
+// noteEngineTest leaves tb's mark in the EnvEngineTests folder, if one is set.
+func noteEngineTest(tb testing.TB) {
+	dir := os.Getenv(EnvEngineTests)
+	if dir == "" {
+		return
+	}
+	wd, err := os.Getwd() // go test runs a package's tests in its folder
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, file, _, _ := runtime.Caller(0)
+	repo := filepath.Join(filepath.Dir(file), "..", "..")
+	pkg, err := filepath.Rel(repo, wd)
+	if err != nil || strings.HasPrefix(pkg, "..") {
+		tb.Fatalf("%s: the test runs in %s, outside the repository %s", EnvEngineTests, wd, repo)
+	}
+	test, _, _ := strings.Cut(tb.Name(), "/")
+	mark := filepath.Join(dir, pkg, test)
+	if err := os.MkdirAll(filepath.Dir(mark), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(mark, nil, 0o644); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // BenchBackend returns the backend a benchmark measures and its spec:

@@ -20,10 +20,17 @@
 // request blocked. Notebook 05 saved must stay under 1.5 MB. Screenshots of
 // each stage are kept in OUT.
 //
+// A notebook that passed is not run again while nothing it depends on has
+// changed, as go test caches a package's result: the notebook, this script
+// and the checker (scripts/nbrun), go.mod and go.sum, the Go files of every
+// package of this module it imports (transitively), the engines and models
+// `make setup` installed, the test data and the environment the kernel reads.
+// It prints "(cached)" then; --no-cache runs everything.
+//
 // Usage (make test runs it; make setup installs playwright-core into
 // .deps/browser and Debian's chromium):
 //
-//   node scripts/browser/notebooks.js [--out build/browser] [NOTEBOOK.ipynb ...]
+//   node scripts/browser/notebooks.js [--out build/browser] [--no-cache] [NOTEBOOK.ipynb ...]
 //
 // Environment: CHROMIUM (the browser binary; else chromium on PATH), and the
 // variables the notebooks read (TRUSTFORMERS_DATA, set by the Makefile).
@@ -47,8 +54,9 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--out') args.out = path.resolve(argv[++i]);
     else if (argv[i] === '--self-test') args.selfTest = true;
+    else if (argv[i] === '--no-cache') args.noCache = true;
     else if (argv[i] === '-h' || argv[i] === '--help') {
-      console.log('usage: node scripts/browser/notebooks.js [--out DIR] [--self-test] [NOTEBOOK.ipynb ...]');
+      console.log('usage: node scripts/browser/notebooks.js [--out DIR] [--self-test] [--no-cache] [NOTEBOOK.ipynb ...]');
       process.exit(0);
     } else args.notebooks.push(path.resolve(argv[i]));
   }
@@ -372,17 +380,94 @@ const selfTestWants = [
   /stderr: panic: deliberate panic/,
 ];
 
+const modulePath = 'github.com/trustformers/trustformers-go';
+
+// inputsKey is a hash of everything the result of running nb depends on
+// (see the comment at the top); a change to any of it runs nb again.
+function inputsKey(nb) {
+  const h = crypto.createHash('sha256');
+  const add = (name, data) => h.update(`${name}\0${data.length}\0`).update(data);
+  const addFile = (f) => add(path.relative(root, f), fs.readFileSync(f));
+  const text = fs.readFileSync(nb, 'utf8');
+  addFile(nb);
+  addFile(__filename);
+  for (const f of fs.readdirSync(path.join(root, 'scripts', 'nbrun')).sort()) {
+    if (f.endsWith('.go')) addFile(path.join(root, 'scripts', 'nbrun', f));
+  }
+  addFile(path.join(root, 'go.mod'));
+  addFile(path.join(root, 'go.sum'));
+  const imports = [...new Set((text.match(/github\.com\/trustformers\/trustformers-go(\/[A-Za-z0-9_.\/-]+)?/g) || [])
+    .map((p) => p.replace(/[/.]+$/, '')))].filter((p) => p !== modulePath).sort();
+  if (imports.length) {
+    const r = spawnSync('go', ['list', '-deps', '-f',
+      '{{if not .Standard}}{{.ImportPath}}\t{{.Dir}}\t{{join .GoFiles " "}} {{join .CgoFiles " "}} {{join .EmbedFiles " "}}{{end}}',
+      ...imports], { cwd: root, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`go list ${imports.join(' ')}: ${r.stderr}`);
+    for (const line of r.stdout.split('\n')) {
+      const [pkg, dir, files] = line.split('\t');
+      if (!pkg || !pkg.startsWith(modulePath)) continue; // other modules: pinned by go.sum
+      for (const f of files.split(' ').filter(Boolean).sort()) addFile(path.join(dir, f));
+    }
+  }
+  for (const v of ['GOTOOLCHAIN', 'GOEXPERIMENT', 'GOFLAGS', 'ONNXRUNTIME_SHARED_LIBRARY_PATH', 'PJRT_PLUGIN_LIBRARY_PATH',
+    'TRUSTFORMERS_DATA', 'TRUSTFORMERS_MODELS', 'TRUSTFORMERS_BACKEND', 'TRUSTFORMERS_ECHARTS_JS']) {
+    add(v, process.env[v] || '');
+  }
+  // What make setup installed and the test data: names, sizes and times.
+  const walk = (dir) => {
+    let entries;
+    try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
+    for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) { if (e.name !== 'node_modules' && e.name !== 'venv' && !e.name.startsWith('venv-')) walk(p); continue; }
+      const st = fs.statSync(p, { throwIfNoEntry: false });
+      if (st) add(p, `${st.size} ${st.mtimeMs}`);
+    }
+  };
+  for (const d of ['pjrt', 'onnxruntime', 'models', 'echarts', 'bin']) walk(path.join(root, '.deps', d));
+  walk(process.env.TRUSTFORMERS_DATA || path.join(root, '..', 'shared', 'data'));
+  return h.digest('hex');
+}
+
+// passedCache reads and writes out/passed.json: each notebook that passed,
+// with the inputsKey it passed with.
+function passedCache(out) {
+  const file = path.join(out, 'passed.json');
+  let passed = {};
+  try { passed = JSON.parse(fs.readFileSync(file, 'utf8')); } catch { /* none yet */ }
+  return {
+    hit: (nb, key) => passed[path.relative(root, nb)] === key,
+    set: (nb, key) => {
+      if (key) passed[path.relative(root, nb)] = key;
+      else delete passed[path.relative(root, nb)];
+      fs.writeFileSync(file + '.tmp', JSON.stringify(passed, null, 1));
+      fs.renameSync(file + '.tmp', file);
+    },
+  };
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   fs.mkdirSync(args.out, { recursive: true });
   if (path.relative(root, args.out).startsWith('..')) {
     throw new Error(`--out ${args.out} must be inside the repository (Jupyter serves the repository)`);
   }
+  const cache = passedCache(args.out);
+  const keys = new Map(args.notebooks.map((nb) => [nb, inputsKey(nb)]));
+  const todo = args.noCache ? args.notebooks : args.notebooks.filter((nb) => !cache.hit(nb, keys.get(nb)));
+  for (const nb of args.notebooks) {
+    if (todo.includes(nb)) continue;
+    console.log(`ok   ${args.selfTest ? 'self-test' : path.relative(root, nb)} (cached: nothing it depends on changed since it passed)`);
+  }
+  if (todo.length === 0) {
+    if (!args.selfTest) console.log(`browser: ${args.notebooks.length} passed (cached), 0 failed`);
+    return;
+  }
   const server = await startJupyter();
   const browser = await chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox'] });
   let failed = 0;
   try {
-    for (const nb of args.notebooks) {
+    for (const nb of todo) {
       const start = Date.now();
       console.log(`browser: ${path.relative(root, nb)} ...`);
       let problems;
@@ -398,6 +483,7 @@ async function main() {
         for (const p of problems) console.log(`  reported: ${p.split('\n')[0]}`);
         for (const re of missed) console.log(`  NOT reported: ${re}`);
         if (missed.length) failed++;
+        cache.set(nb, missed.length ? '' : keys.get(nb));
         continue;
       }
       if (problems.length) {
@@ -405,6 +491,7 @@ async function main() {
         console.log(`FAIL ${path.relative(root, nb)} (${secs}s; screenshots in ${path.relative(root, args.out)})`);
         for (const p of problems) console.log(`  ${p.replace(/\n/g, '\n    ')}`);
       } else console.log(`ok   ${path.relative(root, nb)} (${secs}s)`);
+      cache.set(nb, problems.length ? '' : keys.get(nb));
     }
   } finally {
     await browser.close();
