@@ -304,6 +304,7 @@ func newGo(config string) (compute.Backend, error) {
 }
 
 func newONNX(config, lib string) (compute.Backend, error) {
+	withoutORTTelemetry()
 	if AutoInstallEnabled() {
 		onnxbackend.EnableAutoInstall(true)
 		defer onnxbackend.EnableAutoInstall(false)
