@@ -36,6 +36,12 @@ func cliCases(t *testing.T, env robustEnv) []robustCase {
 		{"a prompt file that never ends", func(t *testing.T, dir string) []string {
 			return []string{"generate", "--model", env.stories, "--prompt-file", "/dev/zero"}
 		}, []string{"--prompt-file", "/dev/zero", "more than 64 MB"}},
+		{"bench --only naming no figure", func(t *testing.T, dir string) []string {
+			return []string{"bench", "--only", "bogus"}
+		}, []string{"--only", `"bogus"`, "decode b1"}},
+		{"bench --reps -1", func(t *testing.T, dir string) []string {
+			return []string{"bench", "--reps", "-1"}
+		}, []string{"--reps -1", "at least 1"}},
 	}
 }
 
