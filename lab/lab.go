@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -92,26 +93,7 @@ func NewRun(root, experiment string, config any, backend string, seed uint64) (*
 	env := Env{GoVersion: runtime.Version(), Backend: backend, SIMD: xla.SIMD(), GOMAXPROCS: runtime.GOMAXPROCS(0),
 		NumCPU: runtime.NumCPU(), CPU: report.CPUModel, Seed: seed, Command: strings.Join(os.Args, " "),
 		Started: time.Now().UTC().Format(time.RFC3339)}
-	if info, ok := debug.ReadBuildInfo(); ok {
-		env.Module = info.Main.Path + "@" + info.Main.Version
-		for _, s := range info.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				env.Commit = s.Value
-			case "vcs.modified":
-				env.Modified = s.Value == "true"
-			}
-		}
-	}
-	if env.Commit == "" {
-		// Binaries built by `go run` carry no VCS stamp; ask git directly.
-		if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
-			env.Commit = strings.TrimSpace(string(out))
-			if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
-				env.Modified = len(strings.TrimSpace(string(st))) > 0
-			}
-		}
-	}
+	env.Module, env.Commit, env.Modified = sourceStamp()
 	if err := r.writeJSON("env.json", env); err != nil {
 		return nil, err
 	}
@@ -121,6 +103,66 @@ func NewRun(root, experiment string, config any, backend string, seed uint64) (*
 	}
 	r.metrics = f
 	return r, nil
+}
+
+// sourceStamp returns the module and the commit the running code was built
+// from, and whether its files differed from that commit: the binary's VCS
+// stamp, else (`go run` and `go test` stamp none) what git says of this
+// module's own folder (see moduleGit).
+func sourceStamp() (module, commit string, modified bool) {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		module = info.Main.Path + "@" + info.Main.Version
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	if commit != "" {
+		return module, commit, modified
+	}
+	out, err := moduleGit("rev-parse", "HEAD")
+	if err != nil {
+		return module, "", false
+	}
+	st, err := moduleGit("status", "--porcelain", "--untracked-files=no")
+	return module, strings.TrimSpace(string(out)), err == nil && len(bytes.TrimSpace(st)) > 0
+}
+
+// modulePath is this module's path, as its go.mod declares it.
+const modulePath = "github.com/trustformers/trustformers-go"
+
+// moduleGit runs git with args in this module's own checkout: the folder
+// this file was compiled from, when it still holds the module's go.mod and
+// its own .git. Never in the working directory, which may be anyone's
+// checkout: a repository's .git/config can make git run programs
+// (core.fsmonitor on every status, hooks), so git runs with those off and
+// without the system-wide config, and does not look above the folder.
+func moduleGit(args ...string) ([]byte, error) {
+	_, file, _, ok := runtime.Caller(0)
+	dir := filepath.Dir(filepath.Dir(file)) // lab/lab.go → the module root
+	if !ok || !filepath.IsAbs(dir) {        // built with -trimpath: the folder is unknown
+		return nil, errors.New("the module's folder is unknown")
+	}
+	mod, err := files.ReadFile(filepath.Join(dir, "go.mod"), 1<<20)
+	if err != nil || !slices.Contains(strings.Fields(string(mod)), modulePath) {
+		return nil, fmt.Errorf("%s is not this module's checkout", dir)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, ".git")); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("git", append([]string{"-C", dir, "--no-optional-locks",
+		"-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null"}, args...)...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GIT_") { // GIT_DIR and the like would point git elsewhere
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "GIT_CONFIG_NOSYSTEM=1", "GIT_CEILING_DIRECTORIES="+filepath.Dir(dir))
+	return cmd.Output()
 }
 
 // OpenRun reopens an existing run folder to continue it: metrics are
