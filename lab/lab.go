@@ -27,8 +27,10 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/trustformers/trustformers-go/files"
@@ -36,11 +38,13 @@ import (
 	"github.com/trustformers/trustformers-go/xla"
 )
 
-// Run is one experiment run's folder.
+// Run is one experiment run's folder, held by this process (see lockRun)
+// until Close.
 type Run struct {
 	Dir     string
 	mu      sync.Mutex
 	metrics *os.File
+	lock    *os.File
 	err     error // the first error writing metrics
 }
 
@@ -85,8 +89,13 @@ func NewRun(root, experiment string, config any, backend string, seed uint64) (*
 	if err := os.MkdirAll(filepath.Join(dir, "checkpoints"), 0o755); err != nil {
 		return nil, err
 	}
-	r := &Run{Dir: dir}
+	lock, err := lockRun(dir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{Dir: dir, lock: lock}
 	if err := r.writeJSON("config.json", config); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	report := xla.DescribeSpec(backend)
@@ -95,10 +104,12 @@ func NewRun(root, experiment string, config any, backend string, seed uint64) (*
 		Started: time.Now().UTC().Format(time.RFC3339)}
 	env.Module, env.Commit, env.Modified = sourceStamp()
 	if err := r.writeJSON("env.json", env); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	f, err := os.OpenFile(filepath.Join(dir, "metrics.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	r.metrics = f
@@ -165,26 +176,75 @@ func moduleGit(args ...string) ([]byte, error) {
 	return cmd.Output()
 }
 
-// OpenRun reopens an existing run folder to continue it: metrics are
-// appended to its metrics.jsonl, and config.json is decoded into config.
-func OpenRun(dir string, config any) (*Run, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+// ReadConfig decodes the run folder dir's config.json into config.
+func ReadConfig(dir string, config any) error {
+	path := filepath.Join(dir, "config.json")
+	data, err := files.ReadFile(path, files.ConfigLimit)
 	if err != nil {
-		return nil, fmt.Errorf("resuming %s: %w", dir, err)
+		return fmt.Errorf("resuming %s: %w", dir, err)
 	}
 	if err := json.Unmarshal(data, config); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// OpenRun reopens an existing run folder to continue it: metrics are
+// appended to its metrics.jsonl, and config.json is decoded into config.
+// A folder that another process holds open is an error naming it and that
+// process (see lockRun).
+func OpenRun(dir string, config any) (*Run, error) {
+	if err := ReadConfig(dir, config); err != nil {
+		return nil, err
+	}
+	lock, err := lockRun(dir)
+	if err != nil {
+		return nil, err
 	}
 	removeStaleTemporaries(dir)
 	path := filepath.Join(dir, "metrics.jsonl")
 	if err := repairTail(path); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
-	return &Run{Dir: dir, metrics: f}, nil
+	return &Run{Dir: dir, metrics: f, lock: lock}, nil
+}
+
+// lockName is a run folder's lock file.
+const lockName = ".lock"
+
+// lockRun takes the run folder dir for this process: an exclusive flock on
+// dir/.lock, which the kernel releases when the file is closed (Run.Close)
+// or the process ends, however it ends; the file then names the holder's
+// pid. Two processes writing one folder would each append every metrics
+// line and overwrite each other's checkpoints.
+func lockRun(dir string) (*os.File, error) {
+	path := filepath.Join(dir, lockName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("run folder %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		pid, _ := io.ReadAll(io.LimitReader(f, 32))
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			holder := "another process"
+			if p := strings.TrimSpace(string(pid)); p != "" {
+				holder = "process " + p
+			}
+			return nil, fmt.Errorf("run folder %s is in use by %s (it holds %s): one process at a time may write a run", dir, holder, path)
+		}
+		return nil, fmt.Errorf("run folder %s: locking %s: %w", dir, path, err)
+	}
+	// The pid is only for the message of a process that finds the folder taken.
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return f, nil
 }
 
 // repairTail cuts a last line that a kill left without its newline off
@@ -311,6 +371,10 @@ func (r *Run) Close() error {
 	defer r.mu.Unlock()
 	if err := r.metrics.Close(); err != nil && r.err == nil {
 		r.err = err
+	}
+	if r.lock != nil {
+		r.lock.Close() // releases the folder
+		r.lock = nil
 	}
 	return r.err
 }

@@ -115,17 +115,10 @@ func LoadCharDataset(path string) (*CharVocab, *Dataset, error) {
 // at offsets from rng (nanoGPT's get_batch): inputs x and next-token
 // targets y, both [batch, block] int32 tensors.
 func (d *Dataset) Batch(rng *rand.Rand, split string, batch, block int) (x, y *tensors.Tensor, err error) {
-	data := d.Train
-	if split == "val" {
-		data = d.Val
+	if err := d.CheckWindows(split, block); err != nil {
+		return nil, nil, err
 	}
-	if data == nil || data.Len() <= block+1 {
-		n := 0
-		if data != nil {
-			n = data.Len()
-		}
-		return nil, nil, fmt.Errorf("%s split has %d tokens, too few for windows of %d", split, n, block)
-	}
+	data := d.split(split)
 	xs := make([]int32, 0, batch*block)
 	ys := make([]int32, 0, batch*block)
 	for range batch {
@@ -135,6 +128,28 @@ func (d *Dataset) Batch(rng *rand.Rand, split string, batch, block int) (x, y *t
 		ys = append(ys, w[1:]...)
 	}
 	return tensors.FromFlatDataAndDimensions(xs, batch, block), tensors.FromFlatDataAndDimensions(ys, batch, block), nil
+}
+
+// CheckWindows returns an error when split is too short for windows of
+// block tokens (and their next-token targets): what Batch would say, to
+// be asked before a run starts.
+func (d *Dataset) CheckWindows(split string, block int) error {
+	data := d.split(split)
+	if data == nil || data.Len() <= block+1 {
+		n := 0
+		if data != nil {
+			n = data.Len()
+		}
+		return fmt.Errorf("%s split has %d tokens, too few for windows of %d", split, n, block)
+	}
+	return nil
+}
+
+func (d *Dataset) split(name string) Tokens {
+	if name == "val" {
+		return d.Val
+	}
+	return d.Train
 }
 
 // Sampler returns a function that draws a batch of split ([x, y], see

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/trustformers/trustformers-go/internal/assets"
@@ -42,7 +45,129 @@ func cliCases(t *testing.T, env robustEnv) []robustCase {
 		{"bench --reps -1", func(t *testing.T, dir string) []string {
 			return []string{"bench", "--reps", "-1"}
 		}, []string{"--reps -1", "at least 1"}},
+		{"-block-size longer than the data", func(t *testing.T, dir string) []string {
+			return []string{"train", "shakespeare_char", "-data", env.shakespeare, "-block-size", "10000000", "-runs", dir, "-backend", "go"}
+		}, []string{"input.txt", "too few for windows of 10000000", "-block-size"}},
+		{"-block-size too long for memory", func(t *testing.T, dir string) []string {
+			return []string{"train", "shakespeare_char", "-data", env.shakespeare, "-block-size", "100000", "-runs", dir, "-backend", "go"}
+		}, []string{"context 100000", "needs about", "GB", "this process may take"}},
+		{"-n-embd too wide for memory", func(t *testing.T, dir string) []string {
+			return []string{"train", "shakespeare_char", "-data", env.shakespeare, "-n-embd", "100000", "-runs", dir, "-backend", "go"}
+		}, []string{"100000 wide", "needs about", "GB"}},
+		{"-batch-size too large for memory", func(t *testing.T, dir string) []string {
+			return []string{"train", "shakespeare_char", "-data", env.shakespeare, "-batch-size", "100000000", "-runs", dir, "-backend", "go"}
+		}, []string{"batch 100000000", "needs about", "GB"}},
+		{"mixed_precision -n-embd too wide for memory", func(t *testing.T, dir string) []string {
+			return []string{"train", "mixed_precision", "-data", env.shakespeare, "-n-embd", "100000", "-runs", dir, "-backend", "go"}
+		}, []string{"100000 wide", "needs about", "GB"}},
 	}
+}
+
+// TestRobustRunFolders checks what a run folder does besides training:
+// a finished run resumed is left alone and reports its recorded figures;
+// one whose final outputs are missing (a disk that filled up) gets them;
+// a folder another process holds is refused; data too short for the
+// context is refused before a folder is made; lora_finetune refuses
+// -targets and -quant before sampling; a failed final rename leaves no
+// temporary file.
+func TestRobustRunFolders(t *testing.T) {
+	bin := buildDoctor(t, t.TempDir(), "simd")
+	shakespeare := assets.Require(t, assets.TinyShakespeare)
+	stories := assets.Require(t, assets.Stories260K)
+	runs := t.TempDir()
+	out, errOut, code := runLimited(t, bin, "train", "shakespeare_char", "-data", shakespeare, "-iters", "2", "-eval-interval", "1",
+		"-eval-iters", "1", "-sample-tokens", "20", "-runs", runs, "-backend", "go")
+	if code != 0 {
+		t.Fatalf("train exited %d:\n%s", code, errOut)
+	}
+	final := regexp.MustCompile(`final val_loss=[0-9.]+`).FindString(out)
+	dirs, _ := filepath.Glob(filepath.Join(runs, "shakespeare_char", "*"))
+	if final == "" || len(dirs) != 1 {
+		t.Fatalf("run folders %v, output:\n%s", dirs, out)
+	}
+	run := dirs[0]
+	snapshot := func() map[string]string {
+		m := map[string]string{}
+		for _, name := range []string{"metrics.jsonl", "samples.txt", "report.html", "model/model.safetensors", "checkpoints/ckpt.safetensors"} {
+			data, _ := os.ReadFile(filepath.Join(run, name))
+			m[name] = string(data)
+		}
+		return m
+	}
+	before := snapshot()
+
+	t.Run("a finished run resumed", func(t *testing.T) {
+		out, errOut, code := runLimited(t, bin, "train", "shakespeare_char", "-resume", run)
+		if code != 0 || !strings.Contains(out, "is finished") || !strings.Contains(out, strings.TrimPrefix(final, "final ")) ||
+			strings.Contains(out, "0.0000") || strings.Contains(out, "trained") {
+			t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s\nwant it to say the run is finished with its %s", code, out, errOut, final)
+		}
+		if after := snapshot(); !maps.Equal(before, after) {
+			t.Errorf("resuming a finished run changed its folder")
+		}
+	})
+	t.Run("a finished run without its report", func(t *testing.T) {
+		os.Remove(filepath.Join(run, "report.html"))
+		out, errOut, code := runLimited(t, bin, "train", "shakespeare_char", "-resume", run)
+		if code != 0 || !strings.Contains(out, final+"\n") || strings.Contains(out, "trained") {
+			t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s\nwant the recorded %s", code, out, errOut, final)
+		}
+		if _, err := os.Stat(filepath.Join(run, "report.html")); err != nil {
+			t.Errorf("report.html not written again: %v", err)
+		}
+	})
+	t.Run("a run another process holds", func(t *testing.T) {
+		f, err := os.OpenFile(filepath.Join(run, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+		f.Truncate(0)
+		f.WriteAt([]byte("4242\n"), 0)
+		_, errOut, code := runLimited(t, bin, "train", "shakespeare_char", "-resume", run)
+		if code != 1 || !strings.Contains(errOut, run) || !strings.Contains(errOut, "in use by process 4242") {
+			t.Errorf("exit %d, stderr:\n%s\nwant an error naming %s and process 4242", code, errOut, run)
+		}
+	})
+	t.Run("data shorter than the context", func(t *testing.T) {
+		data := filepath.Join(t.TempDir(), "short.txt")
+		os.WriteFile(data, []byte("First Citizen:\nBefore we proceed any further, hear me speak.\n"), 0o644)
+		runs := t.TempDir()
+		_, errOut, code := runLimited(t, bin, "train", "shakespeare_char", "-data", data, "-runs", runs, "-backend", "go")
+		made, _ := filepath.Glob(filepath.Join(runs, "*", "*"))
+		if code != 1 || !strings.Contains(errOut, "short.txt") || !strings.Contains(errOut, "too few for windows of 64") || len(made) > 0 {
+			t.Errorf("exit %d, run folders %v, stderr:\n%s\nwant an error naming short.txt and no run folder", code, made, errOut)
+		}
+	})
+	for _, tc := range []struct{ flag, value, want string }{
+		{"-targets", "q_proj,bogus", `"bogus"`},
+		{"-quant", "int3", `unknown scheme "int3"`},
+		{"-quant-modules", "bogus", `"bogus"`},
+	} {
+		t.Run("lora_finetune "+tc.flag, func(t *testing.T) {
+			args := []string{"train", "lora_finetune", "-model", stories, tc.flag, tc.value, "-runs", t.TempDir(), "-backend", "go"}
+			if tc.flag == "-quant-modules" {
+				args = append(args, "-quant", "int8")
+			}
+			_, errOut, code := runLimited(t, bin, args...)
+			if code != 1 || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "sampling") {
+				t.Errorf("exit %d, stderr:\n%s\nwant %q before any sampling", code, errOut, tc.want)
+			}
+		})
+	}
+	t.Run("quantize --out onto a folder", func(t *testing.T) {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "q.gguf")
+		os.Mkdir(out, 0o755)
+		_, errOut, code := runLimited(t, bin, "quantize", "--model", stories, "--scheme", "q8_0", "--out", out, "--backend", "go")
+		left, _ := filepath.Glob(filepath.Join(dir, ".*"))
+		if code != 1 || !strings.Contains(errOut, out) || len(left) > 0 {
+			t.Errorf("exit %d, left %v, stderr:\n%s\nwant an error naming %s and no temporary file", code, left, errOut, out)
+		}
+	})
 }
 
 // requireONNXRuntime skips a case when ONNX Runtime is not installed
