@@ -60,6 +60,10 @@ func cliCases(t *testing.T, env robustEnv) []robustCase {
 		{"mixed_precision -n-embd too wide for memory", func(t *testing.T, dir string) []string {
 			return []string{"train", "mixed_precision", "-data", env.shakespeare, "-n-embd", "100000", "-runs", dir, "-backend", "go"}
 		}, []string{"100000 wide", "needs about", "GB"}},
+		{"xla:cpu with more host devices than the address space holds", func(t *testing.T, dir string) []string {
+			requireXLACPU(t)
+			return []string{"generate", "--backend", "xla:cpu,devices=256", "--model", env.stories}
+		}, []string{"xla:cpu,devices=256", "address space", "ulimit -v"}},
 	}
 }
 
@@ -180,4 +184,19 @@ func requireONNXRuntime(t *testing.T) {
 		}
 		t.Skip("ONNX Runtime is not installed (make setup)")
 	}
+}
+
+// requireXLACPU skips a case when XLA's CPU plugin is not installed (fails
+// after `make setup`).
+func requireXLACPU(t *testing.T) {
+	t.Helper()
+	for _, p := range xla.FindPlugins() {
+		if p.Name == "cpu" {
+			return
+		}
+	}
+	if os.Getenv("TRUSTFORMERS_REQUIRE_SETUP") != "" {
+		t.Fatal("XLA's CPU plugin is not installed: run `make setup`")
+	}
+	t.Skip("XLA's CPU plugin is not installed (make setup)")
 }
