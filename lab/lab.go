@@ -247,10 +247,14 @@ func lockRun(dir string) (*os.File, error) {
 	return f, nil
 }
 
+// metricsLimit bounds metrics.jsonl: about 150 bytes a line, so millions
+// of steps and evaluations.
+const metricsLimit = 1 << 30
+
 // repairTail cuts a last line that a kill left without its newline off
 // metrics.jsonl, so that the lines appended after it stay whole.
 func repairTail(path string) error {
-	data, err := os.ReadFile(path)
+	data, err := files.ReadFile(path, metricsLimit)
 	if errors.Is(err, fs.ErrNotExist) || err == nil && (len(data) == 0 || data[len(data)-1] == '\n') {
 		return nil
 	}

@@ -2,12 +2,13 @@ package training
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
-	"os"
 	"sort"
 	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/trustformers/trustformers-go/files"
 )
 
 // CharVocab is a character-level vocabulary built as nanoGPT's
@@ -95,7 +96,7 @@ func SplitTokens(ids []int32) *Dataset {
 
 // LoadCharDataset reads a text file and returns its vocabulary and dataset.
 func LoadCharDataset(path string) (*CharVocab, *Dataset, error) {
-	data, err := os.ReadFile(path)
+	data, err := readText(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -109,6 +110,22 @@ func LoadCharDataset(path string) (*CharVocab, *Dataset, error) {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return v, SplitTokens(ids), nil
+}
+
+// readText reads a corpus whole: a regular file only (files.Open), so that
+// -data /dev/zero or a FIFO is an error, not an endless read; its size is
+// the caller's choice.
+func readText(path string) ([]byte, error) {
+	f, err := files.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return data, nil
 }
 
 // Batch draws batch windows of block tokens from split ("train" or "val"),

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/trustformers/trustformers-go/files"
 )
 
 // EnvORTTelemetry is ONNX Runtime's switch for the telemetry it starts on
@@ -90,7 +92,7 @@ var reSoVersion = regexp.MustCompile(`\.so\.(\d+\.\d+\.\d+)$`)
 // it: from the npm package.json that `make setup` keeps beside it, or from a
 // versioned file name that path resolves to.
 func onnxLibVersion(path string) string {
-	if data, err := os.ReadFile(filepath.Join(filepath.Dir(path), "package.json")); err == nil {
+	if data, err := files.ReadFile(filepath.Join(filepath.Dir(path), "package.json"), files.ConfigLimit); err == nil {
 		var pkg struct{ Version string }
 		if json.Unmarshal(data, &pkg) == nil && pkg.Version != "" {
 			return pkg.Version
