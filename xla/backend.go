@@ -17,6 +17,13 @@
 // accelerator when a usable plugin is present, else ONNX Runtime, else XLA's
 // CPU plugin, else "go". Nothing is downloaded unless the user opts in with
 // TRUSTFORMERS_AUTO_INSTALL=1 (or `trustformers doctor --install-xla`).
+//
+// A plugin that the default choice would load, unasked, is first started in
+// a child process — the running program again, which this package's init
+// turns into a probe when TRUSTFORMERS_PJRT_PROBE is set — so that a broken
+// plugin file is passed over instead of crashing the program. A plugin asked
+// for by name is loaded directly, after the checks a file allows (an ELF
+// shared library for this machine exporting GetPjrtApi).
 package xla
 
 import (
@@ -203,7 +210,7 @@ func newDefault() (compute.Backend, []string, error) {
 		if !ok {
 			continue
 		}
-		b, err := newXLA(p.Path, "", 0)
+		b, err := newProbedXLA(p.Path)
 		if err == nil {
 			return b, passedOver, nil
 		}
@@ -217,7 +224,7 @@ func newDefault() (compute.Backend, []string, error) {
 		passedOver = append(passedOver, fmt.Sprintf("onnx:cpu (%s): %v", lib, err))
 	}
 	if p, ok := firstPlugin(plugins, "cpu"); ok {
-		b, err := newXLA(p.Path, "", 0)
+		b, err := newProbedXLA(p.Path)
 		if err == nil {
 			return b, passedOver, nil
 		}
@@ -225,6 +232,16 @@ func newDefault() (compute.Backend, []string, error) {
 	}
 	b, err := newGo("")
 	return b, passedOver, err
+}
+
+// newProbedXLA creates a plugin that nobody asked for by name: only once
+// a child process has started it (probePlugin), so that a broken plugin
+// found on the machine is passed over instead of crashing the program.
+func newProbedXLA(pluginPath string) (compute.Backend, error) {
+	if err := probePlugin(pluginPath); err != nil {
+		return nil, err
+	}
+	return newXLA(pluginPath, "", 0)
 }
 
 func firstPlugin(plugins []Plugin, name string) (Plugin, bool) {
@@ -390,6 +407,9 @@ func newXLA(pluginPath, options string, devices int) (compute.Backend, error) {
 	config := pluginPath
 	if options != "" {
 		config += "," + options
+	}
+	if err := checkPluginFile(pluginPath); err != nil {
+		return nil, err
 	}
 	cpu := pluginName(pluginPath) == "cpu"
 	if cpu {

@@ -3,6 +3,7 @@ package main
 import (
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/trustformers/trustformers-go/internal/assets"
+	"github.com/trustformers/trustformers-go/internal/golden"
 	"github.com/trustformers/trustformers-go/xla"
 )
 
@@ -36,7 +38,7 @@ func cliCases(t *testing.T, env robustEnv) []robustCase {
 			os.WriteFile(path, []byte(strings.Repeat("hello ", 1<<20/6)), 0o644)
 			return []string{"generate", "--backend", "onnx:cpu", "--model", env.stories, "--tokenizer", gpt2Tokenizer(t), "--prompt-file", path}
 		}, []string{"does not fit the model's context of 512"}},
-		{"a prompt file that never ends", func(t *testing.T, dir string) []string {
+		{"a prompt file that is the zero device", func(t *testing.T, dir string) []string {
 			return []string{"generate", "--model", env.stories, "--prompt-file", "/dev/zero"}
 		}, []string{"--prompt-file", "/dev/zero", "more than 64 MB"}},
 		{"bench --only naming no figure", func(t *testing.T, dir string) []string {
@@ -64,7 +66,37 @@ func cliCases(t *testing.T, env robustEnv) []robustCase {
 			requireXLACPU(t)
 			return []string{"generate", "--backend", "xla:cpu,devices=256", "--model", env.stories}
 		}, []string{"xla:cpu,devices=256", "address space", "ulimit -v"}},
+		{"a cached config.json that is the zero device", func(t *testing.T, dir string) []string {
+			cachedModel(t, dir, func(config string) { os.Symlink("/dev/zero", config) })
+			return []string{"generate", "--model", "org/zero", "--max-new-tokens", "1"}
+		}, []string{"config.json", "not a regular file", "character device"}},
+		{"a cached config.json that is a FIFO", func(t *testing.T, dir string) []string {
+			cachedModel(t, dir, func(config string) {
+				if err := syscall.Mkfifo(config, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			})
+			return []string{"generate", "--model", "org/zero", "--max-new-tokens", "1"}
+		}, []string{"config.json", "not a regular file", "named pipe"}},
+		{"-data that is the zero device", func(t *testing.T, dir string) []string {
+			return []string{"train", "shakespeare_char", "-data", "/dev/zero", "-runs", dir, "-backend", "go"}
+		}, []string{"/dev/zero", "not a regular file"}},
 	}
+}
+
+// cachedModel makes a Hugging Face cache in dir holding model org/zero,
+// whose config.json make creates, with the golden GPT-2's weights, and
+// points HF_HUB_CACHE at it.
+func cachedModel(t *testing.T, dir string, make func(config string)) {
+	t.Helper()
+	repo := filepath.Join(dir, "hub", "models--org--zero")
+	snap := filepath.Join(repo, "snapshots", "abc123")
+	os.MkdirAll(snap, 0o755)
+	os.MkdirAll(filepath.Join(repo, "refs"), 0o755)
+	os.WriteFile(filepath.Join(repo, "refs", "main"), []byte("abc123"), 0o644)
+	copyFile(t, filepath.Join(golden.Dir("gpt2"), "model", "model.safetensors"), filepath.Join(snap, "model.safetensors"))
+	make(filepath.Join(snap, "config.json"))
+	t.Setenv("HF_HUB_CACHE", filepath.Join(dir, "hub"))
 }
 
 // TestRobustRunFolders checks what a run folder does besides training:
@@ -172,6 +204,48 @@ func TestRobustRunFolders(t *testing.T) {
 			t.Errorf("exit %d, left %v, stderr:\n%s\nwant an error naming %s and no temporary file", code, left, errOut, out)
 		}
 	})
+}
+
+// TestRobustPlugins puts broken files named like PJRT plugins where the
+// default choice looks first: a shared library whose GetPjrtApi returns
+// garbage (CUDA) and a text file (ROCm). A plain doctor passes both over
+// and reports another backend; asking for the text file by name is an
+// error naming it.
+func TestRobustPlugins(t *testing.T) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc is not installed (make setup installs it): no junk plugin to build")
+	}
+	bin := buildDoctor(t, t.TempDir(), "simd")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "junk.c")
+	os.WriteFile(src, []byte(`static unsigned char junk[4096];
+void *GetPjrtApi(void) {
+	for (int i = 0; i < (int)sizeof junk; i++) junk[i] = 0xA5;
+	return junk;
+}
+`), 0o644)
+	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-o", filepath.Join(dir, "pjrt_c_api_cuda_plugin.so"), src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "pjrt_c_api_rocm_plugin.so"), []byte("not a library\n"), 0o644)
+	env := []string{"-u", "TRUSTFORMERS_BACKEND", "-u", "GOMLX_BACKEND", "PJRT_PLUGIN_LIBRARY_PATH=" + dir}
+
+	out, errOut, code := runLimited(t, "/usr/bin/env", append(env, bin, "doctor")...)
+	backend := regexp.MustCompile(`(?m)^backend:\s+(\S+)`).FindStringSubmatch(out)
+	if code != 0 || backend == nil || strings.HasPrefix(backend[1], "xla:cuda") || strings.HasPrefix(backend[1], "xla:rocm") {
+		t.Errorf("doctor with broken plugins present: exit %d, stdout:\n%s\nstderr:\n%s\nwant another backend chosen", code, out, errOut)
+	}
+	for _, name := range []string{"pjrt_c_api_cuda_plugin.so", "pjrt_c_api_rocm_plugin.so"} {
+		if !strings.Contains(out, name) {
+			t.Errorf("doctor does not say why %s was passed over:\n%s", name, out)
+		}
+	}
+
+	_, errOut, code = runLimited(t, "/usr/bin/env", append(env, bin, "doctor", "--backend", "xla:rocm")...)
+	if code != 1 || !strings.Contains(errOut, "pjrt_c_api_rocm_plugin.so") || !strings.Contains(errOut, "not a PJRT plugin") {
+		t.Errorf("doctor --backend xla:rocm (a text file): exit %d, stderr:\n%s\nwant an error naming the file", code, errOut)
+	}
 }
 
 // requireONNXRuntime skips a case when ONNX Runtime is not installed
