@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-echarts/go-echarts/v2/charts"
+	"github.com/trustformers/trustformers-go/files"
 	"github.com/trustformers/trustformers-go/viz"
 )
 
@@ -114,7 +115,7 @@ func ReadRun(dir string) (*RunSummary, error) {
 
 // readJSON decodes the JSON file path into v.
 func readJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
+	data, err := files.ReadFile(path, files.ConfigLimit)
 	if err != nil {
 		return err
 	}
@@ -126,7 +127,7 @@ func readJSON(path string, v any) error {
 
 // readMetrics reads metrics.jsonl.
 func readMetrics(path string) ([]metricsLine, error) {
-	data, err := os.ReadFile(path)
+	data, err := files.ReadFile(path, metricsLimit)
 	if err != nil {
 		return nil, err
 	}

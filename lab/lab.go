@@ -26,8 +26,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/trustformers/trustformers-go/files"
@@ -35,11 +38,13 @@ import (
 	"github.com/trustformers/trustformers-go/xla"
 )
 
-// Run is one experiment run's folder.
+// Run is one experiment run's folder, held by this process (see lockRun)
+// until Close.
 type Run struct {
 	Dir     string
 	mu      sync.Mutex
 	metrics *os.File
+	lock    *os.File
 	err     error // the first error writing metrics
 }
 
@@ -84,71 +89,172 @@ func NewRun(root, experiment string, config any, backend string, seed uint64) (*
 	if err := os.MkdirAll(filepath.Join(dir, "checkpoints"), 0o755); err != nil {
 		return nil, err
 	}
-	r := &Run{Dir: dir}
+	lock, err := lockRun(dir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{Dir: dir, lock: lock}
 	if err := r.writeJSON("config.json", config); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	report := xla.DescribeSpec(backend)
 	env := Env{GoVersion: runtime.Version(), Backend: backend, SIMD: xla.SIMD(), GOMAXPROCS: runtime.GOMAXPROCS(0),
 		NumCPU: runtime.NumCPU(), CPU: report.CPUModel, Seed: seed, Command: strings.Join(os.Args, " "),
 		Started: time.Now().UTC().Format(time.RFC3339)}
-	if info, ok := debug.ReadBuildInfo(); ok {
-		env.Module = info.Main.Path + "@" + info.Main.Version
-		for _, s := range info.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				env.Commit = s.Value
-			case "vcs.modified":
-				env.Modified = s.Value == "true"
-			}
-		}
-	}
-	if env.Commit == "" {
-		// Binaries built by `go run` carry no VCS stamp; ask git directly.
-		if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
-			env.Commit = strings.TrimSpace(string(out))
-			if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
-				env.Modified = len(strings.TrimSpace(string(st))) > 0
-			}
-		}
-	}
+	env.Module, env.Commit, env.Modified = sourceStamp()
 	if err := r.writeJSON("env.json", env); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	f, err := os.OpenFile(filepath.Join(dir, "metrics.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	r.metrics = f
 	return r, nil
 }
 
-// OpenRun reopens an existing run folder to continue it: metrics are
-// appended to its metrics.jsonl, and config.json is decoded into config.
-func OpenRun(dir string, config any) (*Run, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+// sourceStamp returns the module and the commit the running code was built
+// from, and whether its files differed from that commit: the binary's VCS
+// stamp, else (`go run` and `go test` stamp none) what git says of this
+// module's own folder (see moduleGit).
+func sourceStamp() (module, commit string, modified bool) {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		module = info.Main.Path + "@" + info.Main.Version
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	if commit != "" {
+		return module, commit, modified
+	}
+	out, err := moduleGit("rev-parse", "HEAD")
 	if err != nil {
-		return nil, fmt.Errorf("resuming %s: %w", dir, err)
+		return module, "", false
+	}
+	st, err := moduleGit("status", "--porcelain", "--untracked-files=no")
+	return module, strings.TrimSpace(string(out)), err == nil && len(bytes.TrimSpace(st)) > 0
+}
+
+// modulePath is this module's path, as its go.mod declares it.
+const modulePath = "github.com/trustformers/trustformers-go"
+
+// moduleGit runs git with args in this module's own checkout: the folder
+// this file was compiled from, when it still holds the module's go.mod and
+// its own .git. Never in the working directory, which may be anyone's
+// checkout: a repository's .git/config can make git run programs
+// (core.fsmonitor on every status, hooks), so git runs with those off and
+// without the system-wide config, and does not look above the folder.
+func moduleGit(args ...string) ([]byte, error) {
+	_, file, _, ok := runtime.Caller(0)
+	dir := filepath.Dir(filepath.Dir(file)) // lab/lab.go → the module root
+	if !ok || !filepath.IsAbs(dir) {        // built with -trimpath: the folder is unknown
+		return nil, errors.New("the module's folder is unknown")
+	}
+	mod, err := files.ReadFile(filepath.Join(dir, "go.mod"), 1<<20)
+	if err != nil || !slices.Contains(strings.Fields(string(mod)), modulePath) {
+		return nil, fmt.Errorf("%s is not this module's checkout", dir)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, ".git")); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("git", append([]string{"-C", dir, "--no-optional-locks",
+		"-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null"}, args...)...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GIT_") { // GIT_DIR and the like would point git elsewhere
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "GIT_CONFIG_NOSYSTEM=1", "GIT_CEILING_DIRECTORIES="+filepath.Dir(dir))
+	return cmd.Output()
+}
+
+// ReadConfig decodes the run folder dir's config.json into config.
+func ReadConfig(dir string, config any) error {
+	path := filepath.Join(dir, "config.json")
+	data, err := files.ReadFile(path, files.ConfigLimit)
+	if err != nil {
+		return fmt.Errorf("resuming %s: %w", dir, err)
 	}
 	if err := json.Unmarshal(data, config); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// OpenRun reopens an existing run folder to continue it: metrics are
+// appended to its metrics.jsonl, and config.json is decoded into config.
+// A folder that another process holds open is an error naming it and that
+// process (see lockRun).
+func OpenRun(dir string, config any) (*Run, error) {
+	if err := ReadConfig(dir, config); err != nil {
+		return nil, err
+	}
+	lock, err := lockRun(dir)
+	if err != nil {
+		return nil, err
 	}
 	removeStaleTemporaries(dir)
 	path := filepath.Join(dir, "metrics.jsonl")
 	if err := repairTail(path); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
-	return &Run{Dir: dir, metrics: f}, nil
+	return &Run{Dir: dir, metrics: f, lock: lock}, nil
 }
+
+// lockName is a run folder's lock file.
+const lockName = ".lock"
+
+// lockRun takes the run folder dir for this process: an exclusive flock on
+// dir/.lock, which the kernel releases when the file is closed (Run.Close)
+// or the process ends, however it ends; the file then names the holder's
+// pid. Two processes writing one folder would each append every metrics
+// line and overwrite each other's checkpoints.
+func lockRun(dir string) (*os.File, error) {
+	path := filepath.Join(dir, lockName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("run folder %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		pid, _ := io.ReadAll(io.LimitReader(f, 32))
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			holder := "another process"
+			if p := strings.TrimSpace(string(pid)); p != "" {
+				holder = "process " + p
+			}
+			return nil, fmt.Errorf("run folder %s is in use by %s (it holds %s): one process at a time may write a run", dir, holder, path)
+		}
+		return nil, fmt.Errorf("run folder %s: locking %s: %w", dir, path, err)
+	}
+	// The pid is only for the message of a process that finds the folder taken.
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return f, nil
+}
+
+// metricsLimit bounds metrics.jsonl: about 150 bytes a line, so millions
+// of steps and evaluations.
+const metricsLimit = 1 << 30
 
 // repairTail cuts a last line that a kill left without its newline off
 // metrics.jsonl, so that the lines appended after it stay whole.
 func repairTail(path string) error {
-	data, err := os.ReadFile(path)
+	data, err := files.ReadFile(path, metricsLimit)
 	if errors.Is(err, fs.ErrNotExist) || err == nil && (len(data) == 0 || data[len(data)-1] == '\n') {
 		return nil
 	}
@@ -269,6 +375,10 @@ func (r *Run) Close() error {
 	defer r.mu.Unlock()
 	if err := r.metrics.Close(); err != nil && r.err == nil {
 		r.err = err
+	}
+	if r.lock != nil {
+		r.lock.Close() // releases the folder
+		r.lock = nil
 	}
 	return r.err
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gomlx/go-huggingface/hub"
+	"github.com/trustformers/trustformers-go/files"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
 
@@ -46,9 +47,12 @@ func Offline() bool {
 func CachedSnapshot(id string) (string, bool, error) {
 	repoDir := repoFolder(id)
 	refFile := filepath.Join(repoDir, "refs", "main")
-	ref, err := os.ReadFile(refFile)
-	if err != nil {
+	ref, err := files.ReadFile(refFile, 4096) // a commit hash or a branch's name
+	if errors.Is(err, fs.ErrNotExist) {
 		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
 	}
 	name := strings.TrimSpace(string(ref))
 	if !plainName(name) {

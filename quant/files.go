@@ -3,7 +3,6 @@ package quant
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/gomlx/compute"
@@ -48,7 +47,7 @@ func Save(m models.Model, q *Quantized, dir string) error {
 		return err
 	}
 	path := filepath.Join(dir, modeling.ConfigFile)
-	data, err := os.ReadFile(path)
+	data, err := files.ReadFile(path, files.ConfigLimit)
 	if err != nil {
 		return err
 	}

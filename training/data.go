@@ -2,12 +2,13 @@ package training
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
-	"os"
 	"sort"
 	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/trustformers/trustformers-go/files"
 )
 
 // CharVocab is a character-level vocabulary built as nanoGPT's
@@ -95,7 +96,7 @@ func SplitTokens(ids []int32) *Dataset {
 
 // LoadCharDataset reads a text file and returns its vocabulary and dataset.
 func LoadCharDataset(path string) (*CharVocab, *Dataset, error) {
-	data, err := os.ReadFile(path)
+	data, err := readText(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -111,21 +112,30 @@ func LoadCharDataset(path string) (*CharVocab, *Dataset, error) {
 	return v, SplitTokens(ids), nil
 }
 
+// readText reads a corpus whole: a regular file only (files.Open), so that
+// -data /dev/zero or a FIFO is an error, not an endless read; its size is
+// the caller's choice.
+func readText(path string) ([]byte, error) {
+	f, err := files.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return data, nil
+}
+
 // Batch draws batch windows of block tokens from split ("train" or "val"),
 // at offsets from rng (nanoGPT's get_batch): inputs x and next-token
 // targets y, both [batch, block] int32 tensors.
 func (d *Dataset) Batch(rng *rand.Rand, split string, batch, block int) (x, y *tensors.Tensor, err error) {
-	data := d.Train
-	if split == "val" {
-		data = d.Val
+	if err := d.CheckWindows(split, block); err != nil {
+		return nil, nil, err
 	}
-	if data == nil || data.Len() <= block+1 {
-		n := 0
-		if data != nil {
-			n = data.Len()
-		}
-		return nil, nil, fmt.Errorf("%s split has %d tokens, too few for windows of %d", split, n, block)
-	}
+	data := d.split(split)
 	xs := make([]int32, 0, batch*block)
 	ys := make([]int32, 0, batch*block)
 	for range batch {
@@ -135,6 +145,28 @@ func (d *Dataset) Batch(rng *rand.Rand, split string, batch, block int) (x, y *t
 		ys = append(ys, w[1:]...)
 	}
 	return tensors.FromFlatDataAndDimensions(xs, batch, block), tensors.FromFlatDataAndDimensions(ys, batch, block), nil
+}
+
+// CheckWindows returns an error when split is too short for windows of
+// block tokens (and their next-token targets): what Batch would say, to
+// be asked before a run starts.
+func (d *Dataset) CheckWindows(split string, block int) error {
+	data := d.split(split)
+	if data == nil || data.Len() <= block+1 {
+		n := 0
+		if data != nil {
+			n = data.Len()
+		}
+		return fmt.Errorf("%s split has %d tokens, too few for windows of %d", split, n, block)
+	}
+	return nil
+}
+
+func (d *Dataset) split(name string) Tokens {
+	if name == "val" {
+		return d.Val
+	}
+	return d.Train
 }
 
 // Sampler returns a function that draws a batch of split ([x, y], see

@@ -102,6 +102,10 @@ type LoopResult struct {
 	// Stopped is set when the run ended at StopAfter, EarlyStopped when
 	// Patience ended it.
 	Stopped, EarlyStopped bool
+	// Ended is set when the resumed checkpoint was already the end of the
+	// run (its last iteration, or where early stopping ended it): nothing
+	// was trained or measured, and Losses is empty.
+	Ended bool
 	// Elapsed is the time this call spent.
 	Elapsed time.Duration
 }
@@ -268,6 +272,10 @@ func (l *Loop) Run(resume bool) (LoopResult, error) {
 		start = tr.Steps()
 		if start > l.Iters {
 			return res, fmt.Errorf("%s: checkpoint at step %d is past the run's %d iterations", l.Checkpoint, start, l.Iters)
+		}
+		if start == l.Iters || l.Patience > 0 && early.WithoutImprovement() >= l.Patience {
+			res.Steps, res.Ended, res.EarlyStopped = start, true, start < l.Iters
+			return res, nil
 		}
 		l.logf("resuming at iteration %d\n", start)
 	}

@@ -109,3 +109,32 @@ func TestBadLoopSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopResumingAnEndedRun resumes runs whose checkpoint is their end —
+// the last iteration, and an early stop — and checks that nothing is
+// trained or measured: Ended is set, Losses is empty, no metric reported.
+func TestLoopResumingAnEndedRun(t *testing.T) {
+	for _, early := range []bool{false, true} {
+		dir := t.TempDir()
+		first, _ := regression(t, dir)
+		if early {
+			// No learning: the loss never improves, and patience 1 ends the
+			// run at the second evaluation.
+			first.Schedule, first.Patience = Schedule{}, 1
+		}
+		done, err := first.Run(false)
+		if err != nil || done.EarlyStopped != early {
+			t.Fatalf("early %v: first run %+v, %v", early, done, err)
+		}
+		again, seen := regression(t, dir)
+		again.Schedule, again.Patience = first.Schedule, first.Patience
+		res, err := again.Run(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Ended || res.EarlyStopped != early || res.Steps != done.Steps || len(res.Losses) != 0 || len(*seen) != 0 {
+			t.Errorf("early %v: resuming a run that ended at step %d: %+v, %d metrics reported; want Ended, nothing measured",
+				early, done.Steps, res, len(*seen))
+		}
+	}
+}

@@ -99,7 +99,7 @@ func (t *TokenFile) Close() error {
 // writes train.bin and val.bin into outDir: uint16 when the vocabulary fits,
 // uint32 otherwise. It returns the width used.
 func PrepareTokens(textPath string, tok *tokenizer.Tokenizer, outDir string) (width int, err error) {
-	data, err := os.ReadFile(textPath)
+	data, err := readText(textPath)
 	if err != nil {
 		return 0, err
 	}

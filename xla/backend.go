@@ -17,6 +17,13 @@
 // accelerator when a usable plugin is present, else ONNX Runtime, else XLA's
 // CPU plugin, else "go". Nothing is downloaded unless the user opts in with
 // TRUSTFORMERS_AUTO_INSTALL=1 (or `trustformers doctor --install-xla`).
+//
+// A plugin that the default choice would load, unasked, is first started in
+// a child process — the running program again, which this package's init
+// turns into a probe when TRUSTFORMERS_PJRT_PROBE is set — so that a broken
+// plugin file is passed over instead of crashing the program. A plugin asked
+// for by name is loaded directly, after the checks a file allows (an ELF
+// shared library for this machine exporting GetPjrtApi).
 package xla
 
 import (
@@ -203,7 +210,7 @@ func newDefault() (compute.Backend, []string, error) {
 		if !ok {
 			continue
 		}
-		b, err := newXLA(p.Path, "", 0)
+		b, err := newProbedXLA(p.Path)
 		if err == nil {
 			return b, passedOver, nil
 		}
@@ -217,7 +224,7 @@ func newDefault() (compute.Backend, []string, error) {
 		passedOver = append(passedOver, fmt.Sprintf("onnx:cpu (%s): %v", lib, err))
 	}
 	if p, ok := firstPlugin(plugins, "cpu"); ok {
-		b, err := newXLA(p.Path, "", 0)
+		b, err := newProbedXLA(p.Path)
 		if err == nil {
 			return b, passedOver, nil
 		}
@@ -225,6 +232,16 @@ func newDefault() (compute.Backend, []string, error) {
 	}
 	b, err := newGo("")
 	return b, passedOver, err
+}
+
+// newProbedXLA creates a plugin that nobody asked for by name: only once
+// a child process has started it (probePlugin), so that a broken plugin
+// found on the machine is passed over instead of crashing the program.
+func newProbedXLA(pluginPath string) (compute.Backend, error) {
+	if err := probePlugin(pluginPath); err != nil {
+		return nil, err
+	}
+	return newXLA(pluginPath, "", 0)
 }
 
 func firstPlugin(plugins []Plugin, name string) (Plugin, bool) {
@@ -304,6 +321,7 @@ func newGo(config string) (compute.Backend, error) {
 }
 
 func newONNX(config, lib string) (compute.Backend, error) {
+	withoutORTTelemetry()
 	if AutoInstallEnabled() {
 		onnxbackend.EnableAutoInstall(true)
 		defer onnxbackend.EnableAutoInstall(false)
@@ -390,8 +408,14 @@ func newXLA(pluginPath, options string, devices int) (compute.Backend, error) {
 	if options != "" {
 		config += "," + options
 	}
+	if err := checkPluginFile(pluginPath); err != nil {
+		return nil, err
+	}
 	cpu := pluginName(pluginPath) == "cpu"
 	if cpu {
+		if err := checkHostDevices(devices); err != nil {
+			return nil, err
+		}
 		withoutXNNPack()
 	}
 	clientOptions := pjrt.NamedValuesMap{}
@@ -424,6 +448,26 @@ func newXLA(pluginPath, options string, devices int) (compute.Backend, error) {
 		return nil, fmt.Errorf("xla:%s: asked for %d devices, the plugin gives %d", pluginName(pluginPath), devices, n)
 	}
 	return b, nil
+}
+
+// Address space that XLA's CPU plugin maps, measured with the pinned
+// plugin: about 0.5 GB when it is loaded, and about 22 MB for each host
+// device (its threads and their stacks).
+const (
+	cpuPluginBytes  = 512 << 20
+	hostDeviceBytes = 24 << 20
+)
+
+// checkHostDevices refuses more host devices than the address space left
+// (ulimit -v) can hold: XLA's CPU client creates each device's threads as
+// it starts, and aborts the whole process when one cannot be created.
+func checkHostDevices(devices int) error {
+	need := float64(cpuPluginBytes) + float64(max(devices, 1))*hostDeviceBytes
+	if have := AddressSpaceLeft(); need > have {
+		return fmt.Errorf("xla:cpu,devices=%d: %d host devices need about %.1f GB of address space (%d MB each for their threads, and the plugin), and this process may map %.1f GB more under its address-space limit (ulimit -v); ask for fewer devices",
+			devices, devices, need/1e9, hostDeviceBytes>>20, have/1e9)
+	}
+	return nil
 }
 
 // CompilesWholePrograms reports whether backend is an XLA engine, which

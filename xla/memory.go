@@ -26,6 +26,18 @@ func MemoryLeft() float64 {
 	return have
 }
 
+// AddressSpaceLeft returns the bytes of address space this process may
+// still map under its address-space limit (ulimit -v), or +Inf when it
+// has none. Thread stacks and reservations count here before they are
+// touched, which MemoryLeft's physical memory does not see.
+func AddressSpaceLeft() float64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_AS, &lim); err != nil || lim.Cur == math.MaxUint64 {
+		return math.Inf(1)
+	}
+	return max(float64(lim.Cur)-procKB("/proc/self/status", "VmSize:")*1024, 0)
+}
+
 // procKB reads the kB figure of the line starting with key in a /proc file
 // (0 when there is none).
 func procKB(path, key string) float64 {

@@ -6,7 +6,31 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/trustformers/trustformers-go/files"
 )
+
+// EnvORTTelemetry is ONNX Runtime's switch for the telemetry it starts on
+// Linux (from 1.29) when its environment is created: "1" turns it off.
+const EnvORTTelemetry = "ORT_DISABLE_TELEMETRY"
+
+// withoutORTTelemetry turns ONNX Runtime's telemetry off for this process
+// unless ORT_DISABLE_TELEMETRY already says otherwise; ONNX Runtime reads
+// it when the first environment is created, so it is set before every
+// onnx backend is made. Left on, the telemetry (Microsoft's 1DS client)
+// keeps an event store under ~/.cache/Microsoft, writes
+// /tmp/mat-debug-PID.log, uploads when online — against "nothing leaves
+// the machine unless asked" — and, to name the application, matches the
+// whole of /proc/self/cmdline against a std::regex whose matcher recurses
+// once per character, about 290 bytes of stack each: a command line of
+// 29 KB (a long --prompt) overflows the 8 MB stack of the thread that
+// creates the backend, a SIGSEGV inside CreateEnv (less under a smaller
+// ulimit -s).
+func withoutORTTelemetry() {
+	if os.Getenv(EnvORTTelemetry) == "" {
+		os.Setenv(EnvORTTelemetry, "1")
+	}
+}
 
 // ONNXRuntimeVersion is the ONNX Runtime release that `make setup` installs
 // (from the npm package onnxruntime-node, whose CPU library is MIT licensed).
@@ -68,7 +92,7 @@ var reSoVersion = regexp.MustCompile(`\.so\.(\d+\.\d+\.\d+)$`)
 // it: from the npm package.json that `make setup` keeps beside it, or from a
 // versioned file name that path resolves to.
 func onnxLibVersion(path string) string {
-	if data, err := os.ReadFile(filepath.Join(filepath.Dir(path), "package.json")); err == nil {
+	if data, err := files.ReadFile(filepath.Join(filepath.Dir(path), "package.json"), files.ConfigLimit); err == nil {
 		var pkg struct{ Version string }
 		if json.Unmarshal(data, &pkg) == nil && pkg.Version != "" {
 			return pkg.Version

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,6 +77,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return &lab.FlagError{Err: err}
 	}
+	if err := checkBenchFlags(*reps, *rounds, *only); err != nil {
+		return err
+	}
 	if *ggufDir != "" {
 		return benchGGUF(*ggufDir)
 	}
@@ -99,6 +103,27 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	for _, f := range figs {
 		enc.Encode(f)
+	}
+	return nil
+}
+
+// checkBenchFlags refuses repetitions or rounds below one and figure
+// names that no figure has (which would measure nothing and succeed).
+func checkBenchFlags(reps, rounds int, only string) error {
+	if reps < 1 || rounds < 1 {
+		return fmt.Errorf("--reps %d, --rounds %d: each must be at least 1", reps, rounds)
+	}
+	if only == "" {
+		return nil
+	}
+	var names []string
+	for _, f := range benchFigures {
+		names = append(names, f.name)
+	}
+	for _, o := range strings.Split(only, ",") {
+		if !slices.Contains(names, strings.TrimSpace(o)) {
+			return fmt.Errorf("--only: no figure %q; the figures are %q", strings.TrimSpace(o), names)
+		}
 	}
 	return nil
 }

@@ -22,10 +22,11 @@ func init() {
 
 // runGenerate implements `trustformers generate`.
 func runGenerate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("generate", "--model PATH [--tokenizer PATH] [--prompt TEXT] [flags]", stderr)
+	fs := newFlagSet("generate", "--model PATH [--tokenizer PATH] [--prompt TEXT | --prompt - | --prompt-file PATH] [flags]", stderr)
 	modelPath := fs.String("model", "", "model folder, Hub name, llama2.c .bin checkpoint or GGUF .gguf file (required)")
 	tokPath := fs.String("tokenizer", "", "tokenizer file or folder (default: the model folder, when it holds one)")
-	prompt := fs.String("prompt", "", "prompt text (needs a tokenizer); without one, generation starts from BOS")
+	prompt := fs.String("prompt", "", "prompt text (needs a tokenizer), or - to read it from standard input; without one, generation starts from BOS")
+	promptFile := fs.String("prompt-file", "", "read the prompt from this file (for long prompts)")
 	maxNew := fs.Int("max-new-tokens", 64, "most tokens to generate")
 	temperature := fs.Float64("temperature", 0.8, "sampling temperature; 0 is greedy")
 	topK := fs.Int("top-k", 0, "sample among the K most likely tokens (0: all)")
@@ -39,6 +40,9 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if *modelPath == "" || fs.NArg() > 0 {
 		fs.Usage()
 		return errUsage
+	}
+	if err := readPrompt(prompt, *promptFile); err != nil {
+		return err
 	}
 	backend, err := xla.New(*backendSpec)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/trustformers/trustformers-go/files"
 )
 
 // GenerationConfigFile is the file in a Hugging Face model folder that holds
@@ -26,7 +28,7 @@ const GenerationConfigFile = "generation_config.json"
 // is an error naming the file and the field.
 func ReadGenerationConfig(dir string) (Options, error) {
 	path := filepath.Join(dir, GenerationConfigFile)
-	data, err := os.ReadFile(path)
+	data, err := files.ReadFile(path, files.ConfigLimit)
 	if errors.Is(err, os.ErrNotExist) {
 		return Options{}, nil
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -23,7 +22,7 @@ const ConfigFile = "config.json"
 // whose fields mirror the file's). Each name in required must be present: a
 // missing one is an error naming the file and the field.
 func ReadConfig(path string, cfg any, required ...string) error {
-	data, err := os.ReadFile(path)
+	data, err := files.ReadFile(path, files.ConfigLimit)
 	if err != nil {
 		return err
 	}

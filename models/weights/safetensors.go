@@ -219,7 +219,7 @@ func ReadDir(dir string) (*Set, error) {
 		return ReadSafetensors(single)
 	}
 	indexPath := filepath.Join(dir, SafetensorsIndex)
-	data, err := os.ReadFile(indexPath)
+	data, err := files.ReadFile(indexPath, files.ConfigLimit)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: no %s or %s", dir, SafetensorsFile, SafetensorsIndex)
 	}

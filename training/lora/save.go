@@ -3,7 +3,6 @@ package lora
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -114,7 +113,7 @@ func (a *Adapters) Save(dir string) error {
 // modules, regular-expression targets) are errors naming the field.
 func ReadConfig(dir string) (Config, error) {
 	path := filepath.Join(dir, ConfigFile)
-	data, err := os.ReadFile(path)
+	data, err := files.ReadFile(path, files.ConfigLimit)
 	if err != nil {
 		return Config{}, err
 	}

@@ -145,7 +145,15 @@ func (c Config) check(where string) error {
 	s.NonNegative("lr", c.LR)
 	s.NonNegative("alpha", c.Alpha)
 	s.Within("dropout", c.Dropout, 0, 1)
-	return s.Err()
+	if err := s.Err(); err != nil {
+		return err
+	}
+	if c.Quant != "" {
+		if _, err := quant.ParseScheme(c.Quant); err != nil {
+			return fmt.Errorf("%s: -quant: %w", where, err)
+		}
+	}
+	return nil
 }
 
 // Command is the experiment as lab.Main and `trustformers train` run it.
@@ -206,6 +214,21 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 	if c.SeqLen+1 > cfg.MaxPositionEmbeddings {
 		return res, fmt.Errorf("seq-len %d does not fit the model's %d positions", c.SeqLen, cfg.MaxPositionEmbeddings)
 	}
+	// The model to fine-tune: a fresh copy, quantized if asked, then
+	// adapted — first, so that -quant, -quant-modules and -targets that
+	// cannot apply fail before the minute of sampling.
+	m, err := llama.LoadLlama2C(c.Model, backend)
+	if err != nil {
+		return res, err
+	}
+	if err := quantizeBase(m, c); err != nil {
+		return res, err
+	}
+	adapters, err := lora.Apply(m.Params(), lora.Config{Rank: c.Rank, Alpha: c.Alpha, Dropout: c.Dropout, Targets: c.Targets,
+		Seed: c.Seed, BaseModel: "stories260K"})
+	if err != nil {
+		return res, err
+	}
 	bos, eos := int32(*cfg.BosTokenID), int32(2) // llama2.c's fixed EOS (see llama.LoadLlama2C)
 	pilot, err := sample(base, bos, 64, c.SeqLen+1, rule{temperature: c.Temperature}, c.Seed+2<<32)
 	if err != nil {
@@ -228,19 +251,6 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 	res.Floor, res.MassBefore = floor[0], floor[1]
 	sampled := time.Since(began)
 
-	// The model to fine-tune: a fresh copy, quantized if asked, then adapted.
-	m, err := llama.LoadLlama2C(c.Model, backend)
-	if err != nil {
-		return res, err
-	}
-	if err := quantizeBase(m, c); err != nil {
-		return res, err
-	}
-	adapters, err := lora.Apply(m.Params(), lora.Config{Rank: c.Rank, Alpha: c.Alpha, Dropout: c.Dropout, Targets: c.Targets,
-		Seed: c.Seed, BaseModel: "stories260K"})
-	if err != nil {
-		return res, err
-	}
 	opt := training.AdamW{Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8} // no weight decay on the adapters, as PEFT's usual recipes
 	tr, err := training.NewTrainer(m.Params(), backend, training.CausalLMLoss(m.Decoder), opt, c.GradClip)
 	if err != nil {

@@ -106,6 +106,9 @@ func Measure(c Config, precisions []string, runsDir string, stderr io.Writer) ([
 	if err != nil {
 		return nil, fmt.Errorf("%w (set -data, or run `make assets`)", err)
 	}
+	if err := c.CheckFits(data, vocab.Size()); err != nil {
+		return nil, err
+	}
 	backend, err := xla.New(c.Backend)
 	if err != nil {
 		return nil, err

@@ -24,6 +24,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -70,6 +72,38 @@ func (m Model) Check(s *lab.Settings) {
 	s.AtLeast("n-embd", m.NEmbd, 1)
 	s.NonNegative("lr", m.LR)
 	s.NonNegative("min-lr", m.MinLR)
+}
+
+// CheckFits returns an error, before anything is built, when the data is
+// too short for the context or a training step would need more memory than
+// this process may take (xla.MemoryLeft): the estimate of StepBytes, in the
+// message, where such a run would otherwise die for lack of memory.
+func (m Model) CheckFits(data *training.Dataset, vocab int) error {
+	for _, split := range []string{"train", "val"} {
+		if err := data.CheckWindows(split, m.BlockSize); err != nil {
+			return fmt.Errorf("%s: %w (lower -block-size)", m.Data, err)
+		}
+	}
+	weights, activations := m.StepBytes(vocab)
+	if have := xla.MemoryLeft(); have > 0 && weights+activations > have {
+		return fmt.Errorf("a training step of this model (batch %d, context %d, %d layers %d wide, %d heads) needs about %.1f GB "+
+			"(weights, gradients and AdamW's moments %.1f GB, activations %.1f GB); this process may take %.1f GB more "+
+			"(lower -batch-size, -block-size, -n-embd or -n-layer)",
+			m.BatchSize, m.BlockSize, m.NLayer, m.NEmbd, m.NHead, (weights+activations)/1e9, weights/1e9, activations/1e9, have/1e9)
+	}
+	return nil
+}
+
+// StepBytes estimates the host memory of one training step for a
+// vocabulary of vocab characters: the weights with their gradients and
+// AdamW's two moments (four float32 copies), and the activations the step
+// keeps for its backward pass — per block about 16 floats per token and
+// width and 3 per attention score, and 3 per token and vocabulary entry
+// for the logits. A lower bound: compiled programs add their own buffers.
+func (m Model) StepBytes(vocab int) (weights, activations float64) {
+	b, t, e, l, h, v := float64(m.BatchSize), float64(m.BlockSize), float64(m.NEmbd), float64(m.NLayer), float64(m.NHead), float64(vocab)
+	params := v*e + t*e + l*(12*e*e+13*e) + 2*e
+	return 4 * 4 * params, 4 * (l*(16*b*t*e+3*b*h*t*t) + 3*b*t*v)
 }
 
 // GPT2 returns the gpt2 family's config of the model for a vocabulary of
@@ -191,11 +225,9 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) error {
 // settings of its config.json.
 func Resume(dir string, stdout, stderr io.Writer) error {
 	var c Config
-	r, err := lab.OpenRun(dir, &c)
-	if err != nil {
+	if err := lab.ReadConfig(dir, &c); err != nil {
 		return err
 	}
-	r.Close()
 	if c.Accumulate == 0 {
 		c.Accumulate = 1 // a run folder from before gradient accumulation
 	}
@@ -211,6 +243,9 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 	vocab, data, err := training.LoadCharDataset(c.Data)
 	if err != nil {
 		return fmt.Errorf("%w (set -data, or run `make assets`)", err)
+	}
+	if err := c.CheckFits(data, vocab.Size()); err != nil {
+		return err
 	}
 	backend, err := xla.New(c.Backend)
 	if err != nil {
@@ -286,8 +321,26 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "stopped after %d iterations; continue with -resume %s\n", res.Steps, r.Dir)
 		return nil
 	}
-	it, valLoss := res.Steps, res.Losses["val"]
-	elapsed := res.Elapsed
+	return finish(c, r, m, vocab, res, stdout)
+}
+
+// finish writes the end of a run — the model, the report and a sample —
+// and prints its figures. A resumed run whose checkpoint was its end
+// (res.Ended) measured nothing now: its final loss is the one its
+// metrics.jsonl recorded, and when its outputs are all there it is left
+// as it is.
+func finish(c Config, r *lab.Run, m *gpt2.Model, vocab *training.CharVocab, res training.LoopResult, stdout io.Writer) error {
+	valLoss, measured := res.Losses["val"]
+	if !measured {
+		valLoss = math.NaN()
+		if s, err := lab.ReadRun(r.Dir); err == nil {
+			valLoss = s.FinalVal
+		}
+	}
+	if res.Ended && hasFiles(r.Dir, filepath.Join("model", "config.json"), filepath.Join("model", "model.safetensors"), "report.html", "samples.txt") {
+		fmt.Fprintf(stdout, "%s is finished: %d iterations, final val_loss=%s; nothing to do\n", r.Dir, res.Steps, lossText(valLoss))
+		return nil
+	}
 	if err := m.Save(filepath.Join(r.Dir, "model")); err != nil {
 		return err
 	}
@@ -300,13 +353,35 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 		return err
 	}
 	sample := vocab.Decode(ids)
-	if err := r.AddSample(fmt.Sprintf("after %d iterations, temperature 0.8, top-k 200", it), sample); err != nil {
+	if err := r.AddSample(fmt.Sprintf("after %d iterations, temperature 0.8, top-k 200", res.Steps), sample); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "trained %d iterations in %s on %s (GOMAXPROCS %d)\n", it, elapsed.Round(time.Second), c.Backend, runtime.GOMAXPROCS(0))
-	fmt.Fprintf(stdout, "final val_loss=%.4f\n", valLoss)
+	if res.Ended {
+		fmt.Fprintf(stdout, "training had ended at %d iterations; wrote the model, report and sample it lacked\n", res.Steps)
+	} else {
+		fmt.Fprintf(stdout, "trained %d iterations in %s on %s (GOMAXPROCS %d)\n", res.Steps, res.Elapsed.Round(time.Second), c.Backend, runtime.GOMAXPROCS(0))
+	}
+	fmt.Fprintf(stdout, "final val_loss=%s\n", lossText(valLoss))
 	fmt.Fprintf(stdout, "sample:\n%s\n", sample)
 	return nil
+}
+
+// lossText prints a loss, or says none was recorded.
+func lossText(loss float64) string {
+	if math.IsNaN(loss) {
+		return "unknown (none recorded)"
+	}
+	return fmt.Sprintf("%.4f", loss)
+}
+
+// hasFiles reports whether every name exists in dir.
+func hasFiles(dir string, names ...string) bool {
+	for _, name := range names {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // prefixed writes each message with a prefix.
