@@ -65,71 +65,15 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	}
 	defer backend.Finalize()
 	load := func() (models.Model, error) { return models.Load(*modelPath, backend) }
-
-	if strings.HasSuffix(*out, ".gguf") {
-		m, err := load()
-		if err != nil {
-			return err
-		}
-		saver, ok := m.(models.GGUFSaver)
-		if !ok {
-			return fmt.Errorf("%s: GGUF export is for the GPT-2 and LLaMA families, not %q", *modelPath, m.ModelType())
-		}
-		extra, err := ggufTokenizer(*modelPath, *tokPath)
-		if err != nil {
-			fmt.Fprintf(stderr, "trustformers quantize: %v; the GGUF has no tokenizer, which llama.cpp needs to run it\n", err)
-		}
-		if err := saver.SaveGGUF(*out, *scheme, extra...); err != nil {
-			return err
-		}
-		info, err := os.Stat(*out)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s: GGUF %s, %.1f MiB\n", *out, *scheme, float64(info.Size())/(1<<20))
-		return nil
+	switch {
+	case strings.HasSuffix(*out, ".gguf"):
+		return quantizeGGUF(load, *modelPath, *tokPath, *scheme, *out, stdout, stderr)
+	case !*report:
+		return quantizeFolder(load, base, *scheme, *out, stdout)
 	}
-	if !*report {
-		s, err := quant.ParseScheme(*scheme)
-		if err != nil {
-			return err
-		}
-		base.Scheme = s
-		m, err := load()
-		if err != nil {
-			return err
-		}
-		params := m.Params()
-		q, err := quant.Apply(params, base)
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(*out, 0o755); err != nil {
-			return err
-		}
-		if err := quant.Save(m, q, *out); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s: %d weights quantized to %s, %.1f MiB of codes and scales\n",
-			*out, len(q.Weights), base.Name(), float64(q.Bytes())/(1<<20))
-		return nil
-	}
-
-	var configs []quant.Config
-	for _, name := range strings.Split(*schemes, ",") {
-		s, err := quant.ParseScheme(name)
-		if err != nil {
-			return err
-		}
-		c := base
-		c.Scheme = s
-		if !s.Grouped() {
-			c.GroupSize, c.DoubleQuant = 0, false
-		}
-		if s != quant.NF4 {
-			c.DoubleQuant = false
-		}
-		configs = append(configs, c)
+	configs, err := reportConfigs(base, *schemes)
+	if err != nil {
+		return err
 	}
 	eval, err := reportData(load, *text, *tokPath, *modelPath, *seqs, *seqLen, int32(*bos), *seed)
 	if err != nil {
@@ -141,6 +85,82 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprint(stdout, quant.FormatReport(rows))
 	return nil
+}
+
+// quantizeGGUF writes the model as a llama.cpp GGUF file of type scheme at
+// out, with its tokenizer (tokPath, else the model folder's) in the
+// metadata.
+func quantizeGGUF(load func() (models.Model, error), modelPath, tokPath, scheme, out string, stdout, stderr io.Writer) error {
+	m, err := load()
+	if err != nil {
+		return err
+	}
+	saver, ok := m.(models.GGUFSaver)
+	if !ok {
+		return fmt.Errorf("%s: GGUF export is for the GPT-2 and LLaMA families, not %q", modelPath, m.ModelType())
+	}
+	extra, err := ggufTokenizer(modelPath, tokPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "trustformers quantize: %v; the GGUF has no tokenizer, which llama.cpp needs to run it\n", err)
+	}
+	if err := saver.SaveGGUF(out, scheme, extra...); err != nil {
+		return err
+	}
+	info, err := os.Stat(out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: GGUF %s, %.1f MiB\n", out, scheme, float64(info.Size())/(1<<20))
+	return nil
+}
+
+// quantizeFolder quantizes the model's linear layers with scheme (and the
+// rest of base) and writes the quantized model folder out.
+func quantizeFolder(load func() (models.Model, error), base quant.Config, scheme, out string, stdout io.Writer) error {
+	s, err := quant.ParseScheme(scheme)
+	if err != nil {
+		return err
+	}
+	base.Scheme = s
+	m, err := load()
+	if err != nil {
+		return err
+	}
+	q, err := quant.Apply(m.Params(), base)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	if err := quant.Save(m, q, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d weights quantized to %s, %.1f MiB of codes and scales\n",
+		out, len(q.Weights), base.Name(), float64(q.Bytes())/(1<<20))
+	return nil
+}
+
+// reportConfigs returns a report's configurations: base with each scheme of
+// the comma-separated list, without the settings a scheme has no use for.
+func reportConfigs(base quant.Config, schemes string) ([]quant.Config, error) {
+	var configs []quant.Config
+	for _, name := range strings.Split(schemes, ",") {
+		s, err := quant.ParseScheme(name)
+		if err != nil {
+			return nil, err
+		}
+		c := base
+		c.Scheme = s
+		if !s.Grouped() {
+			c.GroupSize, c.DoubleQuant = 0, false
+		}
+		if s != quant.NF4 {
+			c.DoubleQuant = false
+		}
+		configs = append(configs, c)
+	}
+	return configs, nil
 }
 
 // reportData builds a report's sequences: windows of the last 10% of text
