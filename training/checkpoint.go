@@ -83,32 +83,81 @@ func (t *Trainer) LoadCheckpoint(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	state, err := readCheckpointMeta(path, meta)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.restoreTensors(set); err != nil {
+		return nil, err
+	}
+	if s := t.Params.Sharding(); s != nil {
+		// The values restored are whole, on the host: lay them out again.
+		if err := t.Params.Shard(s); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if err := t.restoreLossScale(meta[metaLossScale]); err != nil {
+		return nil, fmt.Errorf("%s: metadata %q: %w", path, metaLossScale, err)
+	}
+	if state.rng != nil {
+		if err := t.Params.SetDropoutState(state.rng); err != nil {
+			return nil, fmt.Errorf("%s: metadata %q: %w", path, metaRNG, err)
+		}
+	}
+	t.step = state.step
+	if t.EarlyStopping != nil {
+		t.EarlyStopping.best, t.EarlyStopping.seen, t.EarlyStopping.bad = state.early.best, state.early.seen, state.early.bad
+	}
+	extra := map[string]string{}
+	for k, v := range meta {
+		if !strings.HasPrefix(k, "trustformers.") && k != "format" {
+			extra[k] = v
+		}
+	}
+	return extra, nil
+}
+
+// checkpointMeta is the training state a checkpoint's metadata holds.
+type checkpointMeta struct {
+	step  int
+	rng   []uint64 // dropout's stream; nil when the checkpoint has none
+	early EarlyStopping
+}
+
+// readCheckpointMeta reads and checks the training state in the metadata
+// of the checkpoint at path.
+func readCheckpointMeta(path string, meta map[string]string) (checkpointMeta, error) {
+	var c checkpointMeta
 	if meta[metaFormat] == "" {
-		return nil, fmt.Errorf("%s: not a training checkpoint (metadata %q missing)", path, metaFormat)
+		return c, fmt.Errorf("%s: not a training checkpoint (metadata %q missing)", path, metaFormat)
 	}
 	step, err := strconv.Atoi(meta[metaStep])
 	if err != nil {
-		return nil, fmt.Errorf("%s: metadata %q: %w", path, metaStep, err)
+		return c, fmt.Errorf("%s: metadata %q: %w", path, metaStep, err)
 	}
 	if step < 0 {
-		return nil, fmt.Errorf("%s: metadata %q: step %d is negative", path, metaStep, step)
+		return c, fmt.Errorf("%s: metadata %q: step %d is negative", path, metaStep, step)
 	}
-	var rng []uint64
+	c.step = step
 	if state, ok := meta[metaRNG]; ok {
 		for _, f := range strings.Fields(strings.Trim(state, "[]")) {
 			v, err := strconv.ParseUint(f, 10, 64)
 			if err != nil {
-				return nil, fmt.Errorf("%s: metadata %q: %w", path, metaRNG, err)
+				return c, fmt.Errorf("%s: metadata %q: %w", path, metaRNG, err)
 			}
-			rng = append(rng, v)
+			c.rng = append(c.rng, v)
 		}
 	}
-	early := EarlyStopping{}
 	if state, ok := meta[metaEarly]; ok {
-		if err := early.UnmarshalText([]byte(state)); err != nil {
-			return nil, fmt.Errorf("%s: metadata %q: %w", path, metaEarly, err)
+		if err := c.early.UnmarshalText([]byte(state)); err != nil {
+			return c, fmt.Errorf("%s: metadata %q: %w", path, metaEarly, err)
 		}
 	}
+	return c, nil
+}
+
+// restoreTensors sets the weights and the optimizer's state from set.
+func (t *Trainer) restoreTensors(set *weights.Set) error {
 	restore := func(name string, dst interface {
 		SetValue(*tensors.Tensor) error
 	}, dims []int) error {
@@ -123,39 +172,15 @@ func (t *Trainer) LoadCheckpoint(path string) (map[string]string, error) {
 			continue
 		}
 		if err := restore(name, t.Params.Variable(name), t.Params.Variable(name).Shape().Dimensions); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for name, vars := range t.state {
 		for _, sv := range vars {
 			if err := restore(optimizerPrefix+"."+sv.kind+"."+name, sv.v, sv.v.Shape().Dimensions); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	if s := t.Params.Sharding(); s != nil {
-		// The values restored are whole, on the host: lay them out again.
-		if err := t.Params.Shard(s); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	if err := t.restoreLossScale(meta[metaLossScale]); err != nil {
-		return nil, fmt.Errorf("%s: metadata %q: %w", path, metaLossScale, err)
-	}
-	if rng != nil {
-		if err := t.Params.SetDropoutState(rng); err != nil {
-			return nil, fmt.Errorf("%s: metadata %q: %w", path, metaRNG, err)
-		}
-	}
-	t.step = step
-	if t.EarlyStopping != nil {
-		t.EarlyStopping.best, t.EarlyStopping.seen, t.EarlyStopping.bad = early.best, early.seen, early.bad
-	}
-	extra := map[string]string{}
-	for k, v := range meta {
-		if !strings.HasPrefix(k, "trustformers.") && k != "format" {
-			extra[k] = v
-		}
-	}
-	return extra, nil
+	return nil
 }

@@ -257,21 +257,9 @@ func (l *Loop) Run(resume bool) (LoopResult, error) {
 		}
 	}
 	if resume {
-		if l.Checkpoint == "" {
-			return res, fmt.Errorf("training: resume without a checkpoint file")
-		}
-		extra, err := tr.LoadCheckpoint(l.Checkpoint)
-		if err != nil {
+		var err error
+		if start, err = l.restore(); err != nil {
 			return res, err
-		}
-		for key, pcg := range map[string]*rand.PCG{metaTrainRNG: l.TrainRNG, metaEvalRNG: l.EvalRNG} {
-			if err := restoreRNG(extra[key], pcg); err != nil {
-				return res, fmt.Errorf("%s: %s: %w (resume from a run's last checkpoint; the best one keeps no data position)", l.Checkpoint, key, err)
-			}
-		}
-		start = tr.Steps()
-		if start > l.Iters {
-			return res, fmt.Errorf("%s: checkpoint at step %d is past the run's %d iterations", l.Checkpoint, start, l.Iters)
 		}
 		if start == l.Iters || l.Patience > 0 && early.WithoutImprovement() >= l.Patience {
 			res.Steps, res.Ended, res.EarlyStopped = start, true, start < l.Iters
@@ -311,29 +299,61 @@ func (l *Loop) Run(resume bool) (LoopResult, error) {
 			res.Stopped = true
 			break
 		}
-		batches := make([][]*tensors.Tensor, micro)
-		tokens := 0
-		for i := range batches {
-			b, err := l.Batch(rng)
-			if err != nil {
-				return res, err
-			}
-			batches[i] = b
-			if len(b) > 0 {
-				tokens += b[0].Shape().Size()
-			}
-		}
-		lr := l.Schedule.At(it)
-		t0 := time.Now()
-		loss, norm, err := tr.StepAccumulated(lr, batches)
-		if err != nil {
+		if err := l.step(it, rng, micro); err != nil {
 			return res, err
 		}
-		l.report(Metrics{Step: it, Split: "train", Loss: loss, LR: lr, GradNorm: norm,
-			TokensPerSec: float64(tokens) / time.Since(t0).Seconds()})
 	}
 	res.Steps, res.Elapsed = it, time.Since(began)
 	return res, nil
+}
+
+// restore loads the checkpoint and the data position a resumed run goes
+// on from, and returns its step.
+func (l *Loop) restore() (int, error) {
+	if l.Checkpoint == "" {
+		return 0, fmt.Errorf("training: resume without a checkpoint file")
+	}
+	extra, err := l.Trainer.LoadCheckpoint(l.Checkpoint)
+	if err != nil {
+		return 0, err
+	}
+	for key, pcg := range map[string]*rand.PCG{metaTrainRNG: l.TrainRNG, metaEvalRNG: l.EvalRNG} {
+		if err := restoreRNG(extra[key], pcg); err != nil {
+			return 0, fmt.Errorf("%s: %s: %w (resume from a run's last checkpoint; the best one keeps no data position)", l.Checkpoint, key, err)
+		}
+	}
+	start := l.Trainer.Steps()
+	if start > l.Iters {
+		return 0, fmt.Errorf("%s: checkpoint at step %d is past the run's %d iterations", l.Checkpoint, start, l.Iters)
+	}
+	return start, nil
+}
+
+// step trains iteration it: micro batches drawn from rng, their gradients
+// accumulated into one update at the schedule's learning rate, and the
+// training metrics reported.
+func (l *Loop) step(it int, rng *rand.Rand, micro int) error {
+	batches := make([][]*tensors.Tensor, micro)
+	tokens := 0
+	for i := range batches {
+		b, err := l.Batch(rng)
+		if err != nil {
+			return err
+		}
+		batches[i] = b
+		if len(b) > 0 {
+			tokens += b[0].Shape().Size()
+		}
+	}
+	lr := l.Schedule.At(it)
+	t0 := time.Now()
+	loss, norm, err := l.Trainer.StepAccumulated(lr, batches)
+	if err != nil {
+		return err
+	}
+	l.report(Metrics{Step: it, Split: "train", Loss: loss, LR: lr, GradNorm: norm,
+		TokensPerSec: float64(tokens) / time.Since(t0).Seconds()})
+	return nil
 }
 
 // evaluate runs every Eval after step steps, reports and records the
