@@ -47,6 +47,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -191,11 +192,8 @@ func Run(args []string, stdout, stderr io.Writer) error {
 // runsDir and returns what it measured.
 func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 	var res Result
-	if c.TrainSeqs < c.BatchSize || c.BatchSize <= 0 || c.ValSeqs <= 0 || c.SeqLen <= 0 || c.Iters <= 0 ||
-		c.Temperature <= 0 || c.Ban < 0 {
-		return res, fmt.Errorf("need batch > 0, train-seqs ≥ batch, positive val-seqs, seq-len, iters and temperature, ban ≥ 0 "+
-			"(got batch %d, train-seqs %d, val-seqs %d, seq-len %d, iters %d, temperature %v, ban %d)",
-			c.BatchSize, c.TrainSeqs, c.ValSeqs, c.SeqLen, c.Iters, c.Temperature, c.Ban)
+	if err := c.runnable(); err != nil {
+		return res, err
 	}
 	backend, err := xla.New(c.Backend)
 	if err != nil {
@@ -210,29 +208,98 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("%w (set -model, or run `make assets`)", err)
 	}
-	cfg := base.Config
-	if c.SeqLen+1 > cfg.MaxPositionEmbeddings {
-		return res, fmt.Errorf("seq-len %d does not fit the model's %d positions", c.SeqLen, cfg.MaxPositionEmbeddings)
+	if c.SeqLen+1 > base.Config.MaxPositionEmbeddings {
+		return res, fmt.Errorf("seq-len %d does not fit the model's %d positions", c.SeqLen, base.Config.MaxPositionEmbeddings)
 	}
 	// The model to fine-tune: a fresh copy, quantized if asked, then
 	// adapted — first, so that -quant, -quant-modules and -targets that
 	// cannot apply fail before the minute of sampling.
-	m, err := llama.LoadLlama2C(c.Model, backend)
+	m, adapters, err := adapted(c, backend)
 	if err != nil {
 		return res, err
 	}
-	if err := quantizeBase(m, c); err != nil {
+	train, err := res.sampleData(base, c, stderr)
+	if err != nil {
 		return res, err
+	}
+	sampled := time.Since(began)
+
+	r, err := lab.NewRun(runsDir, "lora_finetune", c, c.Backend, c.Seed)
+	if err != nil {
+		return res, err
+	}
+	defer r.Close()
+	res.Dir = r.Dir
+	baseSize := -adapters.NumParams()
+	for _, name := range m.Params().Names() {
+		baseSize += m.Params().Variable(name).Shape().Size()
+	}
+	fmt.Fprintf(stderr, "lora_finetune: %d modules adapted, %d trainable weights beside the model's %d frozen ones, run folder %s\n",
+		len(adapters.Modules()), adapters.NumParams(), baseSize, r.Dir)
+	losses, err := fineTune(c, m, adapters, r, train, res.Val, backend, stderr)
+	if err != nil {
+		return res, err
+	}
+	res.Before, res.After = losses[0], losses[len(losses)-1]
+	if err := adapters.SetTraining(false); err != nil {
+		return res, err
+	}
+	after, err := evaluate(m.Decoder, rule{temperature: 1, banned: res.Banned}, res.Val, c.BatchSize)
+	if err != nil {
+		return res, err
+	}
+	res.MassAfter = after[1]
+	if err := adapters.Save(filepath.Join(r.Dir, "adapter")); err != nil {
+		return res, err
+	}
+	if err := r.WriteReport("lora_finetune"); err != nil {
+		return res, err
+	}
+	fmt.Fprintf(stdout, "sampled the data in %s; trained %d iterations in %s on %s\n", sampled.Round(time.Millisecond),
+		c.Iters, (time.Since(began) - sampled).Round(time.Millisecond), c.Backend)
+	res.print(stdout)
+	return res, nil
+}
+
+// runnable refuses settings Train cannot run with (it is also called as a
+// library, without the flags' check).
+func (c Config) runnable() error {
+	if c.TrainSeqs < c.BatchSize || c.BatchSize <= 0 || c.ValSeqs <= 0 || c.SeqLen <= 0 || c.Iters <= 0 ||
+		c.Temperature <= 0 || c.Ban < 0 {
+		return fmt.Errorf("need batch > 0, train-seqs ≥ batch, positive val-seqs, seq-len, iters and temperature, ban ≥ 0 "+
+			"(got batch %d, train-seqs %d, val-seqs %d, seq-len %d, iters %d, temperature %v, ban %d)",
+			c.BatchSize, c.TrainSeqs, c.ValSeqs, c.SeqLen, c.Iters, c.Temperature, c.Ban)
+	}
+	return nil
+}
+
+// adapted loads the model to fine-tune, quantizes it as c asks (QLoRA)
+// and adds the LoRA adapters.
+func adapted(c Config, backend compute.Backend) (*llama.Model, *lora.Adapters, error) {
+	m, err := llama.LoadLlama2C(c.Model, backend)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := quantizeBase(m, c); err != nil {
+		return nil, nil, err
 	}
 	adapters, err := lora.Apply(m.Params(), lora.Config{Rank: c.Rank, Alpha: c.Alpha, Dropout: c.Dropout, Targets: c.Targets,
 		Seed: c.Seed, BaseModel: "stories260K"})
 	if err != nil {
-		return res, err
+		return nil, nil, err
 	}
-	bos, eos := int32(*cfg.BosTokenID), int32(2) // llama2.c's fixed EOS (see llama.LoadLlama2C)
+	return m, adapters, nil
+}
+
+// sampleData samples the target stories from base: its c.Ban most used
+// tokens (in a pilot sample) forbidden. It returns the training rows and
+// sets the Result's banned tokens, validation rows, floor and the base
+// model's probability of the banned tokens.
+func (res *Result) sampleData(base *llama.Model, c Config, stderr io.Writer) ([][]int32, error) {
+	bos, eos := int32(*base.Config.BosTokenID), int32(2) // llama2.c's fixed EOS (see llama.LoadLlama2C)
 	pilot, err := sample(base, bos, 64, c.SeqLen+1, rule{temperature: c.Temperature}, c.Seed+2<<32)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	res.Banned = mostUsed(pilot, c.Ban, 0, bos, eos)
 	target := rule{temperature: c.Temperature, banned: res.Banned}
@@ -240,35 +307,26 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 		c.TrainSeqs, c.ValSeqs, c.SeqLen, res.Banned, c.Temperature, c.Backend)
 	rows, err := sample(base, bos, c.TrainSeqs+c.ValSeqs, c.SeqLen+1, target, c.Seed)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	train, val := rows[:c.TrainSeqs], rows[c.TrainSeqs:]
+	res.Val = rows[c.TrainSeqs:]
 	// The floor, and the base model's probability of forbidden tokens.
-	floor, err := evaluate(base.Decoder, target, val, c.BatchSize)
+	floor, err := evaluate(base.Decoder, target, res.Val, c.BatchSize)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	res.Floor, res.MassBefore = floor[0], floor[1]
-	sampled := time.Since(began)
+	return rows[:c.TrainSeqs], nil
+}
 
+// fineTune trains the adapters on train with training.Loop, evaluating on
+// val, and returns every validation loss in order.
+func fineTune(c Config, m *llama.Model, adapters *lora.Adapters, r *lab.Run, train, val [][]int32, backend compute.Backend, stderr io.Writer) ([]float64, error) {
 	opt := training.AdamW{Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8} // no weight decay on the adapters, as PEFT's usual recipes
 	tr, err := training.NewTrainer(m.Params(), backend, training.CausalLMLoss(m.Decoder), opt, c.GradClip)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	r, err := lab.NewRun(runsDir, "lora_finetune", c, c.Backend, c.Seed)
-	if err != nil {
-		return res, err
-	}
-	defer r.Close()
-	res.Dir, res.Val = r.Dir, val
-	baseSize := -adapters.NumParams()
-	for _, name := range m.Params().Names() {
-		baseSize += m.Params().Variable(name).Shape().Size()
-	}
-	fmt.Fprintf(stderr, "lora_finetune: %d modules adapted, %d trainable weights beside the model's %d frozen ones, run folder %s\n",
-		len(adapters.Modules()), adapters.NumParams(), baseSize, r.Dir)
-
 	callbacks := []training.Callback{r, &lab.Progress{W: stderr, Total: c.Iters}}
 	if c.Callback != nil {
 		callbacks = append(callbacks, c.Callback)
@@ -279,7 +337,7 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 		valBatches = append(valBatches, []*tensors.Tensor{x, y})
 	}
 	picked := make([][]int32, c.BatchSize)
-	var losses []float64 // every validation loss, in order
+	var losses []float64
 	loop := &training.Loop{
 		Trainer:  tr,
 		Iters:    c.Iters,
@@ -306,32 +364,21 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 		AfterEval:  func() error { return adapters.SetTraining(true) },
 	}
 	if _, err := loop.Run(false); err != nil {
-		return res, err
+		return nil, err
 	}
-	res.Before, res.After = losses[0], losses[len(losses)-1]
-	if err := adapters.SetTraining(false); err != nil {
-		return res, err
-	}
-	after, err := evaluate(m.Decoder, rule{temperature: 1, banned: res.Banned}, val, c.BatchSize)
-	if err != nil {
-		return res, err
-	}
-	res.MassAfter = after[1]
-	if err := adapters.Save(filepath.Join(r.Dir, "adapter")); err != nil {
-		return res, err
-	}
-	if err := r.WriteReport("lora_finetune"); err != nil {
-		return res, err
-	}
-	fmt.Fprintf(stdout, "sampled the data in %s; trained %d iterations in %s on %s\n", sampled.Round(time.Millisecond),
-		c.Iters, (time.Since(began) - sampled).Round(time.Millisecond), c.Backend)
+	return losses, nil
+}
+
+// print writes the result's figures: the forbidden tokens' probability
+// before and after, and how much of the gap to the floor the adapters
+// closed.
+func (res *Result) print(stdout io.Writer) {
 	fmt.Fprintf(stdout, "forbidden tokens %v: probability %.1f%% before, %.1f%% after\n", res.Banned, 100*res.MassBefore, 100*res.MassAfter)
 	fmt.Fprintf(stdout, "floor (the sampling distribution's own loss)=%.4f", res.Floor)
 	if gap := res.Before - res.Floor; gap > 1e-3 {
 		fmt.Fprintf(stdout, ": the adapters closed %.0f%% of the gap", 100*(res.Before-res.After)/gap)
 	}
 	fmt.Fprintln(stdout)
-	return res, nil
 }
 
 // quantizeBase quantizes m's c.QuantModules with c.Quant (QLoRA's frozen
