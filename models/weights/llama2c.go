@@ -124,6 +124,15 @@ func ReadLlama2C(path string) (Llama2CHeader, *Set, error) {
 	for i := range floats {
 		floats[i] = float32frombits(binary.LittleEndian.Uint32(body[4*i:]))
 	}
+	return h, llama2CTensors(h, floats, path), nil
+}
+
+// llama2CTensors names the floats of a llama2.c file with header h (read
+// from path) as Hugging Face's LlamaForCausalLM names its weights, in the
+// order llama2.c's export writes them: every layer's tensor of a kind
+// after the other, the query and key rows permuted from rotary pairs to
+// halves.
+func llama2CTensors(h Llama2CHeader, floats []float32, path string) *Set {
 	set := NewSet()
 	set.Source = path
 	pos := 0
@@ -170,7 +179,7 @@ func ReadLlama2C(path string) (Llama2CHeader, *Set, error) {
 	if !h.SharedClassifier {
 		add("lm_head.weight", take(h.VocabSize*d), h.VocabSize, d)
 	}
-	return h, set, nil
+	return set
 }
 
 // PermuteToHalves reorders the rows of a [heads*headDim, cols] query or key
