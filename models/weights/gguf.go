@@ -450,19 +450,27 @@ func (g *GGUFInfo) MetaInt(key string) (int, error) {
 
 // MetaFloat returns metadata key, a float32 or float64, as a float64. A
 // float32 comes back as the shortest decimal that rounds to it (1e-05, not
-// 9.99999974737875e-06), the value a config.json would have held.
+// 9.99999974737875e-06), the value a config.json would have held. NaN and
+// the infinities, which JSON configs cannot hold and no model setting
+// means, are errors naming the key.
 func (g *GGUFInfo) MetaFloat(key string) (float64, error) {
 	v, err := g.required(key)
 	if err != nil {
 		return 0, err
 	}
-	switch f := v.(type) {
+	var f float64
+	switch x := v.(type) {
 	case float32:
-		return strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
+		f, _ = strconv.ParseFloat(strconv.FormatFloat(float64(x), 'g', -1, 32), 64)
 	case float64:
-		return f, nil
+		f = x
+	default:
+		return 0, g.wrongType(key, v, "a float")
 	}
-	return 0, g.wrongType(key, v, "a float")
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("%s: metadata key %q is %v, want a finite number", g.Path, key, f)
+	}
+	return f, nil
 }
 
 func (g *GGUFInfo) required(key string) (any, error) {
