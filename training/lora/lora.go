@@ -52,6 +52,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/models/weights"
 )
 
 // Config selects where adapters go and how large they are, as PEFT's
@@ -95,6 +96,9 @@ func (c Config) check() error {
 		return fmt.Errorf("lora: rank %d must be positive", c.Rank)
 	case c.Alpha < 0 || math.IsNaN(c.Alpha) || math.IsInf(c.Alpha, 0):
 		return fmt.Errorf("lora: alpha %v must be a non-negative number", c.Alpha)
+	case c.Scale() > maxScale:
+		// The graph multiplies by the scale in float32.
+		return fmt.Errorf("lora: alpha %v over rank %d is a scale of %v, more than the %v float32 arithmetic on the update allows", c.Alpha, c.Rank, c.Scale(), maxScale)
 	case !(c.Dropout >= 0 && c.Dropout < 1):
 		return fmt.Errorf("lora: dropout %v must be in [0, 1)", c.Dropout)
 	case len(c.Targets) == 0:
@@ -107,6 +111,14 @@ func (c Config) check() error {
 	}
 	return nil
 }
+
+// maxMagnitude bounds every value the adapted weight W + scale·B·A may
+// reach, and every partial sum on the way: half of float32's largest, so
+// that rounding cannot carry it past. maxScale bounds the scale alone.
+const (
+	maxMagnitude = math.MaxFloat32 / 2
+	maxScale     = maxMagnitude
+)
 
 // Adapters are the LoRA adapters applied to one model's Params.
 type Adapters struct {
@@ -364,6 +376,9 @@ func (a *Adapters) Merge() error {
 				}
 				merged[o*in+i] = float32(float64(w[o*in+i]) + scale*sum)
 			}
+		}
+		if err := weights.CheckFinite(merged); err != nil {
+			return fmt.Errorf("lora: merging the adapters of %q: the merged weight's %w", module, err)
 		}
 		if err := a.params.Set(module+".weight", tensors.FromFlatDataAndDimensions(merged, out, in)); err != nil {
 			return err
