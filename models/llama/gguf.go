@@ -1,6 +1,7 @@
 package llama
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -118,6 +119,12 @@ func LoadGGUF(path string, backend compute.Backend) (*Model, error) {
 			t = tensors.FromFlatDataAndDimensions(weights.PermuteToHalves(values, heads, cfg.HeadDim(), cols), s.Dims...)
 		} else if t, err = set.Float32(name, s.Dims...); err != nil {
 			return nil, err
+		}
+		// New checks again, under the Hugging Face name; this names the
+		// tensor as the file does.
+		var nonFinite error
+		if err := t.ConstFlatData(func(flat any) { nonFinite = weights.CheckFinite(flat.([]float32)) }); err != nil || nonFinite != nil {
+			return nil, fmt.Errorf("%s: %w", set.Where(name), cmp.Or(err, nonFinite))
 		}
 		hf.Add(s.Name, t, path)
 	}
