@@ -3,6 +3,7 @@ package modeling
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -34,7 +35,7 @@ func ReadConfig(path string, cfg any, required ...string) error {
 func DecodeConfig(path string, data []byte, cfg any, required ...string) error {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, syntaxContext(data, err))
 	}
 	var missing []string
 	for _, f := range required {
@@ -50,6 +51,26 @@ func DecodeConfig(path string, data []byte, cfg any, required ...string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// syntaxContext adds to a JSON syntax error the line and the text where it
+// lies, which name the field at fault, and says when that text is a NaN or
+// an infinity (which Python's json module writes and JSON does not allow).
+func syntaxContext(data []byte, err error) error {
+	var se *json.SyntaxError
+	if !errors.As(err, &se) || se.Offset <= 0 || se.Offset > int64(len(data)) {
+		return err
+	}
+	at := int(se.Offset) - 1
+	line := 1 + bytes.Count(data[:at], []byte("\n"))
+	near := strings.Join(strings.Fields(string(data[max(0, at-30):min(len(data), at+20)])), " ")
+	hint := ""
+	for _, word := range []string{"NaN", "Infinity", "-Infinity"} {
+		if bytes.HasPrefix(data[at:], []byte(word)) || at > 0 && bytes.HasPrefix(data[at-1:], []byte(word)) {
+			hint = "; JSON has no NaN or Infinity"
+		}
+	}
+	return fmt.Errorf("line %d: %w, near `%s`%s", line, err, near, hint)
 }
 
 // ModelType reads the "model_type" field of the config.json in dir.
