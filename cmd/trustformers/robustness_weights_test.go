@@ -14,6 +14,7 @@ import (
 
 	hfgguf "github.com/gomlx/go-huggingface/models/gguf"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/trustformers/trustformers-go/internal/assets"
 	"github.com/trustformers/trustformers-go/internal/golden"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
@@ -77,6 +78,12 @@ func weightsCases(t *testing.T, env robustEnv) []robustCase {
 			meta, ts := tinyLlamaGGUF(2)
 			return []string{"generate", "--model", writeTestGGUF(t, dir, weights.WithGGUFKV(meta, weights.GGUFKV{Key: "llama.block_count", Value: uint32(1)}), ts)}
 		}, []string{"m.gguf", "9 tensors the config does not use", `"blk.1.attn_k.weight"`}},
+		{"GGUF: SmolLM2 with block_count 29 of its 30 blocks", func(t *testing.T, dir string) []string {
+			path := filepath.Join(dir, "smollm2.gguf")
+			copyFile(t, assets.RequireModel(t, assets.SmolLM2), path)
+			patchGGUFKeyUint32(t, path, "llama.block_count", 29)
+			return []string{"generate", "--model", path, "--prompt", "Hello"}
+		}, []string{"smollm2.gguf", "9 tensors the config does not use", `"blk.29.attn_k.weight"`, "llama.block_count is 29"}},
 		{"GGUF: an unknown blk tensor", func(t *testing.T, dir string) []string {
 			meta, ts := tinyLlamaGGUF(1)
 			ts = append(ts, weights.GGUFTensor{Name: "blk.0.ffn_gate_inp.weight", Type: weights.GGUFF32, Dims: []int{4, 32}, Values: make([]float32, 128)})
