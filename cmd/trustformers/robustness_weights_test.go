@@ -131,6 +131,9 @@ func weightsCases(t *testing.T, env robustEnv) []robustCase {
 			return []string{"generate", "--model", editedModel(t, env.llamaDir, filepath.Join(dir, "m"),
 				map[string]any{"rope_scaling": map[string]any{"type": "linear", "factor": 1e-320}})}
 		}, []string{"config.json", "rope_scaling", "outside float32"}},
+		{"config.json: layer_norm_epsilon past float32", func(t *testing.T, dir string) []string {
+			return []string{"generate", "--model", editedModel(t, env.gpt2Dir, filepath.Join(dir, "m"), map[string]any{"layer_norm_epsilon": 1e300})}
+		}, []string{"config.json", `"layer_norm_epsilon"`, "within float32's range, got 1e+300"}},
 		{"--max-new-tokens -3", func(t *testing.T, dir string) []string {
 			return []string{"generate", "--model", env.stories, "--max-new-tokens", "-3"}
 		}, []string{"--max-new-tokens is -3"}},

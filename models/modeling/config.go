@@ -136,11 +136,12 @@ func Bounded(path string, sizes map[string]int, layers ...string) error {
 
 // PositiveFinite returns an error naming the field of path whose value is
 // NaN, infinite, zero or negative (an epsilon or a rotary base that would
-// turn every output into NaN).
+// turn every output into NaN), or beyond float32's range, where the network
+// computes (an epsilon of 1e300 is +Inf there).
 func PositiveFinite(path string, fields map[string]float64) error {
 	for _, n := range slices.Sorted(maps.Keys(fields)) {
-		if v := fields[n]; !(v > 0) || math.IsInf(v, 0) {
-			return fmt.Errorf("%s: field %q must be a positive number, got %v", path, n, v)
+		if v := fields[n]; !(v > 0) || v > math.MaxFloat32 {
+			return fmt.Errorf("%s: field %q must be a positive number within float32's range, got %v", path, n, v)
 		}
 	}
 	return nil
