@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/trustformers/trustformers-go/files"
 )
@@ -23,11 +22,12 @@ const GenerationConfigFile = "generation_config.json"
 // repetition_penalty, no_repeat_ngram_size (a NoRepeatNGram processor),
 // suppress_tokens and single-token bad_words_ids (a BanTokens processor),
 // eos_token_id (StopIDs), num_beams, length_penalty, early_stopping and
-// num_return_sequences. max_length, which counts the prompt, is not read:
+// num_return_sequences, each within the range Hugging Face accepts (see
+// checkGenerationFields: a value outside it is an error naming the field).
+// max_length, which counts the prompt, is not read:
 // set MaxNewTokens when the file has no max_new_tokens. A folder without
-// the file gives the zero Options and no error; a field of the wrong type,
-// or a value out of its range (see checkGenerationFields), is an error
-// naming the file and the field.
+// the file gives the zero Options and no error; a field of the wrong type
+// is an error naming the file and the field.
 func ReadGenerationConfig(dir string) (Options, error) {
 	path := filepath.Join(dir, GenerationConfigFile)
 	data, err := files.ReadFile(path, files.ConfigLimit)
@@ -57,13 +57,14 @@ func ReadGenerationConfig(dir string) (Options, error) {
 		banned = append(banned, words[0])
 	}
 	if len(banned) > 0 {
-		var fields []string
-		for _, f := range []string{"suppress_tokens", "bad_words_ids"} {
-			if c.present[f] {
-				fields = append(fields, f)
-			}
+		fields := "suppress_tokens"
+		switch {
+		case len(c.badWords) > 0 && len(c.suppress) > 0:
+			fields = "suppress_tokens and bad_words_ids"
+		case len(c.badWords) > 0:
+			fields = "bad_words_ids"
 		}
-		o.Processors = append(o.Processors, namedProcessor{BanTokens(banned...), fmt.Sprintf("%s of %s", strings.Join(fields, " and "), path)})
+		o.Processors = append(o.Processors, namedProcessor{BanTokens(banned...), fields + " of " + path})
 	}
 	o.StopIDs = c.eos
 	switch string(c.early) {

@@ -411,3 +411,48 @@ func (a *Adapters) value(name string) ([]float32, error) {
 	}
 	return tensors.CopyFlatData[float32](t)
 }
+
+// checkUpdate checks that the adapter of module, A [r, in] and B [out, r]
+// as Load read them (values, under the names the file gives them), keeps
+// W + scale·B·A finite in float32: A and B finite, and a bound on every
+// product and sum the graph forms, scale·max_o Σ_k |B[o,k]| · max |A|
+// (plus max |W| for a float32 base), within maxMagnitude. Values of 3e38
+// are finite, yet their product is not: a check of A and B alone would
+// pass them.
+func checkUpdate(params *modeling.Params, set *weights.Set, module string, names map[string]string, values map[string]*tensors.Tensor, cfg Config) error {
+	var maxA, maxRowB float64
+	for _, suffix := range []string{suffixA, suffixB} {
+		v := tensors.MustCopyFlatData[float32](values[module+suffix])
+		if err := weights.CheckFinite(v); err != nil {
+			return fmt.Errorf("%s: %w", set.Where(names[module+suffix]), err)
+		}
+		if suffix == suffixA {
+			maxA = maxAbs(v)
+			continue
+		}
+		for row := range slices.Chunk(v, cfg.Rank) {
+			sum := 0.0
+			for _, x := range row {
+				sum += math.Abs(float64(x))
+			}
+			maxRowB = max(maxRowB, sum)
+		}
+	}
+	bound := maxRowB * maxA * max(1, cfg.Scale())
+	if w, err := params.Variable(module + ".weight").Value(); err == nil && w.DType() == dtypes.Float32 {
+		bound += maxAbs(tensors.MustCopyFlatData[float32](w))
+	}
+	if !(bound <= maxMagnitude) {
+		return fmt.Errorf("%s: module %q: the update scale·B·A (scale %v, largest |A| %.3g, largest row sum of |B| %.3g) may reach %.3g with the base weight, past float32's %.3g",
+			set.Source, module, cfg.Scale(), maxA, maxRowB, bound, float64(math.MaxFloat32))
+	}
+	return nil
+}
+
+func maxAbs(values []float32) float64 {
+	m := 0.0
+	for _, v := range values {
+		m = max(m, math.Abs(float64(v)))
+	}
+	return m
+}
