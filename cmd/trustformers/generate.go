@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +35,9 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "sampler seed")
 	idsOnly := fs.Bool("print-ids", false, "print the generated token ids on one line, space-separated")
 	backendSpec := fs.String("backend", "", "backend spec (default: xla.New's choice)")
+	var ids idPrompt
+	fs.IntVar(&ids.bos, "bos", 0, "start from this token id when there is no prompt (default: the model's BOS, from config.json, generation_config.json or the GGUF header)")
+	fs.StringVar(&ids.promptIDs, "prompt-ids", "", `the prompt as token ids, "1 2 3" (no tokenizer needed); the new ids are printed`)
 	if err := fs.Parse(args); err != nil {
 		return &lab.FlagError{Err: err}
 	}
@@ -49,6 +53,13 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer backend.Finalize()
+	fs.Visit(func(f *flag.Flag) { ids.bosSet = ids.bosSet || f.Name == "bos" })
+	if *maxNew < 0 {
+		return fmt.Errorf("--max-new-tokens is %d; it must be 0 or more", *maxNew)
+	}
+	if err := checkIDFlags(ids, *prompt); err != nil {
+		return err
+	}
 	lm, err := models.LoadCausalLM(*modelPath, backend)
 	if err != nil {
 		return err
@@ -66,18 +77,11 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintln(stdout, strings.Join(parts, " "))
 	}
-	if tok == nil {
-		if *prompt != "" {
-			return errors.New("--prompt needs a tokenizer (--tokenizer PATH)")
-		}
-		// llama2.c's run: start from BOS (1) and stop when BOS comes again.
-		opts.StopIDs = []int32{1}
-		out, err := generate.Generate(lm, []int32{1}, opts)
-		if err != nil {
-			return err
-		}
-		printIDs(out)
-		return nil
+	if tok == nil && *prompt != "" {
+		return errors.New("--prompt needs a tokenizer (--tokenizer PATH), or give the prompt as --prompt-ids")
+	}
+	if tok == nil || ids.promptIDs != "" || ids.bosSet {
+		return generateFromIDs(lm, *modelPath, tok, ids, opts, *idsOnly, stdout, stderr)
 	}
 	r, err := (&generate.Generator{Model: lm, Tokenizer: tok}).Generate(*prompt, opts)
 	if err != nil {

@@ -71,7 +71,7 @@ func beamSearch(lm models.CausalLM, prompts [][]int32, width, limit int, opts Op
 	rows := len(prompts) * beams
 	cache, err := lm.NewCache(rows, bucket(total, limit))
 	if err != nil {
-		return nil, err
+		return nil, perRow(len(prompts), beams, "NumBeams", err)
 	}
 	defer cache.Free()
 
@@ -96,7 +96,7 @@ func beamSearch(lm models.CausalLM, prompts [][]int32, width, limit int, opts Op
 	}
 	keep := max(2, 1+len(opts.StopIDs)) * beams
 	for generated := 0; ; generated++ {
-		scores, err := lastRows(logits)
+		scores, err := lastRows(logits, generated)
 		if err != nil {
 			return nil, err
 		}
@@ -109,7 +109,9 @@ func beamSearch(lm models.CausalLM, prompts [][]int32, width, limit int, opts Op
 			if st.done {
 				continue
 			}
-			st.step(prompts[b], scores[b*beams:(b+1)*beams], generated, maxNew, keep, penalty, opts)
+			if err := st.step(prompts[b], scores[b*beams:(b+1)*beams], generated, maxNew, keep, penalty, opts); err != nil {
+				return nil, err
+			}
 			for j, h := range st.running {
 				order[b*beams+j] = b*beams + h.source
 				next[b*beams+j] = []int32{h.ids[len(h.ids)-1]}
@@ -150,7 +152,7 @@ func beamSearch(lm models.CausalLM, prompts [][]int32, width, limit int, opts Op
 }
 
 // step extends one prompt's beams by one token from their logits.
-func (st *beamState) step(prompt []int32, logits [][]float32, generated, maxNew, keep int, penalty float64, opts Options) {
+func (st *beamState) step(prompt []int32, logits [][]float32, generated, maxNew, keep int, penalty float64, opts Options) error {
 	beams := len(st.running)
 	top := &candidates{}
 	for j, h := range st.running {
@@ -161,6 +163,9 @@ func (st *beamState) step(prompt []int32, logits [][]float32, generated, maxNew,
 				seq.add(id)
 			}
 			process(lp, seq, generated, opts)
+			if err := ruledOut(lp, generated, opts); err != nil {
+				return err
+			}
 		}
 		for v, l := range lp {
 			top.offer(candidate{score: float64(l) + h.score, beam: j, token: int32(v)}, keep)
@@ -217,6 +222,7 @@ func (st *beamState) step(prompt []int32, logits [][]float32, generated, maxNew,
 		finished[j] = merged[i]
 	}
 	st.running, st.finished = running, finished
+	return nil
 }
 
 // stopCheck updates the early-stop heuristic after generated tokens and

@@ -59,7 +59,7 @@ func TestReadGenerationConfig(t *testing.T) {
 		{`{"eos_token_id": "eos"}`, "eos_token_id"},
 		{`{"early_stopping": "sometimes"}`, "early_stopping"},
 		{`{"bad_words_ids": [[4, 5]]}`, "bad_words_ids"},
-		{`{"do_sample": true, "top_p": 3}`, "top-p"},
+		{`{"do_sample": true, "top_p": 3}`, "top_p"},
 		{`{"do_sample": true`, GenerationConfigFile},
 	} {
 		_, err := ReadGenerationConfig(writeGenerationConfig(t, bad.text))

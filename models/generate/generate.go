@@ -21,6 +21,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/models"
@@ -184,7 +185,7 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options) ([]Output, error) 
 	if err := check(prompts, opts); err != nil {
 		return nil, err
 	}
-	if opts.MaxNewTokens <= 0 {
+	if opts.MaxNewTokens == 0 {
 		outs := make([]Output, len(prompts)*max(opts.NumReturnSequences, 1))
 		for i := range outs {
 			outs[i].Reason = StopLength
@@ -208,8 +209,16 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options) ([]Output, error) 
 	if opts.NumBeams > 1 {
 		return beamSearch(lm, prompts, width, limit, opts)
 	}
-	// Each prompt gives NumReturnSequences rows, the j-th seeded with (Seed, j).
+	// Each prompt gives NumReturnSequences rows, the j-th seeded with (Seed,
+	// j). The cache, whose size is checked against the memory left, comes
+	// before anything else allocated per row.
 	n := max(opts.NumReturnSequences, 1)
+	total := totalLength(width, limit, opts.MaxNewTokens)
+	cache, err := lm.NewCache(len(prompts)*n, bucket(total, limit))
+	if err != nil {
+		return nil, perRow(len(prompts), n, "NumReturnSequences", err)
+	}
+	defer cache.Free()
 	rowPrompts := make([][]int32, 0, len(prompts)*n)
 	streams := make([]uint64, 0, len(prompts)*n)
 	for _, p := range prompts {
@@ -219,12 +228,6 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options) ([]Output, error) 
 	}
 	prompts = rowPrompts
 	outs := make([]Output, len(prompts))
-	total := totalLength(width, limit, opts.MaxNewTokens)
-	cache, err := lm.NewCache(len(prompts), bucket(total, limit))
-	if err != nil {
-		return nil, err
-	}
-	defer cache.Free()
 
 	// Left-pad the prompts.
 	ids := make([][]int32, len(prompts))
@@ -242,7 +245,7 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options) ([]Output, error) 
 	}
 	active := len(prompts)
 	for produced := 0; active > 0; produced++ {
-		rows, err := lastRows(logits)
+		rows, err := lastRows(logits, produced)
 		if err != nil {
 			return nil, err
 		}
@@ -253,7 +256,10 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options) ([]Output, error) 
 			if outs[i].Reason != "" {
 				continue
 			}
-			id, step := pick(rows[i], seqs[i], len(outs[i].IDs), opts, rngs[i])
+			id, step, err := pick(rows[i], seqs[i], len(outs[i].IDs), opts, rngs[i])
+			if err != nil {
+				return nil, err
+			}
 			if contains(opts.StopIDs, id) {
 				outs[i].Reason, active = StopToken, active-1
 				continue
@@ -309,11 +315,14 @@ func cropped(lm models.CausalLM, prompt []int32, limit int, opts Options) ([]Out
 		if err != nil {
 			return nil, err
 		}
-		rows, err := lastRows(res.Logits)
+		rows, err := lastRows(res.Logits, len(out.IDs))
 		if err != nil {
 			return nil, err
 		}
-		id, step := pick(rows[0], seq, len(out.IDs), opts, rng)
+		id, step, err := pick(rows[0], seq, len(out.IDs), opts, rng)
+		if err != nil {
+			return nil, err
+		}
 		if contains(opts.StopIDs, id) {
 			out.Reason = StopToken
 			return []Output{out}, nil
@@ -352,9 +361,19 @@ func check(prompts [][]int32, opts Options) error {
 		return fmt.Errorf("generate: temperature %v, top-k %d, top-p %v, min-p %v, typical-p %v, repetition penalty %v out of range",
 			opts.Temperature, opts.TopK, opts.TopP, opts.MinP, opts.TypicalP, opts.RepetitionPenalty)
 	}
-	if opts.NumReturnSequences < 0 || opts.NumBeams < 0 || opts.MinNewTokens < 0 {
-		return fmt.Errorf("generate: NumReturnSequences %d, NumBeams %d, MinNewTokens %d must not be negative",
-			opts.NumReturnSequences, opts.NumBeams, opts.MinNewTokens)
+	if opts.MaxNewTokens < 0 || opts.NumReturnSequences < 0 || opts.NumBeams < 0 || opts.MinNewTokens < 0 {
+		return fmt.Errorf("generate: MaxNewTokens %d, NumReturnSequences %d, NumBeams %d, MinNewTokens %d must not be negative",
+			opts.MaxNewTokens, opts.NumReturnSequences, opts.NumBeams, opts.MinNewTokens)
+	}
+	// Rows are checked before a product of them can overflow, or sizes
+	// allocated per row (outputs, samplers) exhaust memory: the cache's
+	// memory check comes later, once the context length is known.
+	per, what := max(opts.NumReturnSequences, 1), "NumReturnSequences"
+	if opts.NumBeams > 1 {
+		per, what = opts.NumBeams, "NumBeams"
+	}
+	if per > MaxRows/len(prompts) {
+		return fmt.Errorf("generate: %d prompts × %s %d make more than %d rows", len(prompts), what, per, MaxRows)
 	}
 	if opts.NumBeams > 1 {
 		switch {
@@ -374,6 +393,19 @@ func check(prompts [][]int32, opts Options) error {
 		}
 	}
 	return nil
+}
+
+// MaxRows bounds the rows one Run generates (prompts times
+// NumReturnSequences, or times NumBeams): far more than any cache holds.
+const MaxRows = 1 << 20
+
+// perRow wraps err, the failure to make a cache for prompts × per rows,
+// naming the option that multiplied the rows.
+func perRow(prompts, per int, option string, err error) error {
+	if per <= 1 {
+		return err
+	}
+	return fmt.Errorf("generate: %d prompts × %s %d: %w", prompts, option, per, err)
 }
 
 // totalLength is the longest a row may grow: its padded prompt and the new
@@ -493,8 +525,11 @@ func contains(ids []int32, id int32) bool {
 // copied to the host, and releases the tensor: the backend reuses its
 // memory for the next step at once, rather than when Go's collector
 // finalizes it (on the go backend, whose buffers are Go memory, the
-// collector lets a process grow by up to the weights' size first).
-func lastRows(logits *tensors.Tensor) ([][]float32, error) {
+// collector lets a process grow by up to the weights' size first). A NaN
+// or +Inf logit is an error naming the step (tokens generated so far): the
+// model overflowed, whatever the cause (weights, config, adapters), and
+// the argmax of NaNs would otherwise be token 0 at every step.
+func lastRows(logits *tensors.Tensor, step int) ([][]float32, error) {
 	defer logits.FinalizeAll()
 	dims := logits.Shape().Dimensions
 	t, v := dims[1], dims[2]
@@ -509,6 +544,13 @@ func lastRows(logits *tensors.Tensor) ([][]float32, error) {
 	if err != nil {
 		return nil, err
 	}
+	for b, row := range rows {
+		for id, l := range row {
+			if math.IsNaN(float64(l)) || math.IsInf(float64(l), 1) {
+				return nil, fmt.Errorf("generate: the model produced %v logits at step %d (row %d, token %d): its weights, config or adapters overflow float32", l, step, b, id)
+			}
+		}
+	}
 	return rows, nil
 }
 
@@ -516,7 +558,7 @@ func lastRows(logits *tensors.Tensor) ([][]float32, error) {
 // (repetition penalty, min-new-tokens, Options.Processors), then the
 // sampling filters (or argmax when greedy), and records log-probabilities
 // when asked.
-func pick(logits []float32, seq *sequence, generated int, opts Options, rng *rand.Rand) (int32, Step) {
+func pick(logits []float32, seq *sequence, generated int, opts Options, rng *rand.Rand) (int32, Step, error) {
 	var step Step
 	if opts.TopLogProbs > 0 {
 		step.Top = topLogProbs(logits, opts.TopLogProbs)
@@ -525,12 +567,42 @@ func pick(logits []float32, seq *sequence, generated int, opts Options, rng *ran
 	if processes(opts) {
 		work = slices.Clone(logits)
 		process(work, seq, generated, opts)
+		if err := ruledOut(work, generated, opts); err != nil {
+			return 0, step, err
+		}
 	}
 	id := Sample(work, opts, rng)
 	if opts.TopLogProbs > 0 {
 		step.Candidate = Candidate{ID: id, LogProb: logSoftmaxAt(logits, int(id))}
 	}
-	return id, step
+	return id, step, nil
+}
+
+// ruledOut returns an error when the processors left no token possible
+// in scores (every one -Inf, or NaN): Hugging Face's greedy search then
+// picks token 0, a banned one, and its sampling fails on NaN probabilities.
+// The error names the processors that say what they are (fmt.Stringer:
+// those ReadGenerationConfig makes name their field and file).
+func ruledOut(scores []float32, step int, opts Options) error {
+	for _, s := range scores {
+		if s > negInf {
+			return nil
+		}
+	}
+	var by []string
+	if step < opts.MinNewTokens && len(opts.StopIDs) > 0 {
+		by = append(by, fmt.Sprintf("MinNewTokens %d (the stop ids %v)", opts.MinNewTokens, opts.StopIDs))
+	}
+	for _, p := range opts.Processors {
+		if s, ok := p.(fmt.Stringer); ok {
+			by = append(by, s.String())
+		}
+	}
+	if len(by) == 0 {
+		by = append(by, "the logits processors")
+	}
+	return fmt.Errorf("generate: step %d: no token is left to choose from the vocabulary of %d: every one is ruled out by %s",
+		step, len(scores), strings.Join(by, ", "))
 }
 
 func logSoftmaxAt(logits []float32, id int) float64 {

@@ -31,7 +31,7 @@ func TestGreedyEqualsArgmaxOfFullForward(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, _ := lastRows(out.Logits)
+		rows, _ := lastRows(out.Logits, 0)
 		seq = append(seq, Sample(rows[0], Options{}, nil))
 	}
 	if !slices.Equal(got, seq[len(prompt):]) {

@@ -39,6 +39,16 @@ func BanTokens(ids ...int32) LogitsProcessor {
 	})
 }
 
+// namedProcessor is a LogitsProcessor that says where it comes from (a
+// field of a generation_config.json), for the error Run gives when the
+// processors leave no token possible.
+type namedProcessor struct {
+	LogitsProcessor
+	name string
+}
+
+func (p namedProcessor) String() string { return p.name }
+
 // NoRepeatNGram makes impossible every token that would repeat an n-gram
 // already in the sequence, prompt included (Hugging Face's
 // no_repeat_ngram_size). n < 1 bans nothing.

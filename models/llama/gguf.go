@@ -1,8 +1,10 @@
 package llama
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/gomlx/compute"
@@ -76,8 +78,13 @@ func rotaryHeads(c *Config, name string) int {
 // rows, which llama.cpp's converter permutes into interleaved rotary pairs,
 // are permuted back to Hugging Face's layout.
 //
-// Every tensor is dequantized to float32 at load (Q8_0, Q4_0, K-quants, ...),
-// so the model runs in fp32 whatever the file's types; quantized execution
+// The header is checked whole before any tensor is read (weights.ReadGGUF:
+// the tensors' layout; here: the architecture, the config and the tensor
+// list, which must hold every tensor the network uses and no other, as
+// llama.cpp insists, so that a block_count that leaves blocks out, or
+// another architecture's tensors, is an error naming them). Only the
+// tensors the network uses are then read, each dequantized to float32, so
+// the model runs in fp32 whatever the file's types; quantized execution
 // comes from the quant package.
 func LoadGGUF(path string, backend compute.Backend) (*Model, error) {
 	set, info, err := weights.ReadGGUF(path)
@@ -92,14 +99,14 @@ func LoadGGUF(path string, backend compute.Backend) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	if err := ggufUnused(info, cfg, sp); err != nil {
+		return nil, err
+	}
 	hf := weights.NewSet()
 	hf.Source = path
 	for _, s := range sp {
 		name := ggufName(s.Name)
-		t, err := set.Float32(name, s.Dims...)
-		if err != nil {
-			return nil, err
-		}
+		var t *tensors.Tensor
 		if heads := rotaryHeads(cfg, s.Name); heads > 0 {
 			cols := 1
 			if len(s.Dims) == 2 {
@@ -110,6 +117,14 @@ func LoadGGUF(path string, backend compute.Backend) (*Model, error) {
 				return nil, err
 			}
 			t = tensors.FromFlatDataAndDimensions(weights.PermuteToHalves(values, heads, cfg.HeadDim(), cols), s.Dims...)
+		} else if t, err = set.Float32(name, s.Dims...); err != nil {
+			return nil, err
+		}
+		// New checks again, under the Hugging Face name; this names the
+		// tensor as the file does.
+		var nonFinite error
+		if err := t.ConstFlatData(func(flat any) { nonFinite = weights.CheckFinite(flat.([]float32)) }); err != nil || nonFinite != nil {
+			return nil, fmt.Errorf("%s: %w", set.Where(name), cmp.Or(err, nonFinite))
 		}
 		hf.Add(s.Name, t, path)
 	}
@@ -118,6 +133,29 @@ func LoadGGUF(path string, backend compute.Backend) (*Model, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
+}
+
+// ggufUnused returns an error naming the tensors of the file that the
+// network sp describes does not use: blocks past llama.block_count, or
+// tensors of another layout (experts, another architecture's names).
+func ggufUnused(info *weights.GGUFInfo, cfg *Config, sp []modeling.Spec) error {
+	used := make(map[string]bool, len(sp))
+	for _, s := range sp {
+		used[ggufName(s.Name)] = true
+	}
+	var unused []string
+	for _, t := range info.Tensors {
+		if !used[t.Name] {
+			unused = append(unused, t.Name)
+		}
+	}
+	if len(unused) == 0 {
+		return nil
+	}
+	slices.Sort(unused)
+	shown := unused[:min(len(unused), 5)]
+	return fmt.Errorf("%s: %d tensors the config does not use, among them %q (llama.block_count is %d: a file with more blocks than it says, or another layout's tensors?)",
+		info.Path, len(unused), shown, cfg.NumHiddenLayers)
 }
 
 // ggufConfig builds the config from the metadata of a GGUF file and the
@@ -177,6 +215,9 @@ func ggufConfig(info *weights.GGUFInfo, set *weights.Set) (*Config, error) {
 	switch scaling {
 	case "", "none":
 	case "linear":
+		if !(factor > 0) {
+			return nil, fmt.Errorf("%s: metadata key \"llama.rope.scaling.factor\" is %v; linear rope scaling needs a positive factor", info.Path, factor)
+		}
 		if factor != 1 {
 			cfg.RopeScaling = &modeling.RopeScaling{RopeType: "linear", Factor: factor}
 		}

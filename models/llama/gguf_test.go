@@ -375,6 +375,11 @@ func TestBadGGUFModel(t *testing.T) {
 			return meta, slices.DeleteFunc(ts, func(x weights.GGUFTensor) bool { return x.Name == name })
 		}
 	}
+	both := func(a, b func([]weights.GGUFKV, []weights.GGUFTensor) ([]weights.GGUFKV, []weights.GGUFTensor)) func([]weights.GGUFKV, []weights.GGUFTensor) ([]weights.GGUFKV, []weights.GGUFTensor) {
+		return func(meta []weights.GGUFKV, ts []weights.GGUFTensor) ([]weights.GGUFKV, []weights.GGUFTensor) {
+			return b(a(meta, ts))
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		edit func([]weights.GGUFKV, []weights.GGUFTensor) ([]weights.GGUFKV, []weights.GGUFTensor)
@@ -390,7 +395,17 @@ func TestBadGGUFModel(t *testing.T) {
 		{"missing tensor", dropTensor("blk.4.ffn_down.weight"), `tensor "blk.4.ffn_down.weight": missing`},
 		{"a billion blocks", setMeta("llama.block_count", uint32(1000000000)), `"num_hidden_layers" is 1000000000, more than the 1024`},
 		{"more blocks than tensors", setMeta("llama.block_count", uint32(500)), `tensor "blk.5.attn_norm.weight": missing`},
-		{"NaN epsilon", setMeta("llama.attention.layer_norm_rms_epsilon", float32(math.NaN())), `"rms_norm_eps" must be a positive number, got NaN`},
+		{"NaN epsilon", setMeta("llama.attention.layer_norm_rms_epsilon", float32(math.NaN())), `metadata key "llama.attention.layer_norm_rms_epsilon" is NaN`},
+		{"infinite rope base", setMeta("llama.rope.freq_base", float32(math.Inf(1))), `metadata key "llama.rope.freq_base" is +Inf`},
+		{"NaN rope scaling factor", both(setMeta("llama.rope.scaling.type", "linear"), setMeta("llama.rope.scaling.factor", float32(math.NaN()))),
+			`metadata key "llama.rope.scaling.factor" is NaN`},
+		{"zero rope scaling factor", both(setMeta("llama.rope.scaling.type", "linear"), setMeta("llama.rope.scaling.factor", float32(0))),
+			`metadata key "llama.rope.scaling.factor" is 0`},
+		{"fewer blocks than the file", setMeta("llama.block_count", uint32(4)),
+			`9 tensors the config does not use, among them ["blk.4.attn_k.weight" "blk.4.attn_norm.weight"`},
+		{"an unknown block tensor", func(meta []weights.GGUFKV, ts []weights.GGUFTensor) ([]weights.GGUFKV, []weights.GGUFTensor) {
+			return meta, append(ts, weights.GGUFTensor{Name: "blk.0.ffn_gate_inp.weight", Type: weights.GGUFF32, Dims: []int{4, 64}, Values: make([]float32, 256)})
+		}, `1 tensors the config does not use, among them ["blk.0.ffn_gate_inp.weight"]`},
 		{"negative rope base", setMeta("llama.rope.freq_base", float32(-1)), `"rope_theta" must be a positive number`},
 		{"rope factors", func(meta []weights.GGUFKV, ts []weights.GGUFTensor) ([]weights.GGUFKV, []weights.GGUFTensor) {
 			return meta, append(ts, weights.GGUFTensor{Name: "rope_freqs.weight", Type: weights.GGUFF32, Dims: []int{4}, Values: []float32{1, 1, 1, 1}})

@@ -3,6 +3,7 @@ package modeling
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -33,7 +34,7 @@ func ReadConfig(path string, cfg any, required ...string) error {
 func DecodeConfig(path string, data []byte, cfg any, required ...string) error {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, syntaxContext(data, err))
 	}
 	var missing []string
 	for _, f := range required {
@@ -49,6 +50,26 @@ func DecodeConfig(path string, data []byte, cfg any, required ...string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// syntaxContext adds to a JSON syntax error the line and the text where it
+// lies, which name the field at fault, and says when that text is a NaN or
+// an infinity (which Python's json module writes and JSON does not allow).
+func syntaxContext(data []byte, err error) error {
+	var se *json.SyntaxError
+	if !errors.As(err, &se) || se.Offset <= 0 || se.Offset > int64(len(data)) {
+		return err
+	}
+	at := int(se.Offset) - 1
+	line := 1 + bytes.Count(data[:at], []byte("\n"))
+	near := strings.Join(strings.Fields(string(data[max(0, at-30):min(len(data), at+20)])), " ")
+	hint := ""
+	for _, word := range []string{"NaN", "Infinity", "-Infinity"} {
+		if bytes.HasPrefix(data[at:], []byte(word)) || at > 0 && bytes.HasPrefix(data[at-1:], []byte(word)) {
+			hint = "; JSON has no NaN or Infinity"
+		}
+	}
+	return fmt.Errorf("line %d: %w, near `%s`%s", line, err, near, hint)
 }
 
 // ModelType reads the "model_type" field of the config.json in dir.
@@ -114,11 +135,12 @@ func Bounded(path string, sizes map[string]int, layers ...string) error {
 
 // PositiveFinite returns an error naming the field of path whose value is
 // NaN, infinite, zero or negative (an epsilon or a rotary base that would
-// turn every output into NaN).
+// turn every output into NaN), or beyond float32's range, where the network
+// computes (an epsilon of 1e300 is +Inf there).
 func PositiveFinite(path string, fields map[string]float64) error {
 	for _, n := range slices.Sorted(maps.Keys(fields)) {
-		if v := fields[n]; !(v > 0) || math.IsInf(v, 0) {
-			return fmt.Errorf("%s: field %q must be a positive number, got %v", path, n, v)
+		if v := fields[n]; !(v > 0) || v > math.MaxFloat32 {
+			return fmt.Errorf("%s: field %q must be a positive number within float32's range, got %v", path, n, v)
 		}
 	}
 	return nil

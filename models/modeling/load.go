@@ -59,7 +59,8 @@ type Checkpoint struct {
 // before the next is read, so loading holds the weights about once, plus
 // the tensor in flight. Tensors the set marks pending
 // (weights.Set.AddPending) are only checked, and left for the caller. A
-// missing tensor or a wrong shape is an error naming the file and tensor.
+// missing tensor, a wrong shape or a NaN or infinite value (see
+// weights.CheckFinite) is an error naming the file and tensor.
 func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, ck Checkpoint) (*Params, error) {
 	checkpointName := ck.Name
 	if checkpointName == nil {
@@ -137,7 +138,11 @@ func (p *Params) loadShared(backend compute.Backend, set *weights.Set, s Spec, c
 	}
 	shape := shapes.Make(dtypes.Float32, dims...)
 	var t *tensors.Tensor
+	var nonFinite error
 	err := set.ViewFloat32(name, s.Dims, func(src []float32) error {
+		if nonFinite = weights.CheckFinite(src); nonFinite != nil {
+			return nonFinite
+		}
 		var err error
 		if !s.Transpose {
 			t, err = tensors.FromRaw(backend, 0, shape, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(src))), 4*len(src)))
@@ -151,6 +156,9 @@ func (p *Params) loadShared(backend compute.Backend, set *weights.Set, s Spec, c
 		}
 		return err
 	})
+	if nonFinite != nil {
+		return false, fmt.Errorf("%s: %w", set.Where(name), nonFinite)
+	}
 	if err != nil {
 		return false, fmt.Errorf("%s: onto %s: %w", set.Where(name), backend.Name(), err)
 	}
@@ -175,6 +183,13 @@ func (p *Params) loadSpec(set *weights.Set, s Spec, checkpointName func(string) 
 	t, err := set.Float32(checkpointName(s.Name), s.Dims...)
 	if err != nil {
 		return err
+	}
+	var nonFinite error
+	if err := t.ConstFlatData(func(flat any) { nonFinite = weights.CheckFinite(flat.([]float32)) }); err != nil {
+		return fmt.Errorf("%s: %w", set.Where(checkpointName(s.Name)), err)
+	}
+	if nonFinite != nil {
+		return fmt.Errorf("%s: %w", set.Where(checkpointName(s.Name)), nonFinite)
 	}
 	if s.Transpose {
 		read := t

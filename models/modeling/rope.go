@@ -48,7 +48,7 @@ func RotaryInvFreq(headDim int, theta float64, scaling *RopeScaling) ([]float64,
 	switch kind := scaling.Kind(); kind {
 	case "default":
 	case "linear":
-		if scaling.Factor <= 0 {
+		if !positiveFinite(scaling.Factor) {
 			return nil, fmt.Errorf("rope_scaling: linear: field \"factor\" must be positive, got %v", scaling.Factor)
 		}
 		for i := range inv {
@@ -56,7 +56,8 @@ func RotaryInvFreq(headDim int, theta float64, scaling *RopeScaling) ([]float64,
 		}
 	case "llama3":
 		s := scaling
-		if s.Factor <= 0 || s.LowFreqFactor <= 0 || s.HighFreqFactor <= s.LowFreqFactor || s.OriginalMaxPositionEmbeddings <= 0 {
+		if !positiveFinite(s.Factor) || !positiveFinite(s.LowFreqFactor) || !positiveFinite(s.HighFreqFactor) ||
+			s.HighFreqFactor <= s.LowFreqFactor || s.OriginalMaxPositionEmbeddings <= 0 {
 			return nil, fmt.Errorf("rope_scaling: llama3 needs positive \"factor\", \"low_freq_factor\" < \"high_freq_factor\" and \"original_max_position_embeddings\", got %+v", *s)
 		}
 		old := float64(s.OriginalMaxPositionEmbeddings)
@@ -75,8 +76,19 @@ func RotaryInvFreq(headDim int, theta float64, scaling *RopeScaling) ([]float64,
 	default:
 		return nil, fmt.Errorf("rope_scaling: type %q not supported (supported: llama3, linear)", kind)
 	}
+	// The graph computes in float32: a theta or factor that passes the
+	// checks above can still take a frequency out of its range.
+	for i, f := range inv {
+		if f32 := float64(float32(f)); math.IsNaN(f32) || math.IsInf(f32, 0) {
+			return nil, fmt.Errorf("rotary embedding: rope_theta %v and rope_scaling %+v give frequency %d the value %v, outside float32", theta, scaling, i, f)
+		}
+	}
 	return inv, nil
 }
+
+// positiveFinite reports whether v is a number above 0 and below infinity
+// (NaN is neither).
+func positiveFinite(v float64) bool { return v > 0 && !math.IsInf(v, 1) }
 
 // ApplyRotary rotates x [B, H, T, d] by the angles positions [B, T] (int32)
 // times invFreq, in Hugging Face's "rotate half" layout: feature i pairs with

@@ -15,7 +15,9 @@ import (
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/dtypes/float16"
+	"github.com/gomlx/compute/shapes"
 	hfgguf "github.com/gomlx/go-huggingface/models/gguf"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/files"
 )
 
@@ -448,19 +450,27 @@ func (g *GGUFInfo) MetaInt(key string) (int, error) {
 
 // MetaFloat returns metadata key, a float32 or float64, as a float64. A
 // float32 comes back as the shortest decimal that rounds to it (1e-05, not
-// 9.99999974737875e-06), the value a config.json would have held.
+// 9.99999974737875e-06), the value a config.json would have held. NaN and
+// the infinities, which JSON configs cannot hold and no model setting
+// means, are errors naming the key.
 func (g *GGUFInfo) MetaFloat(key string) (float64, error) {
 	v, err := g.required(key)
 	if err != nil {
 		return 0, err
 	}
-	switch f := v.(type) {
+	var f float64
+	switch x := v.(type) {
 	case float32:
-		return strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
+		f, _ = strconv.ParseFloat(strconv.FormatFloat(float64(x), 'g', -1, 32), 64)
 	case float64:
-		return f, nil
+		f = x
+	default:
+		return 0, g.wrongType(key, v, "a float")
 	}
-	return 0, g.wrongType(key, v, "a float")
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("%s: metadata key %q is %v, want a finite number", g.Path, key, f)
+	}
+	return f, nil
 }
 
 func (g *GGUFInfo) required(key string) (any, error) {
@@ -485,14 +495,22 @@ var ggufReadable = map[GGUFType]bool{
 	hfgguf.TensorTypeQ5_K: true, hfgguf.TensorTypeQ6_K: true,
 }
 
-// ReadGGUF reads every tensor of a GGUF file (version 2 or 3) into host
-// memory through go-huggingface's reader, under the file's own tensor names
-// (token_embd.weight, blk.0.attn_q.weight, ...). Tensors come back in
-// row-major order ([rows, cols]); quantized ones (Q8_0, Q4_0, K-quants, ...)
-// are dequantized and float16, bfloat16 and float64 ones converted, all to
-// float32; integer tensors keep their type. The info holds the metadata and
-// each tensor's type in the file. A truncated or corrupt file or a tensor
-// type go-huggingface cannot decode is an error naming the file (and the
+// ReadGGUF opens a GGUF file (version 2 or 3) and returns its tensors, under
+// the file's own tensor names (token_embd.weight, blk.0.attn_q.weight, ...),
+// and its metadata. It reads the header only: each tensor is read (through
+// go-huggingface's reader) when the set is asked for it, each time, so a
+// loader reads the tensors its model uses and no others. Tensors come back
+// in row-major order ([rows, cols]); quantized ones (Q8_0, Q4_0, K-quants,
+// ...) are dequantized and float16, bfloat16 and float64 ones converted,
+// all to float32; integer tensors keep their type. The info holds the
+// metadata and each tensor's type in the file.
+//
+// The whole layout is checked before any tensor is read (see
+// checkGGUFLayout): a corrupt header, an alignment that is not a power of
+// two, tensors whose data overlap, are not aligned, run past the file or
+// leave bytes between them that their type does not account for (a
+// tensor's type changed: Q4_1 data declared Q4_0), or a tensor type
+// go-huggingface cannot decode, is an error naming the file (and the
 // tensor); it never panics.
 func ReadGGUF(path string) (set *Set, info *GGUFInfo, err error) {
 	defer func() {
@@ -500,75 +518,110 @@ func ReadGGUF(path string) (set *Set, info *GGUFInfo, err error) {
 			set, info, err = nil, nil, fmt.Errorf("%s: malformed GGUF file: %v", path, r)
 		}
 	}()
-	f, stat, info, err := openGGUF(path)
+	f, info, err := openGGUF(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	inDataOrder := slices.Clone(f.TensorInfos)
-	if err := mendTensorIndex(f); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	r, err := hfgguf.NewReader(f)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer r.Close()
 	set = NewSet()
 	set.Source = path
-	dataBytes := uint64(stat.Size() - f.DataOffset())
-	for _, ti := range inDataOrder {
-		dims, err := checkGGUFTensor(ti, dataBytes)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: tensor %q: %w", path, ti.Name, err)
+	for _, t := range info.Tensors {
+		ti, _ := f.GetTensorInfo(t.Name)
+		dtype := ti.Type.GoMLXDType()
+		if dtype.IsFloat() {
+			dtype = dtypes.Float32 // converted by readGGUFTensor
 		}
-		t, err := r.ReadTensor(nil, ti.Name)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: tensor %q: %w", path, ti.Name, err)
-		}
-		if t.DType() != dtypes.Float32 && t.DType().IsFloat() {
-			if t, err = ToFloat32(t); err != nil {
-				return nil, nil, fmt.Errorf("%s: tensor %q: %w", path, ti.Name, err)
-			}
-		}
-		set.Add(ti.Name, t, path)
-		info.Tensors = append(info.Tensors, GGUFTensorInfo{Name: ti.Name, Type: ti.Type, Dims: dims})
+		shape := shapes.Make(dtype, t.Dims...)
+		set.addLazy(t.Name, path, lazyTensor{shape: shape, read: func() (*tensors.Tensor, error) { return readGGUFTensor(f, ti, shape) }})
 	}
 	return set, info, nil
 }
 
-// ReadGGUFInfo reads the metadata of the GGUF file path, without its
-// tensors (GGUFInfo.Tensors is empty): enough for a tokenizer or a config.
+// readGGUFTensor reads the tensor ti of f, whose layout openGGUF checked,
+// as shape (floats converted to float32).
+func readGGUFTensor(f *hfgguf.File, ti hfgguf.TensorInfo, shape shapes.Shape) (t *tensors.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, err = nil, fmt.Errorf("malformed GGUF tensor data: %v", r)
+		}
+	}()
+	r, err := hfgguf.NewReader(f)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	if t, err = r.ReadTensor(nil, ti.Name); err != nil {
+		return nil, err
+	}
+	if t.DType() != dtypes.Float32 && t.DType().IsFloat() {
+		if t, err = ToFloat32(t); err != nil {
+			return nil, err
+		}
+	}
+	if !t.Shape().Equal(shape) {
+		return nil, fmt.Errorf("go-huggingface read %s, the header says %s", t.Shape(), shape)
+	}
+	return t, nil
+}
+
+// ReadGGUFInfo reads the header of the GGUF file path: its metadata and
+// its tensors' descriptions, checked as ReadGGUF checks them, without
+// reading any tensor data: enough for a tokenizer or a config.
 func ReadGGUFInfo(path string) (info *GGUFInfo, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			info, err = nil, fmt.Errorf("%s: malformed GGUF file: %v", path, r)
 		}
 	}()
-	_, _, info, err = openGGUF(path)
+	_, info, err = openGGUF(path)
 	return info, err
 }
 
-// openGGUF opens path, checks its version and size, and reads its metadata.
-func openGGUF(path string) (*hfgguf.File, os.FileInfo, *GGUFInfo, error) {
+// ggufMaxAlignment bounds general.alignment: llama.cpp writes 32, and no
+// reader needs its tensors further apart than a large page.
+const ggufMaxAlignment = 1 << 21
+
+// openGGUF opens path, checks its version, alignment and tensor layout,
+// and reads its metadata and tensor descriptions (in data order).
+func openGGUF(path string) (*hfgguf.File, *GGUFInfo, error) {
 	stat, err := os.Stat(path)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
+	}
+	if !stat.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s: not a regular file (%s)", path, stat.Mode().Type())
 	}
 	f, err := hfgguf.Open(path)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%s: not a readable GGUF file: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: not a readable GGUF file: %w", path, err)
 	}
 	if f.Version > 3 {
-		return nil, nil, nil, fmt.Errorf("%s: GGUF version %d; versions 2 and 3 are supported", path, f.Version)
+		return nil, nil, fmt.Errorf("%s: GGUF version %d; versions 2 and 3 are supported", path, f.Version)
 	}
-	if len(f.TensorInfos) > 0 && f.DataOffset() > stat.Size() {
-		return nil, nil, nil, fmt.Errorf("%s: truncated: tensor data starts at byte %d, the file has %d", path, f.DataOffset(), stat.Size())
-	}
-	info := &GGUFInfo{Path: path, Version: f.Version, Alignment: f.Alignment}
+	info := &GGUFInfo{Path: path, Version: f.Version}
 	for _, kv := range f.KeyValues {
 		info.Metadata = append(info.Metadata, GGUFKV{Key: kv.Key, Value: kv.Raw()})
 	}
-	return f, stat, info, nil
+	if _, ok := info.Meta(hfgguf.KeyGeneralAlignment); ok {
+		a, err := info.MetaInt(hfgguf.KeyGeneralAlignment)
+		if err != nil {
+			return nil, nil, err
+		}
+		if a < 1 || a > ggufMaxAlignment || a&(a-1) != 0 {
+			return nil, nil, fmt.Errorf("%s: metadata key %q is %d; it must be a power of two from 1 to %d", path, hfgguf.KeyGeneralAlignment, a, ggufMaxAlignment)
+		}
+	}
+	info.Alignment = f.Alignment // go-huggingface's reading of the key just checked, or 32
+	if len(f.TensorInfos) > 0 && f.DataOffset() > stat.Size() {
+		return nil, nil, fmt.Errorf("%s: truncated: tensor data starts at byte %d, the file has %d", path, f.DataOffset(), stat.Size())
+	}
+	inDataOrder := slices.Clone(f.TensorInfos)
+	if err := mendTensorIndex(f); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if info.Tensors, err = checkGGUFLayout(inDataOrder, uint64(stat.Size()-f.DataOffset()), f.Alignment); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, info, nil
 }
 
 // mendTensorIndex works around go-huggingface v0.4.12's Open, which indexes
@@ -601,33 +654,75 @@ func mendTensorIndex(f *hfgguf.File) error {
 	return nil
 }
 
-// checkGGUFTensor checks that a tensor's type is readable, its dimensions
-// plausible and whole blocks, and its data inside the file's dataBytes; it
-// returns the dimensions in row-major order.
-func checkGGUFTensor(ti hfgguf.TensorInfo, dataBytes uint64) ([]int, error) {
+// checkGGUFLayout checks the tensors of a GGUF file, in data order, and
+// returns their descriptions. Each tensor's type must be readable and its
+// dimensions whole blocks (checkGGUFTensor); its data must start at a
+// multiple of alignment, the first at the start of the data section, and
+// fill the space up to the next tensor's data (or the end of the file)
+// but for the alignment padding: the layout llama.cpp writes and insists
+// on. Overlapping tensors, bytes no tensor accounts for, or a tensor that
+// runs past the file are errors naming the tensor: they are what a tensor
+// whose declared type is not its data's (Q4_1 blocks declared Q4_0), or a
+// forged header pointing many tensors at the same bytes, look like.
+func checkGGUFLayout(inDataOrder []hfgguf.TensorInfo, dataBytes, alignment uint64) ([]GGUFTensorInfo, error) {
+	out := make([]GGUFTensorInfo, len(inDataOrder))
+	sizes := make([]uint64, len(inDataOrder))
+	for i, ti := range inDataOrder {
+		dims, size, err := checkGGUFTensor(ti)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("tensor %q: %w", ti.Name, err)
+		case ti.Offset%alignment != 0:
+			return nil, fmt.Errorf("tensor %q: offset %d is not a multiple of the alignment %d", ti.Name, ti.Offset, alignment)
+		case ti.Offset > dataBytes || size > dataBytes-ti.Offset:
+			return nil, fmt.Errorf("tensor %q: truncated: %s %v data needs bytes %d to %d of the data section, which has %d",
+				ti.Name, ti.Type, dims, ti.Offset, ti.Offset+size, dataBytes)
+		}
+		out[i], sizes[i] = GGUFTensorInfo{Name: ti.Name, Type: ti.Type, Dims: dims}, size
+	}
+	if len(inDataOrder) > 0 && inDataOrder[0].Offset != 0 {
+		return nil, fmt.Errorf("tensor %q: the %d bytes before its offset belong to no tensor", inDataOrder[0].Name, inDataOrder[0].Offset)
+	}
+	for i, ti := range inDataOrder {
+		size := sizes[i]
+		next, nextName := dataBytes, "the end of the file"
+		if i+1 < len(inDataOrder) {
+			next, nextName = inDataOrder[i+1].Offset, fmt.Sprintf("tensor %q", inDataOrder[i+1].Name)
+		}
+		switch room := next - ti.Offset; {
+		case room < size:
+			return nil, fmt.Errorf("tensor %q: %s %v data takes bytes %d to %d of the data section, overlapping %s at %d",
+				ti.Name, ti.Type, out[i].Dims, ti.Offset, ti.Offset+size, nextName, next)
+		case room > size+padding(size, alignment):
+			return nil, fmt.Errorf("tensor %q: %s %v data takes %d bytes, but %d lie between its offset %d and %s: is %s its data's type?",
+				ti.Name, ti.Type, out[i].Dims, size, room, ti.Offset, nextName, ti.Type)
+		}
+	}
+	return out, nil
+}
+
+// checkGGUFTensor checks that a tensor's type is readable and its
+// dimensions plausible and whole blocks; it returns the dimensions in
+// row-major order and the bytes its data takes.
+func checkGGUFTensor(ti hfgguf.TensorInfo) ([]int, uint64, error) {
 	if !ggufReadable[ti.Type] {
-		return nil, fmt.Errorf("tensor type %s is not supported (readable: F32, F16, BF16, F64, I8 to I64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K to Q6_K)", ti.Type)
+		return nil, 0, fmt.Errorf("tensor type %s is not supported (readable: F32, F16, BF16, F64, I8 to I64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K to Q6_K)", ti.Type)
 	}
 	if len(ti.Shape) == 0 {
-		return nil, errors.New("no dimensions")
+		return nil, 0, errors.New("no dimensions")
 	}
 	n := uint64(1)
 	dims := make([]int, len(ti.Shape))
 	for i, d := range ti.Shape {
 		if d == 0 || d > 1<<40 || n > (1<<40)/d {
-			return nil, fmt.Errorf("GGML dimensions %v out of range", ti.Shape)
+			return nil, 0, fmt.Errorf("GGML dimensions %v out of range", ti.Shape)
 		}
 		n *= d
 		dims[len(dims)-1-i] = int(d)
 	}
 	block := uint64(ti.Type.BlockSize())
 	if ti.Shape[0]%block != 0 {
-		return nil, fmt.Errorf("rows of %d values are not a whole number of %s blocks of %d", ti.Shape[0], ti.Type, block)
+		return nil, 0, fmt.Errorf("rows of %d values are not a whole number of %s blocks of %d", ti.Shape[0], ti.Type, block)
 	}
-	size := n / block * uint64(ti.Type.TypeSize())
-	if ti.Offset > dataBytes || size > dataBytes-ti.Offset {
-		return nil, fmt.Errorf("truncated: %s %v data needs bytes %d to %d of the data section, which has %d",
-			ti.Type, dims, ti.Offset, ti.Offset+size, dataBytes)
-	}
-	return dims, nil
+	return dims, n / block * uint64(ti.Type.TypeSize()), nil
 }

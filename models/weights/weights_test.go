@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -381,5 +382,33 @@ func TestBadLlama2C(t *testing.T) {
 		if _, _, err := ReadLlama2C(p); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: err = %v; want an error naming the file", name, err)
 		}
+	}
+}
+
+// TestCheckFinite places NaN and infinities at every kind of position
+// (first, last, in a pair, past a chunk, at an odd start) and checks the
+// largest finite values pass.
+func TestCheckFinite(t *testing.T) {
+	buf := make([]float32, 3002)
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+		for _, off := range []int{0, 1} { // an 8-byte aligned start and a 4-byte one
+			x := buf[off : off+3001]
+			for _, at := range []int{0, 1, 2, 1023, 1024, 1025, 2999, 3000} {
+				clear(x)
+				x[at] = bad
+				err := CheckFinite(x)
+				if want := fmt.Sprintf("value %d (of 3001) is %v", at, bad); err == nil || err.Error() != want {
+					t.Errorf("%v at %d (start %d): err = %v; want %s", bad, at, off, err, want)
+				}
+			}
+		}
+	}
+	clear(buf)
+	buf[5], buf[6], buf[7] = math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32
+	if err := CheckFinite(buf); err != nil {
+		t.Errorf("finite values: %v", err)
+	}
+	if err := CheckFinite(nil); err != nil {
+		t.Errorf("no values: %v", err)
 	}
 }

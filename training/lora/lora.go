@@ -52,6 +52,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/models/weights"
 )
 
 // Config selects where adapters go and how large they are, as PEFT's
@@ -95,6 +96,9 @@ func (c Config) check() error {
 		return fmt.Errorf("lora: rank %d must be positive", c.Rank)
 	case c.Alpha < 0 || math.IsNaN(c.Alpha) || math.IsInf(c.Alpha, 0):
 		return fmt.Errorf("lora: alpha %v must be a non-negative number", c.Alpha)
+	case c.Scale() > maxScale:
+		// The graph multiplies by the scale in float32.
+		return fmt.Errorf("lora: alpha %v over rank %d is a scale of %v, more than the %v float32 arithmetic on the update allows", c.Alpha, c.Rank, c.Scale(), maxScale)
 	case !(c.Dropout >= 0 && c.Dropout < 1):
 		return fmt.Errorf("lora: dropout %v must be in [0, 1)", c.Dropout)
 	case len(c.Targets) == 0:
@@ -107,6 +111,14 @@ func (c Config) check() error {
 	}
 	return nil
 }
+
+// maxMagnitude bounds every value the adapted weight W + scale·B·A may
+// reach, and every partial sum on the way: half of float32's largest, so
+// that rounding cannot carry it past. maxScale bounds the scale alone.
+const (
+	maxMagnitude = math.MaxFloat32 / 2
+	maxScale     = maxMagnitude
+)
 
 // Adapters are the LoRA adapters applied to one model's Params.
 type Adapters struct {
@@ -365,6 +377,9 @@ func (a *Adapters) Merge() error {
 				merged[o*in+i] = float32(float64(w[o*in+i]) + scale*sum)
 			}
 		}
+		if err := weights.CheckFinite(merged); err != nil {
+			return fmt.Errorf("lora: merging the adapters of %q: the merged weight's %w", module, err)
+		}
 		if err := a.params.Set(module+".weight", tensors.FromFlatDataAndDimensions(merged, out, in)); err != nil {
 			return err
 		}
@@ -395,4 +410,49 @@ func (a *Adapters) value(name string) ([]float32, error) {
 		return nil, fmt.Errorf("lora: weight %q is stored as %s (a quantized base): merging needs float32 weights", name, dt)
 	}
 	return tensors.CopyFlatData[float32](t)
+}
+
+// checkUpdate checks that the adapter of module, A [r, in] and B [out, r]
+// as Load read them (values, under the names the file gives them), keeps
+// W + scale·B·A finite in float32: A and B finite, and a bound on every
+// product and sum the graph forms, scale·max_o Σ_k |B[o,k]| · max |A|
+// (plus max |W| for a float32 base), within maxMagnitude. Values of 3e38
+// are finite, yet their product is not: a check of A and B alone would
+// pass them.
+func checkUpdate(params *modeling.Params, set *weights.Set, module string, names map[string]string, values map[string]*tensors.Tensor, cfg Config) error {
+	var maxA, maxRowB float64
+	for _, suffix := range []string{suffixA, suffixB} {
+		v := tensors.MustCopyFlatData[float32](values[module+suffix])
+		if err := weights.CheckFinite(v); err != nil {
+			return fmt.Errorf("%s: %w", set.Where(names[module+suffix]), err)
+		}
+		if suffix == suffixA {
+			maxA = maxAbs(v)
+			continue
+		}
+		for row := range slices.Chunk(v, cfg.Rank) {
+			sum := 0.0
+			for _, x := range row {
+				sum += math.Abs(float64(x))
+			}
+			maxRowB = max(maxRowB, sum)
+		}
+	}
+	bound := maxRowB * maxA * max(1, cfg.Scale())
+	if w, err := params.Variable(module + ".weight").Value(); err == nil && w.DType() == dtypes.Float32 {
+		bound += maxAbs(tensors.MustCopyFlatData[float32](w))
+	}
+	if !(bound <= maxMagnitude) {
+		return fmt.Errorf("%s: module %q: the update scale·B·A (scale %v, largest |A| %.3g, largest row sum of |B| %.3g) may reach %.3g with the base weight, past float32's %.3g",
+			set.Source, module, cfg.Scale(), maxA, maxRowB, bound, float64(math.MaxFloat32))
+	}
+	return nil
+}
+
+func maxAbs(values []float32) float64 {
+	m := 0.0
+	for _, v := range values {
+		m = max(m, math.Abs(float64(v)))
+	}
+	return m
 }

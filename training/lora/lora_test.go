@@ -2,6 +2,7 @@ package lora
 
 import (
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -427,5 +428,90 @@ func TestBadInput(t *testing.T) {
 		if fresh.Params().Has("model.layers.0.self_attn.q_proj.lora_A.weight") {
 			t.Error("a failed Load left adapters in the model")
 		}
+	}
+}
+
+// TestNonFiniteAdapters loads PEFT adapters whose values, or whose scaled
+// product with the base weights, are not finite in float32 (NaN, 3e38
+// values whose product overflows, lora_alpha 1e308): each is an error
+// naming the file and the tensor or field, where the model would
+// otherwise decode token 0 over and over. Merge refuses an overflowing
+// merged weight too.
+func TestNonFiniteAdapters(t *testing.T) {
+	d, _ := families[0].load(t)
+	a, err := Apply(d.Params(), Config{Rank: 2, Targets: []string{"q_proj"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomize(t, d.Params(), a, 3)
+	dir := t.TempDir()
+	if err := a.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	nameA := "base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight"
+	nameB := "base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight"
+	fill := func(name string, v float32) func(*weights.Set, map[string]any) {
+		return func(s *weights.Set, _ map[string]any) {
+			x, _ := s.Get(name)
+			values := tensors.MustCopyFlatData[float32](x)
+			values[len(values)/2] = v
+			if v > 1e30 { // every value huge, so that the product certainly overflows
+				for i := range values {
+					values[i] = v
+				}
+			}
+			s.Add(name, tensors.FromFlatDataAndDimensions(values, x.Shape().Dimensions...), "")
+		}
+	}
+	both := func(f, g func(*weights.Set, map[string]any)) func(*weights.Set, map[string]any) {
+		return func(s *weights.Set, c map[string]any) { f(s, c); g(s, c) }
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(s *weights.Set, cfg map[string]any)
+		want []string
+	}{
+		{"NaN in A", fill(nameA, float32(math.NaN())), []string{WeightsFile, nameA, "is NaN"}},
+		{"infinity in B", fill(nameB, float32(math.Inf(-1))), []string{WeightsFile, nameB, "is -Inf"}},
+		{"3e38 in A and B", both(fill(nameA, 3e38), fill(nameB, 3e38)), []string{WeightsFile, `module "model.layers.1.self_attn.q_proj"`, "past float32"}},
+		{"3e38 in B, scaled", both(fill(nameB, 3e38), func(_ *weights.Set, c map[string]any) { c["lora_alpha"] = 4.0 }), []string{"past float32"}},
+		{"lora_alpha 1e308", func(_ *weights.Set, c map[string]any) { c["lora_alpha"] = 1e308 }, []string{ConfigFile, "alpha 1e+308 over rank 2"}},
+	} {
+		bad := t.TempDir()
+		s, err := weights.ReadSafetensors(filepath.Join(dir, WeightsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg map[string]any
+		data, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
+		json.Unmarshal(data, &cfg)
+		tc.edit(s, cfg)
+		if err := weights.WriteSafetensors(filepath.Join(bad, WeightsFile), s, nil); err != nil {
+			t.Fatal(err)
+		}
+		data, _ = json.Marshal(cfg)
+		os.WriteFile(filepath.Join(bad, ConfigFile), data, 0o644)
+		fresh, _ := families[0].load(t)
+		_, err = Load(fresh.Params(), bad)
+		for _, w := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: err = %v; want one saying %q", tc.name, err, w)
+			}
+		}
+	}
+
+	// 1e20 everywhere in A and B: B·A holds 2e40, past float32.
+	w := d.Params().Dims("model.layers.0.self_attn.q_proj.weight") // [out, in]
+	for name, dims := range map[string][]int{"model.layers.0.self_attn.q_proj.lora_A.weight": {2, w[1]}, "model.layers.0.self_attn.q_proj.lora_B.weight": {w[0], 2}} {
+		huge := make([]float32, dims[0]*dims[1])
+		for i := range huge {
+			huge[i] = 1e20
+		}
+		if err := d.Params().Set(name, tensors.FromFlatDataAndDimensions(huge, dims...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Merge(); err == nil || !strings.Contains(err.Error(), `"model.layers.0.self_attn.q_proj": the merged weight's value 0`) {
+		t.Errorf("Merge of an overflowing update: %v", err)
 	}
 }

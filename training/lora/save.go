@@ -184,6 +184,7 @@ func Load(params *modeling.Params, dir string) (*Adapters, error) {
 	prefix := params.ModelPrefix()
 	values := map[string]*tensors.Tensor{}
 	used := map[string]bool{}
+	names := map[string]string{} // adapter weight in Params -> name in the file
 	for _, module := range modules {
 		dims := params.Dims(module + ".weight") // quantized weights store packed codes
 		for _, s := range []struct {
@@ -198,8 +199,11 @@ func Load(params *modeling.Params, dir string) (*Adapters, error) {
 			if err != nil {
 				return nil, err
 			}
-			values[module+s.suffix] = t
+			values[module+s.suffix], names[module+s.suffix] = t, name
 			used[name] = true
+		}
+		if err := checkUpdate(params, set, module, names, values, cfg); err != nil {
+			return nil, err
 		}
 	}
 	var extra []string
