@@ -209,8 +209,14 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options) ([]Output, error) 
 	if opts.NumBeams > 1 {
 		return beamSearch(lm, prompts, width, limit, opts)
 	}
-	// Each prompt gives NumReturnSequences rows, the j-th seeded with (Seed,
-	// j). The cache, whose size is checked against the memory left, comes
+	return sampled(lm, prompts, width, limit, opts)
+}
+
+// sampled generates, greedily or by sampling, NumReturnSequences rows per
+// prompt over one KV cache, the prompts left-padded to width tokens. The
+// j-th row of a prompt is seeded with (Seed, j).
+func sampled(lm models.CausalLM, prompts [][]int32, width, limit int, opts Options) ([]Output, error) {
+	// The cache, whose size is checked against the memory left, comes
 	// before anything else allocated per row.
 	n := max(opts.NumReturnSequences, 1)
 	total := totalLength(width, limit, opts.MaxNewTokens)
@@ -219,81 +225,102 @@ func Run(lm models.CausalLM, prompts [][]int32, opts Options) ([]Output, error) 
 		return nil, perRow(len(prompts), n, "NumReturnSequences", err)
 	}
 	defer cache.Free()
-	rowPrompts := make([][]int32, 0, len(prompts)*n)
-	streams := make([]uint64, 0, len(prompts)*n)
+	g := &sampling{opts: opts, width: width, total: total}
+	ids := make([][]int32, 0, len(prompts)*n)
+	mask := make([][]int32, 0, len(prompts)*n)
 	for _, p := range prompts {
 		for j := range n {
-			rowPrompts, streams = append(rowPrompts, p), append(streams, uint64(j))
+			padded, m := leftPad(p, width)
+			ids, mask = append(ids, padded), append(mask, m)
+			g.seqs = append(g.seqs, newSequence(p))
+			g.rngs = append(g.rngs, rand.New(rand.NewPCG(opts.Seed, seedStream+uint64(j))))
 		}
 	}
-	prompts = rowPrompts
-	outs := make([]Output, len(prompts))
-
-	// Left-pad the prompts.
-	ids := make([][]int32, len(prompts))
-	mask := make([][]int32, len(prompts))
-	seqs := make([]*sequence, len(prompts))
-	rngs := make([]*rand.Rand, len(prompts))
-	for i, p := range prompts {
-		ids[i], mask[i] = leftPad(p, width)
-		seqs[i] = newSequence(p)
-		rngs[i] = rand.New(rand.NewPCG(opts.Seed, seedStream+streams[i]))
-	}
+	g.outs = make([]Output, len(ids))
 	logits, err := lm.Step(cache, ids, mask)
 	if err != nil {
 		return nil, err
 	}
-	active := len(prompts)
+	active := len(ids)
 	for produced := 0; active > 0; produced++ {
 		rows, err := lastRows(logits, produced)
 		if err != nil {
 			return nil, err
 		}
-		next := make([][]int32, len(prompts))
-		nextMask := make([][]int32, len(prompts))
-		for i := range prompts {
-			next[i], nextMask[i] = []int32{0}, []int32{0}
-			if outs[i].Reason != "" {
-				continue
-			}
-			id, step, err := pick(rows[i], seqs[i], len(outs[i].IDs), opts, rngs[i])
-			if err != nil {
-				return nil, err
-			}
-			if contains(opts.StopIDs, id) {
-				outs[i].Reason, active = StopToken, active-1
-				continue
-			}
-			outs[i].IDs = append(outs[i].IDs, id)
-			if opts.TopLogProbs > 0 {
-				outs[i].Steps = append(outs[i].Steps, step)
-			}
-			seqs[i].add(id)
-			reason := stopping(opts.Stopping, outs[i].IDs)
-			switch {
-			case reason != "":
-				outs[i].Reason = reason
-			case len(prompts) == 1 && opts.OnToken != nil && !opts.OnToken(id):
-				outs[i].Reason = StopCallback
-			case len(outs[i].IDs) == opts.MaxNewTokens:
-				outs[i].Reason = StopLength
-			case width+produced+1 >= total:
-				outs[i].Reason = StopContext
-			}
-			if outs[i].Reason != "" {
-				active--
-				continue
-			}
-			next[i], nextMask[i] = []int32{id}, []int32{1}
+		next, nextMask, err := g.advance(rows, produced)
+		if err != nil {
+			return nil, err
 		}
-		if active == 0 {
+		if active = g.active(); active == 0 {
 			break
 		}
 		if logits, err = lm.Step(cache, next, nextMask); err != nil {
 			return nil, err
 		}
 	}
-	return outs, nil
+	return g.outs, nil
+}
+
+// sampling is the state of the rows sampled generates.
+type sampling struct {
+	opts         Options
+	width, total int // the padded prompts' length, and the most tokens a row may reach
+	outs         []Output
+	seqs         []*sequence
+	rngs         []*rand.Rand
+}
+
+// advance picks the next token of every row still generating from its
+// logits, records it or the reason the row stops, and returns the ids and
+// mask of the next step (a masked placeholder for rows that stopped).
+func (g *sampling) advance(rows [][]float32, produced int) (next, nextMask [][]int32, err error) {
+	next, nextMask = make([][]int32, len(g.outs)), make([][]int32, len(g.outs))
+	for i := range g.outs {
+		next[i], nextMask[i] = []int32{0}, []int32{0}
+		out := &g.outs[i]
+		if out.Reason != "" {
+			continue
+		}
+		id, step, err := pick(rows[i], g.seqs[i], len(out.IDs), g.opts, g.rngs[i])
+		if err != nil {
+			return nil, nil, err
+		}
+		if contains(g.opts.StopIDs, id) {
+			out.Reason = StopToken
+			continue
+		}
+		out.IDs = append(out.IDs, id)
+		if g.opts.TopLogProbs > 0 {
+			out.Steps = append(out.Steps, step)
+		}
+		g.seqs[i].add(id)
+		reason := stopping(g.opts.Stopping, out.IDs)
+		switch {
+		case reason != "":
+			out.Reason = reason
+		case len(g.outs) == 1 && g.opts.OnToken != nil && !g.opts.OnToken(id):
+			out.Reason = StopCallback
+		case len(out.IDs) == g.opts.MaxNewTokens:
+			out.Reason = StopLength
+		case g.width+produced+1 >= g.total:
+			out.Reason = StopContext
+		}
+		if out.Reason == "" {
+			next[i], nextMask[i] = []int32{id}, []int32{1}
+		}
+	}
+	return next, nextMask, nil
+}
+
+// active counts the rows still generating.
+func (g *sampling) active() int {
+	n := 0
+	for _, o := range g.outs {
+		if o.Reason == "" {
+			n++
+		}
+	}
+	return n
 }
 
 // cropped generates for one prompt by full forward passes over at most the
