@@ -81,14 +81,7 @@ func beamSearch(lm models.CausalLM, prompts [][]int32, width, limit int, opts Op
 		for j := range beams {
 			ids[b*beams+j], mask[b*beams+j] = leftPad(p, width)
 		}
-		st := &beamState{improve: true, running: make([]hypothesis, beams), finished: make([]hypothesis, beams)}
-		for j := range beams {
-			st.finished[j].score = beamPenalty
-			if j > 0 {
-				st.running[j].score = beamPenalty
-			}
-		}
-		states[b] = st
+		states[b] = newBeamState(beams)
 	}
 	logits, err := lm.Step(cache, ids, mask)
 	if err != nil {
@@ -132,9 +125,28 @@ func beamSearch(lm models.CausalLM, prompts [][]int32, width, limit int, opts Op
 			return nil, err
 		}
 	}
+	return beamOutputs(states, opts), nil
+}
 
+// newBeamState starts one prompt's search: one live beam (the others
+// scored out until the first step spreads them) and no finished
+// hypotheses.
+func newBeamState(beams int) *beamState {
+	st := &beamState{improve: true, running: make([]hypothesis, beams), finished: make([]hypothesis, beams)}
+	for j := range beams {
+		st.finished[j].score = beamPenalty
+		if j > 0 {
+			st.running[j].score = beamPenalty
+		}
+	}
+	return st
+}
+
+// beamOutputs returns the NumReturnSequences best finished hypotheses of
+// each prompt, with the reason each ended.
+func beamOutputs(states []*beamState, opts Options) []Output {
 	n := max(opts.NumReturnSequences, 1)
-	outs := make([]Output, 0, len(prompts)*n)
+	outs := make([]Output, 0, len(states)*n)
 	for _, st := range states {
 		for _, h := range st.finished[:n] {
 			out := Output{IDs: h.ids, Score: h.score, Reason: StopLength}
@@ -148,7 +160,7 @@ func beamSearch(lm models.CausalLM, prompts [][]int32, width, limit int, opts Op
 			outs = append(outs, out)
 		}
 	}
-	return outs, nil
+	return outs
 }
 
 // step extends one prompt's beams by one token from their logits.

@@ -172,57 +172,29 @@ func ggufConfig(info *weights.GGUFInfo, set *weights.Set) (*Config, error) {
 		return nil, fmt.Errorf("%s: tensor \"rope_freqs.weight\" (per-frequency rotary factors, as Llama 3.1's rope scaling is converted) is not supported", info.Path)
 	}
 	cfg := &Config{ModelType: "llama", Architectures: []string{"LlamaForCausalLM"}, HiddenAct: "silu", TorchDtype: "float32"}
-	// Each read below is skipped once one has failed; err keeps the first error.
-	read := func(key string, required bool, get func(string) error) {
-		if _, ok := info.Meta(key); err == nil && (ok || required) {
-			err = get(key)
-		}
-	}
-	readInt := func(key string, field *int, required bool) {
-		read(key, required, func(key string) (e error) { *field, e = info.MetaInt(key); return e })
-	}
-	readFloat := func(key string, field *float64, required bool) {
-		read(key, required, func(key string) (e error) { *field, e = info.MetaFloat(key); return e })
-	}
-	readInt("llama.embedding_length", &cfg.HiddenSize, true)
-	readInt("llama.block_count", &cfg.NumHiddenLayers, true)
-	readInt("llama.feed_forward_length", &cfg.IntermediateSize, true)
-	readInt("llama.attention.head_count", &cfg.NumAttentionHeads, true)
-	readInt("llama.context_length", &cfg.MaxPositionEmbeddings, true)
-	readFloat("llama.attention.layer_norm_rms_epsilon", &cfg.RMSNormEps, true)
+	m := &ggufMeta{info: info}
+	m.int("llama.embedding_length", &cfg.HiddenSize, true)
+	m.int("llama.block_count", &cfg.NumHiddenLayers, true)
+	m.int("llama.feed_forward_length", &cfg.IntermediateSize, true)
+	m.int("llama.attention.head_count", &cfg.NumAttentionHeads, true)
+	m.int("llama.context_length", &cfg.MaxPositionEmbeddings, true)
+	m.float("llama.attention.layer_norm_rms_epsilon", &cfg.RMSNormEps, true)
 	cfg.NumKeyValueHeads, cfg.RopeTheta = cfg.NumAttentionHeads, 10000
-	readInt("llama.attention.head_count_kv", &cfg.NumKeyValueHeads, false)
-	readFloat("llama.rope.freq_base", &cfg.RopeTheta, false)
+	m.int("llama.attention.head_count_kv", &cfg.NumKeyValueHeads, false)
+	m.float("llama.rope.freq_base", &cfg.RopeTheta, false)
 	headDim, ropeDims, bos, eos := 0, 0, -1, -1
-	readInt("llama.attention.key_length", &headDim, false)
-	readInt("llama.rope.dimension_count", &ropeDims, false)
-	readInt("tokenizer.ggml.bos_token_id", &bos, false)
-	readInt("tokenizer.ggml.eos_token_id", &eos, false)
-	var scaling string
-	var factor float64
-	read("llama.rope.scaling.type", false, func(key string) (e error) { scaling, e = info.MetaString(key); return e })
-	readFloat("llama.rope.scaling.factor", &factor, false)
-	if _, ok := info.Meta("llama.rope.scale_linear"); ok { // older files
-		scaling = "linear"
-		readFloat("llama.rope.scale_linear", &factor, true)
+	m.int("llama.attention.key_length", &headDim, false)
+	m.int("llama.rope.dimension_count", &ropeDims, false)
+	m.int("tokenizer.ggml.bos_token_id", &bos, false)
+	m.int("tokenizer.ggml.eos_token_id", &eos, false)
+	if m.err != nil {
+		return nil, m.err
 	}
-	if err != nil {
+	if cfg.RopeScaling, err = ggufRopeScaling(info); err != nil {
 		return nil, err
 	}
 	if headDim > 0 && cfg.NumAttentionHeads > 0 && headDim != cfg.HiddenSize/cfg.NumAttentionHeads {
 		cfg.HeadDimField = headDim
-	}
-	switch scaling {
-	case "", "none":
-	case "linear":
-		if !(factor > 0) {
-			return nil, fmt.Errorf("%s: metadata key \"llama.rope.scaling.factor\" is %v; linear rope scaling needs a positive factor", info.Path, factor)
-		}
-		if factor != 1 {
-			cfg.RopeScaling = &modeling.RopeScaling{RopeType: "linear", Factor: factor}
-		}
-	default:
-		return nil, fmt.Errorf("%s: metadata key \"llama.rope.scaling.type\" is %q; only linear rope scaling is supported", info.Path, scaling)
 	}
 	if bos >= 0 {
 		cfg.BosTokenID = &bos
@@ -235,8 +207,7 @@ func ggufConfig(info *weights.GGUFInfo, set *weights.Set) (*Config, error) {
 		return nil, fmt.Errorf("%s: tensor \"token_embd.weight\" missing or not 2-D", info.Path)
 	}
 	cfg.VocabSize = embd.Dims[0]
-	hasOutput := set.Has("output.weight")
-	cfg.TieWordEmbeddings = !hasOutput
+	cfg.TieWordEmbeddings = !set.Has("output.weight")
 	cfg.AttentionBias = set.Has("blk.0.attn_q.bias")
 	cfg.MLPBias = set.Has("blk.0.ffn_gate.bias")
 	if err := cfg.check(info.Path); err != nil {
@@ -247,6 +218,63 @@ func ggufConfig(info *weights.GGUFInfo, set *weights.Set) (*Config, error) {
 			info.Path, ropeDims, cfg.HeadDim())
 	}
 	return cfg, nil
+}
+
+// ggufMeta reads a GGUF file's metadata into config fields: a key that is
+// absent leaves its field as it is unless it is required. After the first
+// error it reads nothing more, and err keeps that error.
+type ggufMeta struct {
+	info *weights.GGUFInfo
+	err  error
+}
+
+// read calls get for key when it is present (or required) and nothing has failed yet.
+func (m *ggufMeta) read(key string, required bool, get func(string) error) {
+	if _, ok := m.info.Meta(key); m.err == nil && (ok || required) {
+		m.err = get(key)
+	}
+}
+
+// int reads the integer key into field.
+func (m *ggufMeta) int(key string, field *int, required bool) {
+	m.read(key, required, func(key string) (e error) { *field, e = m.info.MetaInt(key); return e })
+}
+
+// float reads the float key into field.
+func (m *ggufMeta) float(key string, field *float64, required bool) {
+	m.read(key, required, func(key string) (e error) { *field, e = m.info.MetaFloat(key); return e })
+}
+
+// ggufRopeScaling returns the rotary scaling a GGUF file's metadata
+// declares (llama.rope.scaling.type and .factor, or an older file's
+// llama.rope.scale_linear): nil for none, linear scaling otherwise; any
+// other type is an error naming the key.
+func ggufRopeScaling(info *weights.GGUFInfo) (*modeling.RopeScaling, error) {
+	var scaling string
+	var factor float64
+	m := &ggufMeta{info: info}
+	m.read("llama.rope.scaling.type", false, func(key string) (e error) { scaling, e = info.MetaString(key); return e })
+	m.float("llama.rope.scaling.factor", &factor, false)
+	if _, ok := info.Meta("llama.rope.scale_linear"); ok { // older files
+		scaling = "linear"
+		m.float("llama.rope.scale_linear", &factor, true)
+	}
+	if m.err != nil {
+		return nil, m.err
+	}
+	switch scaling {
+	case "", "none":
+		return nil, nil
+	case "linear":
+		if !(factor > 0) {
+			return nil, fmt.Errorf("%s: metadata key \"llama.rope.scaling.factor\" is %v; linear rope scaling needs a positive factor", info.Path, factor)
+		}
+		if factor == 1 {
+			return nil, nil
+		}
+		return &modeling.RopeScaling{RopeType: "linear", Factor: factor}, nil
+	}
+	return nil, fmt.Errorf("%s: metadata key \"llama.rope.scaling.type\" is %q; only linear rope scaling is supported", info.Path, scaling)
 }
 
 // SaveGGUF writes the model to path as a GGUF file of the "llama"
