@@ -1,6 +1,7 @@
 // Package pipeline gives the task-shaped entry points a Hugging Face user
 // expects — text generation, fill-mask, feature extraction, text
-// classification, token classification and extractive question answering —
+// classification, token classification and extractive question answering,
+// and sentence-transformers' sentence embeddings —
 // each loading its model and tokenizer from one path (a Hugging Face folder
 // or a Hub name).
 //
@@ -157,7 +158,11 @@ const (
 	CLSPooling
 )
 
-// FeatureExtraction turns texts into vectors with a BERT encoder.
+// FeatureExtraction turns texts into vectors with a BERT encoder, as
+// Hugging Face's feature-extraction pipeline does: texts are cut at the
+// model's max_position_embeddings, and pooling and normalization are the
+// caller's choice. A sentence-transformers model says in its own files how
+// it cuts, pools and normalizes: SentenceEmbedding reads them.
 type FeatureExtraction struct {
 	Model     *bert.Model
 	Tokenizer *tokenizer.Tokenizer
