@@ -345,7 +345,8 @@ type Answer struct {
 	// Start and End are the span's first and last token positions in the
 	// encoding of the question and context.
 	Start, End int
-	// Score is P(start)·P(end).
+	// Score is P(start)·P(end), each probability over the context's
+	// tokens only, as Hugging Face's question-answering pipeline gives it.
 	Score float64
 }
 
@@ -381,8 +382,8 @@ func (p *QuestionAnswering) Run(question, context string) (*Answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps, pe := softmax(start), softmax(end)
 	inContext := func(i int) bool { return types[i] == 1 && !p.Tokenizer.IsSpecial(ids[i]) }
+	ps, pe := softmax(contextOnly(start, inContext)), softmax(contextOnly(end, inContext))
 	var best *Answer
 	for s := range ids {
 		if !inContext(s) {
@@ -399,6 +400,19 @@ func (p *QuestionAnswering) Run(question, context string) (*Answer, error) {
 	}
 	best.Text = p.Tokenizer.Decode(ids[best.Start:best.End+1], true)
 	return best, nil
+}
+
+// contextOnly returns logits with those of the positions outside the
+// context at -Inf, so that a softmax spreads over the context alone.
+func contextOnly(logits []float32, inContext func(int) bool) []float32 {
+	out := make([]float32, len(logits))
+	for i, l := range logits {
+		out[i] = float32(math.Inf(-1))
+		if inContext(i) {
+			out[i] = l
+		}
+	}
+	return out
 }
 
 func labelName(c *bert.Config, i int) string {
