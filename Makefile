@@ -21,7 +21,7 @@ export JUPYTER_IP ?= 127.0.0.1
 export JUPYTER_PORT ?= 8888
 GO_TEST_FLAGS ?= -timeout 30m
 
-.PHONY: setup notebook test vet gotest notebooks celltime assets bench doctor sharding-bench reference venv
+.PHONY: setup notebook test tidy-check vet gotest notebooks celltime assets bench doctor sharding-bench reference venv
 
 ## setup: Debian packages, Go tools, GoNB kernel, echarts and ONNX Runtime from npm (idempotent)
 setup:
@@ -32,8 +32,17 @@ setup:
 notebook: setup
 	bash scripts/notebook.sh
 
-## test: set up, vet, run the Go tests, then execute every notebook and check it
-test: setup vet gotest notebooks
+## test: set up, check go.mod is tidy, vet, run the Go tests, then execute every notebook and check it
+test: setup tidy-check vet gotest notebooks
+
+## tidy-check: fail, showing the difference, when `go mod tidy` would change go.mod or go.sum (a module
+## imported directly but marked // indirect, one no longer used, a missing checksum)
+tidy-check:
+	@if ! diff=$$(go mod tidy -diff 2>&1); then \
+		printf '%s\n' "$$diff" >&2; \
+		echo "tidy-check: go.mod or go.sum is not what go mod tidy makes of the code: run go mod tidy and commit the result" >&2; \
+		exit 1; \
+	fi
 
 vet:
 	go vet ./...
