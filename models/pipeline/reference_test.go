@@ -71,24 +71,37 @@ func TestPipelinesMatchHuggingFace(t *testing.T) {
 	if err := json.Unmarshal(data, &ref); err != nil {
 		t.Fatal(err)
 	}
-	b := golden.Backend(t)
-	near := func(what string, got, want float64) {
-		if math.Abs(got-want) > 1e-5 {
-			t.Errorf("%s: %.7f, Hugging Face %.7f", what, got, want)
-		}
+	for name, check := range map[string]func(*testing.T, *pipelinesReference){
+		"text-generation": checkGeneration, "fill-mask": checkFillMask, "feature-extraction": checkFeatures,
+		"text-classification": checkClasses, "token-classification": checkTokens, "question-answering": checkAnswer,
+	} {
+		t.Run(name, func(t *testing.T) { check(t, &ref) })
 	}
-	bert := func(name string) string { return filepath.Join(golden.Dir("bert"), name) }
+}
 
-	gen, err := NewTextGeneration(filepath.Join(golden.Dir("gpt2"), "pipeline"), b)
+// near reports got when it is more than 1e-5 from Hugging Face's want.
+func near(t *testing.T, what string, got, want float64) {
+	t.Helper()
+	if math.Abs(got-want) > 1e-5 {
+		t.Errorf("%s: %.7f, Hugging Face %.7f", what, got, want)
+	}
+}
+
+func bertDir(name string) string { return filepath.Join(golden.Dir("bert"), name) }
+
+func checkGeneration(t *testing.T, ref *pipelinesReference) {
+	gen, err := NewTextGeneration(filepath.Join(golden.Dir("gpt2"), "pipeline"), golden.Backend(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r, err := gen.Generate(ref.Generation.Prompt, generate.Options{MaxNewTokens: ref.Generation.MaxNewTokens})
 	if err != nil || !slices.Equal(r.IDs, ref.Generation.IDs) {
-		t.Errorf("text generation: %v (%v), Hugging Face %v", r.IDs, err, ref.Generation.IDs)
+		t.Errorf("text generation: %v (%v), Hugging Face %v", r, err, ref.Generation.IDs)
 	}
+}
 
-	fill, err := NewFillMask(bert("model"), b)
+func checkFillMask(t *testing.T, ref *pipelinesReference) {
+	fill, err := NewFillMask(bertDir("model"), golden.Backend(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,10 +113,12 @@ func TestPipelinesMatchHuggingFace(t *testing.T) {
 		if got := preds[0][i]; got.ID != c.Token || got.Token != c.TokenStr {
 			t.Errorf("fill-mask candidate %d: %d %q, Hugging Face %d %q", i, got.ID, got.Token, c.Token, c.TokenStr)
 		}
-		near("fill-mask score "+c.TokenStr, preds[0][i].Score, c.Score)
+		near(t, "fill-mask score "+c.TokenStr, preds[0][i].Score, c.Score)
 	}
+}
 
-	fe, err := NewFeatureExtraction(bert("model-base"), b)
+func checkFeatures(t *testing.T, ref *pipelinesReference) {
+	fe, err := NewFeatureExtraction(bertDir("model-base"), golden.Backend(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,11 +128,13 @@ func TestPipelinesMatchHuggingFace(t *testing.T) {
 	}
 	for i, want := range ref.Features.Mean {
 		for k, w := range want {
-			near("feature-extraction "+ref.Features.Texts[i], float64(vecs[i][k]), w)
+			near(t, "feature-extraction "+ref.Features.Texts[i], float64(vecs[i][k]), w)
 		}
 	}
+}
 
-	cls, err := NewTextClassification(bert("seqcls"), b)
+func checkClasses(t *testing.T, ref *pipelinesReference) {
+	cls, err := NewTextClassification(bertDir("seqcls"), golden.Backend(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,11 +147,13 @@ func TestPipelinesMatchHuggingFace(t *testing.T) {
 			if labels[i][j].Label != w.Label {
 				t.Errorf("text classification %q, rank %d: %s, Hugging Face %s", ref.Classes.Texts[i], j, labels[i][j].Label, w.Label)
 			}
-			near("text classification "+w.Label, labels[i][j].Score, w.Score)
+			near(t, "text classification "+w.Label, labels[i][j].Score, w.Score)
 		}
 	}
+}
 
-	tc, err := NewTokenClassification(bert("tokcls"), b)
+func checkTokens(t *testing.T, ref *pipelinesReference) {
+	tc, err := NewTokenClassification(bertDir("tokcls"), golden.Backend(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,10 +165,12 @@ func TestPipelinesMatchHuggingFace(t *testing.T) {
 		if e := ents[i]; e.Index != w.Index || e.Token != w.Word || e.Label != w.Entity {
 			t.Errorf("token classification %d: %d %q %s, Hugging Face %d %q %s", i, e.Index, e.Token, e.Label, w.Index, w.Word, w.Entity)
 		}
-		near("token classification "+w.Word, ents[i].Score, w.Score)
+		near(t, "token classification "+w.Word, ents[i].Score, w.Score)
 	}
+}
 
-	qa, err := NewQuestionAnswering(bert("qa"), b)
+func checkAnswer(t *testing.T, ref *pipelinesReference) {
+	qa, err := NewQuestionAnswering(bertDir("qa"), golden.Backend(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,5 +181,5 @@ func TestPipelinesMatchHuggingFace(t *testing.T) {
 	if a.Text != ref.QA.Answer || a.Start != ref.QA.StartToken || a.End != ref.QA.EndToken {
 		t.Errorf("question answering: %q (tokens %d–%d), Hugging Face %q (%d–%d)", a.Text, a.Start, a.End, ref.QA.Answer, ref.QA.StartToken, ref.QA.EndToken)
 	}
-	near("question answering score", a.Score, ref.QA.Score)
+	near(t, "question answering score", a.Score, ref.QA.Score)
 }
