@@ -21,7 +21,7 @@ export JUPYTER_IP ?= 127.0.0.1
 export JUPYTER_PORT ?= 8888
 GO_TEST_FLAGS ?= -timeout 30m
 
-.PHONY: setup notebook test test-quick vet gotest gotest-go gotest-onnx gotest-xla notebooks celltime assets bench doctor sharding-bench reference venv
+.PHONY: setup notebook test test-quick tidy-check vet gotest gotest-go gotest-onnx gotest-xla notebooks celltime assets bench doctor sharding-bench reference venv
 
 ## setup: Debian packages, Go tools, GoNB kernel, echarts and ONNX Runtime from npm (idempotent)
 setup:
@@ -32,14 +32,23 @@ setup:
 notebook: setup
 	bash scripts/notebook.sh
 
-## test: set up, vet, run the Go tests, then execute every notebook and check it; each phase's time is
-## printed when it ends, and all of them at the end (scripts/phases.sh)
+## test: set up, check go.mod is tidy, vet, run the Go tests, then execute every notebook and check it;
+## each phase's time is printed when it ends, and all of them at the end (scripts/phases.sh)
 test:
-	bash scripts/phases.sh setup vet gotest-go gotest-onnx gotest-xla notebooks
+	bash scripts/phases.sh setup tidy-check vet gotest-go gotest-onnx gotest-xla notebooks
 
 ## test-quick: the inner loop: vet and every Go test on the go engine (no other engine, no browser)
 test-quick:
 	bash scripts/phases.sh vet gotest-go
+
+## tidy-check: fail, showing the difference, when `go mod tidy` would change go.mod or go.sum (a module
+## imported directly but marked // indirect, one no longer used, a missing checksum)
+tidy-check:
+	@if ! diff=$$(go mod tidy -diff 2>&1); then \
+		printf '%s\n' "$$diff" >&2; \
+		echo "tidy-check: go.mod or go.sum is not what go mod tidy makes of the code: run go mod tidy and commit the result" >&2; \
+		exit 1; \
+	fi
 
 vet:
 	go vet ./...
@@ -108,6 +117,7 @@ reference: setup venv
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/generation.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/chat_templates.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/losses.py
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/pipelines.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/real_checkpoints.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -W ignore scripts/reference/interop.py
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/internal/golden"
 	"github.com/trustformers/trustformers-go/models/gpt2"
@@ -14,12 +15,24 @@ import (
 	"github.com/trustformers/trustformers-go/xla"
 )
 
+// stepRun is what one training step gave: the loss, the gradient norm, the
+// weights after it, and the matrix products (DotGeneral nodes) in the step's
+// graph and in the forward pass's (the trainer's Eval graph).
+type stepRun struct {
+	loss, norm            float64
+	weights               map[string][]float32
+	stepDots, forwardDots int
+}
+
 // Gradient checkpointing recomputes each block's activations in the
-// backward pass and gives the gradients it would without: the same loss,
-// gradient norm and gradients (to 1e-6), for GPT-2 and LLaMA. One plain SGD
-// step at learning rate 1 makes the weights' change the gradient itself
-// (AdamW's first step would turn a near-zero gradient into ±lr).
-func TestGradientCheckpointingKeepsTheGradients(t *testing.T) {
+// backward pass, for GPT-2 and LLaMA: every matrix product of the forward
+// pass but the LM head's (which is outside the blocks) appears again in the
+// step's graph, which it does not without checkpointing. And the gradients
+// are the ones it gives without: the same loss, gradient norm and gradients
+// (to 1e-6). One plain SGD step at learning rate 1 makes the weights' change
+// the gradient itself (AdamW's first step would turn a near-zero gradient
+// into ±lr).
+func TestGradientCheckpointing(t *testing.T) {
 	backend := golden.Backend(t)
 	supported := backend.Capabilities().Operations[compute.OpTypeOptimizationBarrier]
 	models := map[string]func() *modeling.Decoder{
@@ -41,37 +54,8 @@ func TestGradientCheckpointingKeepsTheGradients(t *testing.T) {
 	}
 	for name, build := range models {
 		t.Run(name, func(t *testing.T) {
-			step := func(checkpointing bool) (loss, norm float64, w map[string][]float32, err error) {
-				d := build()
-				tr, err := NewTrainer(d.Params(), backend, CausalLMLoss(d), SGD{}, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := tr.SetGradientCheckpointing(checkpointing); err != nil {
-					return 0, 0, nil, err
-				}
-				ids := make([]int32, 2*12)
-				for i := range ids {
-					ids[i] = int32((7*i + 3) % 40)
-				}
-				x := tensors.FromFlatDataAndDimensions(ids, 2, 12)
-				y := tensors.FromFlatDataAndDimensions(append(ids[1:], 0), 2, 12)
-				if loss, norm, err = tr.Step(1, x, y); err != nil {
-					t.Fatal(err)
-				}
-				set, err := d.Params().Weights()
-				if err != nil {
-					t.Fatal(err)
-				}
-				w = map[string][]float32{}
-				for _, n := range set.Names() {
-					v, _ := set.Get(n)
-					w[n] = tensors.MustCopyFlatData[float32](v)
-				}
-				return loss, norm, w, nil
-			}
-			l0, n0, w0, _ := step(false)
-			l1, n1, w1, err := step(true)
+			plain, _ := trainStep(t, build(), backend, false)
+			ckpt, err := trainStep(t, build(), backend, true)
 			if !supported {
 				if err == nil || !strings.Contains(err.Error(), "no optimization barrier") {
 					t.Errorf("%s lists no optimization barrier: got error %v, want a refusal that says so", xla.SpecOf(backend), err)
@@ -81,13 +65,18 @@ func TestGradientCheckpointingKeepsTheGradients(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if math.Abs(l0-l1) > 1e-6 || math.Abs(n0-n1) > 1e-6*math.Max(1, n0) {
-				t.Errorf("loss %.8f grad norm %.8f without checkpointing, %.8f and %.8f with", l0, n0, l1, n1)
+			t.Logf("matrix products: forward %d, step %d without checkpointing, %d with", plain.forwardDots, plain.stepDots, ckpt.stepDots)
+			if again := ckpt.stepDots - plain.stepDots; again < plain.forwardDots-1 {
+				t.Errorf("with checkpointing the step's graph has %d more matrix products than without; the forward's %d outside the LM head should all be done again",
+					again, plain.forwardDots-1)
+			}
+			if math.Abs(plain.loss-ckpt.loss) > 1e-6 || math.Abs(plain.norm-ckpt.norm) > 1e-6*math.Max(1, plain.norm) {
+				t.Errorf("loss %.8f grad norm %.8f without checkpointing, %.8f and %.8f with", plain.loss, plain.norm, ckpt.loss, ckpt.norm)
 			}
 			worst := 0.0
-			for n, a := range w0 {
+			for n, a := range plain.weights {
 				for i := range a {
-					worst = math.Max(worst, math.Abs(float64(a[i]-w1[n][i])))
+					worst = math.Max(worst, math.Abs(float64(a[i]-ckpt.weights[n][i])))
 				}
 			}
 			if worst > 1e-6 {
@@ -95,4 +84,57 @@ func TestGradientCheckpointingKeepsTheGradients(t *testing.T) {
 			}
 		})
 	}
+}
+
+// trainStep takes one SGD step on d at learning rate 1, with or without
+// gradient checkpointing; the error is SetGradientCheckpointing's.
+func trainStep(t *testing.T, d *modeling.Decoder, backend compute.Backend, checkpointing bool) (*stepRun, error) {
+	t.Helper()
+	var graphs []*Graph // the graphs the loss is built in: the step's, then the forward's
+	loss := CausalLMLoss(d)
+	record := func(g *Graph, batch []*Node) *Node { graphs = append(graphs, g); return loss(g, batch) }
+	tr, err := NewTrainer(d.Params(), backend, record, SGD{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.SetGradientCheckpointing(checkpointing); err != nil {
+		return nil, err
+	}
+	ids := make([]int32, 2*12)
+	for i := range ids {
+		ids[i] = int32((7*i + 3) % 40)
+	}
+	x := tensors.FromFlatDataAndDimensions(ids, 2, 12)
+	y := tensors.FromFlatDataAndDimensions(append(ids[1:], 0), 2, 12)
+	r := &stepRun{weights: map[string][]float32{}}
+	if r.loss, r.norm, err = tr.Step(1, x, y); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Eval(x, y); err != nil {
+		t.Fatal(err)
+	}
+	if len(graphs) != 2 {
+		t.Fatalf("the loss was built in %d graphs, want 2 (the step's and the forward's)", len(graphs))
+	}
+	r.stepDots, r.forwardDots = count(graphs[0], NodeTypeDotGeneral), count(graphs[1], NodeTypeDotGeneral)
+	set, err := d.Params().Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range set.Names() {
+		v, _ := set.Get(n)
+		r.weights[n] = tensors.MustCopyFlatData[float32](v)
+	}
+	return r, nil
+}
+
+// count returns the number of nodes of type typ in g.
+func count(g *Graph, typ NodeType) int {
+	n := 0
+	for _, node := range g.Nodes() {
+		if node.Type() == typ {
+			n++
+		}
+	}
+	return n
 }

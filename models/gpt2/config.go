@@ -27,10 +27,13 @@ type Config struct {
 	ScaleAttnWeights           *bool    `json:"scale_attn_weights,omitempty"`
 	ScaleAttnByInverseLayerIdx bool     `json:"scale_attn_by_inverse_layer_idx,omitempty"`
 	ReorderAndUpcastAttn       bool     `json:"reorder_and_upcast_attn,omitempty"`
-	BosTokenID                 int      `json:"bos_token_id"`
-	EosTokenID                 int      `json:"eos_token_id"`
-	TieWordEmbeddings          *bool    `json:"tie_word_embeddings,omitempty"`
-	TorchDtype                 string   `json:"torch_dtype,omitempty"`
+	// BosTokenID and EosTokenID are nil for null: written as null rather
+	// than left out, since Hugging Face reads a missing one as GPT-2's
+	// 50256.
+	BosTokenID        *int   `json:"bos_token_id"`
+	EosTokenID        *int   `json:"eos_token_id"`
+	TieWordEmbeddings *bool  `json:"tie_word_embeddings,omitempty"`
+	TorchDtype        string `json:"torch_dtype,omitempty"`
 }
 
 // Required lists the config.json fields that have no default here.

@@ -91,8 +91,14 @@ func (m *Model) SaveGGUF(path string, tensorType string, extra ...weights.GGUFKV
 		{Key: "gpt2.block_count", Value: u(c.NLayer)},
 		{Key: "gpt2.attention.head_count", Value: u(c.NHead)},
 		{Key: "gpt2.attention.layer_norm_epsilon", Value: float32(c.LayerNormEpsilon)},
-		{Key: "tokenizer.ggml.bos_token_id", Value: u(c.BosTokenID)},
-		{Key: "tokenizer.ggml.eos_token_id", Value: u(c.EosTokenID)},
+	}
+	for _, id := range []struct {
+		key string
+		id  *int
+	}{{"tokenizer.ggml.bos_token_id", c.BosTokenID}, {"tokenizer.ggml.eos_token_id", c.EosTokenID}} {
+		if id.id != nil {
+			meta = append(meta, weights.GGUFKV{Key: id.key, Value: u(*id.id)})
+		}
 	}
 	return weights.WriteGGUF(path, weights.WithGGUFKV(meta, extra...), ts)
 }

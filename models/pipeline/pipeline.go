@@ -1,6 +1,7 @@
 // Package pipeline gives the task-shaped entry points a Hugging Face user
 // expects — text generation, fill-mask, feature extraction, text
-// classification, token classification and extractive question answering —
+// classification, token classification and extractive question answering,
+// and sentence-transformers' sentence embeddings —
 // each loading its model and tokenizer from one path (a Hugging Face folder
 // or a Hub name).
 //
@@ -157,7 +158,11 @@ const (
 	CLSPooling
 )
 
-// FeatureExtraction turns texts into vectors with a BERT encoder.
+// FeatureExtraction turns texts into vectors with a BERT encoder, as
+// Hugging Face's feature-extraction pipeline does: texts are cut at the
+// model's max_position_embeddings, and pooling and normalization are the
+// caller's choice. A sentence-transformers model says in its own files how
+// it cuts, pools and normalizes: SentenceEmbedding reads them.
 type FeatureExtraction struct {
 	Model     *bert.Model
 	Tokenizer *tokenizer.Tokenizer
@@ -340,7 +345,8 @@ type Answer struct {
 	// Start and End are the span's first and last token positions in the
 	// encoding of the question and context.
 	Start, End int
-	// Score is P(start)·P(end).
+	// Score is P(start)·P(end), each probability over the context's
+	// tokens only, as Hugging Face's question-answering pipeline gives it.
 	Score float64
 }
 
@@ -376,8 +382,8 @@ func (p *QuestionAnswering) Run(question, context string) (*Answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps, pe := softmax(start), softmax(end)
 	inContext := func(i int) bool { return types[i] == 1 && !p.Tokenizer.IsSpecial(ids[i]) }
+	ps, pe := softmax(contextOnly(start, inContext)), softmax(contextOnly(end, inContext))
 	var best *Answer
 	for s := range ids {
 		if !inContext(s) {
@@ -394,6 +400,19 @@ func (p *QuestionAnswering) Run(question, context string) (*Answer, error) {
 	}
 	best.Text = p.Tokenizer.Decode(ids[best.Start:best.End+1], true)
 	return best, nil
+}
+
+// contextOnly returns logits with those of the positions outside the
+// context at -Inf, so that a softmax spreads over the context alone.
+func contextOnly(logits []float32, inContext func(int) bool) []float32 {
+	out := make([]float32, len(logits))
+	for i, l := range logits {
+		out[i] = float32(math.Inf(-1))
+		if inContext(i) {
+			out[i] = l
+		}
+	}
+	return out
 }
 
 func labelName(c *bert.Config, i int) string {

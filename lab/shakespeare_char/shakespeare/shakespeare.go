@@ -13,7 +13,9 @@
 //
 // It writes a run folder runs/shakespeare_char/<run-id>/ (see package lab)
 // with a checkpoint at every evaluation and the final weights as a Hugging
-// Face folder (model/), and ends by printing "final val_loss=X.XXXX" and a
+// Face folder (model/, with the character vocabulary as its tokenizer.json,
+// so that `trustformers generate --model RUN/model --prompt "ROMEO:"` and
+// transformers both write text), and ends by printing "final val_loss=X.XXXX" and a
 // sample. -resume DIR continues a run folder from its checkpoint, with
 // exactly the losses the uninterrupted run would have had; -patience N stops
 // after N evaluations without a better validation loss, and its count
@@ -33,6 +35,7 @@ import (
 	"github.com/trustformers/trustformers-go/lab"
 	"github.com/trustformers/trustformers-go/models/generate"
 	"github.com/trustformers/trustformers-go/models/gpt2"
+	"github.com/trustformers/trustformers-go/models/tokenizer"
 	"github.com/trustformers/trustformers-go/training"
 	"github.com/trustformers/trustformers-go/xla"
 )
@@ -254,6 +257,7 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 	defer backend.Finalize()
 	c.Backend = xla.SpecOf(backend)
 	cfg := c.GPT2(vocab.Size())
+	cfg.BosTokenID = startID(vocab)
 	cfg.ResidPdrop, cfg.EmbdPdrop, cfg.AttnPdrop = c.Dropout, c.Dropout, c.Dropout
 	m, err := gpt2.NewRandom(cfg, c.Seed, backend)
 	if err != nil {
@@ -341,13 +345,17 @@ func finish(c Config, r *lab.Run, m *gpt2.Model, vocab *training.CharVocab, res 
 		fmt.Fprintf(stdout, "%s is finished: %d iterations, final val_loss=%s; nothing to do\n", r.Dir, res.Steps, lossText(valLoss))
 		return nil
 	}
-	if err := m.Save(filepath.Join(r.Dir, "model")); err != nil {
+	if err := saveModel(m, vocab, filepath.Join(r.Dir, "model")); err != nil {
 		return err
 	}
 	if err := r.WriteReport("shakespeare_char"); err != nil {
 		return err
 	}
-	ids, err := generate.Generate(m, []int32{vocabID(vocab, '\n')}, generate.Options{MaxNewTokens: c.SampleTokens,
+	start := int32(0)
+	if m.Config.BosTokenID != nil {
+		start = int32(*m.Config.BosTokenID)
+	}
+	ids, err := generate.Generate(m, []int32{start}, generate.Options{MaxNewTokens: c.SampleTokens,
 		Temperature: 0.8, TopK: 200, Seed: c.Seed, CropContext: true})
 	if err != nil {
 		return err
@@ -397,10 +405,24 @@ func (p prefixed) Write(b []byte) (int, error) {
 	return p.w.Write(b)
 }
 
-func vocabID(v *training.CharVocab, r rune) int32 {
-	ids, err := v.Encode(string(r))
+// startID is the id of a newline, from which nanoGPT's sample.py starts
+// its text: the model's bos_token_id. It is nil when the text has no
+// newline.
+func startID(v *training.CharVocab) *int {
+	ids, err := v.Encode("\n")
 	if err != nil || len(ids) == 0 {
-		return 0
+		return nil
 	}
-	return ids[0]
+	id := int(ids[0])
+	return &id
+}
+
+// saveModel writes m into dir as a Hugging Face folder with its character
+// vocabulary as a tokenizer (tokenizer.json), so that the folder generates
+// text in `trustformers generate` and in transformers.
+func saveModel(m *gpt2.Model, vocab *training.CharVocab, dir string) error {
+	if err := m.Save(dir); err != nil {
+		return err
+	}
+	return tokenizer.SaveCharLevel(dir, vocab.Chars, m.Config.NPositions)
 }
