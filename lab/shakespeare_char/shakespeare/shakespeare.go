@@ -32,6 +32,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/gomlx/compute"
 	"github.com/trustformers/trustformers-go/lab"
 	"github.com/trustformers/trustformers-go/models/generate"
 	"github.com/trustformers/trustformers-go/models/gpt2"
@@ -276,26 +277,8 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stderr, "shakespeare_char: %d characters, vocabulary %d, %s, run folder %s\n",
 		data.Train.Len()+data.Val.Len(), vocab.Size(), c.Backend, r.Dir)
 
-	var opt training.Optimizer = training.AdamW{Beta1: c.Beta1, Beta2: c.Beta2, Epsilon: 1e-8, WeightDecay: c.WeightDecay}
-	if c.Optimizer != "" && c.Optimizer != "adamw" {
-		if opt, err = training.ParseOptimizer(c.Optimizer); err != nil {
-			return err
-		}
-	}
-	tr, err := training.NewTrainer(m.Params(), backend, training.CausalLMLoss(m.Decoder), opt, c.GradClip)
+	tr, err := c.trainer(m, backend)
 	if err != nil {
-		return err
-	}
-	if c.Precision != "" {
-		dtype, err := training.ParsePrecision(c.Precision)
-		if err != nil {
-			return err
-		}
-		if err := tr.SetPrecision(dtype); err != nil {
-			return err
-		}
-	}
-	if err := tr.SetGradientCheckpointing(c.GradCheckpoint); err != nil {
 		return err
 	}
 	loop := &training.Loop{
@@ -326,6 +309,32 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 		return nil
 	}
 	return finish(c, r, m, vocab, res, stdout)
+}
+
+// trainer returns the trainer of m with c's optimizer, clipping,
+// precision and gradient checkpointing.
+func (c Config) trainer(m *gpt2.Model, backend compute.Backend) (*training.Trainer, error) {
+	var opt training.Optimizer = training.AdamW{Beta1: c.Beta1, Beta2: c.Beta2, Epsilon: 1e-8, WeightDecay: c.WeightDecay}
+	if c.Optimizer != "" && c.Optimizer != "adamw" {
+		var err error
+		if opt, err = training.ParseOptimizer(c.Optimizer); err != nil {
+			return nil, err
+		}
+	}
+	tr, err := training.NewTrainer(m.Params(), backend, training.CausalLMLoss(m.Decoder), opt, c.GradClip)
+	if err != nil {
+		return nil, err
+	}
+	if c.Precision != "" {
+		dtype, err := training.ParsePrecision(c.Precision)
+		if err != nil {
+			return nil, err
+		}
+		if err := tr.SetPrecision(dtype); err != nil {
+			return nil, err
+		}
+	}
+	return tr, tr.SetGradientCheckpointing(c.GradCheckpoint)
 }
 
 // finish writes the end of a run — the model, the report and a sample —
