@@ -181,55 +181,22 @@ func NewFeatureExtraction(path string, backend compute.Backend) (*FeatureExtract
 // Embed returns one vector per text, pooled as asked and, with normalize,
 // scaled to unit length (for cosine similarity by dot product).
 func (p *FeatureExtraction) Embed(texts []string, pooling Pooling, normalize bool) ([][]float32, error) {
-	b, out, err := encodeBatch(p.Model, p.Tokenizer, texts)
+	b, out, err := encodeBatch(p.Model, p.Tokenizer, texts, p.Model.Config.MaxPositionEmbeddings)
 	if err != nil {
 		return nil, err
 	}
-	seq, err := tensors.CopyFlatData[float32](out.Sequence)
-	if err != nil {
-		return nil, err
+	modes := []string{PoolMean}
+	if pooling == CLSPooling {
+		modes = []string{PoolCLS}
 	}
-	t, d := len(b.IDs[0]), p.Model.Config.HiddenSize
-	vecs := make([][]float32, len(texts))
-	for i := range texts {
-		v := make([]float32, d)
-		if pooling == CLSPooling {
-			copy(v, seq[i*t*d:i*t*d+d])
-		} else {
-			n := 0
-			for j := range t {
-				if b.AttentionMask[i][j] == 0 {
-					continue
-				}
-				n++
-				for k := range d {
-					v[k] += seq[(i*t+j)*d+k]
-				}
-			}
-			for k := range v {
-				v[k] /= float32(max(n, 1))
-			}
-		}
-		if normalize {
-			norm := 0.0
-			for _, x := range v {
-				norm += float64(x) * float64(x)
-			}
-			norm = math.Max(math.Sqrt(norm), 1e-12)
-			for k := range v {
-				v[k] = float32(float64(v[k]) / norm)
-			}
-		}
-		vecs[i] = v
-	}
-	return vecs, nil
+	return pooled(b, out, p.Model.Config.HiddenSize, 0, modes, normalize)
 }
 
-// encodeBatch encodes texts padded to the longest (truncated to the model's
-// positions) and runs the encoder over them.
-func encodeBatch(m *bert.Model, tok *tokenizer.Tokenizer, texts []string) (*tokenizer.Batch, *bert.Output, error) {
+// encodeBatch encodes texts padded to the longest (each cut at maxLen
+// tokens) and runs the encoder over them.
+func encodeBatch(m *bert.Model, tok *tokenizer.Tokenizer, texts []string, maxLen int) (*tokenizer.Batch, *bert.Output, error) {
 	opts := tokenizer.BatchOptions{Padding: tokenizer.PadLongest,
-		EncodeOptions: tokenizer.EncodeOptions{MaxLength: m.Config.MaxPositionEmbeddings}}
+		EncodeOptions: tokenizer.EncodeOptions{MaxLength: maxLen}}
 	if !tok.Special.Has(tok.Special.PAD) {
 		opts.PadID = new(int32) // masked out, so any id does; BERT's [PAD] is 0
 	}
@@ -267,7 +234,7 @@ func NewTextClassification(path string, backend compute.Backend) (*TextClassific
 
 // Run returns every label of each text with its probability, most likely first.
 func (p *TextClassification) Run(texts []string) ([][]Label, error) {
-	_, out, err := encodeBatch(p.Model, p.Tokenizer, texts)
+	_, out, err := encodeBatch(p.Model, p.Tokenizer, texts, p.Model.Config.MaxPositionEmbeddings)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/trustformers/trustformers-go/files"
 	"github.com/trustformers/trustformers-go/models"
 	"github.com/trustformers/trustformers-go/models/bert"
-	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
 )
 
@@ -331,33 +330,32 @@ func (p *SentenceEmbedding) encodeBatch(texts []string, skip int) ([][]float32, 
 	for i, t := range texts {
 		prepared[i] = p.prepare(t)
 	}
-	opts := tokenizer.BatchOptions{Padding: tokenizer.PadLongest, EncodeOptions: tokenizer.EncodeOptions{MaxLength: p.MaxSeqLength}}
-	if !p.Tokenizer.Special.Has(p.Tokenizer.Special.PAD) {
-		opts.PadID = new(int32) // masked out, so any id does
-	}
-	b, err := p.Tokenizer.EncodeBatch(prepared, opts)
+	b, out, err := encodeBatch(p.Model, p.Tokenizer, prepared, p.MaxSeqLength)
 	if err != nil {
 		return nil, err
 	}
-	out, err := p.Model.Forward(modeling.Batch{IDs: b.IDs, AttentionMask: b.AttentionMask}, modeling.ForwardOptions{})
-	if err != nil {
-		return nil, err
-	}
+	return pooled(b, out, p.Model.Config.HiddenSize, skip, p.Pooling, p.Normalize)
+}
+
+// pooled pools each row of out's sequence (d wide) over its real tokens
+// after the first skip, with modes (see pool), scaled to unit length when
+// norm is set.
+func pooled(b *tokenizer.Batch, out *bert.Output, d, skip int, modes []string, norm bool) ([][]float32, error) {
 	seq, err := tensors.CopyFlatData[float32](out.Sequence)
 	if err != nil {
 		return nil, err
 	}
-	t, d := len(b.IDs[0]), p.Model.Config.HiddenSize
-	vecs := make([][]float32, len(texts))
-	for i := range texts {
+	t := len(b.IDs[0])
+	vecs := make([][]float32, len(b.IDs))
+	for i := range vecs {
 		mask := make([]float64, t)
 		for j := range t {
 			if j >= skip && b.AttentionMask[i][j] != 0 {
 				mask[j] = 1
 			}
 		}
-		v := pool(seq[i*t*d:(i+1)*t*d], mask, d, p.Pooling)
-		if p.Normalize {
+		v := pool(seq[i*t*d:(i+1)*t*d], mask, d, modes)
+		if norm {
 			normalize(v)
 		}
 		vecs[i] = make([]float32, len(v))
