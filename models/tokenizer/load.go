@@ -146,7 +146,8 @@ func (tj *tokenizerJSON) model(file string, content []byte) (model, error) {
 		return newWordPiece(file, tj)
 	}
 	p, err := newPipeline(file, tj)
-	if errors.As(err, new(*unsupportedError)) && tj.Model.Type != "Unigram" {
+	var ue *unsupportedError
+	if errors.As(err, &ue) && !ue.final && tj.Model.Type != "Unigram" {
 		return newHFModel(file, content, tj)
 	}
 	if err != nil {
@@ -371,7 +372,7 @@ func (cfg *config) parse(file string, data []byte) error {
 		}
 		for key, a := range dec {
 			var id int
-			if _, err := fmt.Sscan(key, &id); err != nil || id < 0 {
+			if _, err := fmt.Sscan(key, &id); err != nil || id < 0 || id > maxID {
 				return fmt.Errorf("%s: field added_tokens_decoder: key %q is not a token id", file, key)
 			}
 			cfg.addedTokens = append(cfg.addedTokens, addedToken{id: id, content: a.Content, special: a.Special})
