@@ -84,6 +84,11 @@ func TestPipelineErrors(t *testing.T) {
 			[]string{"model.merges", "entry 0", "missing from the vocab"}},
 		{"negative id", `{"model": {"type": "BPE", "vocab": {"a": -1}, "merges": []}}`,
 			[]string{"model.vocab", "negative id"}},
+		{"doubling Replace normalizers", `{"normalizer": {"type": "Sequence", "normalizers": [` + strings.Repeat(`{"type": "Replace", "pattern": {"String": "a"}, "content": "aa"},`, 29) +
+			`{"type": "Replace", "pattern": {"String": "a"}, "content": "aa"}]}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}`,
+			[]string{"normalizer.normalizers[8] (Replace)", "512 times longer"}},
+		{"a Replace that grows", `{"normalizer": {"type": "Replace", "pattern": {"Regex": "."}, "content": "` + strings.Repeat("x", 300) + `"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}`,
+			[]string{"field normalizer:", "300 times longer"}},
 		{"id past 32 bits", `{"model": {"type": "BPE", "vocab": {"a": 1099511627776}, "merges": []}}`,
 			[]string{"model.vocab", "1099511627776"}},
 		{"BPE look-ahead", bpeJSON(`{"type": "Sequence", "pretokenizers": [{"type": "ByteLevel", "use_regex": false}, {"type": "Split", "pattern": {"Regex": "a(?=b)"}, "behavior": "Isolated"}]}`, `[["a", "b"]]`),
