@@ -32,6 +32,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	topP := fs.Float64("top-p", 0, "sample within the top-p probability mass (0: all)")
 	seed := fs.Uint64("seed", 0, "sampler seed")
 	idsOnly := fs.Bool("print-ids", false, "print the generated token ids on one line, space-separated")
+	chat := fs.Bool("chat", false, "send --prompt as one user message through the tokenizer's chat template (with the assistant's turn opened) and print the answer")
 	backendSpec := fs.String("backend", "", "backend spec (default: xla.New's choice)")
 	if err := fs.Parse(args); err != nil {
 		return &lab.FlagError{Err: err}
@@ -63,8 +64,8 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, strings.Join(parts, " "))
 	}
 	if tok == nil {
-		if *prompt != "" {
-			return errors.New("--prompt needs a tokenizer (--tokenizer PATH)")
+		if *prompt != "" || *chat {
+			return errors.New("--prompt and --chat need a tokenizer (--tokenizer PATH)")
 		}
 		// llama2.c's run: start from BOS (1) and stop when BOS comes again.
 		opts.StopIDs = []int32{1}
@@ -75,15 +76,24 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		printIDs(out)
 		return nil
 	}
-	r, err := (&generate.Generator{Model: lm, Tokenizer: tok}).Generate(*prompt, opts)
+	g := &generate.Generator{Model: lm, Tokenizer: tok}
+	var r *generate.Result
+	if *chat {
+		r, err = g.Chat([]tokenizer.Message{{Role: "user", Content: *prompt}}, tokenizer.ChatOptions{}, opts)
+	} else {
+		r, err = g.Generate(*prompt, opts)
+	}
 	if err != nil {
 		return err
 	}
-	if *idsOnly {
+	switch {
+	case *idsOnly:
 		printIDs(r.IDs)
-		return nil
+	case *chat:
+		fmt.Fprintln(stdout, r.Text)
+	default:
+		fmt.Fprintln(stdout, *prompt+r.Text)
 	}
-	fmt.Fprintln(stdout, *prompt+r.Text)
 	return nil
 }
 

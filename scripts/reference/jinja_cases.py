@@ -8,7 +8,10 @@ class of the error jinja2 raised.
 Hostile cases run under a memory limit and a time limit; their expected error is what jinja2 ends with
 (RecursionError, OverflowError, MemoryError) or "Timeout" when it does not end within TIME_LIMIT seconds.
 
-    python3 scripts/reference/jinja_cases.py      (Debian's python3 with jinja2 >= 3.1.6; no transformers needed)
+    .deps/venv/bin/python scripts/reference/jinja_cases.py      (make reference runs it)
+
+It needs jinja2 3.1.6 or later, as transformers does (Debian's 3.1.2 lets list.pop through its sandbox); nothing
+else, not even transformers.
 
 The environment below follows transformers 5.23's src/transformers/utils/chat_template_utils.py
 (_cached_compile_jinja_template); it is rebuilt here so that the script needs jinja2 alone.
@@ -618,6 +621,8 @@ def on_alarm(signum, frame):
 
 
 def main():
+    if tuple(int(p) for p in jinja2.__version__.split(".")[:3]) < (3, 1, 6):
+        sys.exit(f"jinja2 {jinja2.__version__}: transformers requires 3.1.6 or later (older sandboxes differ)")
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     signal.signal(signal.SIGALRM, on_alarm)
     sys.setrecursionlimit(1000)
