@@ -25,20 +25,10 @@ func (ev *evaluator) eval(x expr, sc *scope) any {
 			return ev.slice(obj, s, sc)
 		}
 		return ev.getitem(obj, ev.eval(x.key, sc))
-	case *listExpr, *tupleExpr:
-		var items []expr
-		tuple := false
-		if l, ok := x.(*listExpr); ok {
-			items = l.items
-		} else {
-			items, tuple = x.(*tupleExpr).items, true
-		}
-		ev.growItems(int64(len(items)))
-		out := &list{items: make([]any, len(items)), tuple: tuple}
-		for i, it := range items {
-			out.items[i] = ev.eval(it, sc)
-		}
-		return out
+	case *listExpr:
+		return ev.evalItems(x.items, false, sc)
+	case *tupleExpr:
+		return ev.evalItems(x.items, true, sc)
 	case *dictExpr:
 		ev.growItems(int64(len(x.keys)))
 		d := newDict()
@@ -92,6 +82,16 @@ func (ev *evaluator) eval(x expr, sc *scope) any {
 	}
 	ev.fail("InternalError", "unknown expression %T", x)
 	return nil
+}
+
+// evalItems makes a list (or tuple) of the items' values.
+func (ev *evaluator) evalItems(items []expr, tuple bool, sc *scope) *list {
+	ev.growItems(int64(len(items)))
+	out := &list{items: make([]any, len(items)), tuple: tuple}
+	for i, it := range items {
+		out.items[i] = ev.eval(it, sc)
+	}
+	return out
 }
 
 // mustHash returns v's dict key, or fails as Python does for an

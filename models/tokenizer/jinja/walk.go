@@ -57,6 +57,9 @@ func visitChildren(n any, f func(any)) {
 			f(x)
 		}
 	}
+	if x, ok := n.(expr); ok && visitExprChildren(x, f) {
+		return
+	}
 	switch n := n.(type) {
 	case *outputNode:
 		f(n.x)
@@ -95,6 +98,18 @@ func visitChildren(n any, f func(any)) {
 		nodes(n.body)
 	case *generationNode:
 		nodes(n.body)
+	}
+}
+
+// visitExprChildren calls f with the expressions directly inside x, and
+// reports whether x is an expression with children.
+func visitExprChildren(x expr, f func(any)) bool {
+	exprs := func(xs []expr) {
+		for _, x := range xs {
+			f(x)
+		}
+	}
+	switch n := x.(type) {
 	case *getattrExpr:
 		f(n.obj)
 	case *getitemExpr:
@@ -145,7 +160,10 @@ func visitChildren(n any, f func(any)) {
 		f(n.test)
 		f(n.then)
 		f(n.els)
+	default:
+		return false
 	}
+	return true
 }
 
 // walkNames calls f with every name the statements read, through nested
