@@ -49,10 +49,11 @@ type Limits struct {
 	Alloc int64
 }
 
-// DefaultLimits are far above what real chat templates need: the largest
-// templates found (tool-calling templates of 15–25 KB) render a
-// conversation of 1,000 turns in under 2 million steps and allocate less
-// than twice their output.
+// DefaultLimits are far above what real chat templates need: of 20 real
+// templates (tool-calling ones of 4–25 KB, rendered byte for byte as jinja2
+// does), the costliest took 2.3 million steps over a conversation of 1,100
+// messages with tool calls (it is quadratic in the messages); the others
+// under 1.4 million.
 var DefaultLimits = Limits{
 	Steps:  30_000_000,
 	Depth:  200,
