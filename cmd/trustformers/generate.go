@@ -64,8 +64,11 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, strings.Join(parts, " "))
 	}
 	if tok == nil {
-		if *prompt != "" || *chat {
-			return errors.New("--prompt and --chat need a tokenizer (--tokenizer PATH)")
+		if *prompt != "" {
+			return errors.New("--prompt needs a tokenizer (--tokenizer PATH)")
+		}
+		if *chat {
+			return errors.New("--chat needs a tokenizer (--tokenizer PATH)")
 		}
 		// llama2.c's run: start from BOS (1) and stop when BOS comes again.
 		opts.StopIDs = []int32{1}
