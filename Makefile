@@ -116,6 +116,7 @@ reference: setup venv
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/make_goldens.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/generation.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/chat_templates.py
+	$(VENV)/bin/python scripts/reference/jinja_cases.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/losses.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/pipelines.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/real_checkpoints.py

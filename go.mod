@@ -5,7 +5,6 @@ go 1.27.0
 toolchain go1.27.3
 
 require (
-	github.com/ardanlabs/jinja v1.12.0
 	github.com/go-echarts/go-echarts/v2 v2.6.7
 	github.com/gomlx/compute v0.1.14
 	github.com/gomlx/compute-onnx v0.1.13

@@ -34,6 +34,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	topP := fs.Float64("top-p", 0, "sample within the top-p probability mass (0: all)")
 	seed := fs.Uint64("seed", 0, "sampler seed")
 	idsOnly := fs.Bool("print-ids", false, "print the generated token ids on one line, space-separated")
+	chat := fs.Bool("chat", false, "send --prompt as one user message through the tokenizer's chat template (with the assistant's turn opened) and print the answer")
 	backendSpec := fs.String("backend", "", "backend spec (default: xla.New's choice)")
 	var ids idPrompt
 	fs.IntVar(&ids.bos, "bos", 0, "start from this token id when there is no prompt (default: the model's BOS, from config.json, generation_config.json or the GGUF header)")
@@ -80,18 +81,30 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if tok == nil && *prompt != "" {
 		return errors.New("--prompt needs a tokenizer (--tokenizer PATH), or give the prompt as --prompt-ids")
 	}
+	if tok == nil && *chat {
+		return errors.New("--chat needs a tokenizer (--tokenizer PATH)")
+	}
 	if tok == nil || ids.promptIDs != "" || ids.bosSet {
 		return generateFromIDs(lm, *modelPath, tok, ids, opts, *idsOnly, stdout, stderr)
 	}
-	r, err := (&generate.Generator{Model: lm, Tokenizer: tok}).Generate(*prompt, opts)
+	g := &generate.Generator{Model: lm, Tokenizer: tok}
+	var r *generate.Result
+	if *chat {
+		r, err = g.Chat([]tokenizer.Message{{Role: "user", Content: *prompt}}, tokenizer.ChatOptions{}, opts)
+	} else {
+		r, err = g.Generate(*prompt, opts)
+	}
 	if err != nil {
 		return err
 	}
-	if *idsOnly {
+	switch {
+	case *idsOnly:
 		printIDs(r.IDs)
-		return nil
+	case *chat:
+		fmt.Fprintln(stdout, r.Text)
+	default:
+		fmt.Fprintln(stdout, *prompt+r.Text)
 	}
-	fmt.Fprintln(stdout, *prompt+r.Text)
 	return nil
 }
 

@@ -50,3 +50,17 @@ func TestGenerateGGUFWithItsTokenizer(t *testing.T) {
 		t.Errorf("greedy continuation of %q: %q, want Paris in it", "The capital of France is", out.String())
 	}
 }
+
+// TestGenerateChat answers a prompt through the real SmolLM2's own chat
+// template (in its GGUF file): the output is the answer alone.
+func TestGenerateChat(t *testing.T) {
+	model := assets.RequireModel(t, assets.SmolLM2)
+	var out, errOut bytes.Buffer
+	args := []string{"generate", "--backend", "go", "--model", model, "--chat", "--prompt", "What is the capital of France?", "--temperature", "0", "--max-new-tokens", "12"}
+	if code := run(args, &out, &errOut); code != 0 {
+		t.Fatalf("generate exited %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "Paris") || strings.Contains(out.String(), "What is the capital") {
+		t.Errorf("answer %q, want one naming Paris without the prompt", out.String())
+	}
+}

@@ -57,8 +57,11 @@ func newBPE(vocab map[string]int, merges [][2]string, opt bpeOptions) (*bpe, err
 		suffix:       opt.suffix,
 	}
 	for tok, id := range vocab {
-		if id < 0 {
+		switch {
+		case id < 0:
 			return nil, fmt.Errorf("%s: token %q has negative id %d", where(opt.vocabFile, opt.vocabField), tok, id)
+		case id > maxID:
+			return nil, fmt.Errorf("%s: token %q has id %d, past the largest token id %d", where(opt.vocabFile, opt.vocabField), tok, id, maxID)
 		}
 		m.tokens[id] = tok
 	}

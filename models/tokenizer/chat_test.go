@@ -93,3 +93,73 @@ func TestChatTemplateErrors(t *testing.T) {
 		t.Errorf("Vars and the special tokens' text: %q, %v", got, err)
 	}
 }
+
+// gpt2WithConfig writes GPT-2's tokenizer files into a folder with a
+// tokenizer_config.json holding config, and returns the folder.
+func gpt2WithConfig(t *testing.T, config map[string]any) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Dir(assets.Require(t, assets.GPT2Encoder))
+	for _, name := range []string{"encoder.json", "vocab.bpe"} {
+		data, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, _ := json.Marshal(config)
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestChatTemplateHostile renders templates from a downloaded folder that
+// would run away: each is an error naming the file and the bound, and a
+// template error where jinja2 raises one (which ardanlabs/jinja rendered as
+// empty text or 0.0).
+func TestChatTemplateHostile(t *testing.T) {
+	msgs := []Message{{Role: "user", Content: "hi"}}
+	for _, c := range []struct{ template, want string }{
+		{"{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "RecursionError"},
+		{"{% for i in range(1000000000) %}x{% endfor %}", "MAX_RANGE"},
+		{"{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "Limits.Steps"},
+		{"{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}", "Limits.Value"},
+		{"{{ 1 / 0 }}", "ZeroDivisionError"},
+		{"{{ messages[100].content }}", "UndefinedError"},
+		{"{{ messages[0].nope.deeper }}", "UndefinedError"},
+	} {
+		dir := gpt2WithConfig(t, map[string]any{"chat_template": c.template})
+		tok := load(t, dir)
+		_, err := tok.ApplyChatTemplate(msgs, ChatOptions{})
+		file := filepath.Join(dir, "tokenizer_config.json")
+		if err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want one naming %s and saying %s", c.template, err, file, c.want)
+		}
+	}
+}
+
+// TestRenderChatGeneration returns where the {% generation %} blocks are,
+// and gives templates tools and documents as transformers does (None).
+func TestRenderChatGeneration(t *testing.T) {
+	tok := load(t, gpt2WithConfig(t, map[string]any{"chat_template": "{% for m in messages %}<{{ m.role }}>" +
+		"{% if m.role == 'assistant' %}{% generation %}{{ m.content }}{{ eos_token }}{% endgeneration %}{% else %}{{ m.content }}{% endif %}" +
+		"{% endfor %}{{ tools is none and documents is none }}"}))
+	r, err := tok.RenderChat([]Message{{"user", "Hi"}, {"assistant", "Hé!"}, {"user", "Bye"}, {"assistant", "Ciao"}}, ChatOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<user>Hi<assistant>Hé!<|endoftext|><user>Bye<assistant>Ciao<|endoftext|>True"
+	if r.Text != want {
+		t.Fatalf("got %q, want %q", r.Text, want)
+	}
+	var spans []string
+	for _, s := range r.Generation {
+		spans = append(spans, r.Text[s.Start:s.End])
+	}
+	if !slices.Equal(spans, []string{"Hé!<|endoftext|>", "Ciao<|endoftext|>"}) {
+		t.Errorf("generation blocks %v cover %q", r.Generation, spans)
+	}
+}

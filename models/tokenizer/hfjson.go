@@ -3,6 +3,8 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -46,6 +48,7 @@ type tokenizerJSON struct {
 			FuseUnk                 bool            `json:"fuse_unk"`
 			ByteFallback            bool            `json:"byte_fallback"`
 			IgnoreMerges            bool            `json:"ignore_merges"`
+			MaxInputCharsPerWord    *int            `json:"max_input_chars_per_word"`
 			Dropout                 *float64        `json:"dropout"`
 		} `json:"model"`
 	}
@@ -118,7 +121,64 @@ func parseTokenizerJSON(file string, content []byte) (*tokenizerJSON, error) {
 	default:
 		return nil, fmt.Errorf("%s: field model.type: %q is not supported (BPE, WordPiece and Unigram are)", file, tj.Model.Type)
 	}
+	if err := tj.checkIDs(file); err != nil {
+		return nil, err
+	}
 	return tj, nil
+}
+
+// maxID is the largest token id: ids are int32, as models take them
+// (Hugging Face's are u32, and a larger one is an error there too).
+const maxID = math.MaxInt32
+
+// checkIDs refuses the token ids and sizes tokenizer.json gives that no
+// tokenizer can use: added tokens' and the post-processor's ids outside 0
+// to maxID (which would be cut to 32 bits, or make their text vanish), and
+// a negative max_input_chars_per_word.
+func (tj *tokenizerJSON) checkIDs(file string) error {
+	for i, a := range tj.AddedTokens {
+		if a.ID < 0 || a.ID > maxID {
+			return fmt.Errorf("%s: field added_tokens[%d].id: %d (%q) is not a token id (0 to %d)", file, i, a.ID, a.Content, maxID)
+		}
+	}
+	if n := tj.extra.Model.MaxInputCharsPerWord; n != nil && *n < 0 {
+		return fmt.Errorf("%s: field model.max_input_chars_per_word: %d is negative", file, *n)
+	}
+	if pp := tj.extra.PostProcessor; pp != nil {
+		return pp.checkIDs(file, "post_processor")
+	}
+	return nil
+}
+
+func (pp *postProcessorJSON) checkIDs(file, field string) error {
+	for name, st := range pp.SpecialTokens {
+		for i, id := range st.IDs {
+			if id < 0 || id > maxID {
+				return fmt.Errorf("%s: field %s.special_tokens[%q].ids[%d]: %d is not a token id (0 to %d)", file, field, name, i, id, maxID)
+			}
+		}
+	}
+	for _, t := range []struct {
+		name string
+		raw  []json.RawMessage
+	}{{"cls", pp.Cls}, {"sep", pp.Sep}} {
+		if t.raw == nil {
+			continue
+		}
+		id, err := tupleID(file, field+"."+t.name, t.raw)
+		if err != nil {
+			return err
+		}
+		if id < 0 || id > maxID {
+			return fmt.Errorf("%s: field %s.%s: %d is not a token id (0 to %d)", file, field, t.name, id, maxID)
+		}
+	}
+	for i := range pp.Processors {
+		if err := pp.Processors[i].checkIDs(file, fmt.Sprintf("%s.processors[%d]", field, i)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // bertWordPiece reports whether tj is BERT's WordPiece pipeline
@@ -157,11 +217,11 @@ func (pp *postProcessorJSON) template(file string) (template, error) {
 		t.pair, err = pp.items(file, "pair", pp.Pair)
 		return t, err
 	case "BertProcessing", "RobertaProcessing":
-		cls, err := tupleID(file, "cls", pp.Cls)
+		cls, err := tupleID(file, "post_processor.cls", pp.Cls)
 		if err != nil {
 			return template{}, err
 		}
-		sep, err := tupleID(file, "sep", pp.Sep)
+		sep, err := tupleID(file, "post_processor.sep", pp.Sep)
 		if err != nil {
 			return template{}, err
 		}
@@ -209,7 +269,7 @@ func (pp *postProcessorJSON) items(file, field string, in []templateItemJSON) ([
 func tupleID(file, field string, raw []json.RawMessage) (int, error) {
 	var id int
 	if len(raw) != 2 || json.Unmarshal(raw[1], &id) != nil {
-		return 0, fmt.Errorf("%s: post_processor.%s: want [\"token\", id]", file, field)
+		return 0, fmt.Errorf("%s: field %s: want [\"token\", id]", file, field)
 	}
 	return id, nil
 }
@@ -235,7 +295,8 @@ var (
 )
 
 // knownComponents returns an error naming the first component at field
-// (and inside its Sequences, listed under list) whose type is not in known.
+// (and inside its Sequences, listed under list) whose type is not in known,
+// or whose regex pattern Go cannot run.
 func knownComponents(file, field string, raw json.RawMessage, list string, known []string) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
@@ -246,6 +307,13 @@ func knownComponents(file, field string, raw json.RawMessage, list string, known
 	}
 	if !slices.Contains(known, c.Type) {
 		return fmt.Errorf("%s: field %s.type: %q is not supported (supported: %s)", file, field, c.Type, strings.Join(known, ", "))
+	}
+	if c.Pattern != nil && c.Pattern.Regex != nil {
+		// go-huggingface compiles the pattern as written, and passes over
+		// one Go's regexp cannot compile (look-around, as in GPT-2's).
+		if _, err := regexp.Compile(*c.Pattern.Regex); err != nil {
+			return refused(file, field+".pattern.Regex", fmt.Sprintf("%q: go-huggingface, which runs this file, cannot compile it: %v", *c.Pattern.Regex, err))
+		}
 	}
 	items := c.Normalizers
 	if list == "pretokenizers" {
@@ -271,6 +339,9 @@ func newHFModel(file string, content []byte, tj *tokenizerJSON) (*hfModel, error
 	if err := knownComponents(file, "pre_tokenizer", tj.components.PreTokenizer, "pretokenizers", goHFPreTokenizers); err != nil {
 		return nil, err
 	}
+	if n := tj.extra.Model.MaxInputCharsPerWord; n != nil && *n == 0 {
+		return nil, refused(file, "model.max_input_chars_per_word", "0 (every word unknown) is read as 100 by go-huggingface, which runs this file")
+	}
 	if tj.inferredType {
 		// go-huggingface needs model.type spelled out.
 		var doc map[string]json.RawMessage
@@ -294,6 +365,9 @@ func newHFModel(file string, content []byte, tj *tokenizerJSON) (*hfModel, error
 	}
 	m := &hfModel{vocabulary: vocabulary{vocab: tok.GetVocab(), tokens: map[int]string{}}, tok: tok, tj: tj}
 	for s, id := range m.vocab {
+		if id < 0 || id > maxID {
+			return nil, fmt.Errorf("%s: field model.vocab: token %q has id %d, not a token id (0 to %d)", file, s, id, maxID)
+		}
 		m.tokens[id] = s
 	}
 	// go-huggingface can panic on configurations it half supports (a

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/trustformers/trustformers-go/files"
 )
 
 // Load reads the tokenizer at path: a folder, or one of its files. In a
@@ -101,7 +103,7 @@ func newTokenizer(format Format, path string, m model, tmpl template, special Sp
 }
 
 func loadTokenizerJSON(file string, cfg *config, haveSentencePiece bool) (*Tokenizer, error) {
-	content, err := os.ReadFile(file)
+	content, err := files.ReadFile(file, files.TokenizerLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +146,8 @@ func (tj *tokenizerJSON) model(file string, content []byte) (model, error) {
 		return newWordPiece(file, tj)
 	}
 	p, err := newPipeline(file, tj)
-	if errors.As(err, new(*unsupportedError)) && tj.Model.Type != "Unigram" {
+	var ue *unsupportedError
+	if errors.As(err, &ue) && !ue.final && tj.Model.Type != "Unigram" {
 		return newHFModel(file, content, tj)
 	}
 	if err != nil {
@@ -160,7 +163,7 @@ func (tj *tokenizerJSON) model(file string, content []byte) (model, error) {
 // Hugging Face's GPT2Tokenizer it adds no special tokens and takes
 // <|endoftext|> as BOS, EOS and UNK.
 func loadGPT2(vocabFile, mergesFile string, cfg *config) (*Tokenizer, error) {
-	data, err := os.ReadFile(vocabFile)
+	data, err := files.ReadFile(vocabFile, files.TokenizerLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +179,7 @@ func loadGPT2(vocabFile, mergesFile string, cfg *config) (*Tokenizer, error) {
 			return nil, fmt.Errorf("%s: byte 0x%02X (%q) is missing: not a byte-level BPE vocabulary", vocabFile, b, r)
 		}
 	}
-	data, err = os.ReadFile(mergesFile)
+	data, err = files.ReadFile(mergesFile, files.TokenizerLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +214,7 @@ func loadGPT2(vocabFile, mergesFile string, cfg *config) (*Tokenizer, error) {
 // Hugging Face's BertTokenizerFast would, and runs it like one. It lower-cases
 // (and strips accents) unless tokenizer_config.json says do_lower_case false.
 func loadVocabTxt(file string, cfg *config) (*Tokenizer, error) {
-	data, err := os.ReadFile(file)
+	data, err := files.ReadFile(file, files.TokenizerLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +251,7 @@ func loadVocabTxt(file string, cfg *config) (*Tokenizer, error) {
 // pieces (<s>, </s>) when asked to skip special tokens, and shows <unk> as
 // SentencePiece does (" ⁇ ").
 func loadSentencePieceFile(file string, cfg *config) (*Tokenizer, error) {
-	data, err := os.ReadFile(file)
+	data, err := files.ReadFile(file, files.TokenizerLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +291,7 @@ func readConfig(dir string) (*config, error) {
 	cfg := &config{tokens: map[string]string{}, tokenFile: map[string]string{}}
 	for _, name := range []string{"tokenizer_config.json", "special_tokens_map.json"} {
 		file := filepath.Join(dir, name)
-		data, err := os.ReadFile(file)
+		data, err := files.ReadFile(file, files.ConfigLimit)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
@@ -302,7 +305,7 @@ func readConfig(dir string) (*config, error) {
 	// Transformers saves the template in a file of its own since 4.43, and
 	// prefers it to the config's field.
 	file := filepath.Join(dir, "chat_template.jinja")
-	if data, err := os.ReadFile(file); err == nil {
+	if data, err := files.ReadFile(file, files.ConfigLimit); err == nil {
 		cfg.chatTemplate, cfg.chatFile = string(data), file
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("tokenizer: %w", err)
@@ -369,7 +372,7 @@ func (cfg *config) parse(file string, data []byte) error {
 		}
 		for key, a := range dec {
 			var id int
-			if _, err := fmt.Sscan(key, &id); err != nil || id < 0 {
+			if _, err := fmt.Sscan(key, &id); err != nil || id < 0 || id > maxID {
 				return fmt.Errorf("%s: field added_tokens_decoder: key %q is not a token id", file, key)
 			}
 			cfg.addedTokens = append(cfg.addedTokens, addedToken{id: id, content: a.Content, special: a.Special})

@@ -1,8 +1,11 @@
 package tokenizer
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"regexp/syntax"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -14,50 +17,69 @@ import (
 // between added tokens before pre-tokenization.
 type normalizer func(string) string
 
+// maxGrowth bounds how many times longer (in bytes) the normalizers may
+// make a text: a file whose normalizers could make it longer (30 Replace
+// normalizers that each double it …) is refused when loaded, rather than
+// exhausting memory when it encodes. Real ones stay far below: Llama 2's
+// Prepend and Replace 12, NFKC with a Replace 16.5, T5's charsmap with a
+// Replace 50 (the most among the goldens' tokenizers).
+const maxGrowth = 256
+
+// grown is a normalizer with the most times longer it can make a text.
+type grown struct {
+	fn     normalizer
+	growth float64
+}
+
 // newNormalizer builds the normalizer c describes; field names it in
 // errors (for example "normalizer.normalizers[2]").
 func newNormalizer(file, field string, c *componentJSON) (normalizer, error) {
+	g, err := buildNormalizer(file, field, c)
+	if err != nil {
+		return nil, err
+	}
+	if g.growth > maxGrowth {
+		return nil, fmt.Errorf("%s: field %s: can make a text %.0f times longer, more than the %d this package allows", file, field, g.growth, maxGrowth)
+	}
+	return g.fn, nil
+}
+
+// normalizerGrowth is how many times longer in bytes each of these can
+// make a text at most, character by character (from Unicode's tables:
+// U+FDFA's 3 bytes become 33 under NFKC; İ's 2 become 3 lower-cased).
+var normalizerGrowth = map[string]float64{"NFC": 3, "NFD": 3, "NFKC": 11, "NFKD": 11, "Lowercase": 1.5, "BertNormalizer": 3}
+
+// buildNormalizer builds the normalizer c describes, with its growth.
+func buildNormalizer(file, field string, c *componentJSON) (grown, error) {
 	switch c.Type {
 	case "Sequence":
-		seq, err := parseSequence(file, field+".normalizers", c.Normalizers, newNormalizer)
-		if err != nil {
-			return nil, err
-		}
-		return func(s string) string {
-			for _, n := range seq {
-				s = n(s)
-			}
-			return s
-		}, nil
+		return buildSequence(file, field, c)
 	case "Prepend":
 		if c.Prepend == nil {
-			return nil, fmt.Errorf("%s: field %s.prepend is missing", file, field)
+			return grown{}, fmt.Errorf("%s: field %s.prepend is missing", file, field)
 		}
 		prefix := *c.Prepend
-		return func(s string) string {
+		return grown{func(s string) string {
 			if s == "" {
 				return s
 			}
 			return prefix + s
-		}, nil
+		}, float64(1 + len(prefix))}, nil
 	case "Replace":
-		return c.replacer(file, field)
+		fn, err := c.replacer(file, field)
+		if err != nil {
+			return grown{}, err
+		}
+		return grown{fn, replaceGrowth(c)}, nil
 	case "Precompiled":
-		if c.PrecompiledCharsmap == nil {
-			return nil, fmt.Errorf("%s: field %s.precompiled_charsmap is missing", file, field)
-		}
-		blob, err := base64.StdEncoding.DecodeString(*c.PrecompiledCharsmap)
+		cm, err := c.charsMap(file, field)
 		if err != nil {
-			return nil, fmt.Errorf("%s: field %s.precompiled_charsmap: not base64: %w", file, field, err)
+			return grown{}, err
 		}
-		cm, err := parseCharsMap(blob)
-		if err != nil {
-			return nil, fmt.Errorf("%s: field %s.precompiled_charsmap: %w", file, field, err)
-		}
-		return cm.normalizeGraphemes, nil
+		return grown{cm.normalizeGraphemes, cm.growth()}, nil
 	case "Strip":
 		left, right := c.StripLeft, c.StripRight
-		return func(s string) string {
+		return grown{func(s string) string {
 			if left {
 				s = strings.TrimLeftFunc(s, unicode.IsSpace)
 			}
@@ -65,35 +87,147 @@ func newNormalizer(file, field string, c *componentJSON) (normalizer, error) {
 				s = strings.TrimRightFunc(s, unicode.IsSpace)
 			}
 			return s
-		}, nil
-	case "NFC":
-		return norm.NFC.String, nil
-	case "NFD":
-		return norm.NFD.String, nil
-	case "NFKC":
-		return norm.NFKC.String, nil
-	case "NFKD":
-		return norm.NFKD.String, nil
+		}, 1}, nil
+	case "NFC", "NFD", "NFKC", "NFKD":
+		f := map[string]normalizer{"NFC": norm.NFC.String, "NFD": norm.NFD.String, "NFKC": norm.NFKC.String, "NFKD": norm.NFKD.String}[c.Type]
+		return grown{f, normalizerGrowth[c.Type]}, nil
 	case "Lowercase":
-		return lowercase, nil
+		return grown{lowercase, normalizerGrowth[c.Type]}, nil
 	case "StripAccents":
 		// Hugging Face drops every combining mark (general category M).
-		return func(s string) string {
+		return grown{func(s string) string {
 			return strings.Map(func(r rune) rune {
 				if unicode.Is(unicode.M, r) {
 					return -1
 				}
 				return r
 			}, s)
-		}, nil
+		}, 1}, nil
 	case "Nmt":
-		return nmt, nil
+		return grown{nmt, 1}, nil
 	case "BertNormalizer":
 		n := &bertNormalizer{cleanText: boolOr(c.CleanText, true), chineseChars: boolOr(c.HandleChineseChars, true), lowercase: boolOr(c.Lowercase, true)}
 		n.stripAccents = boolOr(c.StripAccents, n.lowercase)
-		return n.normalize, nil
+		return grown{n.normalize, normalizerGrowth[c.Type]}, nil
 	}
-	return nil, unsupportedType(file, field, c.Type, "Sequence, Prepend, Replace, Precompiled, Strip, NFC, NFD, NFKC, NFKD, Lowercase, StripAccents, Nmt and BertNormalizer")
+	return grown{}, unsupportedType(file, field, c.Type, "Sequence, Prepend, Replace, Precompiled, Strip, NFC, NFD, NFKC, NFKD, Lowercase, StripAccents, Nmt and BertNormalizer")
+}
+
+// buildSequence builds a Sequence normalizer: its growth is its parts'
+// product, and the part that takes it past maxGrowth is named.
+func buildSequence(file, field string, c *componentJSON) (grown, error) {
+	seq, err := parseSequence(file, field+".normalizers", c.Normalizers, buildNormalizer)
+	if err != nil {
+		return grown{}, err
+	}
+	growth := 1.0
+	for i, n := range seq {
+		growth *= n.growth
+		if growth > maxGrowth {
+			return grown{}, fmt.Errorf("%s: field %s.normalizers[%d] (%s): with the normalizers before it, can make a text %.0f times longer, more than the %d this package allows",
+				file, field, i, componentType(c.Normalizers[i]), growth, maxGrowth)
+		}
+	}
+	return grown{func(s string) string {
+		for _, n := range seq {
+			s = n.fn(s)
+		}
+		return s
+	}, growth}, nil
+}
+
+// componentType reads the type of a component, for messages.
+func componentType(raw json.RawMessage) string {
+	var c struct {
+		Type string `json:"type"`
+	}
+	json.Unmarshal(raw, &c)
+	return c.Type
+}
+
+// charsMap decodes a Precompiled normalizer's precompiled_charsmap.
+func (c *componentJSON) charsMap(file, field string) (*charsMap, error) {
+	if c.PrecompiledCharsmap == nil {
+		return nil, fmt.Errorf("%s: field %s.precompiled_charsmap is missing", file, field)
+	}
+	blob, err := base64.StdEncoding.DecodeString(*c.PrecompiledCharsmap)
+	if err != nil {
+		return nil, fmt.Errorf("%s: field %s.precompiled_charsmap: not base64: %w", file, field, err)
+	}
+	cm, err := parseCharsMap(blob)
+	if err != nil {
+		return nil, fmt.Errorf("%s: field %s.precompiled_charsmap: %w", file, field, err)
+	}
+	return cm, nil
+}
+
+// growth bounds how many times longer the map makes a text: each
+// character (of at least one byte) becomes at most the longest
+// replacement.
+func (c *charsMap) growth() float64 {
+	longest := 1
+	if c != nil {
+		for _, r := range bytes.Split(c.replacements, []byte{0}) {
+			longest = max(longest, len(r))
+		}
+	}
+	return float64(longest)
+}
+
+// replaceGrowth bounds how many times longer a Replace makes a text: its
+// content over the shortest text its pattern matches (empty matches are
+// skipped, so at least one byte).
+func replaceGrowth(c *componentJSON) float64 {
+	shortest := 1
+	switch p := c.Pattern; {
+	case p.String != nil:
+		if *p.String == "" {
+			return 1 // replaces nothing
+		}
+		shortest = len(*p.String)
+	case p.Regex != nil:
+		if expr, _, err := translateOniguruma(*p.Regex); err == nil {
+			if re, err := syntax.Parse(expr, syntax.Perl); err == nil {
+				shortest = max(1, minMatchLen(re))
+			}
+		}
+	}
+	return max(1, float64(len(*c.Content))/float64(shortest))
+}
+
+// minMatchLen is the fewest bytes re can match.
+func minMatchLen(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpLiteral:
+		n := 0
+		for _, r := range re.Rune {
+			n += utf8.RuneLen(r)
+		}
+		return n
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return 1
+	case syntax.OpCapture:
+		return minMatchLen(re.Sub[0])
+	case syntax.OpPlus:
+		return minMatchLen(re.Sub[0])
+	case syntax.OpRepeat:
+		return re.Min * minMatchLen(re.Sub[0])
+	case syntax.OpConcat:
+		n := 0
+		for _, s := range re.Sub {
+			n += minMatchLen(s)
+		}
+		return n
+	case syntax.OpAlternate:
+		n := -1
+		for _, s := range re.Sub {
+			if m := minMatchLen(s); n < 0 || m < n {
+				n = m
+			}
+		}
+		return max(n, 0)
+	}
+	return 0 // empty, star, quest, anchors
 }
 
 func boolOr(p *bool, def bool) bool {

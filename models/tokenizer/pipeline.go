@@ -121,14 +121,24 @@ func parseSequence[T any](file, field string, raws []json.RawMessage, build func
 }
 
 // unsupportedError reports a tokenizer.json part this package does not
-// implement (as opposed to a malformed file).
-type unsupportedError struct{ msg string }
+// implement (as opposed to a malformed file). Unless final, the file goes
+// to go-huggingface instead; a final one (a regex Go cannot run) would be
+// ignored there, so it is an error, unless a tokenizer.model stands beside.
+type unsupportedError struct {
+	msg   string
+	final bool
+}
 
 func (e *unsupportedError) Error() string { return e.msg }
 
 // unsupported returns an unsupportedError about field of file.
 func unsupported(file, field, msg string) error {
-	return &unsupportedError{fmt.Sprintf("%s: field %s: %s", file, field, msg)}
+	return &unsupportedError{msg: fmt.Sprintf("%s: field %s: %s", file, field, msg)}
+}
+
+// refused returns a final unsupportedError about field of file.
+func refused(file, field, msg string) error {
+	return &unsupportedError{msg: fmt.Sprintf("%s: field %s: %s", file, field, msg), final: true}
 }
 
 // unsupportedType returns the error for a component type outside list.

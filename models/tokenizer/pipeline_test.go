@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -83,6 +84,33 @@ func TestPipelineErrors(t *testing.T) {
 			[]string{"model.merges", "entry 0", "missing from the vocab"}},
 		{"negative id", `{"model": {"type": "BPE", "vocab": {"a": -1}, "merges": []}}`,
 			[]string{"model.vocab", "negative id"}},
+		{"doubling Replace normalizers", `{"normalizer": {"type": "Sequence", "normalizers": [` + strings.Repeat(`{"type": "Replace", "pattern": {"String": "a"}, "content": "aa"},`, 29) +
+			`{"type": "Replace", "pattern": {"String": "a"}, "content": "aa"}]}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}`,
+			[]string{"normalizer.normalizers[8] (Replace)", "512 times longer"}},
+		{"a Replace that grows", `{"normalizer": {"type": "Replace", "pattern": {"Regex": "."}, "content": "` + strings.Repeat("x", 300) + `"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}`,
+			[]string{"field normalizer:", "300 times longer"}},
+		{"id past 32 bits", `{"model": {"type": "BPE", "vocab": {"a": 1099511627776}, "merges": []}}`,
+			[]string{"model.vocab", "1099511627776"}},
+		{"BPE look-ahead", bpeJSON(`{"type": "Sequence", "pretokenizers": [{"type": "ByteLevel", "use_regex": false}, {"type": "Split", "pattern": {"Regex": "a(?=b)"}, "behavior": "Isolated"}]}`, `[["a", "b"]]`),
+			[]string{"pre_tokenizer.pretokenizers[1].pattern.Regex", "look-around"}},
+		{"BPE bad regex", bpeJSON(`{"type": "Split", "pattern": {"Regex": "(ab"}, "behavior": "Isolated"}`, `[["a", "b"]]`),
+			[]string{"pre_tokenizer.pattern.Regex", "(ab"}},
+		{"look-ahead for go-huggingface", bpeJSON(`{"type": "Sequence", "pretokenizers": [{"type": "Whitespace"}, {"type": "Split", "pattern": {"Regex": "\\s+(?!\\S)|\\s+"}, "behavior": "Isolated"}]}`, `[["a", "b"]]`),
+			[]string{"pre_tokenizer.pretokenizers[1].pattern.Regex", "go-huggingface"}},
+		{"look-ahead in a normalizer for go-huggingface", `{"normalizer": {"type": "Replace", "pattern": {"Regex": "a(?!b)"}, "content": "b"}, "pre_tokenizer": {"type": "Whitespace"}, "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", "b"]]}}`,
+			[]string{"normalizer.pattern.Regex", "go-huggingface"}},
+		{"added token id past 32 bits", `{"added_tokens": [{"id": 1099511627776, "content": "<big>", "special": true}], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}`,
+			[]string{"added_tokens[0].id", "1099511627776", "<big>"}},
+		{"negative added token id", `{"added_tokens": [{"id": 0, "content": "a"}, {"id": -3, "content": "<neg>"}], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}`,
+			[]string{"added_tokens[1].id", "-3"}},
+		{"negative post-processor id", `{"post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}], "special_tokens": {"<s>": {"id": "<s>", "ids": [-7], "tokens": ["<s>"]}}}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}`,
+			[]string{`post_processor.special_tokens["<s>"].ids[0]`, "-7"}},
+		{"negative BERT cls id", `{"post_processor": {"type": "Sequence", "processors": [{"type": "BertProcessing", "cls": ["[CLS]", -7], "sep": ["[SEP]", 1]}]}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}`,
+			[]string{"post_processor.processors[0].cls", "-7"}},
+		{"negative max_input_chars_per_word", `{"pre_tokenizer": {"type": "BertPreTokenizer"}, "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": -1, "vocab": {"[UNK]": 0, "a": 1}}}`,
+			[]string{"model.max_input_chars_per_word", "-1"}},
+		{"max_input_chars_per_word 0 for go-huggingface", `{"pre_tokenizer": {"type": "Whitespace"}, "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 0, "vocab": {"[UNK]": 0, "a": 1}}}`,
+			[]string{"model.max_input_chars_per_word", "go-huggingface"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -329,5 +357,37 @@ func TestPipelineStreamDecoder(t *testing.T) {
 			}
 			streamMatchesDecode(t, name, c.name(), tok, tok.Encode(c.Text))
 		}
+	}
+}
+
+// TestMaxInputCharsZero: max_input_chars_per_word 0 makes every word
+// [UNK], as in Hugging Face's tokenizers (0.23: [101, 100, 100, 100, 100,
+// 102] for this text), where it used to be read as the default 100.
+func TestMaxInputCharsZero(t *testing.T) {
+	var tj map[string]any
+	data, err := os.ReadFile(assets.Require(t, assets.BERTTokenizer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &tj); err != nil {
+		t.Fatal(err)
+	}
+	tj["model"].(map[string]any)["max_input_chars_per_word"] = 0
+	data, _ = json.Marshal(tj)
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "tokenizer.json"), data)
+	if got := load(t, dir).Encode("Hello world, a"); !slices.Equal(got, []int32{101, 100, 100, 100, 100, 102}) {
+		t.Errorf("ids %v, want every word [UNK] (100)", got)
+	}
+}
+
+// TestAddedTokensDecoderIDs: tokenizer_config.json's added_tokens_decoder
+// keys must be token ids of 32 bits.
+func TestAddedTokensDecoderIDs(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "tokenizer.json"), []byte(bpeJSON("null", `[["a", "b"]]`)))
+	write(t, filepath.Join(dir, "tokenizer_config.json"), []byte(`{"added_tokens_decoder": {"1099511627776": {"content": "<big>", "special": true}}}`))
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "added_tokens_decoder") || !strings.Contains(err.Error(), "1099511627776") {
+		t.Errorf("err = %v, want one naming added_tokens_decoder and the key", err)
 	}
 }

@@ -244,11 +244,11 @@ func newPattern(file, field string, pj *patternJSON) (*pattern, error) {
 	}
 	expr, wsGroup, err := translateOniguruma(*pj.Regex)
 	if err != nil {
-		return nil, unsupported(file, field+".Regex", fmt.Sprintf("%q: %v", *pj.Regex, err))
+		return nil, refused(file, field+".Regex", fmt.Sprintf("%q: %v", *pj.Regex, err))
 	}
 	re, err := regexp.Compile(expr)
 	if err != nil {
-		return nil, unsupported(file, field+".Regex", fmt.Sprintf("%q: Go's regexp cannot run it: %v", *pj.Regex, err))
+		return nil, refused(file, field+".Regex", fmt.Sprintf("%q: Go's regexp cannot run it: %v", *pj.Regex, err))
 	}
 	return &pattern{re: re, wsGroup: wsGroup}, nil
 }

@@ -43,11 +43,13 @@ func newWordPiece(file string, tj *tokenizerJSON) (*wordPiece, error) {
 		vocabulary: vocabulary{vocab: map[string]int{}, tokens: map[int]string{}},
 		unkID:      -1,
 		prefix:     tj.Model.ContinuingSubwordPrefix,
-		maxChars:   tj.Model.MaxInputCharsPerWord,
 		added:      newAddedTokens(tj.addedTokens()),
 		decoder:    wordPieceDecoder{prefix: "##", cleanup: true},
 	}
 	for tok, id := range tj.Model.Vocab {
+		if id < 0 || id > maxID {
+			return nil, fmt.Errorf("%s: field model.vocab: token %q has id %d, not a token id (0 to %d)", file, tok, id, maxID)
+		}
 		m.vocab[tok], m.tokens[id] = id, tok
 	}
 	for _, a := range m.added.list {
@@ -58,7 +60,10 @@ func newWordPiece(file string, tj *tokenizerJSON) (*wordPiece, error) {
 	} else {
 		return nil, fmt.Errorf("%s: model.unk_token %q is not in the vocab", file, tj.Model.UnkToken)
 	}
-	if m.maxChars <= 0 {
+	// Absent, Hugging Face's default; 0 is a setting (every word [UNK]).
+	if n := tj.extra.Model.MaxInputCharsPerWord; n != nil {
+		m.maxChars = *n
+	} else {
 		m.maxChars = 100
 	}
 	if n := tj.Normalizer; n != nil {
