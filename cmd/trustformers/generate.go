@@ -71,13 +71,6 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	}
 
 	opts := generate.Options{MaxNewTokens: *maxNew, Temperature: *temperature, TopK: *topK, TopP: *topP, Seed: *seed}
-	printIDs := func(ids []int32) {
-		parts := make([]string, len(ids))
-		for i, id := range ids {
-			parts[i] = fmt.Sprint(id)
-		}
-		fmt.Fprintln(stdout, strings.Join(parts, " "))
-	}
 	if tok == nil && *prompt != "" {
 		return errors.New("--prompt needs a tokenizer (--tokenizer PATH), or give the prompt as --prompt-ids")
 	}
@@ -87,25 +80,41 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if tok == nil || ids.promptIDs != "" || ids.bosSet {
 		return generateFromIDs(lm, *modelPath, tok, ids, opts, *idsOnly, stdout, stderr)
 	}
-	g := &generate.Generator{Model: lm, Tokenizer: tok}
+	return generateText(&generate.Generator{Model: lm, Tokenizer: tok}, *prompt, *chat, *idsOnly, opts, stdout)
+}
+
+// generateText continues prompt (or, with chat, answers it as a user
+// message) and prints the prompt and its continuation, the answer, or with
+// idsOnly the new token ids.
+func generateText(g *generate.Generator, prompt string, chat, idsOnly bool, opts generate.Options, stdout io.Writer) error {
 	var r *generate.Result
-	if *chat {
-		r, err = g.Chat([]tokenizer.Message{{Role: "user", Content: *prompt}}, tokenizer.ChatOptions{}, opts)
+	var err error
+	if chat {
+		r, err = g.Chat([]tokenizer.Message{{Role: "user", Content: prompt}}, tokenizer.ChatOptions{}, opts)
 	} else {
-		r, err = g.Generate(*prompt, opts)
+		r, err = g.Generate(prompt, opts)
 	}
 	if err != nil {
 		return err
 	}
 	switch {
-	case *idsOnly:
-		printIDs(r.IDs)
-	case *chat:
+	case idsOnly:
+		printIDs(stdout, r.IDs)
+	case chat:
 		fmt.Fprintln(stdout, r.Text)
 	default:
-		fmt.Fprintln(stdout, *prompt+r.Text)
+		fmt.Fprintln(stdout, prompt+r.Text)
 	}
 	return nil
+}
+
+// printIDs prints ids on one line, space-separated.
+func printIDs(w io.Writer, ids []int32) {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = fmt.Sprint(id)
+	}
+	fmt.Fprintln(w, strings.Join(parts, " "))
 }
 
 // findTokenizer loads the tokenizer at path, or, when path is empty, the one

@@ -44,7 +44,7 @@ type idPrompt struct {
 // says on stderr which ids it uses and where they come from; with no start
 // id known it is an error asking for --bos or --prompt-ids. It prints the
 // new ids, or, with a tokenizer and without --print-ids, the text.
-func generateFromIDs(lm models.CausalLM, modelPath string, tok *tokenizer.Tokenizer, p idPrompt, opts generate.Options, printIDs bool, stdout, stderr io.Writer) error {
+func generateFromIDs(lm models.CausalLM, modelPath string, tok *tokenizer.Tokenizer, p idPrompt, opts generate.Options, idsOnly bool, stdout, stderr io.Writer) error {
 	start, stops, err := modelStartStop(modelPath)
 	if err != nil {
 		return err
@@ -81,15 +81,11 @@ func generateFromIDs(lm models.CausalLM, modelPath string, tok *tokenizer.Tokeni
 	if err != nil {
 		return err
 	}
-	if tok != nil && !printIDs {
+	if tok != nil && !idsOnly {
 		fmt.Fprintln(stdout, tok.Decode(append(prompt, out...), true))
 		return nil
 	}
-	parts := make([]string, len(out))
-	for i, id := range out {
-		parts[i] = fmt.Sprint(id)
-	}
-	fmt.Fprintln(stdout, strings.Join(parts, " "))
+	printIDs(stdout, out)
 	return nil
 }
 

@@ -134,6 +134,27 @@ func LoadGGUF(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
+	doc, err := ggufByteLevelBPE(info, tokens)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ggufTokenizerConfig(info, tokens)
+	if err != nil {
+		return nil, err
+	}
+	t, err := tokenizerFromJSON(path, doc, cfg, false)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	t.format = FormatGGUF
+	return t, nil
+}
+
+// ggufByteLevelBPE returns, as a tokenizer.json document, the byte-level
+// BPE a GGUF file's metadata holds: its tokens, merges, and the control and
+// user-defined tokens (tokenizer.ggml.token_type) as added tokens.
+func ggufByteLevelBPE(info *weights.GGUFInfo, tokens []string) ([]byte, error) {
+	path := info.Path
 	merges, err := info.MetaStrings("tokenizer.ggml.merges")
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
@@ -175,6 +196,14 @@ func LoadGGUF(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %s: %w", path, err)
 	}
+	return doc, nil
+}
+
+// ggufTokenizerConfig returns what tokenizer_config.json would say of a GGUF
+// file's tokenizer: whether to add BOS, the special tokens by their ids
+// (tokenizer.ggml.bos_token_id, ...), and the chat template.
+func ggufTokenizerConfig(info *weights.GGUFInfo, tokens []string) (*config, error) {
+	path := info.Path
 	cfg := &config{tokens: map[string]string{}, tokenFile: map[string]string{}}
 	addBOS := false
 	if v, ok := info.Meta("tokenizer.ggml.add_bos_token"); ok {
@@ -195,15 +224,11 @@ func LoadGGUF(path string) (*Tokenizer, error) {
 		cfg.tokens[s.name], cfg.tokenFile[s.name] = tokens[id], path
 	}
 	if v, ok := info.Meta("tokenizer.chat_template"); ok {
-		if cfg.chatTemplate, ok = v.(string); !ok {
+		var isString bool
+		if cfg.chatTemplate, isString = v.(string); !isString {
 			return nil, fmt.Errorf("tokenizer: %s: metadata key \"tokenizer.chat_template\" is not a string", path)
 		}
 		cfg.chatFile = path
 	}
-	t, err := tokenizerFromJSON(path, doc, cfg, false)
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %w", err)
-	}
-	t.format = FormatGGUF
-	return t, nil
+	return cfg, nil
 }

@@ -81,12 +81,36 @@ func loadSentencePiece(file string, data []byte) (*sentencePiece, SpecialTokens,
 	for i := range m.byteIDs {
 		m.byteIDs[i] = -1
 	}
+	if err := m.indexPieces(file); err != nil {
+		return nil, special, err
+	}
+	var err error
+	if m.norm, err = newSPNormalizer(ns, m.userDefined, m.maxUserDefined); err != nil {
+		return nil, special, fmt.Errorf("%s: normalizer_spec: %w", file, err)
+	}
+	m.norm.treatWSAsSuffix = ts.GetTreatWhitespaceAsSuffix()
+
+	valid := func(id int32) int32 {
+		if id >= 0 && int(id) < len(m.pieces) {
+			return id
+		}
+		return -1
+	}
+	special.UNK = int32(m.unkID)
+	special.BOS, special.EOS, special.PAD = valid(ts.GetBosId()), valid(ts.GetEosId()), valid(ts.GetPadId())
+	return m, special, nil
+}
+
+// indexPieces indexes the model's pieces by kind — normal and user-defined
+// pieces by their text, the unknown piece, the byte pieces — and finds the
+// score range, checking what encoding relies on.
+func (m *sentencePiece) indexPieces(file string) error {
 	for id, p := range m.pieces {
 		s := p.GetPiece()
 		switch p.GetType() {
 		case protos.ModelProto_SentencePiece_NORMAL, protos.ModelProto_SentencePiece_USER_DEFINED, protos.ModelProto_SentencePiece_UNUSED:
 			if _, dup := m.normal[s]; dup {
-				return nil, special, fmt.Errorf("%s: pieces[%d]: piece %q appears twice", file, id, s)
+				return fmt.Errorf("%s: pieces[%d]: piece %q appears twice", file, id, s)
 			}
 			m.normal[s] = id
 			m.maxPieceLen = max(m.maxPieceLen, len(s))
@@ -109,30 +133,16 @@ func loadSentencePiece(file string, data []byte) (*sentencePiece, SpecialTokens,
 		}
 	}
 	if m.unkID < 0 {
-		return nil, special, fmt.Errorf("%s: pieces: no piece of type UNKNOWN", file)
+		return fmt.Errorf("%s: pieces: no piece of type UNKNOWN", file)
 	}
 	if m.byteFallback {
 		for b, id := range m.byteIDs {
 			if id < 0 {
-				return nil, special, fmt.Errorf("%s: trainer_spec.byte_fallback is set but byte piece <0x%02X> is missing", file, b)
+				return fmt.Errorf("%s: trainer_spec.byte_fallback is set but byte piece <0x%02X> is missing", file, b)
 			}
 		}
 	}
-	var err error
-	if m.norm, err = newSPNormalizer(ns, m.userDefined, m.maxUserDefined); err != nil {
-		return nil, special, fmt.Errorf("%s: normalizer_spec: %w", file, err)
-	}
-	m.norm.treatWSAsSuffix = ts.GetTreatWhitespaceAsSuffix()
-
-	valid := func(id int32) int32 {
-		if id >= 0 && int(id) < len(m.pieces) {
-			return id
-		}
-		return -1
-	}
-	special.UNK = int32(m.unkID)
-	special.BOS, special.EOS, special.PAD = valid(ts.GetBosId()), valid(ts.GetEosId()), valid(ts.GetPadId())
-	return m, special, nil
+	return nil
 }
 
 // parseBytePiece parses "<0xAB>".

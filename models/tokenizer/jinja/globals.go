@@ -139,72 +139,49 @@ func strftime(t time.Time, format string) string {
 			pad = false
 			i++
 		}
-		num := func(v, width int) {
-			if pad {
+		d := format[i]
+		if layout, ok := strftimeLayouts[d]; ok {
+			b.WriteString(t.Format(layout))
+		} else if num, ok := strftimeNumbers[d]; ok {
+			v, width := num(t)
+			if pad && width > 0 {
 				fmt.Fprintf(&b, "%0*d", width, v)
 			} else {
 				b.WriteString(strconv.Itoa(v))
 			}
-		}
-		switch format[i] {
-		case 'a':
-			b.WriteString(t.Format("Mon"))
-		case 'A':
-			b.WriteString(t.Format("Monday"))
-		case 'b', 'h':
-			b.WriteString(t.Format("Jan"))
-		case 'B':
-			b.WriteString(t.Format("January"))
-		case 'd':
-			num(t.Day(), 2)
-		case 'e':
+		} else if d == 'e' {
 			fmt.Fprintf(&b, "%2d", t.Day())
-		case 'm':
-			num(int(t.Month()), 2)
-		case 'y':
-			num(t.Year()%100, 2)
-		case 'Y':
-			num(t.Year(), 4)
-		case 'H':
-			num(t.Hour(), 2)
-		case 'I':
-			num((t.Hour()+11)%12+1, 2)
-		case 'M':
-			num(t.Minute(), 2)
-		case 'S':
-			num(t.Second(), 2)
-		case 'p':
-			b.WriteString(t.Format("PM"))
-		case 'j':
-			num(t.YearDay(), 3)
-		case 'w':
-			b.WriteString(strconv.Itoa(int(t.Weekday())))
-		case 'u':
-			b.WriteString(strconv.Itoa((int(t.Weekday())+6)%7 + 1))
-		case 'z':
-			b.WriteString(t.Format("-0700"))
-		case 'Z':
-			b.WriteString(t.Format("MST"))
-		case 'F':
-			b.WriteString(t.Format("2006-01-02"))
-		case 'T':
-			b.WriteString(t.Format("15:04:05"))
-		case 'D':
-			b.WriteString(t.Format("01/02/06"))
-		case 'c':
-			b.WriteString(t.Format("Mon Jan _2 15:04:05 2006"))
-		case 'x':
-			b.WriteString(t.Format("01/02/06"))
-		case 'X':
-			b.WriteString(t.Format("15:04:05"))
-		case '%':
+		} else if d == '%' {
 			b.WriteByte('%')
-		default:
+		} else {
 			b.WriteByte('%')
-			b.WriteByte(format[i])
+			b.WriteByte(d)
 		}
 	}
 	return b.String()
+}
+
+// strftimeLayouts are the strftime directives a Go time layout writes.
+var strftimeLayouts = map[byte]string{
+	'a': "Mon", 'A': "Monday", 'b': "Jan", 'h': "Jan", 'B': "January", 'p': "PM",
+	'z': "-0700", 'Z': "MST", 'F': "2006-01-02", 'T': "15:04:05", 'D': "01/02/06",
+	'c': "Mon Jan _2 15:04:05 2006", 'x': "01/02/06", 'X': "15:04:05",
+}
+
+// strftimeNumbers are the numeric strftime directives: the number and the
+// width it is zero-padded to (0: never padded; "%-d" drops the padding).
+var strftimeNumbers = map[byte]func(t time.Time) (v, width int){
+	'd': func(t time.Time) (int, int) { return t.Day(), 2 },
+	'm': func(t time.Time) (int, int) { return int(t.Month()), 2 },
+	'y': func(t time.Time) (int, int) { return t.Year() % 100, 2 },
+	'Y': func(t time.Time) (int, int) { return t.Year(), 4 },
+	'H': func(t time.Time) (int, int) { return t.Hour(), 2 },
+	'I': func(t time.Time) (int, int) { return (t.Hour()+11)%12 + 1, 2 },
+	'M': func(t time.Time) (int, int) { return t.Minute(), 2 },
+	'S': func(t time.Time) (int, int) { return t.Second(), 2 },
+	'j': func(t time.Time) (int, int) { return t.YearDay(), 3 },
+	'w': func(t time.Time) (int, int) { return int(t.Weekday()), 0 },
+	'u': func(t time.Time) (int, int) { return (int(t.Weekday())+6)%7 + 1, 0 },
 }
 
 // fromGo converts a Go value to a template value: nil, bools, integers,
