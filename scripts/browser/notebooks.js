@@ -30,7 +30,9 @@
 // Usage (make test runs it; make setup installs playwright-core into
 // .deps/browser and Debian's chromium):
 //
-//   node scripts/browser/notebooks.js [--out build/browser] [--no-cache] [NOTEBOOK.ipynb ...]
+//   node scripts/browser/notebooks.js [--out build/browser] [--no-cache] [--jobs N] [NOTEBOOK.ipynb ...]
+//
+// --jobs runs N notebooks at once (default 2), each in its own kernel.
 //
 // Environment: CHROMIUM (the browser binary; else chromium on PATH), and the
 // variables the notebooks read (TRUSTFORMERS_DATA, set by the Makefile).
@@ -50,13 +52,14 @@ const cellTimeoutMs = 10 * 60 * 1000; // the longest one cell may run (as nbrun'
 const narrowWidth = 640;
 
 function parseArgs(argv) {
-  const args = { out: path.join(root, 'build', 'browser'), notebooks: [] };
+  const args = { out: path.join(root, 'build', 'browser'), notebooks: [], jobs: 2 };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--out') args.out = path.resolve(argv[++i]);
     else if (argv[i] === '--self-test') args.selfTest = true;
     else if (argv[i] === '--no-cache') args.noCache = true;
+    else if (argv[i] === '--jobs') args.jobs = Math.max(1, parseInt(argv[++i], 10) || 1);
     else if (argv[i] === '-h' || argv[i] === '--help') {
-      console.log('usage: node scripts/browser/notebooks.js [--out DIR] [--self-test] [--no-cache] [NOTEBOOK.ipynb ...]');
+      console.log('usage: node scripts/browser/notebooks.js [--out DIR] [--self-test] [--no-cache] [--jobs N] [NOTEBOOK.ipynb ...]');
       process.exit(0);
     } else args.notebooks.push(path.resolve(argv[i]));
   }
@@ -215,7 +218,7 @@ function checkCharts(results, where, problems) {
 }
 
 // runNotebook runs one notebook through the page and returns its problems.
-async function runNotebook(browser, server, nbPath, out) {
+async function runNotebook(browser, server, nbPath, out, log) {
   const name = path.basename(nbPath);
   const stem = name.replace(/\.ipynb$/, '');
   const rel = path.relative(root, nbPath).split(path.sep).map(encodeURIComponent).join('/');
@@ -311,7 +314,7 @@ async function runNotebook(browser, server, nbPath, out) {
   await context.close();
   const saved = path.join(out, name);
   const size = fs.statSync(saved).size;
-  console.log(`  ${name}: ${cells.filter((c) => c.type === 'code').length} code cells, ${charts} charts, saved ${(size / 1e6).toFixed(2)} MB`);
+  log(`  ${name}: ${cells.filter((c) => c.type === 'code').length} code cells, ${charts} charts, saved ${(size / 1e6).toFixed(2)} MB`);
   // The saved outputs, checked as nbrun checks an executed notebook
   // (stderr lines with a panic, an exit status or a signal).
   const check = spawnSync(nbrunBinary(out), ['-check', saved], { encoding: 'utf8' });
@@ -466,33 +469,43 @@ async function main() {
   const server = await startJupyter();
   const browser = await chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox'] });
   let failed = 0;
-  try {
-    for (const nb of todo) {
+  // One notebook after another leaves a core idle much of the time (the
+  // browser waits, a kernel starts, a cell links): args.jobs run at once,
+  // each notebook's report printed whole when it ends.
+  const queue = [...todo];
+  const worker = async () => {
+    for (let nb = queue.shift(); nb; nb = queue.shift()) {
       const start = Date.now();
+      const lines = [];
+      const log = (line) => lines.push(line);
       console.log(`browser: ${path.relative(root, nb)} ...`);
       let problems;
       try {
-        problems = await runNotebook(browser, server, nb, args.out);
+        problems = await runNotebook(browser, server, nb, args.out, log);
       } catch (e) {
         problems = [`${path.basename(nb)}: ${e.stack || e}`];
       }
       const secs = ((Date.now() - start) / 1000).toFixed(1);
       if (args.selfTest) {
         const missed = selfTestWants.filter((re) => !problems.some((p) => re.test(p)));
-        console.log(`${missed.length ? 'FAIL' : 'ok  '} self-test (${secs}s): ${problems.length} problems reported`);
-        for (const p of problems) console.log(`  reported: ${p.split('\n')[0]}`);
-        for (const re of missed) console.log(`  NOT reported: ${re}`);
+        log(`${missed.length ? 'FAIL' : 'ok  '} self-test (${secs}s): ${problems.length} problems reported`);
+        for (const p of problems) log(`  reported: ${p.split('\n')[0]}`);
+        for (const re of missed) log(`  NOT reported: ${re}`);
         if (missed.length) failed++;
         cache.set(nb, missed.length ? '' : keys.get(nb));
-        continue;
+      } else {
+        if (problems.length) {
+          failed++;
+          log(`FAIL ${path.relative(root, nb)} (${secs}s; screenshots in ${path.relative(root, args.out)})`);
+          for (const p of problems) log(`  ${p.replace(/\n/g, '\n    ')}`);
+        } else log(`ok   ${path.relative(root, nb)} (${secs}s)`);
+        cache.set(nb, problems.length ? '' : keys.get(nb));
       }
-      if (problems.length) {
-        failed++;
-        console.log(`FAIL ${path.relative(root, nb)} (${secs}s; screenshots in ${path.relative(root, args.out)})`);
-        for (const p of problems) console.log(`  ${p.replace(/\n/g, '\n    ')}`);
-      } else console.log(`ok   ${path.relative(root, nb)} (${secs}s)`);
-      cache.set(nb, problems.length ? '' : keys.get(nb));
+      console.log(lines.join('\n'));
     }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(args.jobs, todo.length) }, worker));
   } finally {
     await browser.close();
     server.stop();
