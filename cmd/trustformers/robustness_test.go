@@ -288,6 +288,12 @@ func editedModel(t *testing.T, src, dst string, edit map[string]any) string {
 // tokenizerWith writes BERT's tokenizer.json with one top-level field
 // replaced and returns its path.
 func tokenizerWith(t *testing.T, dir, field string, value any) string {
+	return tokenizerEdited(t, dir, func(tj map[string]any) { tj[field] = value })
+}
+
+// tokenizerEdited writes BERT's tokenizer.json as edit changes it and
+// returns its path.
+func tokenizerEdited(t *testing.T, dir string, edit func(tj map[string]any)) string {
 	t.Helper()
 	var tj map[string]any
 	data, err := os.ReadFile(assets.Require(t, assets.BERTTokenizer))
@@ -297,7 +303,7 @@ func tokenizerWith(t *testing.T, dir, field string, value any) string {
 	if err := json.Unmarshal(data, &tj); err != nil {
 		t.Fatal(err)
 	}
-	tj[field] = value
+	edit(tj)
 	data, _ = json.Marshal(tj)
 	path := filepath.Join(dir, "tokenizer.json")
 	if err := os.WriteFile(path, data, 0o644); err != nil {

@@ -127,7 +127,7 @@ func tokenizerCases(t *testing.T, env robustEnv) []robustCase {
 				"type": "BertProcessing", "cls": []any{"[CLS]", -7}, "sep": []any{"[SEP]", 102}}), "Hello"}
 		}, []string{"tokenizer.json", "post_processor.cls", "-7"}},
 		robustCase{"max_input_chars_per_word -1", func(t *testing.T, dir string) []string {
-			return []string{"encode", "--tokenizer", tokBERTModelWith(t, dir, "max_input_chars_per_word", -1), "Hello"}
+			return []string{"encode", "--tokenizer", tokenizerEdited(t, dir, func(tj map[string]any) { tj["model"].(map[string]any)["max_input_chars_per_word"] = -1 }), "Hello"}
 		}, []string{"tokenizer.json", "model.max_input_chars_per_word", "-1"}},
 		robustCase{"30 Replace normalizers that each double the text", func(t *testing.T, dir string) []string {
 			var seq []any
@@ -183,24 +183,6 @@ func tokGGUF(t *testing.T, gpt2, dir, template string) string {
 	if err := weights.WriteGGUF(path, meta, nil); err != nil {
 		t.Fatal(err)
 	}
-	return path
-}
-
-// tokBERTModelWith writes BERT's tokenizer.json with one field of its model
-// set, and returns its path.
-func tokBERTModelWith(t *testing.T, dir, field string, value any) string {
-	t.Helper()
-	var tj map[string]any
-	data, err := os.ReadFile(assets.Require(t, assets.BERTTokenizer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &tj); err != nil {
-		t.Fatal(err)
-	}
-	tj["model"].(map[string]any)[field] = value
-	path := filepath.Join(dir, "tokenizer.json")
-	tokWriteJSON(t, path, tj)
 	return path
 }
 

@@ -392,25 +392,32 @@ func pySplitlines(s string, keep bool) []string {
 	return out
 }
 
+// window is s[start:end] for the optional start and end arguments (1 and
+// 2) of str.find, startswith and the like, with Python's slice rules, and
+// the rune offset at which it starts.
+func (ev *evaluator) window(s string, a *args) (string, int) {
+	if !a.has(1, "start") && !a.has(2, "end") {
+		return s, 0
+	}
+	r := []rune(s)
+	start, end := int64(0), int64(len(r))
+	if v := a.get(1, "start", nil); v != nil {
+		start = ev.intArg(a, 1, "start")
+	}
+	if v := a.get(2, "end", nil); v != nil {
+		end = ev.intArg(a, 2, "end")
+	}
+	idx := sliceIndices(int64(len(r)), start, end, 1, true, true)
+	if len(idx) == 0 {
+		return "", int(min(max(start, 0), int64(len(r))))
+	}
+	return string(r[idx[0] : idx[len(idx)-1]+1]), idx[0]
+}
+
 // pyAffix is startswith / endswith (a string or a tuple of strings, with
 // optional start and end).
 func pyAffix(ev *evaluator, s string, a *args, test func(string, string) bool) any {
-	if a.has(1, "start") || a.has(2, "end") {
-		r := []rune(s)
-		start, end := int64(0), int64(len(r))
-		if v := a.get(1, "start", nil); v != nil {
-			start = ev.intArg(a, 1, "start")
-		}
-		if v := a.get(2, "end", nil); v != nil {
-			end = ev.intArg(a, 2, "end")
-		}
-		idx := sliceIndices(int64(len(r)), start, end, 1, true, true)
-		if len(idx) == 0 {
-			s = ""
-		} else {
-			s = string(r[idx[0] : idx[len(idx)-1]+1])
-		}
-	}
+	s, _ = ev.window(s, a)
 	var affixes []any
 	switch p := a.get(0, "prefix", nil).(type) {
 	case string:
@@ -518,24 +525,7 @@ func (ev *evaluator) replace(s, old, repl string, countArg any) string {
 func (ev *evaluator) find(s string, a *args, last, raise bool) any {
 	sub := ev.strArg(a, 0, "sub")
 	ev.scan(len(s))
-	offset := 0
-	if a.has(1, "start") || a.has(2, "end") {
-		r := []rune(s)
-		start, end := int64(0), int64(len(r))
-		if v := a.get(1, "start", nil); v != nil {
-			start = ev.intArg(a, 1, "start")
-		}
-		if v := a.get(2, "end", nil); v != nil {
-			end = ev.intArg(a, 2, "end")
-		}
-		idx := sliceIndices(int64(len(r)), start, end, 1, true, true)
-		if len(idx) == 0 {
-			s = ""
-			offset = int(min(max(start, 0), int64(len(r))))
-		} else {
-			s, offset = string(r[idx[0]:idx[len(idx)-1]+1]), idx[0]
-		}
-	}
+	s, offset := ev.window(s, a)
 	i := strings.Index(s, sub)
 	if last {
 		i = strings.LastIndex(s, sub)
