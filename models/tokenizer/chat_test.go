@@ -118,8 +118,7 @@ func gpt2WithConfig(t *testing.T, config map[string]any) string {
 
 // TestChatTemplateHostile renders templates from a downloaded folder that
 // would run away: each is an error naming the file and the bound, and a
-// template error where jinja2 raises one (which ardanlabs/jinja rendered as
-// empty text or 0.0).
+// template error where jinja2 raises one (rather than empty text or 0.0).
 func TestChatTemplateHostile(t *testing.T) {
 	msgs := []Message{{Role: "user", Content: "hi"}}
 	for _, c := range []struct{ template, want string }{
