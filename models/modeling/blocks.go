@@ -156,25 +156,57 @@ const maskValue = -math.MaxFloat32
 // [B, 1, Q, K] (true: the query may see the key). It returns the output
 // [B, H, Q, d] and the attention probabilities [B, H, Q, K].
 func Attend(q, k, v, allowed *Node, scale float64) (out, probs *Node) {
-	return attend(q, k, v, allowed, scale, func(p *Node) *Node { return p })
+	return attend(q, k, v, allowed, AttendOptions{Scale: scale}, nil)
 }
 
 // Attend is modeling.Attend with dropout at rate on the attention
 // probabilities in training graphs (Hugging Face's attn_dropout); probs are
 // those before dropout.
 func (s Scope) Attend(q, k, v, allowed *Node, scale, rate float64) (out, probs *Node) {
-	return attend(q, k, v, allowed, scale, func(p *Node) *Node { return s.Dropout(p, rate) })
+	return s.AttendWith(q, k, v, allowed, AttendOptions{Scale: scale, Dropout: rate})
 }
 
-func attend(q, k, v, allowed *Node, scale float64, drop func(*Node) *Node) (out, probs *Node) {
+// AttendOptions are the settings of an attention beyond its inputs.
+type AttendOptions struct {
+	// Scale multiplies q·kᵀ.
+	Scale float64
+	// SoftCap, when positive, bounds the scaled scores to ±SoftCap with
+	// SoftCap·tanh(score/SoftCap) before the mask (Gemma 2).
+	SoftCap float64
+	// Dropout is the rate of dropout on the probabilities, in training
+	// graphs only.
+	Dropout float64
+}
+
+// AttendWith is Attend with every option: a soft cap on the scores and
+// dropout on the probabilities (probs are those before dropout).
+func (s Scope) AttendWith(q, k, v, allowed *Node, o AttendOptions) (out, probs *Node) {
+	return attend(q, k, v, allowed, o, func(p *Node) *Node { return s.Dropout(p, o.Dropout) })
+}
+
+// attend is Attend with o's soft cap, and drop (nil: none) applied to the
+// probabilities that weigh the values.
+func attend(q, k, v, allowed *Node, o AttendOptions, drop func(*Node) *Node) (out, probs *Node) {
 	heads, kvHeads := q.Shape().Dimensions[1], k.Shape().Dimensions[1]
 	if kvHeads != heads {
 		k, v = RepeatKV(k, heads/kvHeads), RepeatKV(v, heads/kvHeads)
 	}
-	scores := MulScalar(matmul("bhqd,bhkd->bhqk", q, k), scale)
+	scores := o.capped(MulScalar(matmul("bhqd,bhkd->bhqk", q, k), o.Scale))
 	bias := Where(allowed, ScalarZero(q.Graph(), dtypes.Float32), Scalar(q.Graph(), dtypes.Float32, maskValue))
 	probs = Softmax(Add(scores, bias), -1)
-	return matmul("bhqk,bhkd->bhqd", drop(probs), v), probs
+	weights := probs
+	if drop != nil {
+		weights = drop(probs)
+	}
+	return matmul("bhqk,bhkd->bhqd", weights, v), probs
+}
+
+// capped applies the soft cap to scaled scores (nothing when SoftCap is 0).
+func (o AttendOptions) capped(scores *Node) *Node {
+	if o.SoftCap <= 0 {
+		return scores
+	}
+	return MulScalar(Tanh(DivScalar(scores, o.SoftCap)), o.SoftCap)
 }
 
 // computeDType is the key of the graph state SetComputeDType attaches.
@@ -201,7 +233,7 @@ func matmul(equation string, a, b *Node) *Node {
 // those of the current tokens (k, v [B, KVH, T, d], allowedNew
 // [B, 1, Q, T]), with one softmax over both: the same result as Attend
 // over the cache with the new keys written into it, without the write.
-func attendCached(q, kc, vc, allowedCached, k, v, allowedNew *Node, scale float64) *Node {
+func attendCached(q, kc, vc, allowedCached, k, v, allowedNew *Node, o AttendOptions) *Node {
 	heads, kvHeads := q.Shape().Dimensions[1], k.Shape().Dimensions[1]
 	if kvHeads != heads {
 		kc, vc = RepeatKV(kc, heads/kvHeads), RepeatKV(vc, heads/kvHeads)
@@ -209,8 +241,8 @@ func attendCached(q, kc, vc, allowedCached, k, v, allowedNew *Node, scale float6
 	}
 	g := q.Graph()
 	zero, masked := ScalarZero(g, dtypes.Float32), Scalar(g, dtypes.Float32, maskValue)
-	cached := Add(MulScalar(Einsum("bhqd,bhkd->bhqk", q, kc), scale), Where(allowedCached, zero, masked))
-	fresh := Add(MulScalar(Einsum("bhqd,bhkd->bhqk", q, k), scale), Where(allowedNew, zero, masked))
+	cached := Add(o.capped(MulScalar(Einsum("bhqd,bhkd->bhqk", q, kc), o.Scale)), Where(allowedCached, zero, masked))
+	fresh := Add(o.capped(MulScalar(Einsum("bhqd,bhkd->bhqk", q, k), o.Scale)), Where(allowedNew, zero, masked))
 	l := kc.Shape().Dimensions[2]
 	probs := Softmax(Concatenate([]*Node{cached, fresh}, -1), -1)
 	pc, pn := Slice(probs, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, l)), Slice(probs, AxisRange(), AxisRange(), AxisRange(), AxisRange(l))

@@ -106,6 +106,17 @@ type DecoderShape struct {
 	Layers, KVHeads, HeadDim int
 	// Window is the sliding attention window (0: none).
 	Window int
+	// LayerWindows, when set, gives each layer its own sliding window (0:
+	// global attention) in place of Window: Gemma's alternating local and
+	// global layers, Qwen2's layers past max_window_layers.
+	LayerWindows []int
+	// Scale multiplies the attention scores (0: 1/√HeadDim; Gemma's
+	// query_pre_attn_scalar^-½).
+	Scale float64
+	// SoftCap bounds the attention scores to ±SoftCap with
+	// SoftCap·tanh(score/SoftCap), before the mask (Gemma 2's
+	// attn_logit_softcapping; 0: none).
+	SoftCap float64
 	// MaxPositions bounds positions (learned position tables); 0: unbounded.
 	MaxPositions int
 	// PadPosition is the position given to padding tokens.
@@ -138,6 +149,37 @@ func (d *Decoder) Params() *Params { return d.run.Params() }
 
 // ContextLength returns the most tokens a sequence may hold (0: no limit).
 func (d *Decoder) ContextLength() int { return d.MaxPositions }
+
+// LayerWindow returns layer's sliding window (0: global attention).
+func (d DecoderShape) LayerWindow(layer int) int {
+	if d.LayerWindows != nil {
+		return d.LayerWindows[layer]
+	}
+	return d.Window
+}
+
+// attention returns the options of every layer's attention, with dropout
+// at rate on its probabilities in training graphs.
+func (d DecoderShape) attention(rate float64) AttendOptions {
+	scale := d.Scale
+	if scale == 0 {
+		scale = 1 / math.Sqrt(float64(d.HeadDim))
+	}
+	return AttendOptions{Scale: scale, SoftCap: d.SoftCap, Dropout: rate}
+}
+
+// masks returns each layer's mask, built by build for its window: one mask
+// per distinct window, built when a layer first asks for it.
+func (d DecoderShape) masks(build func(window int) *Node) func(layer int) *Node {
+	byWindow := map[int]*Node{}
+	return func(layer int) *Node {
+		w := d.LayerWindow(layer)
+		if byWindow[w] == nil {
+			byWindow[w] = build(w)
+		}
+		return byWindow[w]
+	}
+}
 
 // Forward runs the whole network over b. Positions default to 0..T-1 for
 // every row (Hugging Face's default); pass PositionIDs for left-padded rows.
@@ -186,9 +228,10 @@ func (d *Decoder) ForwardGraph(ids, positions, mask *Node) (logits *Node, hidden
 
 func (d *Decoder) forwardGraph(s Scope, ids, positions, mask *Node) (logits *Node, hidden, probs []*Node) {
 	t := ids.Shape().Dimensions[1]
-	allowed := AllowedKeys(Iota(ids.Graph(), shapes.Make(dtypes.Int32, t), 0), t, mask, true, d.Window)
+	slots := Iota(ids.Graph(), shapes.Make(dtypes.Int32, t), 0)
+	allowed := d.masks(func(window int) *Node { return AllowedKeys(slots, t, mask, true, window) })
 	attend := func(layer int, q, k, v *Node) *Node {
-		out, p := s.Attend(q, k, v, allowed, 1/math.Sqrt(float64(d.HeadDim)), d.AttentionDropout)
+		out, p := s.AttendWith(q, k, v, allowed(layer), d.attention(d.AttentionDropout))
 		probs = append(probs, p)
 		return out
 	}
@@ -422,12 +465,12 @@ func (d *Decoder) stepOnHost(c *Cache, ids, positions, start, valid, newValid *t
 		t := ids.Shape().Dimensions[1]
 		maxLen := valid.Shape().Dimensions[1] // from the inputs: one Exec serves every cache size
 		qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, t), 0), start)
-		cached := AllowedKeys(qSlots, maxLen, valid, true, d.Window)
-		fresh := allowedKeysAt(qSlots, qSlots, newValid, true, d.Window)
+		cached := d.masks(func(window int) *Node { return AllowedKeys(qSlots, maxLen, valid, true, window) })
+		fresh := d.masks(func(window int) *Node { return allowedKeysAt(qSlots, qSlots, newValid, true, window) })
 		newKV := make([]*Node, 2*d.Layers)
 		attend := func(layer int, q, k, v *Node) *Node {
 			newKV[layer], newKV[d.Layers+layer] = k, v
-			return attendCached(q, caches[layer], caches[d.Layers+layer], cached, k, v, fresh, 1/math.Sqrt(float64(d.HeadDim)))
+			return attendCached(q, caches[layer], caches[d.Layers+layer], cached(layer), k, v, fresh(layer), d.attention(0))
 		}
 		logits, _ := d.Graph(NewScope(g, d.Params(), true), ids, positions, attend)
 		return append([]*Node{logits}, newKV...)
@@ -463,13 +506,13 @@ func (d *Decoder) stepInGraph(c *Cache, ids, positions, start, valid *tensors.Te
 		t := ids.Shape().Dimensions[1]
 		maxLen := valid.Shape().Dimensions[1]
 		qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, t), 0), start)
-		allowed := AllowedKeys(qSlots, maxLen, valid, true, d.Window)
+		allowed := d.masks(func(window int) *Node { return AllowedKeys(qSlots, maxLen, valid, true, window) })
 		zero := ScalarZero(g, dtypes.Int32)
 		at := []*Node{zero, zero, start, zero}
 		attend := func(layer int, q, k, v *Node) *Node {
 			caches[layer] = DynamicUpdateSlice(caches[layer], k, at)
 			caches[d.Layers+layer] = DynamicUpdateSlice(caches[d.Layers+layer], v, at)
-			out, _ := Attend(q, caches[layer], caches[d.Layers+layer], allowed, 1/math.Sqrt(float64(d.HeadDim)))
+			out, _ := attend(q, caches[layer], caches[d.Layers+layer], allowed(layer), d.attention(0), nil)
 			return out
 		}
 		logits, _ := d.Graph(NewScope(g, d.Params(), true), ids, positions, attend)

@@ -81,3 +81,39 @@ func TestRotaryInvFreq(t *testing.T) {
 		t.Error("odd head dimension accepted")
 	}
 }
+
+// TestAttendSoftCap checks the soft-capped attention of one query over two
+// keys against the formula computed here in float64: scores s·scale, capped
+// to c·tanh(s·scale/c), softmax, weights times values.
+func TestAttendSoftCap(t *testing.T) {
+	b, err := xla.New("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Finalize()
+	q := []float32{3, 1}
+	k := []float32{2, 0, -1, 4}
+	v := []float32{1, 10, -2, 5}
+	const scale, softCap = 0.7, 2.0
+	var scores [2]float64
+	for j := range 2 {
+		dot := float64(q[0])*float64(k[2*j]) + float64(q[1])*float64(k[2*j+1])
+		scores[j] = softCap * math.Tanh(dot*scale/softCap)
+	}
+	p0 := 1 / (1 + math.Exp(scores[1]-scores[0]))
+	want := []float64{p0*float64(v[0]) + (1-p0)*float64(v[2]), p0*float64(v[1]) + (1-p0)*float64(v[3])}
+	out, err := ExecOnce(b, func(q, k, v *Node) *Node {
+		allowed := GreaterOrEqual(Ones(q.Graph(), shapes.Make(dtypes.Int32, 1, 1, 1, 2)), ScalarZero(q.Graph(), dtypes.Int32))
+		o, _ := Scope{}.AttendWith(q, k, v, allowed, AttendOptions{Scale: scale, SoftCap: softCap})
+		return o
+	}, tensors.FromFlatDataAndDimensions(q, 1, 1, 1, 2), tensors.FromFlatDataAndDimensions(k, 1, 1, 2, 2), tensors.FromFlatDataAndDimensions(v, 1, 1, 2, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tensors.MustCopyFlatData[float32](out)
+	for i := range want {
+		if math.Abs(float64(got[i])-want[i]) > 1e-5 {
+			t.Fatalf("soft-capped attention = %v, want %v", got, want)
+		}
+	}
+}
