@@ -33,12 +33,12 @@ type Config struct {
 	RopeScaling           *modeling.RopeScaling `json:"rope_scaling,omitempty"`
 	// RopeParameters is how transformers 5 writes rope_theta and
 	// rope_scaling, as one object; check folds it into those two fields.
-	RopeParameters   *RopeParameters `json:"rope_parameters,omitempty"`
-	AttentionBias    bool            `json:"attention_bias,omitempty"`
-	AttentionDropout float64         `json:"attention_dropout,omitempty"`
-	MLPBias          bool            `json:"mlp_bias,omitempty"`
-	SlidingWindow    *int            `json:"sliding_window,omitempty"` // Mistral
-	TorchDtype       string          `json:"torch_dtype,omitempty"`
+	RopeParameters   *modeling.RopeParameters `json:"rope_parameters,omitempty"`
+	AttentionBias    bool                     `json:"attention_bias,omitempty"`
+	AttentionDropout float64                  `json:"attention_dropout,omitempty"`
+	MLPBias          bool                     `json:"mlp_bias,omitempty"`
+	SlidingWindow    *int                     `json:"sliding_window,omitempty"` // Mistral
+	TorchDtype       string                   `json:"torch_dtype,omitempty"`
 }
 
 // Required lists the config.json fields that have no default here.
@@ -55,41 +55,11 @@ func ReadConfig(dir string) (*Config, error) {
 }
 
 // check fills Hugging Face's defaults and validates the sizes.
-// RopeParameters is transformers 5's rope_parameters: the rotary base and
-// the scaling, in one object.
-type RopeParameters struct {
-	RopeTheta float64 `json:"rope_theta,omitempty"`
-	modeling.RopeScaling
-}
-
-// foldRopeParameters moves rope_parameters into RopeTheta and RopeScaling,
-// refusing a config that gives both layouts with different values.
-func (c *Config) foldRopeParameters(path string) error {
-	rp := c.RopeParameters
-	if rp == nil {
-		return nil
-	}
-	if c.RopeTheta != 0 && rp.RopeTheta != 0 && c.RopeTheta != rp.RopeTheta {
-		return fmt.Errorf("%s: field \"rope_theta\" (%v) and \"rope_parameters.rope_theta\" (%v) differ", path, c.RopeTheta, rp.RopeTheta)
-	}
-	if rp.RopeTheta != 0 {
-		c.RopeTheta = rp.RopeTheta
-	}
-	if rp.Kind() != "default" {
-		if c.RopeScaling != nil && *c.RopeScaling != rp.RopeScaling {
-			return fmt.Errorf("%s: fields \"rope_scaling\" and \"rope_parameters\" give different scalings", path)
-		}
-		scaling := rp.RopeScaling
-		c.RopeScaling = &scaling
-	}
-	c.RopeParameters = nil
-	return nil
-}
-
 func (c *Config) check(path string) error {
-	if err := c.foldRopeParameters(path); err != nil {
+	if err := c.RopeParameters.Fold(path, &c.RopeTheta, &c.RopeScaling); err != nil {
 		return err
 	}
+	c.RopeParameters = nil
 	if c.ModelType == "" {
 		c.ModelType = "llama"
 	}

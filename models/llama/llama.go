@@ -122,7 +122,7 @@ func (m *Model) graph(s modeling.Scope, ids, positions *Node, attend modeling.At
 		h := l.RMSNorm(x, "input_layernorm", c.RMSNormEps)
 		x = Add(x, m.attention(l.At("self_attn"), i, h, positions, attend))
 		h = l.RMSNorm(x, "post_attention_layernorm", c.RMSNormEps)
-		x = Add(x, m.mlp(l.At("mlp"), h))
+		x = Add(x, l.At("mlp").GatedMLP(h, modeling.Activation(c.HiddenAct), c.IntermediateSize, c.MLPBias))
 	}
 	x = s.RMSNorm(s.EndBlocks(x), "model.norm", c.RMSNormEps)
 	hidden = append(hidden, x)
@@ -145,15 +145,6 @@ func (m *Model) attention(s modeling.Scope, layer int, h, positions *Node, atten
 	q = modeling.ApplyRotary(q, positions, m.invFreq)
 	k = modeling.ApplyRotary(k, positions, m.invFreq)
 	return s.Linear(modeling.MergeHeads(attend(layer, q, k, v)), "o_proj", modeling.RowParallel, c.HiddenSize, c.AttentionBias)
-}
-
-// mlp is LlamaMLP: down(act(gate(x)) · up(x)).
-func (m *Model) mlp(s modeling.Scope, h *Node) *Node {
-	c := m.Config
-	col, i := modeling.ColumnParallel, c.IntermediateSize
-	act := modeling.Activation(c.HiddenAct)
-	gated := Mul(act(s.Linear(h, "gate_proj", col, i, c.MLPBias)), s.Linear(h, "up_proj", col, i, c.MLPBias))
-	return s.Linear(gated, "down_proj", modeling.RowParallel, c.HiddenSize, c.MLPBias)
 }
 
 // ModelType returns "llama" or "mistral", as config.json says.

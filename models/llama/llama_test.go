@@ -2,7 +2,6 @@ package llama
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,40 +13,11 @@ import (
 	"github.com/trustformers/trustformers-go/models/modeling"
 )
 
-// checkFamily compares a model with its golden outputs: full forward (logits,
-// hidden states, attentions), padded batch, KV-cache steps, and bf16 weights
-// where the golden has them, and a left-padded batch.
+// checkFamily compares a model with its golden outputs (see
+// decodetest.CheckGolden).
 func checkFamily(t *testing.T, family string, m *Model) {
-	g := golden.Load(t, family)
-	ids := golden.IDs(t, g, "input_ids")
-	out, err := m.Forward(modeling.Batch{IDs: ids}, modeling.ForwardOptions{HiddenStates: true, Attentions: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := golden.Report{}
-	r["logits"] = golden.Check(t, g, "logits", out.Logits, golden.Tolerance)
-	for i, h := range out.HiddenStates {
-		r["hidden"] = max(r["hidden"], golden.Check(t, g, fmt.Sprintf("hidden.%d", i), h, golden.Tolerance))
-	}
-	for i, a := range out.Attentions {
-		r["attn"] = max(r["attn"], golden.Check(t, g, fmt.Sprintf("attn.%d", i), a, golden.Tolerance))
-	}
-	right := golden.IDs(t, g, "padded.attention_mask")
-	padded, err := m.Forward(modeling.Batch{IDs: ids, AttentionMask: right}, modeling.ForwardOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r["padded"] = golden.CheckMasked(t, g, "padded.logits", padded.Logits, right, golden.Tolerance)
-	r["kv"] = golden.Check(t, g, "kv.step_logits", decodetest.StepThrough(t, m.Decoder, ids, golden.Int(t, g, "kv.prefix_len")), golden.Tolerance)
-	// The left-padded batch, with the positions Hugging Face's generate() gives it.
-	mask := golden.IDs(t, g, "leftpad.attention_mask")
-	left, err := m.Forward(modeling.Batch{IDs: golden.IDs(t, g, "leftpad.input_ids"), AttentionMask: mask,
-		PositionIDs: golden.IDs(t, g, "leftpad.position_ids")}, modeling.ForwardOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r["leftpad"] = golden.CheckMasked(t, g, "leftpad.logits", left.Logits, mask, golden.Tolerance)
-	t.Logf("%s: max |diff| against Hugging Face's own class: %s", family, r)
+	t.Helper()
+	decodetest.CheckGolden(t, family, m.Decoder)
 }
 
 func load(t *testing.T, family, folder string) *Model {
