@@ -26,6 +26,7 @@ import (
 	"github.com/trustformers/trustformers-go/models/gpt2"
 	"github.com/trustformers/trustformers-go/models/llama"
 	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/models/qwen"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
 
@@ -67,6 +68,7 @@ var (
 var (
 	_ CausalLM = (*gpt2.Model)(nil)
 	_ CausalLM = (*llama.Model)(nil)
+	_ CausalLM = (*qwen.Model)(nil)
 	_ Model    = (*bert.Model)(nil)
 )
 
