@@ -18,6 +18,7 @@ import (
 	"github.com/trustformers/trustformers-go/models/gpt2"
 	"github.com/trustformers/trustformers-go/models/llama"
 	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/models/qwen"
 	"github.com/trustformers/trustformers-go/models/weights"
 	"github.com/trustformers/trustformers-go/training"
 )
@@ -52,6 +53,20 @@ var families = []family{
 			}
 			return m.Decoder, func(set *weights.Set) *modeling.Decoder {
 				fresh, err := gpt2.New(m.Config, set, m.Backend)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return fresh.Decoder
+			}
+		}},
+	{"qwen3", []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
+		func(t *testing.T) (*modeling.Decoder, func(*weights.Set) *modeling.Decoder) {
+			m, err := qwen.Load(filepath.Join(golden.Dir("qwen3"), "model"), golden.Backend(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m.Decoder, func(set *weights.Set) *modeling.Decoder {
+				fresh, err := qwen.New(m.Config, set, m.Backend)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -268,7 +283,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			if set.Len() != 2*len(a.Modules()) {
 				t.Fatalf("%d tensors saved for %d modules", set.Len(), len(a.Modules()))
 			}
-			prefix := map[string]string{"llama": "base_model.model.", "gpt2": "base_model.model.transformer."}[f.name]
+			prefix := map[string]string{"llama": "base_model.model.", "qwen3": "base_model.model.", "gpt2": "base_model.model.transformer."}[f.name]
 			for _, module := range a.Modules() {
 				w := d.Params().Variable(module + ".weight").Shape().Dimensions // [out, in]
 				for suffix, dims := range map[string][]int{".lora_A.weight": {3, w[1]}, ".lora_B.weight": {w[0], 3}} {
