@@ -195,6 +195,9 @@ func (c *Config) check(path string) error {
 	if c.SlidingWindow != nil && *c.SlidingWindow <= 0 {
 		return fmt.Errorf("%s: field \"sliding_window\" must be positive or null, got %d", path, *c.SlidingWindow)
 	}
+	if p := c.PadTokenID; p != nil && (*p < -c.VocabSize || *p >= c.VocabSize) {
+		return fmt.Errorf("%s: field \"pad_token_id\" (%d) is outside the vocabulary of %d (nn.Embedding's padding_idx must index it)", path, *p, c.VocabSize)
+	}
 	if d := c.RotaryDim(); d <= 0 || d%2 != 0 {
 		return fmt.Errorf("%s: field \"partial_rotary_factor\" (%v) rotates %d of each head's %d features; the rotary embedding needs a positive even number",
 			path, c.PartialRotaryFactor, d, c.HeadDim())
@@ -233,6 +236,19 @@ func (c *Config) Rotary() (modeling.Rotary, error) {
 	default:
 		return modeling.Rotary{}, fmt.Errorf("rope_scaling: type %q not supported (Phi-3 supports longrope)", kind)
 	}
+}
+
+// PaddingRow returns the embedding row of pad_token_id (a negative id
+// counts from the end, as nn.Embedding's padding_idx does), and whether the
+// config has one.
+func (c *Config) PaddingRow() (int, bool) {
+	if c.PadTokenID == nil {
+		return 0, false
+	}
+	if p := *c.PadTokenID; p < 0 {
+		return p + c.VocabSize, true
+	}
+	return *c.PadTokenID, true
 }
 
 // Window returns the sliding attention window, 0 when there is none.

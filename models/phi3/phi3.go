@@ -91,6 +91,11 @@ func (m *Model) graph(s modeling.Scope, ids, positions *Node, attend modeling.At
 		embed = modeling.LMHead // the embedding is also the head
 	}
 	x := s.Embed(ids, "model.embed_tokens.weight", embed, c.VocabSize, c.HiddenSize)
+	if pad, ok := c.PaddingRow(); ok && !s.Inference() {
+		// nn.Embedding's padding_idx: lookups of the padding token send no
+		// gradient to its row.
+		x = Where(Equal(ids, Scalar(ids.Graph(), ids.DType(), pad)), StopGradient(x), x)
+	}
 	var hidden []*Node
 	for i := range c.NumHiddenLayers {
 		l := s.At("model.layers.%d", i)
@@ -193,8 +198,9 @@ func lastPositions(logits *tensors.Tensor, n int) (*tensors.Tensor, error) {
 func (m *Model) ModelType() string { return m.Config.ModelType }
 
 // NewRandom returns a model with cfg's shape and freshly initialized weights
-// (normal with initializer_range, 0.02 by default; RMSNorms 1), for training
-// from scratch and benchmarks.
+// (normal with initializer_range, 0.02 by default; RMSNorms 1; the
+// embedding's pad_token_id row 0, as Hugging Face's _init_weights), for
+// training from scratch and benchmarks.
 func NewRandom(cfg *Config, seed uint64, backend compute.Backend) (*Model, error) {
 	if err := cfg.check("config"); err != nil {
 		return nil, err
@@ -207,5 +213,12 @@ func NewRandom(cfg *Config, seed uint64, backend compute.Backend) (*Model, error
 	if err != nil {
 		return nil, err
 	}
-	return New(cfg, modeling.RandomWeights(sp, seed, cfg.InitializerRange), backend)
+	set := modeling.RandomWeights(sp, seed, cfg.InitializerRange)
+	if pad, ok := cfg.PaddingRow(); ok {
+		table, _ := set.Get("model.embed_tokens.weight")
+		table.MutableFlatData(func(flat any) {
+			clear(flat.([]float32)[pad*cfg.HiddenSize : (pad+1)*cfg.HiddenSize])
+		})
+	}
+	return New(cfg, set, backend)
 }

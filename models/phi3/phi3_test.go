@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/internal/decodetest"
 	"github.com/trustformers/trustformers-go/internal/golden"
@@ -282,6 +283,74 @@ func TestBadConfig(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "config.json"), []byte("{"+tc.json+"}"), 0o644)
 		if _, err := ReadConfig(dir); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "config.json") {
 			t.Errorf("config %s: err = %v; want one naming config.json and %s", tc.json, err, tc.want)
+		}
+	}
+}
+
+// TestPaddingRowGradient: the gradient of sum(logits · r) with respect to
+// the untied embedding, from ids holding pad_token_id, equals
+// Phi3ForCausalLM's, whose nn.Embedding(padding_idx) sends the padding
+// row nothing from its lookups.
+func TestPaddingRowGradient(t *testing.T) {
+	m := load(t, "phi3/base")
+	g := golden.Load(t, "phi3/padgrad")
+	ids := golden.IDs(t, g, "input_ids")
+	r := tensors.MustCopyFlatData[float32](golden.Float(t, g, "r"))
+	const table = "model.embed_tokens.weight"
+	e, err := m.Params().NewExec(m.Backend, func(in []*Node) []*Node {
+		logits, _, _ := m.ForwardGraph(in[0], in[1], nil)
+		loss := ReduceAllSum(Mul(logits, in[2]))
+		return Gradient(loss, m.Params().Raw(in[0].Graph(), table))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, n := len(ids), len(ids[0])
+	positions := make([][]int32, b)
+	for i := range positions {
+		for j := range n {
+			positions[i] = append(positions[i], int32(j))
+		}
+	}
+	flat := func(rows [][]int32) *tensors.Tensor {
+		var f []int32
+		for _, row := range rows {
+			f = append(f, row...)
+		}
+		return tensors.FromFlatDataAndDimensions(f, b, n)
+	}
+	out, err := e.Call(flat(ids), flat(positions), tensors.FromFlatDataAndDimensions(r, b, n, m.Config.VocabSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := golden.Check(t, g, "grad.embed_tokens", out[0], golden.Tolerance)
+	t.Logf("embedding gradient: max |diff| %.2g", d)
+}
+
+// TestNewRandomZeroesPaddingRow: as Hugging Face's _init_weights, a random
+// model's embedding row of pad_token_id is 0 (and only that row).
+func TestNewRandomZeroesPaddingRow(t *testing.T) {
+	cfg, err := ReadConfig(filepath.Join(golden.Dir("phi3/base"), "model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewRandom(cfg, 1, golden.Backend(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := m.Params().Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb, _ := set.Get("model.embed_tokens.weight")
+	flat, d := tensors.MustCopyFlatData[float32](emb), cfg.HiddenSize
+	for row := range cfg.VocabSize {
+		zero := true
+		for _, v := range flat[row*d : (row+1)*d] {
+			zero = zero && v == 0
+		}
+		if zero != (row == *cfg.PadTokenID) {
+			t.Errorf("embedding row %d is zero: %v (pad_token_id %d)", row, zero, *cfg.PadTokenID)
 		}
 	}
 }

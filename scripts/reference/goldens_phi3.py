@@ -9,6 +9,8 @@ OUT_DIR defaults to models/testdata/golden/phi3. It writes
 - longrope/: rope_scaling of type longrope (random short and long factors), original_max_position_embeddings 8
   with max_position_embeddings 64 (so the attention factor sqrt(1 + ln 8 / ln 8) scales cos and sin),
   partial_rotary_factor 0.75 (12 of 16 features rotate), one key/value head, a tied head;
+- padgrad/: the gradient of sum(logits * r) on base/'s embedding from ids that hold pad_token_id (no gradient
+  reaches the padding row from its lookups: nn.Embedding's padding_idx);
 - rope_cases.json: the inverse frequencies (short and long) and attention factor that transformers'
   _compute_longrope_parameters gives for configs spelling longrope every way Phi3Config reads it.
 
@@ -73,6 +75,19 @@ def base():
                       sliding_window=4)
     mg.OUT = OUT
     mg.llama_case("base", Phi3ForCausalLM, cfg, weights(32, 4, 2, tie=False))
+
+
+def padding_gradient():
+    """The gradient of sum(logits * R) with respect to the base model's embedding, from ids holding pad_token_id:
+    nn.Embedding(padding_idx=pad_token_id) gives the padding row no gradient from its lookups."""
+    model = mg.hf(Phi3ForCausalLM, os.path.join(OUT, "base", "model"))
+    ids = torch.randint(0, V - 1, (2, 6))
+    ids[0, 1], ids[1, 4] = PAD, PAD
+    r = mg.rnd(2, 6, V, std=0.1)
+    (model(ids).logits * r).sum().backward()
+    g = {"input_ids": ids, "r": r, "grad.embed_tokens": model.model.embed_tokens.weight.grad}
+    os.makedirs(os.path.join(OUT, "padgrad"), exist_ok=True)
+    mg.save_golden(os.path.join(OUT, "padgrad"), g, {"family": "phi3", "reference": "transformers.Phi3ForCausalLM (eager)"})
 
 
 def longrope_config():
@@ -165,4 +180,5 @@ if __name__ == "__main__":
     base()
     longrope()
     rope_cases()
+    padding_gradient()
     print("phi3 goldens written to", os.path.normpath(OUT))
