@@ -262,6 +262,8 @@ type Cache struct {
 	valid [][]int32
 	// next[b] is the position the next real token of row b gets.
 	next []int32
+	// fed[b] and fedMask[b] are the ids and mask row b was given so far.
+	fed, fedMask [][]int32
 }
 
 // Free releases the cache's memory now (ONNX Runtime's is C memory that
@@ -317,10 +319,12 @@ func (c *Cache) Reorder(rows []int) error {
 		}
 	}
 	valid, next := make([][]int32, batch), make([]int32, batch)
+	fed, fedMask := make([][]int32, batch), make([][]int32, batch)
 	for to, from := range rows {
 		valid[to], next[to] = slices.Clone(c.valid[from]), c.next[from]
+		fed[to], fedMask[to] = slices.Clone(c.fed[from]), slices.Clone(c.fedMask[from])
 	}
-	c.valid, c.next = valid, next
+	c.valid, c.next, c.fed, c.fedMask = valid, next, fed, fedMask
 	return nil
 }
 
@@ -338,7 +342,8 @@ func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 		return nil, fmt.Errorf("cache: %d rows of %d tokens need %.1f GB of keys and values, and a step twice that; this process may take %.1f GB more (ask for fewer new tokens)",
 			batch, maxLen, need/1e9, have/1e9)
 	}
-	c := &Cache{MaxLen: maxLen, valid: make([][]int32, batch), next: make([]int32, batch)}
+	c := &Cache{MaxLen: maxLen, valid: make([][]int32, batch), next: make([]int32, batch),
+		fed: make([][]int32, batch), fedMask: make([][]int32, batch)}
 	for i := range c.valid {
 		c.valid[i] = make([]int32, maxLen)
 	}
@@ -452,6 +457,7 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 		return nil, err
 	}
 	c.Len += T
+	c.record(ids, newValid)
 	return logits, nil
 }
 

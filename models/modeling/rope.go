@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -94,18 +93,5 @@ func positiveFinite(v float64) bool { return v > 0 && !math.IsInf(v, 1) }
 // times invFreq, in Hugging Face's "rotate half" layout: feature i pairs with
 // feature i + d/2.
 func ApplyRotary(x, positions *Node, invFreq []float64) *Node {
-	g := x.Graph()
-	inv := make([]float32, len(invFreq))
-	for i, f := range invFreq {
-		inv[i] = float32(f)
-	}
-	pos := ConvertDType(positions, dtypes.Float32)                            // [B, T]
-	freqs := Mul(InsertAxes(pos, -1), Reshape(Const(g, inv), 1, 1, len(inv))) // [B, T, d/2]
-	emb := InsertAxes(Concatenate([]*Node{freqs, freqs}, -1), 1)              // [B, 1, T, d]
-	cos, sin := Cos(emb), Sin(emb)
-	half := len(inv)
-	x1 := SliceAxis(x, -1, AxisRange(0, half))
-	x2 := SliceAxis(x, -1, AxisRange(half, 2*half))
-	rotated := Concatenate([]*Node{Neg(x2), x1}, -1)
-	return Add(Mul(x, cos), Mul(rotated, sin))
+	return rotateHalf(x, positions, floatConst(x.Graph(), invFreq), 1)
 }
