@@ -86,6 +86,10 @@ func (c *Config) foldRopeParameters(path string) error {
 	return nil
 }
 
+// Check fills Hugging Face's defaults and validates the sizes, naming path
+// in errors; families whose config extends LLaMA's (Mixtral) call it.
+func (c *Config) Check(path string) error { return c.check(path) }
+
 func (c *Config) check(path string) error {
 	if err := c.foldRopeParameters(path); err != nil {
 		return err
