@@ -1,5 +1,5 @@
 // Package models loads any supported model by its config.json's model_type:
-// GPT-2, BERT, LLaMA (1, 2, 3) and Mistral, from a Hugging Face model folder,
+// GPT-2, BERT, LLaMA (1, 2, 3), Mistral and Mixtral, from a Hugging Face model folder,
 // a model name found in (or downloaded into) the Hugging Face cache, a
 // llama2.c checkpoint, or a llama.cpp GGUF file of the "llama" architecture.
 //
@@ -8,7 +8,7 @@
 //	m, err := models.Load("path/to/bert", backend)          // any family
 //
 // Each family lives in its own package (models/gpt2, models/bert,
-// models/llama) with its config, its network in one file and its weight
+// models/llama, models/mixtral) with its config, its network in one file and its weight
 // names; models/modeling holds what they share. Load finds the family by
 // model_type in a registry: this package registers the built-in families,
 // and Register adds one written outside the module.
@@ -25,6 +25,7 @@ import (
 	"github.com/trustformers/trustformers-go/models/bert"
 	"github.com/trustformers/trustformers-go/models/gpt2"
 	"github.com/trustformers/trustformers-go/models/llama"
+	"github.com/trustformers/trustformers-go/models/mixtral"
 	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
@@ -42,7 +43,8 @@ type Model interface {
 	Params() *modeling.Params
 }
 
-// CausalLM is a decoder-only language model: GPT-2, LLaMA, Mistral.
+// CausalLM is a decoder-only language model: GPT-2, LLaMA, Mistral,
+// Mixtral.
 type CausalLM interface {
 	Model
 	Forward(b modeling.Batch, opts modeling.ForwardOptions) (*modeling.Output, error)
@@ -67,6 +69,7 @@ var (
 var (
 	_ CausalLM = (*gpt2.Model)(nil)
 	_ CausalLM = (*llama.Model)(nil)
+	_ CausalLM = (*mixtral.Model)(nil)
 	_ Model    = (*bert.Model)(nil)
 )
 
