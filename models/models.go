@@ -1,5 +1,6 @@
 // Package models loads any supported model by its config.json's model_type:
-// GPT-2, BERT, LLaMA (1, 2, 3), Mistral and Phi-3, from a Hugging Face model folder,
+// GPT-2, BERT, LLaMA (1, 2, 3), Mistral, Qwen2/Qwen3, Gemma 2/Gemma 3,
+// Phi-3, Mixtral and Mamba, from a Hugging Face model folder,
 // a model name found in (or downloaded into) the Hugging Face cache, a
 // llama2.c checkpoint, or a llama.cpp GGUF file of the "llama" architecture.
 //
@@ -8,7 +9,8 @@
 //	m, err := models.Load("path/to/bert", backend)          // any family
 //
 // Each family lives in its own package (models/gpt2, models/bert,
-// models/llama, models/phi3) with its config, its network in one file and its weight
+// models/llama, models/qwen, models/gemma, models/phi3, models/mixtral,
+// models/mamba) with its config, its network in one file and its weight
 // names; models/modeling holds what they share. Load finds the family by
 // model_type in a registry: this package registers the built-in families,
 // and Register adds one written outside the module.
@@ -25,6 +27,7 @@ import (
 	"github.com/trustformers/trustformers-go/models/bert"
 	"github.com/trustformers/trustformers-go/models/gpt2"
 	"github.com/trustformers/trustformers-go/models/llama"
+	"github.com/trustformers/trustformers-go/models/mixtral"
 	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/phi3"
 	"github.com/trustformers/trustformers-go/models/qwen"
@@ -44,7 +47,8 @@ type Model interface {
 	Params() *modeling.Params
 }
 
-// CausalLM is a decoder-only language model: GPT-2, LLaMA, Mistral, Phi-3.
+// CausalLM is a decoder-only language model: GPT-2, LLaMA, Mistral, Qwen,
+// Gemma, Phi-3, Mixtral, Mamba.
 type CausalLM interface {
 	Model
 	Forward(b modeling.Batch, opts modeling.ForwardOptions) (*modeling.Output, error)
@@ -71,6 +75,7 @@ var (
 	_ CausalLM = (*llama.Model)(nil)
 	_ CausalLM = (*qwen.Model)(nil)
 	_ CausalLM = (*phi3.Model)(nil)
+	_ CausalLM = (*mixtral.Model)(nil)
 	_ Model    = (*bert.Model)(nil)
 )
 

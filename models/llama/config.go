@@ -55,6 +55,9 @@ func ReadConfig(dir string) (*Config, error) {
 }
 
 // check fills Hugging Face's defaults and validates the sizes.
+// Check fills Hugging Face's defaults and validates the sizes, naming path
+// in errors; families whose config extends LLaMA's (Mixtral) call it.
+func (c *Config) Check(path string) error { return c.check(path) }
 func (c *Config) check(path string) error {
 	if err := c.RopeParameters.Fold(path, &c.RopeTheta, &c.RopeScaling); err != nil {
 		return err

@@ -31,6 +31,11 @@ type ForwardOptions struct {
 	HiddenStates bool
 	// Attentions returns every layer's attention probabilities [B, H, T, T].
 	Attentions bool
+	// RouterLogits returns a mixture of experts' router logits, one
+	// [B, T, experts] per sparse layer stacked into [layers, B, T, experts]
+	// (Hugging Face's output_router_logits): which experts each token
+	// went to. A network without experts cannot return them.
+	RouterLogits bool
 }
 
 // dims checks that rows is rectangular and returns its dimensions; name is

@@ -13,6 +13,9 @@ type Output struct {
 	Logits       *tensors.Tensor
 	HiddenStates []*tensors.Tensor
 	Attentions   []*tensors.Tensor
+	// RouterLogits are a mixture of experts' router logits
+	// [sparse layers, B, T, experts] (ForwardOptions.RouterLogits).
+	RouterLogits *tensors.Tensor
 }
 
 // AttentionWeights returns the attention probabilities of batch row row

@@ -59,9 +59,10 @@ func (r *Runner) Program(key string, graph func(in []*Node) []*Node) (*Program, 
 }
 
 // Outputs appends to outs what o asks a forward pass to return besides its
-// head's outputs: the hidden states, then the attention probabilities. A
-// family's forward graph ends with it, and Forward's caller reads the
-// results back with Split.
+// head's outputs: the hidden states, the attention probabilities, then the
+// router logits the network recorded (see Scope.Record). A family's
+// forward graph ends with it, and Forward's caller reads the results back
+// with Split.
 func (o ForwardOptions) Outputs(outs, hidden, probs []*Node) []*Node {
 	if o.HiddenStates {
 		outs = append(outs, hidden...)
@@ -69,12 +70,20 @@ func (o ForwardOptions) Outputs(outs, hidden, probs []*Node) []*Node {
 	if o.Attentions {
 		outs = append(outs, probs...)
 	}
+	if o.RouterLogits {
+		routers := Recorded(outs[0].Graph(), RouterLogits)
+		if len(routers) == 0 {
+			panic("the network has no mixture of experts: it has no router logits to return")
+		}
+		outs = append(outs, Stack(routers, 0))
+	}
 	return outs
 }
 
 // Split divides the results of a forward program whose graph ended with
 // Outputs over a network of layers layers: the head's results first, and
-// the Output's HiddenStates (layers+1) and Attentions (layers) as o asked.
+// the Output's HiddenStates (layers+1), Attentions (layers) and
+// RouterLogits as o asked.
 func (o ForwardOptions) Split(res []*tensors.Tensor, layers int) (head []*tensors.Tensor, out Output) {
 	extra := 0
 	if o.HiddenStates {
@@ -83,12 +92,18 @@ func (o ForwardOptions) Split(res []*tensors.Tensor, layers int) (head []*tensor
 	if o.Attentions {
 		extra += layers
 	}
+	if o.RouterLogits {
+		extra++
+	}
 	head, res = res[:len(res)-extra], res[len(res)-extra:]
 	if o.HiddenStates {
 		out.HiddenStates, res = res[:layers+1], res[layers+1:]
 	}
 	if o.Attentions {
-		out.Attentions = res[:layers]
+		out.Attentions, res = res[:layers], res[layers:]
+	}
+	if o.RouterLogits {
+		out.RouterLogits = res[0]
 	}
 	return head, out
 }
@@ -96,7 +111,7 @@ func (o ForwardOptions) Split(res []*tensors.Tensor, layers int) (head []*tensor
 // Key is the key under which a family's Runner keeps the forward program
 // with these outputs.
 func (o ForwardOptions) Key() string {
-	return fmt.Sprintf("forward/%v/%v", o.HiddenStates, o.Attentions)
+	return fmt.Sprintf("forward/%v/%v/%v", o.HiddenStates, o.Attentions, o.RouterLogits)
 }
 
 // Inputs checks b against a network's limits — at most maxPositions tokens

@@ -44,9 +44,15 @@ const (
 	// token embedding is declared with this role); it splits by vocabulary
 	// rows.
 	LMHead
+	// ExpertParallel weights hold one slice per expert of a mixture of
+	// experts along their first axis ([experts, out, in]: Mixtral's fused
+	// gate_up_proj and down_proj); they split by experts, so that each
+	// device runs its own experts on every token and the experts' weighted
+	// outputs are added across devices.
+	ExpertParallel
 )
 
-var roleNames = [...]string{"whole", "column-parallel", "column-bias", "row-parallel", "embedding", "lm-head"}
+var roleNames = [...]string{"whole", "column-parallel", "column-bias", "row-parallel", "embedding", "lm-head", "expert-parallel"}
 
 // String returns the role's name ("column-parallel", ...).
 func (r Role) String() string {
@@ -76,8 +82,9 @@ const (
 	// TensorParallel (Megatron) splits projections by their roles over the
 	// mesh's "model" axis: column-parallel query, key, value, up and gate
 	// projections, row-parallel attention output and down projections, the
-	// embedding and LM head by vocabulary. On a mesh that also has a "data"
-	// axis the batch is split over it (2-D parallelism).
+	// embedding and LM head by vocabulary, a mixture of experts' weights by
+	// experts (expert parallelism). On a mesh that also has a "data" axis
+	// the batch is split over it (2-D parallelism).
 	TensorParallel
 )
 
@@ -155,7 +162,7 @@ func (s *Sharding) WeightSpec(name string, role Role, dims []int) (*distributed.
 	if s.Strategy == TensorParallel || (s.Strategy == FullyShard && s.Mesh.Has(xla.AxisModel)) {
 		axis := -1
 		switch role {
-		case ColumnParallel, ColumnBias, Embedding, LMHead:
+		case ColumnParallel, ColumnBias, Embedding, LMHead, ExpertParallel:
 			axis = 0
 		case RowParallel:
 			axis = 1
@@ -185,8 +192,11 @@ func (s *Sharding) WeightSpec(name string, role Role, dims []int) (*distributed.
 }
 
 func vocabHint(r Role) string {
-	if r == Embedding || r == LMHead {
+	switch r {
+	case Embedding, LMHead:
 		return ", or pad vocab_size to a multiple of it, as Megatron does"
+	case ExpertParallel:
+		return ": the experts are divided among its devices"
 	}
 	return ""
 }

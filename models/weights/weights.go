@@ -143,6 +143,15 @@ func (s *Set) Add(name string, t *tensors.Tensor, file string) {
 	s.files[name] = file
 }
 
+// AddComputed puts tensor name, of shape, in the set without computing it:
+// read makes it each time it is asked for, as a new tensor the caller then
+// owns, so that a loader holds one such tensor at a time (a family whose
+// checkpoints store a weight in pieces, one per expert, stacks them so).
+// file names where it comes from in errors.
+func (s *Set) AddComputed(name string, shape shapes.Shape, file string, read func() (*tensors.Tensor, error)) {
+	s.addLazy(name, file, lazyTensor{shape: shape, read: read})
+}
+
 // Get returns the tensor called name. A tensor a file reader left in its
 // file (ReadSafetensors) is read now, each time: a read that fails reports
 // false (Float32 returns the error itself). Use Has to test for a tensor.
