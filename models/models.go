@@ -25,6 +25,7 @@ import (
 	"github.com/trustformers/trustformers-go/models/bert"
 	"github.com/trustformers/trustformers-go/models/gpt2"
 	"github.com/trustformers/trustformers-go/models/llama"
+	"github.com/trustformers/trustformers-go/models/mamba"
 	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
@@ -67,6 +68,7 @@ var (
 var (
 	_ CausalLM = (*gpt2.Model)(nil)
 	_ CausalLM = (*llama.Model)(nil)
+	_ CausalLM = (*mamba.Model)(nil)
 	_ Model    = (*bert.Model)(nil)
 )
 

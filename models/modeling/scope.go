@@ -261,4 +261,8 @@ type Engine struct {
 	// of the whole table, which ONNX Runtime copies even when it is the
 	// identity, and a GatherND; see docs/benchmarks.md).
 	SlicedLookups bool
+	// SequentialScan: a recurrence along time (LinearScan, ScanAuto) runs
+	// faster step by step than as an associative scan (docs/benchmarks.md,
+	// "Mamba's selective scan").
+	SequentialScan bool
 }
