@@ -60,3 +60,16 @@ func TestGenerateMatchesTransformers(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistered checks that models.Load reads model_type "mamba" (that
+// an unknown type lists it among the supported ones is models'
+// TestUnknownModelTypeListsSupported).
+func TestRegistered(t *testing.T) {
+	m, err := models.Load(filepath.Join(golden.Dir("mamba"), "model"), golden.Backend(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.(*mamba.Model); !ok || m.ModelType() != "mamba" {
+		t.Errorf("models.Load gave a %T of model_type %q", m, m.ModelType())
+	}
+}
