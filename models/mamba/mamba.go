@@ -146,7 +146,7 @@ func (m *Model) mixer(s modeling.Scope, h, keep, conv, ssm *Node, scan modeling.
 	proj := s.Linear(x, "x_proj", modeling.RowParallel, r+2*n, false)
 	dt := SliceAxis(proj, -1, AxisRange(0, r))
 	b, cc := SliceAxis(proj, -1, AxisRange(r, r+n)), SliceAxis(proj, -1, AxisRange(r+n, r+2*n))
-	dt = Softplus(s.Linear(dt, "dt_proj", modeling.ColumnParallel, inner, true)) // Δ [B, T, inner]
+	dt = softplus(s.Linear(dt, "dt_proj", modeling.ColumnParallel, inner, true)) // Δ [B, T, inner]
 	a := Neg(Exp(s.Weight("A_log", modeling.Whole, inner, n)))                   // A [inner, n]
 	decay := Exp(Mul(ExpandAxes(dt, -1), modeling.Like(a, ExpandAxes(dt, -1))))  // exp(Δ·A) [B, T, inner, n]
 	drive := Mul(ExpandAxes(Mul(dt, x), -1), ExpandAxes(b, 2))                   // Δ·B·x [B, T, inner, n]
@@ -183,4 +183,11 @@ func (m *Model) convolve(s modeling.Scope, x, past *Node) (*Node, *Node) {
 		out = Add(out, modeling.Like(s.Weight("conv1d.bias", modeling.Whole, inner), out))
 	}
 	return modeling.Activation(c.HiddenAct)(out), SliceAxis(all, 1, AxisRange(t, t+k-1))
+}
+
+// softplus is log(1 + exp(x)), written as max(x, 0) + log1p(exp(-|x|)) so
+// that it neither overflows nor needs IsFinite (GoMLX's Softplus uses it;
+// ONNX Runtime's backend lacks it).
+func softplus(x *Node) *Node {
+	return Add(Max(x, ZerosLike(x)), Log1p(Exp(Neg(Abs(x)))))
 }

@@ -64,18 +64,9 @@ func LinearScan(a, b, h0 *Node, mode ScanMode) *Node {
 	if a.Shape().Dimensions[1] == 1 {
 		return Add(Mul(a, ExpandAxes(h0, 1)), b)
 	}
-	if mode == ScanAuto {
-		mode = ScanParallel
-		if EngineOf(a.Graph().Backend()).SequentialScan {
-			mode = ScanLoop
-		}
-	}
-	switch mode {
+	switch mode.For(a.Graph().Backend()) {
 	case ScanLoop:
-		if hasLoops(a.Graph().Backend()) {
-			return scanLoop(a, b, h0)
-		}
-		return scanUnrolled(a, b, h0)
+		return scanLoop(a, b, h0)
 	case ScanUnrolled:
 		return scanUnrolled(a, b, h0)
 	case ScanParallel:
@@ -88,11 +79,27 @@ func LinearScan(a, b, h0 *Node, mode ScanMode) *Node {
 	panic(fmt.Sprintf("LinearScan: unknown mode %v", mode))
 }
 
-// hasLoops reports whether backend runs While loops.
-func hasLoops(backend compute.Backend) bool {
-	c := backend.Capabilities()
-	return c.Functions && c.Operations[compute.OpTypeWhile]
+// For returns the mode LinearScan runs on backend: ScanAuto becomes the
+// engine's fastest (ScanLoop where Engine.SequentialScan, else
+// ScanParallel), and ScanLoop becomes ScanUnrolled on an engine without
+// loops.
+func (m ScanMode) For(backend compute.Backend) ScanMode {
+	if m == ScanAuto {
+		m = ScanParallel
+		if EngineOf(backend).SequentialScan {
+			m = ScanLoop
+		}
+	}
+	if m == ScanLoop && !hasLoops(backend) {
+		m = ScanUnrolled
+	}
+	return m
 }
+
+// hasLoops reports whether backend runs While loops: the engines with
+// closures (go, XLA) do, though XLA's capabilities do not list While
+// among its operations.
+func hasLoops(backend compute.Backend) bool { return backend.Capabilities().Functions }
 
 // scanUnrolled runs the recurrence as T steps in the graph.
 func scanUnrolled(a, b, h0 *Node) *Node {

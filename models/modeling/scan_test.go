@@ -1,9 +1,13 @@
 package modeling
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"testing"
+	"time"
 
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -55,6 +59,23 @@ func TestLinearScanModes(t *testing.T) {
 	}
 }
 
+// TestScanModeFor checks which mode each CPU engine runs: the sequential
+// scan that docs/benchmarks.md measured fastest, in a While loop where the
+// engine has one.
+func TestScanModeFor(t *testing.T) {
+	backend, spec := golden.Backend(t), os.Getenv("TRUSTFORMERS_TEST_BACKEND")
+	want := ScanLoop
+	if strings.HasPrefix(spec, "onnx") {
+		want = ScanUnrolled
+	}
+	if got := ScanAuto.For(backend); got != want {
+		t.Errorf("%s: ScanAuto runs as %v, want %v", backend, got, want)
+	}
+	if got := ScanParallel.For(backend); got != ScanParallel {
+		t.Errorf("%s: ScanParallel runs as %v", backend, got)
+	}
+}
+
 func TestParseScanMode(t *testing.T) {
 	for _, m := range []ScanMode{ScanAuto, ScanLoop, ScanUnrolled, ScanParallel} {
 		if got, err := ParseScanMode(m.String()); err != nil || got != m {
@@ -63,5 +84,35 @@ func TestParseScanMode(t *testing.T) {
 	}
 	if _, err := ParseScanMode("fast"); err == nil {
 		t.Error("ParseScanMode(\"fast\"): no error")
+	}
+}
+
+// BenchmarkLinearScan measures LinearScan alone on Mamba-130m's state
+// shape ([1, T, 1536, 16]) on the engine TRUSTFORMERS_BENCH_BACKEND names.
+func BenchmarkLinearScan(b *testing.B) {
+	backend, spec := golden.BenchBackend(b)
+	for _, steps := range []int{64, 128, 256, 512} {
+		n := steps * 1536 * 16
+		a, x := make([]float32, n), make([]float32, n)
+		for i := range a {
+			a[i], x[i] = 0.9, 0.1
+		}
+		at, xt := tensors.FromFlatDataAndDimensions(a, 1, steps, 1536, 16), tensors.FromFlatDataAndDimensions(x, 1, steps, 1536, 16)
+		h0 := tensors.FromFlatDataAndDimensions(make([]float32, 1536*16), 1, 1536, 16)
+		for _, mode := range []ScanMode{ScanLoop, ScanUnrolled, ScanParallel} {
+			b.Run(fmt.Sprintf("%s/T=%d/%v", spec, steps, mode), func(b *testing.B) {
+				e := MustNewExec(backend, func(a, b, h0 *Node) *Node {
+					return ReduceSum(LinearScan(a, b, h0, mode), -1)
+				})
+				start := time.Now()
+				e.MustExec(at, xt, h0)[0].FinalizeAll()
+				compile := time.Since(start)
+				b.ResetTimer()
+				for b.Loop() {
+					e.MustExec(at, xt, h0)[0].FinalizeAll()
+				}
+				b.ReportMetric(compile.Seconds(), "compile-s")
+			})
+		}
 	}
 }
