@@ -127,6 +127,6 @@ func ExampleRegister() {
 	fmt.Println("generated:", ids)
 	// Output:
 	// weights: [attn.weight embed.weight out.weight]
-	// supported: [bert gemma2 gemma3_text gpt2 llama mistral phi3 qwen2 qwen3 tiny-attention]
+	// supported: [bert gemma2 gemma3_text gpt2 llama mamba mistral mixtral phi3 qwen2 qwen3 tiny-attention]
 	// generated: [2 6 3 2 6 3]
 }

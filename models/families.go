@@ -8,6 +8,7 @@ import (
 	"github.com/trustformers/trustformers-go/models/gemma"
 	"github.com/trustformers/trustformers-go/models/gpt2"
 	"github.com/trustformers/trustformers-go/models/llama"
+	"github.com/trustformers/trustformers-go/models/mamba"
 	"github.com/trustformers/trustformers-go/models/mixtral"
 	"github.com/trustformers/trustformers-go/models/phi3"
 	"github.com/trustformers/trustformers-go/models/qwen"
@@ -24,6 +25,7 @@ func init() {
 		{ModelTypes: []string{gemma.Gemma2, gemma.Gemma3}, New: fromConfig(gemma.ReadConfig, gemma.New), Random: randomFromConfig(gemma.ReadConfig, gemma.NewRandom)},
 		{ModelTypes: []string{"phi3"}, New: fromConfig(phi3.ReadConfig, phi3.New), Random: randomFromConfig(phi3.ReadConfig, phi3.NewRandom)},
 		{ModelTypes: []string{"mixtral"}, New: fromConfig(mixtral.ReadConfig, mixtral.New), Random: randomFromConfig(mixtral.ReadConfig, mixtral.NewRandom)},
+		{ModelTypes: []string{"mamba"}, New: fromConfig(mamba.ReadConfig, mamba.New), Random: randomFromConfig(mamba.ReadConfig, mamba.NewRandom)},
 		{ModelTypes: []string{"bert"}, New: fromConfig(bert.ReadConfig, bert.New), Random: randomFromConfig(bert.ReadConfig,
 			func(c *bert.Config, seed uint64, backend compute.Backend) (*bert.Model, error) {
 				return bert.NewRandom(c, c.ArchitectureHead(), seed, backend)

@@ -27,6 +27,7 @@ import (
 	"github.com/trustformers/trustformers-go/models/bert"
 	"github.com/trustformers/trustformers-go/models/gpt2"
 	"github.com/trustformers/trustformers-go/models/llama"
+	"github.com/trustformers/trustformers-go/models/mamba"
 	"github.com/trustformers/trustformers-go/models/mixtral"
 	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/phi3"
@@ -76,6 +77,7 @@ var (
 	_ CausalLM = (*qwen.Model)(nil)
 	_ CausalLM = (*phi3.Model)(nil)
 	_ CausalLM = (*mixtral.Model)(nil)
+	_ CausalLM = (*mamba.Model)(nil)
 	_ Model    = (*bert.Model)(nil)
 )
 

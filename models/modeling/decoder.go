@@ -254,9 +254,16 @@ func (d *Decoder) forwardGraph(s Scope, ids, positions, mask *Node) (logits *Nod
 // into their slots on the host (ONNX Runtime cannot update a graph input in
 // place, and a DynamicUpdateSlice there costs several passes over the whole
 // cache: at batch 8 it took most of a decoding step).
+//
+// A recurrent family's cache (see Recurrent) holds no keys or values but
+// the state its network carries from token to token, in State.
 type Cache struct {
 	// K and V are the cache's tensors on one device.
 	K, V []*tensors.Tensor
+	// State is a recurrent network's state after the tokens so far, each
+	// tensor's first axis the batch (Mamba: per layer, the convolution's
+	// last inputs and the state-space model's state).
+	State []*tensors.Tensor
 	// sharded holds keys then values, laid out over the mesh, once a step
 	// of a sharded model has written them.
 	sharded []*dtensor.Tensor
@@ -275,13 +282,13 @@ type Cache struct {
 // Go's collector neither sees nor hurries to finalize). The cache must not
 // be used afterwards.
 func (c *Cache) Free() {
-	for _, t := range slices.Concat(c.K, c.V) {
+	for _, t := range slices.Concat(c.K, c.V, c.State) {
 		_ = t.FinalizeAll()
 	}
 	for _, dt := range c.sharded {
 		_ = dt.FinalizeAll()
 	}
-	c.K, c.V, c.sharded = nil, nil, nil
+	c.K, c.V, c.State, c.sharded = nil, nil, nil, nil
 }
 
 // Reorder makes row i of the cache a copy of what row rows[i] held (a row
@@ -302,25 +309,17 @@ func (c *Cache) Reorder(rows []int) error {
 	if c.sharded != nil {
 		return fmt.Errorf("cache: the cache of a sharded model cannot be reordered")
 	}
-	if c.K == nil {
+	if c.K == nil && c.State == nil {
 		return fmt.Errorf("cache already freed")
 	}
-	for _, kv := range [][]*tensors.Tensor{c.K, c.V} {
-		for i, t := range kv {
-			dims := t.Shape().Dimensions
-			stride := len(c.valid[0]) * dims[1] * dims[3]
-			out := make([]float32, batch*stride)
-			err := t.ConstFlatData(func(flat any) {
-				in := flat.([]float32)
-				for to, from := range rows {
-					copy(out[to*stride:(to+1)*stride], in[from*stride:(from+1)*stride])
-				}
-			})
+	for _, ts := range [][]*tensors.Tensor{c.K, c.V, c.State} {
+		for i, t := range ts {
+			out, err := reorderRows(t, rows)
 			if err != nil {
 				return fmt.Errorf("cache: reorder: %w", err)
 			}
 			_ = t.FinalizeAll()
-			kv[i] = tensors.FromFlatDataAndDimensions(out, dims...)
+			ts[i] = out
 		}
 	}
 	valid, next := make([][]int32, batch), make([]int32, batch)
@@ -331,6 +330,24 @@ func (c *Cache) Reorder(rows []int) error {
 	}
 	c.valid, c.next, c.fed, c.fedMask = valid, next, fed, fedMask
 	return nil
+}
+
+// reorderRows returns the float32 tensor t [batch, ...] with row i a copy
+// of t's row rows[i].
+func reorderRows(t *tensors.Tensor, rows []int) (*tensors.Tensor, error) {
+	dims := t.Shape().Dimensions
+	stride := t.Shape().Size() / dims[0]
+	out := make([]float32, len(rows)*stride)
+	err := t.ConstFlatData(func(flat any) {
+		in := flat.([]float32)
+		for to, from := range rows {
+			copy(out[to*stride:(to+1)*stride], in[from*stride:(from+1)*stride])
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return tensors.FromFlatDataAndDimensions(out, dims...), nil
 }
 
 // NewCache returns an empty cache for batch rows and up to maxLen tokens.

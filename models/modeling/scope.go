@@ -242,9 +242,12 @@ func (s Scope) EndBlocks(x *Node) *Node {
 func EngineOf(backend compute.Backend) Engine {
 	switch backend.String() {
 	case "go":
-		return Engine{RowBlocks: true}
+		return Engine{RowBlocks: true, SequentialScan: true}
 	case "onnxruntime":
-		return Engine{SlicedLookups: true}
+		return Engine{SlicedLookups: true, SequentialScan: true}
+	}
+	if x, ok := backend.(interface{ IsCPU() bool }); ok && x.IsCPU() { // XLA's CPU plugin
+		return Engine{SequentialScan: true}
 	}
 	return Engine{}
 }
@@ -261,4 +264,10 @@ type Engine struct {
 	// of the whole table, which ONNX Runtime copies even when it is the
 	// identity, and a GatherND; see docs/benchmarks.md).
 	SlicedLookups bool
+	// SequentialScan: a recurrence along time (LinearScan, ScanAuto) runs
+	// faster step by step than as an associative scan: measured on every
+	// CPU engine (docs/benchmarks.md, "Mamba's selective scan"); not on an
+	// accelerator, where XLA gets the associative scan, whose few wide
+	// operations suit it.
+	SequentialScan bool
 }
