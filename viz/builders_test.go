@@ -645,6 +645,39 @@ func TestPlacementOptions(t *testing.T) {
 	}
 }
 
+func TestExpertRoutingOptions(t *testing.T) {
+	tokens := []string{"The", " cat"}
+	experts := [][]int{{2, 0}, {1, 3}}
+	weights := [][]float32{{0.75, 0.25}, {0.5, 0.5}}
+	o := decode(t, must(ExpertRouting(tokens, experts, weights, 4, "layer 0")))
+	if len(o.Series) != 1 || len(o.Series[0].Data) != 8 {
+		t.Fatalf("series %+v, want one with 8 cells (2 tokens × 4 experts)", o.Series)
+	}
+	if got := o.XAxis[0].Data; len(got) != 4 || got[3] != "expert 3" {
+		t.Errorf("columns %v, want expert 0 … expert 3", got)
+	}
+	cell := func(tok, e int) string { return strings.TrimSpace(string(o.Series[0].Data[tok*4+e].Value)) }
+	if cell(0, 2) != "[2,0,0.75]" || cell(0, 0) != "[0,0,0.25]" || cell(0, 1) != "[1,0,0]" || cell(1, 3) != "[3,1,0.5]" {
+		t.Errorf("cells (The: e0 %s e1 %s e2 %s; cat: e3 %s), want the router's weights and 0 where not chosen", cell(0, 0), cell(0, 1), cell(0, 2), cell(1, 3))
+	}
+	if d := o.Series[0].Data[2]; !strings.Contains(d.Name, "expert 2: choice 1, weight 0.750") {
+		t.Errorf("tooltip %q, want the choice's rank and weight", d.Name)
+	}
+	for _, bad := range []struct {
+		name    string
+		experts [][]int
+		weights [][]float32
+	}{
+		{"a row short", experts[:1], weights},
+		{"expert out of range", [][]int{{2, 4}, {1, 3}}, weights},
+		{"weights short", experts, [][]float32{{1}, {0.5, 0.5}}},
+	} {
+		if _, err := ExpertRouting(tokens, bad.experts, bad.weights, 4, ""); err == nil {
+			t.Errorf("%s: no error", bad.name)
+		}
+	}
+}
+
 func TestGroupedBarsOptions(t *testing.T) {
 	o := decode(t, must(GroupedBars([]string{"device 0", "device 1"},
 		[]BarSeries{{"data", []float64{100, 100}}, {"fsdp", []float64{25, 25}}}, "bytes per device", "MB")))

@@ -13,40 +13,55 @@ import (
 // w's elements on device d (1: all of it, 0.25: a quarter). slices, when not
 // nil, is the tooltip of each cell (which rows and columns are there).
 func Placement(weights, devices []string, share [][]float64, slices [][]string, title string) (*charts.HeatMap, error) {
-	if len(weights) == 0 || len(devices) == 0 || len(share) != len(weights) {
-		return nil, fmt.Errorf("viz.Placement: %d weights, %d devices and %d rows of shares", len(weights), len(devices), len(share))
+	return shareGrid(gridSpec{name: "viz.Placement", rows: weights, cols: devices, rowNoun: "weight", colNoun: "device",
+		title: orDefault(title, "placement"), subtitle: "share of each weight on each device", series: "share"}, share, slices)
+}
+
+// gridSpec names a shareGrid's rows and columns and titles it.
+type gridSpec struct {
+	name, rowNoun, colNoun  string
+	rows, cols              []string
+	title, subtitle, series string
+}
+
+// shareGrid draws values in [0, 1] as a heatmap with a row per spec.rows
+// and a column per spec.cols (labels on top), each cell's value written in
+// it when there are few columns; tips, when not nil, are the cells'
+// tooltips.
+func shareGrid(spec gridSpec, values [][]float64, tips [][]string) (*charts.HeatMap, error) {
+	if len(spec.rows) == 0 || len(spec.cols) == 0 || len(values) != len(spec.rows) {
+		return nil, fmt.Errorf("%s: %d %ss, %d %ss and %d rows of values", spec.name, len(spec.rows), spec.rowNoun, len(spec.cols), spec.colNoun, len(values))
 	}
-	cells := make([]opts.HeatMapData, 0, len(weights)*len(devices))
-	for w, row := range share {
-		if len(row) != len(devices) {
-			return nil, fmt.Errorf("viz.Placement: weight %q has %d shares for %d devices", weights[w], len(row), len(devices))
+	cells := make([]opts.HeatMapData, 0, len(spec.rows)*len(spec.cols))
+	for r, row := range values {
+		if len(row) != len(spec.cols) {
+			return nil, fmt.Errorf("%s: %s %q has %d values for %d %ss", spec.name, spec.rowNoun, spec.rows[r], len(row), len(spec.cols), spec.colNoun)
 		}
-		for d, v := range row {
-			cell := opts.HeatMapData{Value: [3]any{d, w, round(v)}}
-			if slices != nil {
-				cell.Name = slices[w][d]
+		for c, v := range row {
+			cell := opts.HeatMapData{Value: [3]any{c, r, round(v)}}
+			if tips != nil {
+				cell.Name = tips[r][c]
 			}
 			cells = append(cells, cell)
 		}
 	}
 	rowHeight := 18
-	labelWidth := 14 + 7*longest(weights)
-	width := min(max(len(devices)*70, 240), 560)
-	height := max(len(weights)*rowHeight, 120)
+	labelWidth := 14 + 7*longest(spec.rows)
+	width := min(max(len(spec.cols)*70, 240), 560)
+	height := max(len(spec.rows)*rowHeight, 120)
 	hm := charts.NewHeatMap()
 	tooltip := opts.Tooltip{Trigger: "item", Formatter: "{b}"}
-	if slices == nil {
+	if tips == nil {
 		tooltip.Formatter = ""
 	}
-	hm.SetGlobalOptions(append(common(labelWidth+width+160, 90+height+40, orDefault(title, "placement"),
-		"share of each weight on each device", tooltip),
+	hm.SetGlobalOptions(append(common(labelWidth+width+160, 90+height+40, spec.title, spec.subtitle, tooltip),
 		charts.WithGridOpts(opts.Grid{Left: strconv.Itoa(labelWidth + 10), Top: "80", Width: strconv.Itoa(width), Height: strconv.Itoa(height)}),
-		charts.WithXAxisOpts(opts.XAxis{Type: "category", Data: devices, Position: "top"}),
-		charts.WithYAxisOpts(opts.YAxis{Type: "category", Data: weights, Inverse: opts.Bool(true), AxisLabel: &opts.AxisLabel{Interval: "0"}}),
+		charts.WithXAxisOpts(opts.XAxis{Type: "category", Data: spec.cols, Position: "top"}),
+		charts.WithYAxisOpts(opts.YAxis{Type: "category", Data: spec.rows, Inverse: opts.Bool(true), AxisLabel: &opts.AxisLabel{Interval: "0"}}),
 		charts.WithVisualMapOpts(opts.VisualMap{Calculable: opts.Bool(true), Min: 0, Max: 1, Right: "10", Top: "middle",
 			InRange: attentionColours}),
 	)...)
-	hm.AddSeries("share", cells, charts.WithLabelOpts(opts.Label{Show: opts.Bool(len(devices) <= 8), Formatter: "{@[2]}"}))
+	hm.AddSeries(spec.series, cells, charts.WithLabelOpts(opts.Label{Show: opts.Bool(len(spec.cols) <= 8), Formatter: "{@[2]}"}))
 	hm.Accept(fixups{})
 	return hm, nil
 }

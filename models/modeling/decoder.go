@@ -364,8 +364,7 @@ func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 		return nil, fmt.Errorf("cache: %d rows of %d tokens need %.1f GB of keys and values, and a step twice that; this process may take %.1f GB more (ask for fewer new tokens)",
 			batch, maxLen, need/1e9, have/1e9)
 	}
-	c := &Cache{MaxLen: maxLen, valid: make([][]int32, batch), next: make([]int32, batch),
-		fed: make([][]int32, batch), fedMask: make([][]int32, batch)}
+	c := emptyCache(batch, maxLen)
 	for i := range c.valid {
 		c.valid[i] = make([]int32, maxLen)
 	}

@@ -2,6 +2,7 @@ package modeling
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -115,7 +116,7 @@ func (r *Recurrent) NewCache(batch, maxLen int) (*Cache, error) {
 	if batch <= 0 || maxLen <= 0 {
 		return nil, fmt.Errorf("cache: batch %d and length %d must be positive", batch, maxLen)
 	}
-	c := &Cache{MaxLen: maxLen, valid: make([][]int32, batch), next: make([]int32, batch)}
+	c := emptyCache(batch, maxLen)
 	for _, dims := range r.State(batch) {
 		t, err := tensors.FromShapeForBackend(r.Backend, 0, shapes.Make(dtypes.Float32, dims...))
 		if err != nil {
@@ -169,5 +170,14 @@ func (r *Recurrent) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tens
 	}
 	c.State = res[1:]
 	c.Len += T
+	flat := make([]int32, 0, B*T)
+	for b := range B {
+		if mask == nil {
+			flat = append(flat, slices.Repeat([]int32{1}, T)...)
+		} else {
+			flat = append(flat, mask[b]...)
+		}
+	}
+	c.record(ids, flat)
 	return res[0], nil
 }

@@ -2,6 +2,13 @@ package modeling
 
 import "slices"
 
+// emptyCache returns a cache of batch rows and maxLen tokens holding no
+// tensors yet: the bookkeeping every family's cache shares.
+func emptyCache(batch, maxLen int) *Cache {
+	return &Cache{MaxLen: maxLen, valid: make([][]int32, batch), next: make([]int32, batch),
+		fed: make([][]int32, batch), fedMask: make([][]int32, batch)}
+}
+
 // record appends a step's ids [B][T] and mask (flat, B·T) to what each row
 // of c was fed.
 func (c *Cache) record(ids [][]int32, mask []int32) {
