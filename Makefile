@@ -114,6 +114,7 @@ venv:
 ## interop goldens under models/testdata (in .deps/venv; not part of make test)
 reference: setup venv
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/make_goldens.py
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/goldens_gemma.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/generation.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/chat_templates.py
 	$(VENV)/bin/python scripts/reference/jinja_cases.py

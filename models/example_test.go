@@ -127,6 +127,6 @@ func ExampleRegister() {
 	fmt.Println("generated:", ids)
 	// Output:
 	// weights: [attn.weight embed.weight out.weight]
-	// supported: [bert gpt2 llama mistral tiny-attention]
+	// supported: [bert gemma2 gemma3_text gpt2 llama mistral tiny-attention]
 	// generated: [2 6 3 2 6 3]
 }

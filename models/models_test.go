@@ -39,7 +39,7 @@ func TestUnknownModelTypeListsSupported(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type":"t5"}`), 0o644)
 	_, err := Load(dir, golden.Backend(t))
-	if err == nil || !strings.Contains(err.Error(), `"t5"`) || !strings.Contains(err.Error(), "bert, gpt2, llama, mistral") {
+	if err == nil || !strings.Contains(err.Error(), `"t5"`) || !strings.Contains(err.Error(), "bert, gemma2, gemma3_text, gpt2, llama, mistral") {
 		t.Fatalf("unknown model type: err = %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"vocab_size":3}`), 0o644)

@@ -204,9 +204,9 @@ func TestGraphDequantizationMatchesHost(t *testing.T) {
 // logits stay near the float model's, then saves, loads through
 // models.Load and checks the loaded model gives exactly the same logits.
 func TestRoundTrip(t *testing.T) {
-	for _, family := range []string{"gpt2", "llama", "bert"} {
-		// The golden models are 32 wide with 48- (llama) and 64-wide (bert,
-		// gpt2 128) MLPs: groups of 16 divide every width.
+	for _, family := range []string{"gpt2", "llama", "gemma3", "bert"} {
+		// The golden models are 32 wide with 48- (llama, gemma3) and 64-wide
+		// (bert, gpt2 128) MLPs: groups of 16 divide every width.
 		for _, cfg := range []Config{{Scheme: Int8}, {Scheme: Int4, GroupSize: 16}, {Scheme: NF4, GroupSize: 16, DoubleQuant: true}} {
 			t.Run(family+"/"+string(cfg.Scheme), func(t *testing.T) {
 				m := goldenModel(t, family)

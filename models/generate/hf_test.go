@@ -14,7 +14,7 @@ import (
 // compares the tokens with Hugging Face's generate(do_sample=False) on the
 // same left-padded batch, for every causal family.
 func TestGreedyMatchesHuggingFace(t *testing.T) {
-	for _, family := range []string{"gpt2", "llama", "llama3", "mistral"} {
+	for _, family := range []string{"gpt2", "llama", "llama3", "mistral", "gemma2", "gemma3"} {
 		t.Run(family, func(t *testing.T) {
 			g := golden.Load(t, family)
 			lm, err := models.LoadCausalLM(filepath.Join(golden.Dir(family), "model"), golden.Backend(t))

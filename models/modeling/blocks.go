@@ -206,7 +206,7 @@ func (o AttendOptions) capped(scores *Node) *Node {
 	if o.SoftCap <= 0 {
 		return scores
 	}
-	return MulScalar(Tanh(DivScalar(scores, o.SoftCap)), o.SoftCap)
+	return SoftCap(scores, o.SoftCap)
 }
 
 // computeDType is the key of the graph state SetComputeDType attaches.

@@ -15,6 +15,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/internal/golden"
+	"github.com/trustformers/trustformers-go/models/gemma"
 	"github.com/trustformers/trustformers-go/models/gpt2"
 	"github.com/trustformers/trustformers-go/models/llama"
 	"github.com/trustformers/trustformers-go/models/modeling"
@@ -52,6 +53,20 @@ var families = []family{
 			}
 			return m.Decoder, func(set *weights.Set) *modeling.Decoder {
 				fresh, err := gpt2.New(m.Config, set, m.Backend)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return fresh.Decoder
+			}
+		}},
+	{"gemma3", []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
+		func(t *testing.T) (*modeling.Decoder, func(*weights.Set) *modeling.Decoder) {
+			m, err := gemma.Load(filepath.Join(golden.Dir("gemma3"), "model"), golden.Backend(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m.Decoder, func(set *weights.Set) *modeling.Decoder {
+				fresh, err := gemma.New(m.Config, set, m.Backend)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -181,8 +196,18 @@ func TestMergedForwardEqualsAdapted(t *testing.T) {
 }
 
 func TestTrainingChangesOnlyAdapters(t *testing.T) {
-	ids := goldenIDs(t, "llama")
-	d, _ := families[0].load(t)
+	for _, f := range families {
+		if slices.Contains(f.targets, "down_proj") { // GPT-2's modules are named otherwise
+			t.Run(f.name, func(t *testing.T) { trainAdapters(t, f) })
+		}
+	}
+}
+
+// trainAdapters trains LoRA adapters on f's golden model for a few steps
+// and checks the loss falls, every adapter moves and no base weight does.
+func trainAdapters(t *testing.T, f family) {
+	ids := goldenIDs(t, f.name)
+	d, _ := f.load(t)
 	a, err := Apply(d.Params(), Config{Rank: 2, Alpha: 4, Dropout: 0.1, Targets: []string{"q_proj", "v_proj", "down_proj"}, Seed: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +293,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			if set.Len() != 2*len(a.Modules()) {
 				t.Fatalf("%d tensors saved for %d modules", set.Len(), len(a.Modules()))
 			}
-			prefix := map[string]string{"llama": "base_model.model.", "gpt2": "base_model.model.transformer."}[f.name]
+			prefix := map[string]string{"llama": "base_model.model.", "gemma3": "base_model.model.", "gpt2": "base_model.model.transformer."}[f.name]
 			for _, module := range a.Modules() {
 				w := d.Params().Variable(module + ".weight").Shape().Dimensions // [out, in]
 				for suffix, dims := range map[string][]int{".lora_A.weight": {3, w[1]}, ".lora_B.weight": {w[0], 3}} {
