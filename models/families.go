@@ -16,8 +16,10 @@ import (
 func init() {
 	for _, f := range []Family{
 		{ModelTypes: []string{"gpt2"}, New: fromConfig(gpt2.ReadConfig, gpt2.New), Random: randomFromConfig(gpt2.ReadConfig, gpt2.NewRandom)},
-		{ModelTypes: []string{"llama", "mistral"}, New: fromConfig(llama.ReadConfig, llama.New), Random: randomFromConfig(llama.ReadConfig, llama.NewRandom)},
-		{ModelTypes: []string{gemma.Gemma2, gemma.Gemma3}, New: fromConfig(gemma.ReadConfig, gemma.New), Random: randomFromConfig(gemma.ReadConfig, gemma.NewRandom)},
+		{ModelTypes: []string{"llama", "mistral"}, New: fromConfig(llama.ReadConfig, llama.New), Random: randomFromConfig(llama.ReadConfig, llama.NewRandom),
+			GGUF: []string{"llama"}, LoadGGUF: fromGGUF(llama.LoadGGUF)},
+		{ModelTypes: []string{gemma.Gemma2, gemma.Gemma3}, New: fromConfig(gemma.ReadConfig, gemma.New), Random: randomFromConfig(gemma.ReadConfig, gemma.NewRandom),
+			GGUF: []string{gemma.GGUFArchitecture}, LoadGGUF: fromGGUF(gemma.LoadGGUF)},
 		{ModelTypes: []string{"bert"}, New: fromConfig(bert.ReadConfig, bert.New), Random: randomFromConfig(bert.ReadConfig,
 			func(c *bert.Config, seed uint64, backend compute.Backend) (*bert.Model, error) {
 				return bert.NewRandom(c, c.ArchitectureHead(), seed, backend)
