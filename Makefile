@@ -123,6 +123,7 @@ reference: setup venv
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/losses.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/pipelines.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/real_checkpoints.py
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/gemma3_270m.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -W ignore scripts/reference/interop.py
 
 ## bench: our engines beside PyTorch 2 + Hugging Face and llama.cpp on GPT-2 124M / BERT-base shapes;

@@ -20,9 +20,11 @@ import (
 func init() {
 	for _, f := range []Family{
 		{ModelTypes: []string{"gpt2"}, New: fromConfig(gpt2.ReadConfig, gpt2.New), Random: randomFromConfig(gpt2.ReadConfig, gpt2.NewRandom)},
-		{ModelTypes: []string{"llama", "mistral"}, New: fromConfig(llama.ReadConfig, llama.New), Random: randomFromConfig(llama.ReadConfig, llama.NewRandom)},
+		{ModelTypes: []string{"llama", "mistral"}, New: fromConfig(llama.ReadConfig, llama.New), Random: randomFromConfig(llama.ReadConfig, llama.NewRandom),
+			GGUF: []string{"llama"}, LoadGGUF: fromGGUF(llama.LoadGGUF)},
 		{ModelTypes: []string{"qwen2", "qwen3"}, New: fromConfig(qwen.ReadConfig, qwen.New), Random: randomFromConfig(qwen.ReadConfig, qwen.NewRandom)},
-		{ModelTypes: []string{gemma.Gemma2, gemma.Gemma3}, New: fromConfig(gemma.ReadConfig, gemma.New), Random: randomFromConfig(gemma.ReadConfig, gemma.NewRandom)},
+		{ModelTypes: []string{gemma.Gemma2, gemma.Gemma3}, New: fromConfig(gemma.ReadConfig, gemma.New), Random: randomFromConfig(gemma.ReadConfig, gemma.NewRandom),
+			GGUF: []string{gemma.GGUFArchitecture}, LoadGGUF: fromGGUF(gemma.LoadGGUF)},
 		{ModelTypes: []string{"phi3"}, New: fromConfig(phi3.ReadConfig, phi3.New), Random: randomFromConfig(phi3.ReadConfig, phi3.NewRandom)},
 		{ModelTypes: []string{"mixtral"}, New: fromConfig(mixtral.ReadConfig, mixtral.New), Random: randomFromConfig(mixtral.ReadConfig, mixtral.NewRandom)},
 		{ModelTypes: []string{"mamba"}, New: fromConfig(mamba.ReadConfig, mamba.New), Random: randomFromConfig(mamba.ReadConfig, mamba.NewRandom)},

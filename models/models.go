@@ -2,11 +2,12 @@
 // GPT-2, BERT, LLaMA (1, 2, 3), Mistral, Qwen2/Qwen3, Gemma 2/Gemma 3,
 // Phi-3, Mixtral and Mamba, from a Hugging Face model folder,
 // a model name found in (or downloaded into) the Hugging Face cache, a
-// llama2.c checkpoint, or a llama.cpp GGUF file of the "llama" architecture.
+// llama2.c checkpoint, or a llama.cpp GGUF file of an architecture a family
+// reads ("llama", "gemma3").
 //
 //	backend := xla.MustNew("")
-//	lm, err := models.LoadCausalLM("path/to/gpt2", backend) // gpt2, llama, mistral
-//	m, err := models.Load("path/to/bert", backend)          // any family
+//	lm, err := models.LoadCausalLM("path/to/qwen3", backend) // any decoder
+//	m, err := models.Load("path/to/bert", backend)           // any family
 //
 // Each family lives in its own package (models/gpt2, models/bert,
 // models/llama, models/qwen, models/gemma, models/phi3, models/mixtral,
@@ -84,8 +85,9 @@ var (
 // Load loads pathOrName onto backend: a Hugging Face model folder
 // (config.json and model.safetensors, or a sharded
 // model.safetensors.index.json), a llama2.c checkpoint (a .bin file), a
-// llama.cpp GGUF file (a .gguf file, read by llama.LoadGGUF: "llama"
-// architecture, dequantized to float32), or a model name such as "gpt2" or
+// llama.cpp GGUF file (a .gguf file, read by the family registered for its
+// general.architecture — llama.LoadGGUF for "llama", gemma.LoadGGUF for
+// "gemma3" — and dequantized to float32), or a model name such as "gpt2" or
 // "org/name" resolved through the Hugging Face cache (see Resolve). The
 // family comes from config.json's model_type.
 func Load(pathOrName string, backend compute.Backend) (Model, error) {
@@ -94,7 +96,7 @@ func Load(pathOrName string, backend compute.Backend) (Model, error) {
 			return llama.LoadLlama2C(pathOrName, backend)
 		}
 		if strings.HasSuffix(pathOrName, ".gguf") {
-			return llama.LoadGGUF(pathOrName, backend)
+			return loadGGUF(pathOrName, backend)
 		}
 		return nil, fmt.Errorf("%s: a model is a folder holding config.json (or a llama2.c .bin or GGUF .gguf file)", pathOrName)
 	}

@@ -26,19 +26,25 @@ type Family struct {
 	// initialized weights drawn from seed, for training from scratch (nil:
 	// the family has no initializer).
 	Random func(dir string, seed uint64, backend compute.Backend) (Model, error)
+	// GGUF are the llama.cpp general.architecture values of the GGUF files
+	// LoadGGUF reads (none: the family reads no GGUF files).
+	GGUF []string
+	// LoadGGUF builds the model a GGUF file holds.
+	LoadGGUF func(path string, backend compute.Backend) (Model, error)
 }
 
 var registry = struct {
 	sync.RWMutex
 	byType map[string]Family
-}{byType: map[string]Family{}}
+	byArch map[string]Family
+}{byType: map[string]Family{}, byArch: map[string]Family{}}
 
 // Register makes Load, FromWeights and NewRandom read folders whose
 // config.json model_type is one of f.ModelTypes. A model type registered
 // twice is an error.
 func Register(f Family) error {
-	if len(f.ModelTypes) == 0 || f.New == nil {
-		return fmt.Errorf("models.Register: a family needs ModelTypes and New")
+	if len(f.ModelTypes) == 0 || f.New == nil || (len(f.GGUF) > 0) != (f.LoadGGUF != nil) {
+		return fmt.Errorf("models.Register: a family needs ModelTypes and New, and LoadGGUF with GGUF")
 	}
 	registry.Lock()
 	defer registry.Unlock()
@@ -47,8 +53,16 @@ func Register(f Family) error {
 			return fmt.Errorf("models.Register: model_type %q is already registered", t)
 		}
 	}
+	for _, a := range f.GGUF {
+		if _, ok := registry.byArch[a]; ok {
+			return fmt.Errorf("models.Register: GGUF architecture %q is already registered", a)
+		}
+	}
 	for _, t := range f.ModelTypes {
 		registry.byType[t] = f
+	}
+	for _, a := range f.GGUF {
+		registry.byArch[a] = f
 	}
 	return nil
 }
@@ -63,6 +77,39 @@ func Supported() []string {
 	}
 	sort.Strings(types)
 	return types
+}
+
+// SupportedGGUF returns the GGUF general.architecture values Load accepts,
+// sorted.
+func SupportedGGUF() []string {
+	registry.RLock()
+	defer registry.RUnlock()
+	archs := make([]string, 0, len(registry.byArch))
+	for a := range registry.byArch {
+		archs = append(archs, a)
+	}
+	sort.Strings(archs)
+	return archs
+}
+
+// loadGGUF loads the GGUF file path with the family registered for its
+// general.architecture.
+func loadGGUF(path string, backend compute.Backend) (Model, error) {
+	info, err := weights.ReadGGUFInfo(path)
+	if err != nil {
+		return nil, err
+	}
+	arch, err := info.MetaString("general.architecture")
+	if err != nil {
+		return nil, err
+	}
+	registry.RLock()
+	f, ok := registry.byArch[arch]
+	registry.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%s: general.architecture %q is not supported (supported: %s)", path, arch, strings.Join(SupportedGGUF(), ", "))
+	}
+	return f.LoadGGUF(path, backend)
 }
 
 // familyOf returns the family registered for dir's config.json model_type.
@@ -91,6 +138,17 @@ func fromConfig[C any, M Model](read func(dir string) (C, error), build func(C, 
 			return nil, err
 		}
 		m, err := build(cfg, set, backend)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+}
+
+// fromGGUF adapts a family package's GGUF loader to Family.LoadGGUF.
+func fromGGUF[M Model](load func(string, compute.Backend) (M, error)) func(string, compute.Backend) (Model, error) {
+	return func(path string, backend compute.Backend) (Model, error) {
+		m, err := load(path, backend)
 		if err != nil {
 			return nil, err
 		}

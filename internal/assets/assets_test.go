@@ -20,14 +20,14 @@ func TestMissingAssetNamesTheFix(t *testing.T) {
 }
 
 func TestModelsPresent(t *testing.T) {
-	for _, name := range []string{MiniLM, SmolLM2} {
+	for _, name := range []string{MiniLM, SmolLM2, Gemma3} {
 		RequireModel(t, name)
 	}
 }
 
 func TestMissingModelNamesTheFix(t *testing.T) {
 	t.Setenv(EnvModels, t.TempDir())
-	for _, name := range []string{MiniLM, SmolLM2} {
+	for _, name := range []string{MiniLM, SmolLM2, Gemma3} {
 		_, err := ModelPath(name)
 		if err == nil || !strings.Contains(err.Error(), "make setup") || !strings.Contains(err.Error(), name) ||
 			!strings.Contains(err.Error(), modelPackages[name]) {

@@ -1,56 +1,44 @@
 package llama
 
 import (
-	"cmp"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
 
-// ggufGlobalNames maps Hugging Face weight names to llama.cpp's GGUF names,
-// for the weights outside the layers.
-var ggufGlobalNames = map[string]string{
-	"model.embed_tokens.weight": "token_embd.weight",
-	"model.norm.weight":         "output_norm.weight",
-	"lm_head.weight":            "output.weight",
-}
-
-// ggufLayerNames maps the names inside layer N ("model.layers.N." in
-// Hugging Face, "blk.N." in GGUF).
-var ggufLayerNames = map[string]string{
-	"input_layernorm.weight":          "attn_norm.weight",
-	"self_attn.q_proj.weight":         "attn_q.weight",
-	"self_attn.k_proj.weight":         "attn_k.weight",
-	"self_attn.v_proj.weight":         "attn_v.weight",
-	"self_attn.o_proj.weight":         "attn_output.weight",
-	"post_attention_layernorm.weight": "ffn_norm.weight",
-	"mlp.gate_proj.weight":            "ffn_gate.weight",
-	"mlp.up_proj.weight":              "ffn_up.weight",
-	"mlp.down_proj.weight":            "ffn_down.weight",
-	"self_attn.q_proj.bias":           "attn_q.bias",
-	"self_attn.k_proj.bias":           "attn_k.bias",
-	"self_attn.v_proj.bias":           "attn_v.bias",
-	"self_attn.o_proj.bias":           "attn_output.bias",
-	"mlp.gate_proj.bias":              "ffn_gate.bias",
-	"mlp.up_proj.bias":                "ffn_up.bias",
-	"mlp.down_proj.bias":              "ffn_down.bias",
+// ggufNames maps Hugging Face weight names to llama.cpp's GGUF names.
+var ggufNames = modeling.GGUFNames{
+	Global: map[string]string{
+		"model.embed_tokens.weight": "token_embd.weight",
+		"model.norm.weight":         "output_norm.weight",
+		"lm_head.weight":            "output.weight",
+	},
+	Layer: map[string]string{
+		"input_layernorm.weight":          "attn_norm.weight",
+		"self_attn.q_proj.weight":         "attn_q.weight",
+		"self_attn.k_proj.weight":         "attn_k.weight",
+		"self_attn.v_proj.weight":         "attn_v.weight",
+		"self_attn.o_proj.weight":         "attn_output.weight",
+		"post_attention_layernorm.weight": "ffn_norm.weight",
+		"mlp.gate_proj.weight":            "ffn_gate.weight",
+		"mlp.up_proj.weight":              "ffn_up.weight",
+		"mlp.down_proj.weight":            "ffn_down.weight",
+		"self_attn.q_proj.bias":           "attn_q.bias",
+		"self_attn.k_proj.bias":           "attn_k.bias",
+		"self_attn.v_proj.bias":           "attn_v.bias",
+		"self_attn.o_proj.bias":           "attn_output.bias",
+		"mlp.gate_proj.bias":              "ffn_gate.bias",
+		"mlp.up_proj.bias":                "ffn_up.bias",
+		"mlp.down_proj.bias":              "ffn_down.bias",
+	},
 }
 
 // ggufName returns the GGUF name of the Hugging Face weight name.
-func ggufName(name string) string {
-	if g, ok := ggufGlobalNames[name]; ok {
-		return g
-	}
-	rest, _ := strings.CutPrefix(name, "model.layers.")
-	layer, suffix, _ := strings.Cut(rest, ".")
-	return "blk." + layer + "." + ggufLayerNames[suffix]
-}
+func ggufName(name string) string { return ggufNames.Name(name) }
 
 // rotaryHeads returns the number of heads whose rows the weight name holds
 // when it is a query or key projection (weight or bias), whose rows llama.cpp
@@ -63,6 +51,23 @@ func rotaryHeads(c *Config, name string) int {
 		return c.NumKeyValueHeads
 	}
 	return 0
+}
+
+// unpermute returns, for modeling.GGUFLayout, the permutation that brings
+// the query and key rows of a GGUF file, which llama.cpp's converter
+// permutes into interleaved rotary pairs, back to Hugging Face's halves.
+func unpermute(c *Config) func(modeling.Spec) func([]float32) []float32 {
+	return func(s modeling.Spec) func([]float32) []float32 {
+		heads := rotaryHeads(c, s.Name)
+		if heads == 0 {
+			return nil
+		}
+		cols := 1
+		if len(s.Dims) == 2 {
+			cols = s.Dims[1]
+		}
+		return func(values []float32) []float32 { return weights.PermuteToHalves(values, heads, c.HeadDim(), cols) }
+	}
 }
 
 // LoadGGUF reads a llama.cpp GGUF file of the "llama" architecture (LLaMA 1,
@@ -99,63 +104,16 @@ func LoadGGUF(path string, backend compute.Backend) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := ggufUnused(info, cfg, sp); err != nil {
+	layout := modeling.GGUFLayout{GGUFNames: ggufNames, Fix: unpermute(cfg), BlockCount: "llama.block_count", Blocks: cfg.NumHiddenLayers}
+	hf, err := layout.Weights(set, info, sp)
+	if err != nil {
 		return nil, err
-	}
-	hf := weights.NewSet()
-	hf.Source = path
-	for _, s := range sp {
-		name := ggufName(s.Name)
-		var t *tensors.Tensor
-		if heads := rotaryHeads(cfg, s.Name); heads > 0 {
-			cols := 1
-			if len(s.Dims) == 2 {
-				cols = s.Dims[1]
-			}
-			values, err := set.Float32Values(name, s.Dims...)
-			if err != nil {
-				return nil, err
-			}
-			t = tensors.FromFlatDataAndDimensions(weights.PermuteToHalves(values, heads, cfg.HeadDim(), cols), s.Dims...)
-		} else if t, err = set.Float32(name, s.Dims...); err != nil {
-			return nil, err
-		}
-		// New checks again, under the Hugging Face name; this names the
-		// tensor as the file does.
-		var nonFinite error
-		if err := t.ConstFlatData(func(flat any) { nonFinite = weights.CheckFinite(flat.([]float32)) }); err != nil || nonFinite != nil {
-			return nil, fmt.Errorf("%s: %w", set.Where(name), cmp.Or(err, nonFinite))
-		}
-		hf.Add(s.Name, t, path)
 	}
 	m, err := New(cfg, hf, backend)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
-}
-
-// ggufUnused returns an error naming the tensors of the file that the
-// network sp describes does not use: blocks past llama.block_count, or
-// tensors of another layout (experts, another architecture's names).
-func ggufUnused(info *weights.GGUFInfo, cfg *Config, sp []modeling.Spec) error {
-	used := make(map[string]bool, len(sp))
-	for _, s := range sp {
-		used[ggufName(s.Name)] = true
-	}
-	var unused []string
-	for _, t := range info.Tensors {
-		if !used[t.Name] {
-			unused = append(unused, t.Name)
-		}
-	}
-	if len(unused) == 0 {
-		return nil
-	}
-	slices.Sort(unused)
-	shown := unused[:min(len(unused), 5)]
-	return fmt.Errorf("%s: %d tensors the config does not use, among them %q (llama.block_count is %d: a file with more blocks than it says, or another layout's tensors?)",
-		info.Path, len(unused), shown, cfg.NumHiddenLayers)
 }
 
 // ggufConfig builds the config from the metadata of a GGUF file and the
@@ -172,25 +130,25 @@ func ggufConfig(info *weights.GGUFInfo, set *weights.Set) (*Config, error) {
 		return nil, fmt.Errorf("%s: tensor \"rope_freqs.weight\" (per-frequency rotary factors, as Llama 3.1's rope scaling is converted) is not supported", info.Path)
 	}
 	cfg := &Config{ModelType: "llama", Architectures: []string{"LlamaForCausalLM"}, HiddenAct: "silu", TorchDtype: "float32"}
-	m := &ggufMeta{info: info}
-	m.int("llama.embedding_length", &cfg.HiddenSize, true)
-	m.int("llama.block_count", &cfg.NumHiddenLayers, true)
-	m.int("llama.feed_forward_length", &cfg.IntermediateSize, true)
-	m.int("llama.attention.head_count", &cfg.NumAttentionHeads, true)
-	m.int("llama.context_length", &cfg.MaxPositionEmbeddings, true)
-	m.float("llama.attention.layer_norm_rms_epsilon", &cfg.RMSNormEps, true)
+	m := &modeling.GGUFMeta{Info: info}
+	m.Int("llama.embedding_length", &cfg.HiddenSize, true)
+	m.Int("llama.block_count", &cfg.NumHiddenLayers, true)
+	m.Int("llama.feed_forward_length", &cfg.IntermediateSize, true)
+	m.Int("llama.attention.head_count", &cfg.NumAttentionHeads, true)
+	m.Int("llama.context_length", &cfg.MaxPositionEmbeddings, true)
+	m.Float("llama.attention.layer_norm_rms_epsilon", &cfg.RMSNormEps, true)
 	cfg.NumKeyValueHeads, cfg.RopeTheta = cfg.NumAttentionHeads, 10000
-	m.int("llama.attention.head_count_kv", &cfg.NumKeyValueHeads, false)
-	m.float("llama.rope.freq_base", &cfg.RopeTheta, false)
+	m.Int("llama.attention.head_count_kv", &cfg.NumKeyValueHeads, false)
+	m.Float("llama.rope.freq_base", &cfg.RopeTheta, false)
 	headDim, ropeDims, bos, eos := 0, 0, -1, -1
-	m.int("llama.attention.key_length", &headDim, false)
-	m.int("llama.rope.dimension_count", &ropeDims, false)
-	m.int("tokenizer.ggml.bos_token_id", &bos, false)
-	m.int("tokenizer.ggml.eos_token_id", &eos, false)
-	if m.err != nil {
-		return nil, m.err
+	m.Int("llama.attention.key_length", &headDim, false)
+	m.Int("llama.rope.dimension_count", &ropeDims, false)
+	m.Int("tokenizer.ggml.bos_token_id", &bos, false)
+	m.Int("tokenizer.ggml.eos_token_id", &eos, false)
+	if m.Err != nil {
+		return nil, m.Err
 	}
-	if cfg.RopeScaling, err = ggufRopeScaling(info); err != nil {
+	if cfg.RopeScaling, err = modeling.GGUFRopeScaling(info, "llama"); err != nil {
 		return nil, err
 	}
 	if headDim > 0 && cfg.NumAttentionHeads > 0 && headDim != cfg.HiddenSize/cfg.NumAttentionHeads {
@@ -218,63 +176,6 @@ func ggufConfig(info *weights.GGUFInfo, set *weights.Set) (*Config, error) {
 			info.Path, ropeDims, cfg.HeadDim())
 	}
 	return cfg, nil
-}
-
-// ggufMeta reads a GGUF file's metadata into config fields: a key that is
-// absent leaves its field as it is unless it is required. After the first
-// error it reads nothing more, and err keeps that error.
-type ggufMeta struct {
-	info *weights.GGUFInfo
-	err  error
-}
-
-// read calls get for key when it is present (or required) and nothing has failed yet.
-func (m *ggufMeta) read(key string, required bool, get func(string) error) {
-	if _, ok := m.info.Meta(key); m.err == nil && (ok || required) {
-		m.err = get(key)
-	}
-}
-
-// int reads the integer key into field.
-func (m *ggufMeta) int(key string, field *int, required bool) {
-	m.read(key, required, func(key string) (e error) { *field, e = m.info.MetaInt(key); return e })
-}
-
-// float reads the float key into field.
-func (m *ggufMeta) float(key string, field *float64, required bool) {
-	m.read(key, required, func(key string) (e error) { *field, e = m.info.MetaFloat(key); return e })
-}
-
-// ggufRopeScaling returns the rotary scaling a GGUF file's metadata
-// declares (llama.rope.scaling.type and .factor, or an older file's
-// llama.rope.scale_linear): nil for none, linear scaling otherwise; any
-// other type is an error naming the key.
-func ggufRopeScaling(info *weights.GGUFInfo) (*modeling.RopeScaling, error) {
-	var scaling string
-	var factor float64
-	m := &ggufMeta{info: info}
-	m.read("llama.rope.scaling.type", false, func(key string) (e error) { scaling, e = info.MetaString(key); return e })
-	m.float("llama.rope.scaling.factor", &factor, false)
-	if _, ok := info.Meta("llama.rope.scale_linear"); ok { // older files
-		scaling = "linear"
-		m.float("llama.rope.scale_linear", &factor, true)
-	}
-	if m.err != nil {
-		return nil, m.err
-	}
-	switch scaling {
-	case "", "none":
-		return nil, nil
-	case "linear":
-		if !(factor > 0) {
-			return nil, fmt.Errorf("%s: metadata key \"llama.rope.scaling.factor\" is %v; linear rope scaling needs a positive factor", info.Path, factor)
-		}
-		if factor == 1 {
-			return nil, nil
-		}
-		return &modeling.RopeScaling{RopeType: "linear", Factor: factor}, nil
-	}
-	return nil, fmt.Errorf("%s: metadata key \"llama.rope.scaling.type\" is %q; only linear rope scaling is supported", info.Path, scaling)
 }
 
 // SaveGGUF writes the model to path as a GGUF file of the "llama"

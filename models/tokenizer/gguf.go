@@ -110,14 +110,22 @@ func (t *Tokenizer) GGUFMetadata() ([]weights.GGUFKV, error) {
 }
 
 // LoadGGUF builds the tokenizer that the llama.cpp GGUF file path carries
-// in its tokenizer.ggml.* metadata, as transformers' GGUF converter does for
-// a byte-level BPE (tokenizer.ggml.model "gpt2": GPT-2, Llama 3, SmolLM2,
-// Qwen …): the tokens and merges as a BPE model with the ByteLevel
-// pre-tokenizer and decoder, control tokens as special added tokens,
-// user-defined ones as plain added tokens, the BOS, EOS, unknown and
-// padding ids, and add_bos_token. Only the metadata is read. Other
-// tokenizer models (SentencePiece's "llama", "bert", …) are an error naming
-// the model; so is a file without a tokenizer.
+// in its tokenizer.ggml.* metadata, as transformers' GGUF converter does:
+//
+//   - a byte-level BPE (tokenizer.ggml.model "gpt2": GPT-2, Llama 3,
+//     SmolLM2, Qwen …): the tokens and merges as a BPE model with the
+//     ByteLevel pre-tokenizer and decoder;
+//   - a SentencePiece BPE (tokenizer.ggml.model "llama": LLaMA 1 and 2,
+//     Mistral, Gemma, Phi-3 …): the pieces as a BPE with byte fallback
+//     whose merges come from the pieces' scores (see ggufSentencePiece),
+//     shaped as transformers shapes the file's architecture.
+//
+// Control tokens become special added tokens, user-defined ones plain added
+// tokens; the BOS, EOS, unknown and padding ids, add_bos_token (for
+// SentencePiece true when the file does not say) and add_eos_token, and
+// the chat template are read. Only the metadata is read. Other tokenizer
+// models ("bert", "t5", …) are an error naming the model; so is a file
+// without a tokenizer.
 func LoadGGUF(path string) (*Tokenizer, error) {
 	info, err := weights.ReadGGUFInfo(path)
 	if err != nil {
@@ -127,18 +135,23 @@ func LoadGGUF(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %s has no tokenizer: %w", path, err)
 	}
-	if kind != "gpt2" {
-		return nil, fmt.Errorf("tokenizer: %s: tokenizer.ggml.model %q: only \"gpt2\" (byte-level BPE) is read from GGUF files", path, kind)
-	}
 	tokens, err := info.MetaStrings("tokenizer.ggml.tokens")
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
-	doc, err := ggufByteLevelBPE(info, tokens)
+	var doc []byte
+	switch kind {
+	case "gpt2":
+		doc, err = ggufByteLevelBPE(info, tokens)
+	case "llama":
+		doc, err = ggufSentencePiece(info, tokens)
+	default:
+		return nil, fmt.Errorf("tokenizer: %s: tokenizer.ggml.model %q: only \"gpt2\" (byte-level BPE) and \"llama\" (SentencePiece BPE) are read from GGUF files", path, kind)
+	}
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := ggufTokenizerConfig(info, tokens)
+	cfg, err := ggufTokenizerConfig(info, tokens, kind == "llama")
 	if err != nil {
 		return nil, err
 	}
@@ -159,27 +172,16 @@ func ggufByteLevelBPE(info *weights.GGUFInfo, tokens []string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
-	var types []int32
-	if v, ok := info.Meta("tokenizer.ggml.token_type"); ok {
-		if types, ok = v.([]int32); !ok || len(types) != len(tokens) {
-			return nil, fmt.Errorf("tokenizer: %s: metadata key \"tokenizer.ggml.token_type\" is not %d int32 values", path, len(tokens))
-		}
+	types, err := ggufTokenTypes(info, len(tokens))
+	if err != nil {
+		return nil, err
 	}
 	vocab := make(map[string]int, len(tokens))
-	type added struct {
-		ID         int    `json:"id"`
-		Content    string `json:"content"`
-		SingleWord bool   `json:"single_word"`
-		LStrip     bool   `json:"lstrip"`
-		RStrip     bool   `json:"rstrip"`
-		Normalized bool   `json:"normalized"`
-		Special    bool   `json:"special"`
-	}
-	var addedTokens []added
+	var addedTokens []ggufAddedToken
 	for id, tok := range tokens {
 		vocab[tok] = id
 		if types != nil && (types[id] == ggufControl || types[id] == ggufUserDefined) {
-			addedTokens = append(addedTokens, added{ID: id, Content: tok, Special: types[id] == ggufControl})
+			addedTokens = append(addedTokens, ggufAddedToken{ID: id, Content: tok, Special: types[id] == ggufControl})
 		}
 	}
 	byteLevel := map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}
@@ -200,16 +202,27 @@ func ggufByteLevelBPE(info *weights.GGUFInfo, tokens []string) ([]byte, error) {
 }
 
 // ggufTokenizerConfig returns what tokenizer_config.json would say of a GGUF
-// file's tokenizer: whether to add BOS, the special tokens by their ids
-// (tokenizer.ggml.bos_token_id, ...), and the chat template.
-func ggufTokenizerConfig(info *weights.GGUFInfo, tokens []string) (*config, error) {
+// file's tokenizer: whether to add BOS (when the file does not say: as
+// llama.cpp does, yes for a SentencePiece vocabulary, no otherwise) and EOS,
+// the special tokens by their ids (tokenizer.ggml.bos_token_id, ...), and
+// the chat template.
+func ggufTokenizerConfig(info *weights.GGUFInfo, tokens []string, sentencePiece bool) (*config, error) {
 	path := info.Path
 	cfg := &config{tokens: map[string]string{}, tokenFile: map[string]string{}}
-	addBOS := false
-	if v, ok := info.Meta("tokenizer.ggml.add_bos_token"); ok {
-		addBOS, _ = v.(bool)
+	addBOS, addEOS := sentencePiece, false
+	for _, flag := range []struct {
+		key   string
+		value *bool
+	}{{"add_bos_token", &addBOS}, {"add_eos_token", &addEOS}} {
+		if v, ok := info.Meta("tokenizer.ggml." + flag.key); ok {
+			b, isBool := v.(bool)
+			if !isBool {
+				return nil, fmt.Errorf("tokenizer: %s: metadata key \"tokenizer.ggml.%s\" is not a bool", path, flag.key)
+			}
+			*flag.value = b
+		}
 	}
-	cfg.addBOS = &addBOS
+	cfg.addBOS, cfg.addEOS = &addBOS, &addEOS
 	for _, s := range []struct {
 		key  string
 		name string

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -116,4 +117,91 @@ func TestLoadGGUFSmolLM2(t *testing.T) {
 			t.Errorf("text %d: decodes to %q, want %q", i+1, back, s)
 		}
 	}
+}
+
+// ggufGolden is a tokenizer golden of scripts/reference/gemma3_270m.py:
+// transformers' ids of each text, and its decoding of them.
+type ggufGolden struct {
+	Texts   []string  `json:"texts"`
+	IDs     [][]int32 `json:"ids"`
+	Decoded []string  `json:"decoded"`
+}
+
+// checkGGUFGolden compares tok with the golden file path, id for id and
+// in decoding.
+func checkGGUFGolden(t *testing.T, tok *Tokenizer, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (regenerate with HF_HUB_OFFLINE=1 .deps/venv/bin/python scripts/reference/gemma3_270m.py)", err)
+	}
+	var g ggufGolden
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.IDs) != len(g.Texts) || len(g.Decoded) != len(g.Texts) || len(g.Texts) < 200 {
+		t.Fatalf("%s: %d texts, %d rows of ids, %d decodings", path, len(g.Texts), len(g.IDs), len(g.Decoded))
+	}
+	bad := 0
+	for i, s := range g.Texts {
+		got := tok.Encode(s)
+		if !slices.Equal(got, g.IDs[i]) {
+			if bad++; bad <= 10 {
+				t.Errorf("text %d %q: ids %v, transformers %v", i+1, s, got, g.IDs[i])
+			}
+			continue
+		}
+		if back := tok.Decode(got, false); back != g.Decoded[i] {
+			t.Errorf("text %d %q: decodes to %q, transformers %q", i+1, s, back, g.Decoded[i])
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d texts tokenized differently", bad, len(g.Texts))
+	}
+}
+
+// TestLoadGGUFGemma3 reads the SentencePiece tokenizer inside the real
+// Gemma 3 270M GGUF (tokenizer.ggml.model "llama", 262,144 pieces, merges
+// derived from the pieces' order) and compares it with transformers'
+// conversion of the same file (scripts/reference/gemma3_270m.py) on the 200
+// sentences of models/testdata/minilm/sentences.txt and awkward strings:
+// runs of spaces and newlines (user-defined pieces), byte fallback, the
+// special tokens, text already holding "▁".
+func TestLoadGGUFGemma3(t *testing.T) {
+	tok, err := Load(assets.RequireModel(t, assets.Gemma3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Format() != FormatGGUF || tok.VocabSize() != 262144 || tok.Special.BOS != 2 || tok.Special.EOS != 1 ||
+		tok.Special.UNK != 3 || tok.Special.PAD != 0 {
+		t.Fatalf("format %s, %d tokens, BOS %d, EOS %d, UNK %d, PAD %d; want gguf, 262144, 2, 1, 3, 0",
+			tok.Format(), tok.VocabSize(), tok.Special.BOS, tok.Special.EOS, tok.Special.UNK, tok.Special.PAD)
+	}
+	checkGGUFGolden(t, tok, filepath.Join("..", "testdata", "gemma3-270m", "tokenizer_ids.json"))
+}
+
+// TestLoadGGUFLlama2 writes LLaMA 2's tokenizer.model as a GGUF file of
+// architecture "llama" (GGUFMetadata's entries, as llama.cpp's converter
+// writes them) and reads it back with LoadGGUF: the LlamaTokenizer shape
+// (Metaspace, a prefix space on the first word only, merges ranked by the
+// pieces' scores), compared with transformers' reading of the same entries.
+func TestLoadGGUFLlama2(t *testing.T) {
+	sp := load(t, assets.Require(t, assets.Llama2Tokenizer))
+	meta, err := sp.GGUFMetadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "llama2-tokenizer.gguf")
+	meta = append([]weights.GGUFKV{{Key: "general.architecture", Value: "llama"}}, meta...)
+	if err := weights.WriteGGUF(path, meta, nil); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := LoadGGUF(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.VocabSize() != 32000 || tok.Special.BOS != 1 || tok.Special.EOS != 2 || tok.Special.UNK != 0 {
+		t.Fatalf("%d tokens, BOS %d, EOS %d, UNK %d; want 32000, 1, 2, 0", tok.VocabSize(), tok.Special.BOS, tok.Special.EOS, tok.Special.UNK)
+	}
+	checkGGUFGolden(t, tok, filepath.Join("testdata", "llama2_gguf.golden.json"))
 }
