@@ -2,6 +2,7 @@ package viz
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/go-echarts/go-echarts/v2/charts"
 )
@@ -33,10 +34,10 @@ func ExpertRouting(tokens []string, experts [][]int, weights [][]float32, numExp
 			if e < 0 || e >= numExperts {
 				return nil, fmt.Errorf("viz.ExpertRouting: token %d (%q) sent to expert %d of %d", t, tokens[t], e, numExperts)
 			}
-			share[t][e] = float64(weights[t][i])
+			share[t][e] = math.Round(float64(weights[t][i])*100) / 100 // two digits fit a cell
 			tips[t][e] = fmt.Sprintf("%s → expert %d: choice %d, weight %.3f", tokens[t], e, i+1, weights[t][i])
 		}
 	}
 	return shareGrid(gridSpec{name: "viz.ExpertRouting", rows: tokens, cols: cols, rowNoun: "token", colNoun: "expert",
-		title: orDefault(title, "expert routing"), subtitle: "weight of each expert in each token's output", series: "weight"}, share, tips)
+		title: orDefault(title, "expert routing"), subtitle: "weight of each expert in each token's output (two digits; the tooltip has three)", series: "weight"}, share, tips)
 }
