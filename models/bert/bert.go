@@ -139,7 +139,12 @@ func (m *Model) Forward(b modeling.Batch, opts modeling.ForwardOptions) (*Output
 	if err != nil {
 		return nil, err
 	}
+	hooks, err := opts.HookInputs(len(b.IDs[0]))
+	if err != nil {
+		return nil, err
+	}
 	e, err := m.run.Program(opts.Key(), func(in []*Node) []*Node {
+		in = opts.AttachHooks(in, 3)
 		s := modeling.NewScope(in[0].Graph(), m.Params(), true)
 		seq, hidden, probs := m.encoder(s, in[0], in[1], in[2])
 		return opts.Outputs(append([]*Node{seq}, m.heads(s, seq)...), hidden, probs)
@@ -147,7 +152,7 @@ func (m *Model) Forward(b modeling.Batch, opts modeling.ForwardOptions) (*Output
 	if err != nil {
 		return nil, err
 	}
-	res, err := e.Call(ids, types, mask)
+	res, err := e.Call(append([]any{ids, types, mask}, hooks...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -209,10 +214,11 @@ func (m *Model) encoder(s modeling.Scope, ids, types, mask *Node) (*Node, []*Nod
 			return modeling.SplitHeads(l.Linear(x, name, col, d, true), c.NumAttentionHeads, c.HeadDim())
 		}
 		q, k, v := heads("attention.self.query"), heads("attention.self.key"), heads("attention.self.value")
-		a, pr := s.Attend(q, k, v, allowed, 1/math.Sqrt(float64(c.HeadDim())), c.AttentionProbsDropoutProb)
+		a, pr := s.AttendWith(q, k, v, allowed, modeling.AttendOptions{Scale: 1 / math.Sqrt(float64(c.HeadDim())),
+			Dropout: c.AttentionProbsDropoutProb, Pattern: func(p *Node) *Node { return s.Hook(modeling.HookAttnPattern, p) }})
 		probs = append(probs, pr)
 		attended := s.Dropout(l.Linear(modeling.MergeHeads(a), "attention.output.dense", row, d, true), c.HiddenDropoutProb)
-		x = l.LayerNorm(Add(attended, x), "attention.output.LayerNorm", c.LayerNormEps)
+		x = s.Hook(modeling.HookAttnOut, l.LayerNorm(Add(attended, x), "attention.output.LayerNorm", c.LayerNormEps))
 		h := act(l.Linear(x, "intermediate.dense", col, c.IntermediateSize, true))
 		x = l.LayerNorm(Add(s.Dropout(l.Linear(h, "output.dense", row, d, true), c.HiddenDropoutProb), x), "output.LayerNorm", c.LayerNormEps)
 		hidden = append(hidden, x)

@@ -118,11 +118,11 @@ func (m *Model) graph(s modeling.Scope, ids, positions *Node, attend modeling.At
 		x = s.Block(x)
 		hidden = append(hidden, x)
 		h := m.attention(l.At("self_attn"), i, m.norm(l, x, "input_layernorm"), positions, attend)
-		x = Add(x, m.norm(l, h, "post_attention_layernorm"))
+		x = Add(x, s.Hook(modeling.HookAttnOut, m.norm(l, h, "post_attention_layernorm")))
 		h = m.mlp(l.At("mlp"), m.norm(l, x, "pre_feedforward_layernorm"))
-		x = Add(x, m.norm(l, h, "post_feedforward_layernorm"))
+		x = Add(x, s.Hook(modeling.HookMLPOut, m.norm(l, h, "post_feedforward_layernorm")))
 	}
-	x = m.norm(s, s.EndBlocks(x), "model.norm")
+	x = s.Hook(modeling.HookFinalNorm, m.norm(s, s.EndBlocks(x), "model.norm"))
 	hidden = append(hidden, x)
 	logits := modeling.Linear(x, s.Weight(head, modeling.LMHead, c.VocabSize, c.HiddenSize), nil)
 	if limit := c.FinalLogitSoftcapping; limit != nil {

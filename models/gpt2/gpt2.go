@@ -92,12 +92,12 @@ func (m *Model) graph(s modeling.Scope, ids, positions *Node, attend modeling.At
 		x = s.Block(x)
 		hidden = append(hidden, x)
 		h := b.LayerNorm(x, "ln_1", c.LayerNormEpsilon)
-		x = Add(x, m.attention(b.At("attn"), i, h, attend))
+		x = Add(x, s.Hook(modeling.HookAttnOut, m.attention(b.At("attn"), i, h, attend)))
 		h = b.LayerNorm(x, "ln_2", c.LayerNormEpsilon)
 		h = act(b.Conv1D(h, "mlp.c_fc", col, c.Inner()))
-		x = Add(x, s.Dropout(b.Conv1D(h, "mlp.c_proj", row, d), c.ResidPdrop))
+		x = Add(x, s.Hook(modeling.HookMLPOut, s.Dropout(b.Conv1D(h, "mlp.c_proj", row, d), c.ResidPdrop)))
 	}
-	x = s.LayerNorm(s.EndBlocks(x), "ln_f", c.LayerNormEpsilon)
+	x = s.Hook(modeling.HookFinalNorm, s.LayerNorm(s.EndBlocks(x), "ln_f", c.LayerNormEpsilon))
 	hidden = append(hidden, x)
 	logits := modeling.Linear(x, s.Weight("wte.weight", modeling.LMHead, c.VocabSize, d), nil) // the head is tied to wte
 	return logits, hidden

@@ -120,11 +120,11 @@ func (m *Model) graph(s modeling.Scope, ids, positions *Node, attend modeling.At
 		x = s.Block(x)
 		hidden = append(hidden, x)
 		h := l.RMSNorm(x, "input_layernorm", c.RMSNormEps)
-		x = Add(x, m.attention(l.At("self_attn"), i, h, positions, attend))
+		x = Add(x, s.Hook(modeling.HookAttnOut, m.attention(l.At("self_attn"), i, h, positions, attend)))
 		h = l.RMSNorm(x, "post_attention_layernorm", c.RMSNormEps)
-		x = Add(x, l.At("mlp").GatedMLP(h, modeling.Activation(c.HiddenAct), c.IntermediateSize, c.MLPBias))
+		x = Add(x, s.Hook(modeling.HookMLPOut, l.At("mlp").GatedMLP(h, modeling.Activation(c.HiddenAct), c.IntermediateSize, c.MLPBias)))
 	}
-	x = s.RMSNorm(s.EndBlocks(x), "model.norm", c.RMSNormEps)
+	x = s.Hook(modeling.HookFinalNorm, s.RMSNorm(s.EndBlocks(x), "model.norm", c.RMSNormEps))
 	hidden = append(hidden, x)
 	head := "lm_head.weight"
 	if c.TieWordEmbeddings {

@@ -121,7 +121,7 @@ func (m *Model) graph(s modeling.Scope, ids, mask *Node, state []*Node, scan mod
 		x = Add(x, out)
 		hidden, next = append(hidden, x), append(next, conv, ssm)
 	}
-	x = s.RMSNorm(s.EndBlocks(x), "backbone.norm_f", c.LayerNormEpsilon)
+	x = s.Hook(modeling.HookFinalNorm, s.RMSNorm(s.EndBlocks(x), "backbone.norm_f", c.LayerNormEpsilon))
 	hidden = append(hidden, x)
 	head := "lm_head.weight"
 	if c.TieWordEmbeddings() {

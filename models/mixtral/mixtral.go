@@ -91,11 +91,11 @@ func (m *Model) graph(s modeling.Scope, ids, positions *Node, attend modeling.At
 		x = s.Block(x)
 		hidden = append(hidden, x)
 		h := l.RMSNorm(x, "input_layernorm", c.RMSNormEps)
-		x = Add(x, m.attention(l.At("self_attn"), i, h, positions, attend))
+		x = Add(x, s.Hook(modeling.HookAttnOut, m.attention(l.At("self_attn"), i, h, positions, attend)))
 		h = l.RMSNorm(x, "post_attention_layernorm", c.RMSNormEps)
-		x = Add(x, m.sparseMoE(l.At("mlp"), h))
+		x = Add(x, s.Hook(modeling.HookMLPOut, m.sparseMoE(l.At("mlp"), h)))
 	}
-	x = s.RMSNorm(s.EndBlocks(x), "model.norm", c.RMSNormEps)
+	x = s.Hook(modeling.HookFinalNorm, s.RMSNorm(s.EndBlocks(x), "model.norm", c.RMSNormEps))
 	hidden = append(hidden, x)
 	return modeling.Linear(x, s.Weight(head, modeling.LMHead, c.VocabSize, c.HiddenSize), nil), hidden
 }

@@ -176,6 +176,9 @@ type AttendOptions struct {
 	// Dropout is the rate of dropout on the probabilities, in training
 	// graphs only.
 	Dropout float64
+	// Pattern, when set, takes the probabilities and returns those that
+	// weigh the values: the attention pattern's hook point.
+	Pattern func(probs *Node) *Node
 }
 
 // AttendWith is Attend with every option: a soft cap on the scores and
@@ -194,6 +197,9 @@ func attend(q, k, v, allowed *Node, o AttendOptions, drop func(*Node) *Node) (ou
 	scores := o.capped(MulScalar(matmul("bhqd,bhkd->bhqk", q, k), o.Scale))
 	bias := Where(allowed, ScalarZero(q.Graph(), dtypes.Float32), Scalar(q.Graph(), dtypes.Float32, maskValue))
 	probs = Softmax(Add(scores, bias), -1)
+	if o.Pattern != nil {
+		probs = o.Pattern(probs)
+	}
 	weights := probs
 	if drop != nil {
 		weights = drop(probs)

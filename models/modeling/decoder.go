@@ -36,6 +36,9 @@ type ForwardOptions struct {
 	// (Hugging Face's output_router_logits): which experts each token
 	// went to. A network without experts cannot return them.
 	RouterLogits bool
+	// Hooks return activations at the network's hook points
+	// (Output.Cache) and change them (patching, steering).
+	Hooks *Hooks
 }
 
 // dims checks that rows is rectangular and returns its dimensions; name is
@@ -208,14 +211,19 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	hooks, err := opts.HookInputs(T)
+	if err != nil {
+		return nil, err
+	}
 	e, err := d.run.Program(opts.Key(), func(in []*Node) []*Node {
+		in = opts.AttachHooks(in, 3)
 		logits, hidden, probs := d.forwardGraph(NewScope(in[0].Graph(), d.Params(), true), in[0], in[1], in[2])
 		return opts.Outputs([]*Node{logits}, hidden, probs)
 	})
 	if err != nil {
 		return nil, err
 	}
-	res, err := e.Call(ids, pos, mask)
+	res, err := e.Call(append([]any{ids, pos, mask}, hooks...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +244,9 @@ func (d *Decoder) forwardGraph(s Scope, ids, positions, mask *Node) (logits *Nod
 	slots := Iota(ids.Graph(), shapes.Make(dtypes.Int32, t), 0)
 	allowed := d.masks(func(window int) *Node { return AllowedKeys(slots, t, mask, true, window) })
 	attend := func(layer int, q, k, v *Node) *Node {
-		out, p := s.AttendWith(q, k, v, allowed(layer), d.attention(d.AttentionDropout))
+		o := d.attention(d.AttentionDropout)
+		o.Pattern = func(p *Node) *Node { return s.Hook(HookAttnPattern, p) }
+		out, p := s.AttendWith(q, k, v, allowed(layer), o)
 		probs = append(probs, p)
 		return out
 	}

@@ -16,6 +16,9 @@ type Output struct {
 	// RouterLogits are a mixture of experts' router logits
 	// [sparse layers, B, T, experts] (ForwardOptions.RouterLogits).
 	RouterLogits *tensors.Tensor
+	// Cache holds the activations ForwardOptions.Hooks asked for, by hook
+	// point name.
+	Cache map[string]*tensors.Tensor
 }
 
 // AttentionWeights returns the attention probabilities of batch row row

@@ -89,7 +89,12 @@ func (r *Recurrent) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	hooks, err := opts.HookInputs(len(b.IDs[0]))
+	if err != nil {
+		return nil, err
+	}
 	e, err := r.run.Program(fmt.Sprintf("%s/%v", opts.Key(), r.Scan), func(in []*Node) []*Node {
+		in = opts.AttachHooks(in, 2)
 		g := in[0].Graph()
 		var state []*Node
 		for _, dims := range r.State(in[0].Shape().Dimensions[0]) {
@@ -101,7 +106,7 @@ func (r *Recurrent) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := e.Call(ids, mask)
+	res, err := e.Call(append([]any{ids, mask}, hooks...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -59,8 +59,10 @@ func (r *Runner) Program(key string, graph func(in []*Node) []*Node) (*Program, 
 }
 
 // Outputs appends to outs what o asks a forward pass to return besides its
-// head's outputs: the hidden states, the attention probabilities, then the
-// router logits the network recorded (see Scope.Record). A family's
+// head's outputs: the hidden states, the attention probabilities, the
+// router logits the network recorded (see Scope.Record), then the
+// activations its hooks cached (a hook point the network does not have is
+// an error naming those it has). A family's
 // forward graph ends with it, and Forward's caller reads the results back
 // with Split.
 func (o ForwardOptions) Outputs(outs, hidden, probs []*Node) []*Node {
@@ -76,6 +78,9 @@ func (o ForwardOptions) Outputs(outs, hidden, probs []*Node) []*Node {
 			panic("the network has no mixture of experts: it has no router logits to return")
 		}
 		outs = append(outs, Stack(routers, 0))
+	}
+	if o.Hooks.key() != "" {
+		outs = append(outs, hookOutputs(outs[0].Graph(), o.Hooks)...)
 	}
 	return outs
 }
@@ -95,6 +100,11 @@ func (o ForwardOptions) Split(res []*tensors.Tensor, layers int) (head []*tensor
 	if o.RouterLogits {
 		extra++
 	}
+	var cached int
+	if o.Hooks != nil {
+		cached = len(o.Hooks.Cache)
+	}
+	extra += cached
 	head, res = res[:len(res)-extra], res[len(res)-extra:]
 	if o.HiddenStates {
 		out.HiddenStates, res = res[:layers+1], res[layers+1:]
@@ -103,7 +113,13 @@ func (o ForwardOptions) Split(res []*tensors.Tensor, layers int) (head []*tensor
 		out.Attentions, res = res[:layers], res[layers:]
 	}
 	if o.RouterLogits {
-		out.RouterLogits = res[0]
+		out.RouterLogits, res = res[0], res[1:]
+	}
+	if cached > 0 {
+		out.Cache = map[string]*tensors.Tensor{}
+		for i, name := range o.Hooks.Cache {
+			out.Cache[name] = res[i]
+		}
 	}
 	return head, out
 }
@@ -111,7 +127,7 @@ func (o ForwardOptions) Split(res []*tensors.Tensor, layers int) (head []*tensor
 // Key is the key under which a family's Runner keeps the forward program
 // with these outputs.
 func (o ForwardOptions) Key() string {
-	return fmt.Sprintf("forward/%v/%v/%v", o.HiddenStates, o.Attentions, o.RouterLogits)
+	return fmt.Sprintf("forward/%v/%v/%v%s", o.HiddenStates, o.Attentions, o.RouterLogits, o.Hooks.key())
 }
 
 // Inputs checks b against a network's limits — at most maxPositions tokens

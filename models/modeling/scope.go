@@ -219,10 +219,15 @@ type checkpointBlocks struct{}
 func CheckpointBlocks(g *Graph) { g.AttachState(checkpointBlocks{}, true) }
 
 // Block marks x as the input of one block of the network (a transformer
-// layer): with CheckpointBlocks, the block's activations are recomputed in
+// layer), which is also where the residual stream's hook points are
+// (HookEmbed, HookResidPost of the block before, HookResidPre): with
+// CheckpointBlocks, the block's activations are recomputed in
 // the backward pass; otherwise it returns x. After the last block the
 // network calls EndBlocks.
 func (s Scope) Block(x *Node) *Node {
+	if st := s.hooks(); st != nil {
+		x = st.blockHook(x)
+	}
 	if s.g.State(checkpointBlocks{}) == nil {
 		return x
 	}
@@ -231,6 +236,9 @@ func (s Scope) Block(x *Node) *Node {
 
 // EndBlocks closes the last block opened by Block.
 func (s Scope) EndBlocks(x *Node) *Node {
+	if st := s.hooks(); st != nil {
+		x = st.endHook(x)
+	}
 	if s.g.State(checkpointBlocks{}) == nil {
 		return x
 	}

@@ -102,11 +102,11 @@ func (m *Model) graph(s modeling.Scope, ids, positions *Node, attend modeling.At
 		x = s.Block(x)
 		hidden = append(hidden, x)
 		h := l.RMSNorm(x, "input_layernorm", c.RMSNormEps)
-		x = Add(x, s.Dropout(m.attention(l.At("self_attn"), i, h, positions, attend), c.ResidPdrop))
+		x = Add(x, s.Hook(modeling.HookAttnOut, s.Dropout(m.attention(l.At("self_attn"), i, h, positions, attend), c.ResidPdrop)))
 		h = l.RMSNorm(x, "post_attention_layernorm", c.RMSNormEps)
-		x = Add(x, s.Dropout(m.mlp(l.At("mlp"), h), c.ResidPdrop))
+		x = Add(x, s.Hook(modeling.HookMLPOut, s.Dropout(m.mlp(l.At("mlp"), h), c.ResidPdrop)))
 	}
-	x = s.RMSNorm(s.EndBlocks(x), "model.norm", c.RMSNormEps)
+	x = s.Hook(modeling.HookFinalNorm, s.RMSNorm(s.EndBlocks(x), "model.norm", c.RMSNormEps))
 	hidden = append(hidden, x)
 	head := "lm_head.weight"
 	if c.TieWordEmbeddings {
