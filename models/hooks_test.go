@@ -74,14 +74,23 @@ func TestHooksMatchPyTorch(t *testing.T) {
 	for _, family := range []string{"gpt2", "llama", "bert"} {
 		t.Run(family, func(t *testing.T) {
 			ref := hooksGolden(t, family)
-			checkHooks(t, ref, goldenForward(t, family, backend), golden.Tolerance)
+			var steps func([][]int32, *modeling.Hooks) *tensors.Tensor
+			if family != "bert" {
+				lm, err := LoadCausalLM(filepath.Join(golden.Dir(family), "model"), backend)
+				if err != nil {
+					t.Fatal(err)
+				}
+				steps = steppedLogits(t, lm)
+			}
+			checkHooks(t, ref, goldenForward(t, family, backend), steps, golden.Tolerance)
 		})
 	}
 }
 
 // checkHooks runs the checks of TestHooksMatchPyTorch on forward against
-// ref, to tol.
-func checkHooks(t *testing.T, ref *weights.Set, forward forwardFunc, tol float64) {
+// ref, to tol; steps, when not nil, runs a decoder's KV-cache steps, whose
+// logits with the steering vector on every step must be the same.
+func checkHooks(t *testing.T, ref *weights.Set, forward forwardFunc, steps func([][]int32, *modeling.Hooks) *tensors.Tensor, tol float64) {
 	t.Helper()
 	ids := golden.IDs(t, ref, "input_ids")
 	a, b := ids[:1], ids[1:2]
@@ -117,7 +126,40 @@ func checkHooks(t *testing.T, ref *weights.Set, forward forwardFunc, tol float64
 	check("patch.logits", modeling.Intervention{Hook: "blocks.1.resid_post", Positions: []int{3}, Set: outB.Cache["blocks.1.resid_post"]})
 	zeros := tensors.FromShape(out.Cache["blocks.0.attn_out"].Shape())
 	check("ablate.logits", modeling.Intervention{Hook: "blocks.0.attn_out", Positions: []int{2, 5}, Set: zeros})
-	check("steer.logits", modeling.Intervention{Hook: "blocks.0.resid_post", Add: golden.Float(t, ref, "steer.vector")})
+	steer := modeling.Intervention{Hook: "blocks.0.resid_post", Add: golden.Float(t, ref, "steer.vector")}
+	check("steer.logits", steer)
+	if steps != nil {
+		golden.Check(t, ref, "steer.logits", steps(a, &modeling.Hooks{Interventions: []modeling.Intervention{steer}}), tol)
+	}
+}
+
+// steppedLogits runs ids through lm's KV cache with hooks on every step (a
+// prefix of 4 tokens, then one token at a time) and returns the logits of
+// every position [1, T, vocab], which equal a forward pass's with the same
+// position-free hooks.
+func steppedLogits(t *testing.T, lm CausalLM) func(ids [][]int32, hooks *modeling.Hooks) *tensors.Tensor {
+	return func(ids [][]int32, hooks *modeling.Hooks) *tensors.Tensor {
+		t.Helper()
+		c, err := lm.NewCache(1, len(ids[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Free()
+		c.Hooks = hooks
+		var flat []float32
+		var vocab int
+		for start := 0; start < len(ids[0]); {
+			end := max(start+1, min(4, len(ids[0])))
+			logits, err := lm.Step(c, [][]int32{ids[0][start:end]}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vocab = logits.Shape().Dimensions[2]
+			flat = append(flat, tensors.MustCopyFlatData[float32](logits)...)
+			start = end
+		}
+		return tensors.FromFlatDataAndDimensions(flat, 1, len(ids[0]), vocab)
+	}
 }
 
 // TestHookErrors checks that a hook point the network lacks is an error
@@ -153,7 +195,8 @@ func TestHookErrors(t *testing.T) {
 
 // TestShardedHooks runs the LLaMA hook goldens on a model tensor-parallel
 // over four host devices of XLA's CPU plugin: caches, patches and steering
-// are options of the same sharded program.
+// (in the forward pass and in the KV-cache steps) are options of the same
+// sharded programs.
 func TestShardedHooks(t *testing.T) {
 	b := shardtest.HostDevices(t, 4)
 	lm, err := LoadCausalLM(filepath.Join(golden.Dir("llama"), "model"), b)
@@ -164,5 +207,5 @@ func TestShardedHooks(t *testing.T) {
 	if err := lm.Params().Shard(layout.Sharding(t, b)); err != nil {
 		t.Fatal(err)
 	}
-	checkHooks(t, hooksGolden(t, "llama"), causalForward(lm), golden.Tolerance)
+	checkHooks(t, hooksGolden(t, "llama"), causalForward(lm), steppedLogits(t, lm), golden.Tolerance)
 }

@@ -74,6 +74,7 @@ func beamSearch(lm models.CausalLM, prompts [][]int32, width, limit int, opts Op
 		return nil, perRow(len(prompts), beams, "NumBeams", err)
 	}
 	defer cache.Free()
+	cache.Hooks = opts.Hooks
 
 	ids, mask := make([][]int32, rows), make([][]int32, rows)
 	states := make([]*beamState, len(prompts))

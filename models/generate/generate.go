@@ -69,6 +69,11 @@ type Options struct {
 	// StopStrings end a sequence once its text contains one of them (needs
 	// a Generator, which has the tokenizer); the text is cut before it.
 	StopStrings []string
+	// Hooks change the network's activations at every step of the
+	// generation, the prompt's included (a steering vector added at a
+	// layer's output: modeling.Intervention with Add and no Positions);
+	// positions count along each step's tokens. They cache nothing.
+	Hooks *modeling.Hooks
 	// TopLogProbs, when > 0, records for every step the log-probabilities of
 	// the chosen token and of the TopLogProbs most likely ones.
 	TopLogProbs int
@@ -225,6 +230,7 @@ func sampled(lm models.CausalLM, prompts [][]int32, width, limit int, opts Optio
 		return nil, perRow(len(prompts), n, "NumReturnSequences", err)
 	}
 	defer cache.Free()
+	cache.Hooks = opts.Hooks
 	g := &sampling{opts: opts, width: width, total: total}
 	ids := make([][]int32, 0, len(prompts)*n)
 	mask := make([][]int32, 0, len(prompts)*n)

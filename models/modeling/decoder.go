@@ -277,7 +277,11 @@ type Cache struct {
 	// sharded holds keys then values, laid out over the mesh, once a step
 	// of a sharded model has written them.
 	sharded []*dtensor.Tensor
-	MaxLen  int
+	// Hooks apply to every step over the cache (a steering vector added
+	// through a whole generation); positions count along each step's
+	// tokens. Steps cache nothing: Hooks.Cache must be empty.
+	Hooks  *Hooks
+	MaxLen int
 	// Len is the number of slots written so far.
 	Len int
 	// valid[b][slot] is 1 where a real token was written.
@@ -495,9 +499,14 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 // stepOnHost runs a step whose graph reads the cache and returns the new
 // keys and values, and writes those into the cache on the host.
 func (d *Decoder) stepOnHost(c *Cache, ids, positions, start, valid, newValid *tensors.Tensor) (*tensors.Tensor, error) {
-	e, err := d.run.Program("step", func(in []*Node) []*Node {
+	hooks, nh, err := c.stepHooks(ids.Shape().Dimensions[1])
+	if err != nil {
+		return nil, err
+	}
+	e, err := d.run.Program("step"+c.Hooks.key(), func(in []*Node) []*Node {
 		ids, positions, start, valid, newValid := in[0], in[1], in[2], in[3], in[4]
-		caches := in[5:]
+		caches := in[5 : len(in)-nh]
+		attachStepHooks(c.Hooks, in[len(in)-nh:])
 		g := ids.Graph()
 		t := ids.Shape().Dimensions[1]
 		maxLen := valid.Shape().Dimensions[1] // from the inputs: one Exec serves every cache size
@@ -510,6 +519,7 @@ func (d *Decoder) stepOnHost(c *Cache, ids, positions, start, valid, newValid *t
 			return attendCached(q, caches[layer], caches[d.Layers+layer], cached(layer), k, v, fresh(layer), d.attention(0))
 		}
 		logits, _ := d.Graph(NewScope(g, d.Params(), true), ids, positions, attend)
+		checkStepHooks(g, c.Hooks)
 		return append([]*Node{logits}, newKV...)
 	})
 	if err != nil {
@@ -520,7 +530,7 @@ func (d *Decoder) stepOnHost(c *Cache, ids, positions, start, valid, newValid *t
 	for _, t := range caches {
 		args = append(args, t)
 	}
-	res, err := e.Call(args...)
+	res, err := e.Call(append(args, hooks...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -536,9 +546,14 @@ func (d *Decoder) stepOnHost(c *Cache, ids, positions, start, valid, newValid *t
 // old one (donated to the step on one device, so memory holds one cache).
 // valid marks the slots that are real tokens once the new ones are written.
 func (d *Decoder) stepInGraph(c *Cache, ids, positions, start, valid *tensors.Tensor) (*tensors.Tensor, error) {
-	e, err := d.run.Program("step/in-graph", func(in []*Node) []*Node {
+	hooks, nh, err := c.stepHooks(ids.Shape().Dimensions[1])
+	if err != nil {
+		return nil, err
+	}
+	e, err := d.run.Program("step/in-graph"+c.Hooks.key(), func(in []*Node) []*Node {
 		ids, positions, start, valid := in[0], in[1], in[2], in[3]
-		caches := slices.Clone(in[4:])
+		caches := slices.Clone(in[4 : len(in)-nh])
+		attachStepHooks(c.Hooks, in[len(in)-nh:])
 		g := ids.Graph()
 		t := ids.Shape().Dimensions[1]
 		maxLen := valid.Shape().Dimensions[1]
@@ -553,6 +568,7 @@ func (d *Decoder) stepInGraph(c *Cache, ids, positions, start, valid *tensors.Te
 			return out
 		}
 		logits, _ := d.Graph(NewScope(g, d.Params(), true), ids, positions, attend)
+		checkStepHooks(g, c.Hooks)
 		return append([]*Node{logits}, caches...)
 	})
 	if err != nil {
@@ -569,7 +585,7 @@ func (d *Decoder) stepInGraph(c *Cache, ids, positions, start, valid *tensors.Te
 				args = append(args, dt)
 			}
 		}
-		res, err := e.CallDistributed(args...)
+		res, err := e.CallDistributed(append(args, hooks...)...)
 		if err != nil {
 			return nil, err
 		}
@@ -586,7 +602,7 @@ func (d *Decoder) stepInGraph(c *Cache, ids, positions, start, valid *tensors.Te
 		}
 		args = append(args, donated)
 	}
-	res, err := e.Call(args...)
+	res, err := e.Call(append(args, hooks...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -328,3 +328,34 @@ func (o ForwardOptions) AttachHooks(in []*Node, fixed int) []*Node {
 	}
 	return in[:fixed]
 }
+
+// stepHooks returns the inputs c's hooks take in a step of t tokens, and
+// how many there are.
+func (c *Cache) stepHooks(t int) ([]any, int, error) {
+	if c.Hooks == nil {
+		return nil, 0, nil
+	}
+	if len(c.Hooks.Cache) > 0 {
+		return nil, 0, fmt.Errorf("hooks: a cache's steps return no activations (Hooks.Cache %v): run Forward with them", c.Hooks.Cache)
+	}
+	args, err := c.Hooks.inputs(t)
+	return args, len(args), err
+}
+
+// attachStepHooks makes the network built next in a step's graph apply h
+// (nil: nothing), whose inputs are in; a hook point the network lacks
+// panics, which the program returns as an error.
+func attachStepHooks(h *Hooks, in []*Node) {
+	if h.key() == "" {
+		return
+	}
+	attachHooks(in[0].Graph(), h, in)
+}
+
+// checkStepHooks checks, once a step's network is built in g, that every
+// hook point h names exists.
+func checkStepHooks(g *Graph, h *Hooks) {
+	if h.key() != "" {
+		hookOutputs(g, h)
+	}
+}

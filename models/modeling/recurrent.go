@@ -155,8 +155,15 @@ func (r *Recurrent) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tens
 	if err != nil {
 		return nil, err
 	}
-	e, err := r.run.Program(fmt.Sprintf("step/%v", r.Scan), func(in []*Node) []*Node {
-		logits, _, next := r.Graph(NewScope(in[0].Graph(), r.Params(), true), in[0], in[1], in[2:], r.Scan)
+	hooks, nh, err := c.stepHooks(T)
+	if err != nil {
+		return nil, err
+	}
+	e, err := r.run.Program(fmt.Sprintf("step/%v%s", r.Scan, c.Hooks.key()), func(in []*Node) []*Node {
+		attachStepHooks(c.Hooks, in[len(in)-nh:])
+		g := in[0].Graph()
+		logits, _, next := r.Graph(NewScope(g, r.Params(), true), in[0], in[1], in[2:len(in)-nh], r.Scan)
+		checkStepHooks(g, c.Hooks)
 		return append([]*Node{logits}, next...)
 	})
 	if err != nil {
@@ -166,7 +173,7 @@ func (r *Recurrent) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tens
 	for _, t := range c.State {
 		args = append(args, t)
 	}
-	res, err := e.Call(args...)
+	res, err := e.Call(append(args, hooks...)...)
 	if err != nil {
 		return nil, err
 	}
