@@ -119,6 +119,8 @@ reference: setup venv
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/goldens_phi3.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/goldens_mixtral.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/goldens_mamba.py
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python -W ignore scripts/reference/gguf_families.py
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/hooks.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/generation.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/chat_templates.py
 	$(VENV)/bin/python scripts/reference/jinja_cases.py

@@ -3,7 +3,7 @@
 // Phi-3, Mixtral and Mamba, from a Hugging Face model folder,
 // a model name found in (or downloaded into) the Hugging Face cache, a
 // llama2.c checkpoint, or a llama.cpp GGUF file of an architecture a family
-// reads ("llama", "gemma3").
+// reads ("llama", "gemma3", "qwen2", "qwen3", "phi3").
 //
 //	backend := xla.MustNew("")
 //	lm, err := models.LoadCausalLM("path/to/qwen3", backend) // any decoder
@@ -87,7 +87,8 @@ var (
 // model.safetensors.index.json), a llama2.c checkpoint (a .bin file), a
 // llama.cpp GGUF file (a .gguf file, read by the family registered for its
 // general.architecture — llama.LoadGGUF for "llama", gemma.LoadGGUF for
-// "gemma3" — and dequantized to float32), or a model name such as "gpt2" or
+// "gemma3", qwen.LoadGGUF for "qwen2" and "qwen3", phi3.LoadGGUF for "phi3"
+// — and dequantized to float32), or a model name such as "gpt2" or
 // "org/name" resolved through the Hugging Face cache (see Resolve). The
 // family comes from config.json's model_type.
 func Load(pathOrName string, backend compute.Backend) (Model, error) {

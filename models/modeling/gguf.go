@@ -102,6 +102,9 @@ type GGUFLayout struct {
 	// value, named when the file holds tensors the network does not use.
 	BlockCount string
 	Blocks     int
+	// Own are tensors of the file the family reads itself, outside the
+	// network's weights (Phi-3's rope factors): the file may hold them.
+	Own []string
 }
 
 // Weights returns the weights sp declares, read from the GGUF file's
@@ -154,9 +157,12 @@ func (l GGUFLayout) fix(s Spec) func([]float32) []float32 {
 // sp describes does not use: blocks past the block count, or tensors of
 // another layout (experts, another architecture's names).
 func (l GGUFLayout) unused(info *weights.GGUFInfo, sp []Spec) error {
-	used := make(map[string]bool, len(sp))
+	used := make(map[string]bool, len(sp)+len(l.Own))
 	for _, s := range sp {
 		used[l.Name(s.Name)] = true
+	}
+	for _, name := range l.Own {
+		used[name] = true
 	}
 	var unused []string
 	for _, t := range info.Tensors {
