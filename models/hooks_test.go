@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -208,4 +209,28 @@ func TestShardedHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkHooks(t, hooksGolden(t, "llama"), causalForward(lm), steppedLogits(t, lm), golden.Tolerance)
+}
+
+// TestLogitLens compares each layer's logit lens with transformers' head
+// and final norm applied to that layer's input (output_hidden_states), on
+// GPT-2 and LLaMA; the last lens is the model's logits.
+func TestLogitLens(t *testing.T) {
+	backend := golden.Backend(t)
+	for _, family := range []string{"gpt2", "llama"} {
+		t.Run(family, func(t *testing.T) {
+			ref := hooksGolden(t, family)
+			lm, err := LoadCausalLM(filepath.Join(golden.Dir(family), "model"), backend)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lens, err := LogitLens(lm, modeling.Batch{IDs: golden.IDs(t, ref, "input_ids")[:1]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, l := range lens[:len(lens)-1] {
+				golden.Check(t, ref, fmt.Sprintf("lens.%d", i), l, golden.Tolerance)
+			}
+			golden.Check(t, ref, "logits", lens[len(lens)-1], golden.Tolerance)
+		})
+	}
 }

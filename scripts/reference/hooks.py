@@ -6,6 +6,7 @@ are checked against.
 For the golden models of make_goldens.py (GPT2LMHeadModel, LlamaForCausalLM, BertModel; float64, eager attention),
 on their golden input_ids (row 0 is prompt A, row 1 prompt B), into models/testdata/golden/hooks/<family>.safetensors:
 
+- lens.<i>: the logit lens, layer i's input (hidden_states[i]) through the final norm and the head (decoders);
 - cache.<hook>: prompt A's activations at every hook point, taken with register_forward_pre_hook on each block
   (resid_pre; block 0's is also "embed"), register_forward_hook on each block (resid_post), its attention module
   (attn_out: output[0], after the output projection; BERT's BertAttention, after its add and LayerNorm), its MLP
@@ -124,6 +125,13 @@ def family(name, cls):
         g["cache." + k] = v
     head = out.logits if name != "bert" else out.last_hidden_state
     g["logits"] = head
+    if name != "bert":
+        # The logit lens: each layer's input through the final norm and the head.
+        _, _, _, norm = parts(name, model)
+        with torch.no_grad():
+            hidden = model(input_ids=a, output_hidden_states=True).hidden_states
+            for i in range(len(blocks)):
+                g[f"lens.{i}"] = model.lm_head(norm(hidden[i]))
 
     def patched(x):
         x = x.clone()
