@@ -190,7 +190,9 @@ func (d DecoderShape) masks(build func(window int) *Node) func(layer int) *Node 
 }
 
 // Forward runs the whole network over b. Positions default to 0..T-1 for
-// every row (Hugging Face's default); pass PositionIDs for left-padded rows.
+// every row (Hugging Face's default); pass PositionIDs for left-padded rows,
+// or for packed rows, whose positions restart at 0 where each example
+// starts (no example attends to another; see segments.go).
 func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	ids, mask, err := b.Inputs(d.Vocab, d.MaxPositions)
 	if err != nil {
@@ -235,6 +237,8 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 // ForwardGraph builds the whole network inside a graph: ids and positions
 // [B, T] (int32) and mask [B, T] (int32, 1 = real token; nil: all real) in,
 // logits, hidden states and attention probabilities out. Trainers use it.
+// A real token at position 0 starts a new example: no token attends across
+// that boundary (packed rows, see segments.go).
 func (d *Decoder) ForwardGraph(ids, positions, mask *Node) (logits *Node, hidden, probs []*Node) {
 	return d.forwardGraph(NewScope(ids.Graph(), d.Params(), false), ids, positions, mask)
 }
@@ -242,7 +246,8 @@ func (d *Decoder) ForwardGraph(ids, positions, mask *Node) (logits *Node, hidden
 func (d *Decoder) forwardGraph(s Scope, ids, positions, mask *Node) (logits *Node, hidden, probs []*Node) {
 	t := ids.Shape().Dimensions[1]
 	slots := Iota(ids.Graph(), shapes.Make(dtypes.Int32, t), 0)
-	allowed := d.masks(func(window int) *Node { return AllowedKeys(slots, t, mask, true, window) })
+	segments := segmentIDs(positions, mask) // packed rows: see segments.go
+	allowed := d.masks(func(window int) *Node { return sameSegment(AllowedKeys(slots, t, mask, true, window), segments) })
 	attend := func(layer int, q, k, v *Node) *Node {
 		o := d.attention(d.AttentionDropout)
 		o.Pattern = func(p *Node) *Node { return s.Hook(HookAttnPattern, p) }
