@@ -32,6 +32,11 @@ type Loop struct {
 	Schedule Schedule
 	// Batch draws one (micro-)batch for a training step from rng.
 	Batch func(rng *rand.Rand) ([]*tensors.Tensor, error)
+	// BatchAt, used in place of Batch when set, returns micro-batch i of
+	// the run (step·Accumulate + j, counting from 0): a data position that
+	// needs no state of its own, so that a resumed run reads on where the
+	// checkpoint stopped (SFTDataset.Epochs).
+	BatchAt func(i int) ([]*tensors.Tensor, error)
 	// Accumulate is the number of micro-batches whose gradients make one
 	// step (gradient accumulation); 0 or 1: one batch per step.
 	Accumulate int
@@ -111,14 +116,23 @@ type LoopResult struct {
 }
 
 // CausalLMLoss is the mean next-token cross-entropy of a decoder-only model
-// on batches [ids, targets] ([B, T] int32 each), positions 0..T-1: the loss
-// of nanoGPT and of Hugging Face's *ForCausalLM with labels shifted.
+// on batches [ids, targets] or [ids, targets, positions] ([B, T] int32
+// each; positions 0..T-1 when left out): the loss of nanoGPT and of
+// Hugging Face's *ForCausalLM with labels shifted. Targets below 0
+// (IgnoreLabel) do not count: the mean is over the others, as PyTorch's
+// cross_entropy with ignore_index -100. Positions that restart at 0 mark
+// packed examples, which do not attend to each other (SFTDataset).
 func CausalLMLoss(d *modeling.Decoder) LossFunc {
 	return func(g *Graph, batch []*Node) *Node {
 		x, y := batch[0], batch[1]
-		positions := Iota(g, shapes.Make(dtypes.Int32, x.Shape().Dimensions...), 1)
+		var positions *Node
+		if len(batch) > 2 {
+			positions = batch[2]
+		} else {
+			positions = Iota(g, shapes.Make(dtypes.Int32, x.Shape().Dimensions...), 1)
+		}
 		logits, _, _ := d.ForwardGraph(x, positions, nil)
-		return CrossEntropy(logits, y)
+		return MaskedCrossEntropy(logits, y)
 	}
 }
 
@@ -186,8 +200,8 @@ func (l *Loop) check() error {
 	switch {
 	case l.Trainer == nil:
 		return fmt.Errorf("training: loop without a trainer")
-	case l.Batch == nil:
-		return fmt.Errorf("training: loop without a Batch function")
+	case l.Batch == nil && l.BatchAt == nil:
+		return fmt.Errorf("training: loop without a Batch or BatchAt function")
 	case l.Iters < 0:
 		return fmt.Errorf("training: loop iterations %d < 0", l.Iters)
 	case l.Accumulate < 0:
@@ -336,7 +350,13 @@ func (l *Loop) step(it int, rng *rand.Rand, micro int) error {
 	batches := make([][]*tensors.Tensor, micro)
 	tokens := 0
 	for i := range batches {
-		b, err := l.Batch(rng)
+		var b []*tensors.Tensor
+		var err error
+		if l.BatchAt != nil {
+			b, err = l.BatchAt(it*micro + i)
+		} else {
+			b, err = l.Batch(rng)
+		}
 		if err != nil {
 			return err
 		}
