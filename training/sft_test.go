@@ -194,3 +194,31 @@ func TestSFTAssistantOnlyNeedsGenerationBlocks(t *testing.T) {
 		t.Fatalf("got %v, want an error naming {%% generation %%} blocks and SFTOptions.Template", err)
 	}
 }
+
+// TestReadSFTFileErrors: a line that is none of TRL's formats is an error
+// naming the file, the line and the field.
+func TestReadSFTFileErrors(t *testing.T) {
+	cases := []struct{ name, text, want string }{
+		{"not json", "{\"messages\": [\n", ":1: "},
+		{"no known field", `{"text": "hello"}`, "neither \"messages\" nor \"prompt\""},
+		{"messages not a list", `{"messages": "hi"}`, `field "messages"`},
+		{"turn without role", `{"messages": [{"content": "hi"}]}`, `field "messages": turn 0 has no role`},
+		{"empty conversation", `{"messages": []}`, `field "messages": no turns`},
+		{"mixed pair", `{"prompt": [{"role": "user", "content": "a"}], "completion": "b"}`, `field "completion"`},
+		{"prompt not text", `{"prompt": 3, "completion": "b"}`, `field "prompt"`},
+		{"empty file", "\n\n", "no examples"},
+		{"second line", "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": \"a\"}", ":2: "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "data.jsonl")
+			if err := os.WriteFile(path, []byte(c.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ReadSFTFile(path)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("got %v, want an error naming %s and holding %q", err, path, c.want)
+			}
+		})
+	}
+}
