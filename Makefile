@@ -98,7 +98,7 @@ assets:
 	bash scripts/assets.sh "$(TRUSTFORMERS_DATA)"
 
 ## venv: .deps/venv for the reference scripts and make bench: PyTorch 2, Transformers, sentence-transformers,
-## PEFT and gguf (wheels pinned and hash-checked by scripts/reference/requirements.txt, ~3 GB with PyTorch's
+## PEFT, TRL, datasets and gguf (wheels pinned and hash-checked by scripts/reference/requirements.txt, ~3 GB with PyTorch's
 ## CUDA libraries), and llama-cpp-python built from its pinned source once (~12 min; the wheel is kept in
 ## .deps/wheels-llama). Needs PyPI; not part of make test.
 VENV := .deps/venv
@@ -125,6 +125,7 @@ reference: setup venv
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/chat_templates.py
 	$(VENV)/bin/python scripts/reference/jinja_cases.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/losses.py
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/sft_data.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/pipelines.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/real_checkpoints.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/gemma3_270m.py
