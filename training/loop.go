@@ -201,7 +201,7 @@ func (l *Loop) check() error {
 	case l.Trainer == nil:
 		return fmt.Errorf("training: loop without a trainer")
 	case l.Batch == nil && l.BatchAt == nil:
-		return fmt.Errorf("training: loop without a Batch or BatchAt function")
+		return fmt.Errorf("training: loop without a Batch function (or BatchAt)")
 	case l.Iters < 0:
 		return fmt.Errorf("training: loop iterations %d < 0", l.Iters)
 	case l.Accumulate < 0:
