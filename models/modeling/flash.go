@@ -222,26 +222,42 @@ func blockedAttend(q, k, v, allowed *Node, o AttendOptions, drop func(*Node) *No
 	qg := Reshape(q, b, kvHeads, heads/kvHeads, numQ, dim)
 	plan := attendPlan(numQ, numK, block, o.Mask, o.Sparse)
 	outs := make([]*Node, len(plan))
+	chained := EngineOf(q.Graph().Backend()).ChainedBlocks
+	var after *Node
 	for i, keys := range plan {
 		q0, q1 := i*block, min((i+1)*block, numQ)
 		qb := Slice(qg, AxisRange(), AxisRange(), AxisRange(), AxisRange(q0, q1))
-		outs[i] = onlineSoftmax(qb, k, v, q0, q1, keys, allowed, o, drop)
+		outs[i], after = onlineSoftmax(qb, k, v, q0, q1, keys, allowed, o, drop, after)
+		if !chained {
+			after = nil
+		}
 	}
 	return Reshape(Concatenate(outs, 3), b, heads, numQ, dim)
 }
 
 // onlineSoftmax attends the query block qb [B, KVH, G, bq, d] (queries
-// [q0, q1)) to the key blocks keys of k and v.
-func onlineSoftmax(qb, k, v *Node, q0, q1 int, keys []keyBlock, allowed *Node, o AttendOptions, drop func(*Node) *Node) *Node {
+// [q0, q1)) to the key blocks keys of k and v. after (nil at first) is a
+// zero that depends on the block computed before; each block's queries
+// are offset by it, and the zero it returns depends on this block's last
+// sum. Without that chain the blocks are independent, and engines that
+// schedule by dependencies (the go backend runs the longest paths first;
+// XLA's CPU scheduler too, less so) compute every block's scores before
+// reducing any: memory as large as the causal half of plain attention's
+// (Engine.ChainedBlocks).
+func onlineSoftmax(qb, k, v *Node, q0, q1 int, keys []keyBlock, allowed *Node, o AttendOptions, drop func(*Node) *Node, after *Node) (out, next *Node) {
 	g := qb.Graph()
 	if len(keys) == 0 {
-		return ZerosLike(qb)
+		return ZerosLike(qb), after
 	}
 	var m, l, acc *Node
 	for _, kb := range keys {
 		kk := Slice(k, AxisRange(), AxisRange(), AxisRange(kb.k0, kb.k1))
 		vv := Slice(v, AxisRange(), AxisRange(), AxisRange(kb.k0, kb.k1))
-		s := o.capped(MulScalar(matmul("bngqd,bnkd->bngqk", qb, kk), o.Scale))
+		qq := qb
+		if after != nil {
+			qq = Add(qb, after)
+		}
+		s := o.capped(MulScalar(matmul("bngqd,bnkd->bngqk", qq, kk), o.Scale))
 		var mask *Node
 		if o.Mask != nil {
 			mask = o.Mask.mask(g, q0, q1, kb.k0, kb.k1, kb.cover)
@@ -273,8 +289,10 @@ func onlineSoftmax(qb, k, v *Node, q0, q1 int, keys []keyBlock, allowed *Node, o
 			acc = Add(Mul(acc, alpha), pv)
 		}
 		m = mNew
+		// l ≥ 1 (the row's largest term is exp(0)), so 0·l is exactly 0.
+		after = StopGradient(MulScalar(Reshape(Slice(Reshape(l, -1), AxisRange(0, 1))), 0))
 	}
-	return Div(acc, l)
+	return Div(acc, l), after
 }
 
 // check returns an error when s cannot give a forward pass the attention
