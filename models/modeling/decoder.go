@@ -144,7 +144,11 @@ type Decoder struct {
 	// Backend is the engine the network runs on.
 	Backend compute.Backend
 	Graph   DecoderGraph
-	run     *Runner
+	// Attention is how forward passes compute attention: plain, blocked
+	// (memory-efficient) or block-sparse; by default blocked from
+	// BlockedFrom tokens on.
+	Attention AttentionSettings
+	run       *Runner
 }
 
 // NewDecoder runs graph, whose weights are params, on backend.
@@ -215,9 +219,13 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := d.run.Program(opts.Key(), func(in []*Node) []*Node {
+	wantProbs := opts.Attentions || opts.Hooks.patternHooked()
+	if err := d.Attention.check(wantProbs); err != nil {
+		return nil, err
+	}
+	e, err := d.run.Program(opts.Key()+"/"+d.Attention.key(), func(in []*Node) []*Node {
 		in = opts.AttachHooks(in, 3)
-		logits, hidden, probs := d.forwardGraph(NewScope(in[0].Graph(), d.Params(), true), in[0], in[1], in[2])
+		logits, hidden, probs := d.forwardGraph(NewScope(in[0].Graph(), d.Params(), true), in[0], in[1], in[2], wantProbs)
 		return opts.Outputs([]*Node{logits}, hidden, probs)
 	})
 	if err != nil {
@@ -234,19 +242,29 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 
 // ForwardGraph builds the whole network inside a graph: ids and positions
 // [B, T] (int32) and mask [B, T] (int32, 1 = real token; nil: all real) in,
-// logits, hidden states and attention probabilities out. Trainers use it.
+// logits, hidden states and attention probabilities out (nil for layers
+// that attend blockwise, see Attention). Trainers use it.
 func (d *Decoder) ForwardGraph(ids, positions, mask *Node) (logits *Node, hidden, probs []*Node) {
-	return d.forwardGraph(NewScope(ids.Graph(), d.Params(), false), ids, positions, mask)
+	return d.forwardGraph(NewScope(ids.Graph(), d.Params(), false), ids, positions, mask, false)
 }
 
-func (d *Decoder) forwardGraph(s Scope, ids, positions, mask *Node) (logits *Node, hidden, probs []*Node) {
+// forwardGraph is ForwardGraph in scope s; wantProbs keeps attention plain
+// under AttentionAuto, so that the probabilities exist.
+func (d *Decoder) forwardGraph(s Scope, ids, positions, mask *Node, wantProbs bool) (logits *Node, hidden, probs []*Node) {
 	t := ids.Shape().Dimensions[1]
 	slots := Iota(ids.Graph(), shapes.Make(dtypes.Int32, t), 0)
 	allowed := d.masks(func(window int) *Node { return AllowedKeys(slots, t, mask, true, window) })
+	block := d.Attention.blockFor(t, wantProbs)
 	attend := func(layer int, q, k, v *Node) *Node {
 		o := d.attention(d.AttentionDropout)
+		o.Block, o.Sparse = block, d.Attention.Sparse
+		o.Mask = &MaskRule{Causal: true, Window: d.LayerWindow(layer), KeyValid: mask}
 		o.Pattern = func(p *Node) *Node { return s.Hook(HookAttnPattern, p) }
-		out, p := s.AttendWith(q, k, v, allowed(layer), o)
+		var a *Node
+		if block == 0 {
+			a = allowed(layer) // built once per window, shared by the layers
+		}
+		out, p := s.AttendWith(q, k, v, a, o)
 		probs = append(probs, p)
 		return out
 	}
