@@ -700,6 +700,19 @@ func TestLayerMapOptions(t *testing.T) {
 	}
 }
 
+func TestBlockPatternOptions(t *testing.T) {
+	o := decode(t, must(BlockPattern([][]bool{{true, false}, {true, true}}, "causal")))
+	if len(o.Series[0].Data) != 4 || strings.TrimSpace(string(o.Series[0].Data[1].Value)) != "[1,0,0]" {
+		t.Errorf("cells %+v, want (q0, k1) skipped", o.Series[0].Data)
+	}
+	if d := o.Series[0].Data[3]; strings.TrimSpace(string(d.Value)) != "[1,1,1]" || !strings.Contains(d.Name, "computed") {
+		t.Errorf("cell (q1, k1) = %s %q, want computed", d.Value, d.Name)
+	}
+	if _, err := BlockPattern([][]bool{{true}, {true, true}}, ""); err == nil {
+		t.Error("ragged pattern: no error")
+	}
+}
+
 func TestGroupedBarsOptions(t *testing.T) {
 	o := decode(t, must(GroupedBars([]string{"device 0", "device 1"},
 		[]BarSeries{{"data", []float64{100, 100}}, {"fsdp", []float64{25, 25}}}, "bytes per device", "MB")))
