@@ -546,18 +546,33 @@ func (d *Decoder) stepGraph(in []*Node, write func(cache, fresh, at, from *Node)
 	}
 	caches := in[4+per*len(wins):]
 	g := ids.Graph()
-	qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, ids.Shape().Dimensions[1]), 0), start)
+	t := ids.Shape().Dimensions[1]
+	qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, t), 0), start)
+	// One token is written first and attended to in the cache: the slot it
+	// overwrites in a ring is one past its window, and XLA updates the cache
+	// in place (reading the old cache and then writing it costs a copy of
+	// the cache a step). More tokens would overwrite keys the first of them
+	// still see: they are attended to beside the cache, then written.
+	writeFirst := write != nil && t == 1
+	if writeFirst {
+		for i := range wins {
+			slots[i], valid[i] = writtenSlot(slots[i], valid[i], at[i], start, newValid)
+		}
+	}
 	cached, fresh := d.ringMasks(qSlots, newValid, slots, valid)
 	out := make([]*Node, 2*d.Layers)
 	attend := func(layer int, q, k, v *Node) *Node {
 		kc, vc := caches[layer], caches[d.Layers+layer]
-		res := attendCached(q, kc, vc, cached(layer), k, v, fresh(layer), d.attention(0))
 		out[layer], out[d.Layers+layer] = k, v
 		if write != nil {
 			r := slices.Index(wins, d.LayerWindow(layer))
 			out[layer], out[d.Layers+layer] = write(kc, k, at[r], from[r]), write(vc, v, at[r], from[r])
 		}
-		return res
+		if writeFirst {
+			res, _ := attend(q, out[layer], out[d.Layers+layer], cached(layer), d.attention(0), nil)
+			return res
+		}
+		return attendCached(q, kc, vc, cached(layer), k, v, fresh(layer), d.attention(0))
 	}
 	logits, _ := d.Graph(NewScope(g, d.Params(), true), ids, positions, attend)
 	return append([]*Node{logits}, out...)

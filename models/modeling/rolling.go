@@ -122,6 +122,16 @@ func (d DecoderShape) ringMasks(qSlots, newValid *Node, slots, valid []*Node) (c
 	return func(layer int) *Node { return cachedBy[index(layer)] }, func(layer int) *Node { return freshBy[index(layer)] }
 }
 
+// writtenSlot returns a ring's slots [n] and valid [B, n] once one token,
+// at slot start with newValid [B, 1], is written at index at.
+func writtenSlot(slots, valid, at, start, newValid *Node) (*Node, *Node) {
+	n := slots.Shape().Dimensions[0]
+	hit := Equal(Iota(slots.Graph(), shapes.Make(dtypes.Int32, n), 0), at)
+	dims := valid.Shape().Dimensions
+	return Where(hit, BroadcastToDims(start, n), slots),
+		Where(BroadcastToDims(InsertAxes(hit, 0), dims...), BroadcastToDims(newValid, dims...), valid)
+}
+
 // ringWrite writes fresh [B, KVH, T, d], a step's keys or values, into
 // cache [B, KVH, n, d]: in one run from index at, or, when they wrap round
 // the ring, index r taking new token from[r] (-1: r keeps its value) through
