@@ -677,6 +677,42 @@ func TestExpertRoutingOptions(t *testing.T) {
 	}
 }
 
+func TestLayerMapOptions(t *testing.T) {
+	layers := []string{"layer 0", "layer 1"}
+	tokens := []string{"The", " cat", " sat"}
+	values := [][]float64{{0.1, 0.5, 0.9}, {0.2, 0.4, 1}}
+	o := decode(t, must(LayerMap(layers, tokens, values, [][]string{{"a", "b", "c"}, {"d", "e", "f"}}, "lens", "")))
+	if len(o.Series) != 1 || len(o.Series[0].Data) != 6 {
+		t.Fatalf("series %+v, want one with 6 cells", o.Series)
+	}
+	if d := o.Series[0].Data[5]; d.Name != "f" || strings.TrimSpace(string(d.Value)) != "[2,1,1]" {
+		t.Errorf("cell (layer 1, sat) = %s %q, want [2,1,1] named f", d.Value, d.Name)
+	}
+	o = decode(t, must(LayerMap(layers, tokens, values, nil, "patching", "")))
+	if d := o.Series[0].Data[1]; !strings.Contains(d.Name, "layer 0,  cat: 0.500") {
+		t.Errorf("tooltip %q, want the layer, the token and the value", d.Name)
+	}
+	if _, err := LayerMap(layers, tokens, values, [][]string{{"a"}}, "", ""); err == nil {
+		t.Error("one row of text for two layers: no error")
+	}
+	if _, err := LayerMap(layers, tokens, [][]float64{{1, 2, 3}, {1}}, nil, "", ""); err == nil {
+		t.Error("a short row of values: no error")
+	}
+}
+
+func TestBlockPatternOptions(t *testing.T) {
+	o := decode(t, must(BlockPattern([][]bool{{true, false}, {true, true}}, "causal")))
+	if len(o.Series[0].Data) != 4 || strings.TrimSpace(string(o.Series[0].Data[1].Value)) != "[1,0,0]" {
+		t.Errorf("cells %+v, want (q0, k1) skipped", o.Series[0].Data)
+	}
+	if d := o.Series[0].Data[3]; strings.TrimSpace(string(d.Value)) != "[1,1,1]" || !strings.Contains(d.Name, "computed") {
+		t.Errorf("cell (q1, k1) = %s %q, want computed", d.Value, d.Name)
+	}
+	if _, err := BlockPattern([][]bool{{true}, {true, true}}, ""); err == nil {
+		t.Error("ragged pattern: no error")
+	}
+}
+
 func TestGroupedBarsOptions(t *testing.T) {
 	o := decode(t, must(GroupedBars([]string{"device 0", "device 1"},
 		[]BarSeries{{"data", []float64{100, 100}}, {"fsdp", []float64{25, 25}}}, "bytes per device", "MB")))

@@ -22,6 +22,9 @@ type gridSpec struct {
 	name, rowNoun, colNoun  string
 	rows, cols              []string
 	title, subtitle, series string
+	// cellText writes each cell's tooltip text in the cell, in place of
+	// its value.
+	cellText bool
 }
 
 // shareGrid draws values in [0, 1] as a heatmap with a row per spec.rows
@@ -61,7 +64,11 @@ func shareGrid(spec gridSpec, values [][]float64, tips [][]string) (*charts.Heat
 		charts.WithVisualMapOpts(opts.VisualMap{Calculable: opts.Bool(true), Min: 0, Max: 1, Right: "10", Top: "middle",
 			InRange: attentionColours}),
 	)...)
-	hm.AddSeries(spec.series, cells, charts.WithLabelOpts(opts.Label{Show: opts.Bool(len(spec.cols) <= 8), Formatter: "{@[2]}"}))
+	label := opts.Label{Show: opts.Bool(len(spec.cols) <= 8), Formatter: "{@[2]}"}
+	if spec.cellText {
+		label = opts.Label{Show: opts.Bool(len(spec.cols) <= 16), Formatter: "{b}", FontSize: 10}
+	}
+	hm.AddSeries(spec.series, cells, charts.WithLabelOpts(label))
 	hm.Accept(fixups{})
 	return hm, nil
 }

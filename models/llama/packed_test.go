@@ -39,9 +39,20 @@ func TestPackedRowEqualsExamplesAlone(t *testing.T) {
 	for len(ids2) < 16 {
 		ids2, positions2 = append(ids2, pad), append(positions2, 0)
 	}
-	for _, family := range []string{"llama", "mistral"} {
-		t.Run(family, func(t *testing.T) {
-			m := load(t, family, "model")
+	for _, c := range []struct {
+		family    string
+		attention modeling.AttentionSettings
+	}{
+		{"llama", modeling.AttentionSettings{}},
+		{"mistral", modeling.AttentionSettings{}},
+		// Blocked attention over blocks of 4 builds each block's mask from a
+		// rule, segments included.
+		{"llama", modeling.AttentionSettings{Impl: modeling.AttentionBlocked, Block: 4}},
+		{"mistral", modeling.AttentionSettings{Impl: modeling.AttentionBlocked, Block: 4}},
+	} {
+		t.Run(c.family+"/"+c.attention.Impl.String(), func(t *testing.T) {
+			m := load(t, c.family, "model")
+			m.Decoder.Attention = c.attention
 			packed, err := m.Decoder.Forward(modeling.Batch{IDs: [][]int32{ids, ids2}, PositionIDs: [][]int32{positions, positions2}}, modeling.ForwardOptions{})
 			if err != nil {
 				t.Fatal(err)

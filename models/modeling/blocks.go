@@ -179,12 +179,37 @@ type AttendOptions struct {
 	// Pattern, when set, takes the probabilities and returns those that
 	// weigh the values: the attention pattern's hook point.
 	Pattern func(probs *Node) *Node
+	// Block, when positive, computes attention blockwise (flash.go):
+	// blocks of Block queries and keys, an online softmax, no probabilities
+	// returned. 0: plain attention.
+	Block int
+	// Mask, when set, is the rule the mask follows: blocked attention
+	// builds each block's mask from it and skips the blocks it hides, and
+	// allowed may be nil.
+	Mask *MaskRule
+	// Sparse, when set, keeps only the pattern's blocks: blockwise in its
+	// blocks when Block is positive, else densely under its mask.
+	Sparse *SparsePattern
 }
 
-// AttendWith is Attend with every option: a soft cap on the scores and
-// dropout on the probabilities (probs are those before dropout).
+// AttendWith is Attend with every option: a soft cap on the scores,
+// dropout on the probabilities (probs are those before dropout), blocked
+// or block-sparse attention (probs nil), and a mask given by rule (allowed
+// may then be nil).
 func (s Scope) AttendWith(q, k, v, allowed *Node, o AttendOptions) (out, probs *Node) {
-	return attend(q, k, v, allowed, o, func(p *Node) *Node { return s.Dropout(p, o.Dropout) })
+	drop := func(p *Node) *Node { return s.Dropout(p, o.Dropout) }
+	if o.Block > 0 {
+		return blockedAttend(q, k, v, allowed, o, drop), nil
+	}
+	numQ, numK := q.Shape().Dimensions[2], k.Shape().Dimensions[2]
+	if allowed == nil {
+		allowed = o.Mask.Allowed(q.Graph(), numQ, numK)
+	}
+	if o.Sparse != nil {
+		pattern := o.Sparse.Allowed(q.Graph(), numQ, numK, o.Mask != nil && o.Mask.Causal)
+		allowed = LogicalAnd(allowed, BroadcastToDims(pattern, allowed.Shape().Dimensions...))
+	}
+	return attend(q, k, v, allowed, o, drop)
 }
 
 // attend is Attend with o's soft cap, and drop (nil: none) applied to the

@@ -144,7 +144,16 @@ type Decoder struct {
 	// Backend is the engine the network runs on.
 	Backend compute.Backend
 	Graph   DecoderGraph
-	run     *Runner
+	// Attention is how forward passes compute attention: plain, blocked
+	// (memory-efficient) or block-sparse; by default blocked from
+	// BlockedFrom tokens on.
+	Attention AttentionSettings
+	// FullCache makes every layer's cache MaxLen slots long, the sliding
+	// window then being only a mask. Off (the default), a layer whose window
+	// is shorter than the cache keeps a rolling cache of window slots (see
+	// NewCache), with the same logits.
+	FullCache bool
+	run       *Runner
 }
 
 // NewDecoder runs graph, whose weights are params, on backend.
@@ -217,9 +226,13 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := d.run.Program(opts.Key(), func(in []*Node) []*Node {
+	wantProbs := opts.Attentions || opts.Hooks.patternHooked()
+	if err := d.Attention.check(wantProbs); err != nil {
+		return nil, err
+	}
+	e, err := d.run.Program(opts.Key()+"/"+d.Attention.key(), func(in []*Node) []*Node {
 		in = opts.AttachHooks(in, 3)
-		logits, hidden, probs := d.forwardGraph(NewScope(in[0].Graph(), d.Params(), true), in[0], in[1], in[2])
+		logits, hidden, probs := d.forwardGraph(NewScope(in[0].Graph(), d.Params(), true), in[0], in[1], in[2], wantProbs)
 		return opts.Outputs([]*Node{logits}, hidden, probs)
 	})
 	if err != nil {
@@ -236,22 +249,32 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 
 // ForwardGraph builds the whole network inside a graph: ids and positions
 // [B, T] (int32) and mask [B, T] (int32, 1 = real token; nil: all real) in,
-// logits, hidden states and attention probabilities out. Trainers use it.
-// A real token at position 0 starts a new example: no token attends across
-// that boundary (packed rows, see segments.go).
+// logits, hidden states and attention probabilities out (nil for layers
+// that attend blockwise, see Attention). Trainers use it. A real token at
+// position 0 starts a new example: no token attends across that boundary
+// (packed rows, see segments.go).
 func (d *Decoder) ForwardGraph(ids, positions, mask *Node) (logits *Node, hidden, probs []*Node) {
-	return d.forwardGraph(NewScope(ids.Graph(), d.Params(), false), ids, positions, mask)
+	return d.forwardGraph(NewScope(ids.Graph(), d.Params(), false), ids, positions, mask, false)
 }
 
-func (d *Decoder) forwardGraph(s Scope, ids, positions, mask *Node) (logits *Node, hidden, probs []*Node) {
+// forwardGraph is ForwardGraph in scope s; wantProbs keeps attention plain
+// under AttentionAuto, so that the probabilities exist.
+func (d *Decoder) forwardGraph(s Scope, ids, positions, mask *Node, wantProbs bool) (logits *Node, hidden, probs []*Node) {
 	t := ids.Shape().Dimensions[1]
 	slots := Iota(ids.Graph(), shapes.Make(dtypes.Int32, t), 0)
 	segments := segmentIDs(positions, mask) // packed rows: see segments.go
 	allowed := d.masks(func(window int) *Node { return sameSegment(AllowedKeys(slots, t, mask, true, window), segments) })
+	block := d.Attention.blockFor(t, wantProbs)
 	attend := func(layer int, q, k, v *Node) *Node {
 		o := d.attention(d.AttentionDropout)
+		o.Block, o.Sparse = block, d.Attention.Sparse
+		o.Mask = &MaskRule{Causal: true, Window: d.LayerWindow(layer), KeyValid: mask, Segments: segments}
 		o.Pattern = func(p *Node) *Node { return s.Hook(HookAttnPattern, p) }
-		out, p := s.AttendWith(q, k, v, allowed(layer), o)
+		var a *Node
+		if block == 0 {
+			a = allowed(layer) // built once per window, shared by the layers
+		}
+		out, p := s.AttendWith(q, k, v, a, o)
 		probs = append(probs, p)
 		return out
 	}
@@ -260,7 +283,10 @@ func (d *Decoder) forwardGraph(s Scope, ids, positions, mask *Node) (logits *Nod
 }
 
 // Cache is a preallocated key/value cache for one batch: per layer, keys and
-// values [B, KVH, MaxLen, d], zeros until written. Where it lives depends on
+// values [B, KVH, slots, d], zeros until written, where slots is MaxLen, or
+// the layer's sliding window when that is shorter: such a layer keeps the
+// last window slots in a ring (slot s at s mod window), so its memory stops
+// growing past the window (see Slots and Bytes). Where it lives depends on
 // the engine (see Decoder.Step): on XLA engines, and on any sharded model,
 // it stays on the device(s) and each step's graph writes the new keys and
 // values into it; on the CPU engines without whole-program compilation (go,
@@ -289,7 +315,12 @@ type Cache struct {
 	MaxLen int
 	// Len is the number of slots written so far.
 	Len int
-	// valid[b][slot] is 1 where a real token was written.
+	// slots[layer] is how many slots the layer's keys and values keep.
+	slots []int
+	// kvBytes is the memory of the keys and values.
+	kvBytes int64
+	// valid[b][slot] is 1 where a real token was written (slot counts
+	// every token written, also those a ring has dropped).
 	valid [][]int32
 	// next[b] is the position the next real token of row b gets.
 	next []int32
@@ -370,6 +401,8 @@ func reorderRows(t *tensors.Tensor, rows []int) (*tensors.Tensor, error) {
 }
 
 // NewCache returns an empty cache for batch rows and up to maxLen tokens.
+// A layer whose sliding window is shorter than maxLen gets a rolling cache
+// of window slots unless d.FullCache is set; the others keep maxLen.
 func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 	if batch <= 0 || maxLen <= 0 {
 		return nil, fmt.Errorf("cache: batch %d and length %d must be positive", batch, maxLen)
@@ -377,19 +410,26 @@ func (d *Decoder) NewCache(batch, maxLen int) (*Cache, error) {
 	if d.MaxPositions > 0 && maxLen > d.MaxPositions {
 		return nil, fmt.Errorf("cache of %d tokens is longer than the model's %d positions", maxLen, d.MaxPositions)
 	}
+	c := emptyCache(batch, maxLen)
+	c.slots = make([]int, d.Layers)
+	var need float64
+	for l := range c.slots {
+		c.slots[l] = d.cacheSlots(l, maxLen)
+		need += cacheBytes(2, batch, d.KVHeads, c.slots[l], d.HeadDim)
+	}
 	// A step holds the cache and, on XLA engines, its updated copy: twice
 	// the cache must fit in what the process may still take.
-	if need, have := cacheBytes(2*d.Layers, batch, d.KVHeads, maxLen, d.HeadDim), xla.MemoryLeft(); have > 0 && 2*need > have {
+	if have := xla.MemoryLeft(); have > 0 && 2*need > have {
 		return nil, fmt.Errorf("cache: %d rows of %d tokens need %.1f GB of keys and values, and a step twice that; this process may take %.1f GB more (ask for fewer new tokens)",
 			batch, maxLen, need/1e9, have/1e9)
 	}
-	c := emptyCache(batch, maxLen)
+	c.kvBytes = int64(need)
 	for i := range c.valid {
 		c.valid[i] = make([]int32, maxLen)
 	}
-	shape := shapes.Make(dtypes.Float32, batch, d.KVHeads, maxLen, d.HeadDim)
 	all := make([]*tensors.Tensor, 2*d.Layers)
 	for i := range all {
+		shape := shapes.Make(dtypes.Float32, batch, d.KVHeads, c.slots[i%d.Layers], d.HeadDim)
 		var t *tensors.Tensor
 		var err error
 		if d.Params().Sharding() != nil {
@@ -452,21 +492,18 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 	if _, err := Matrix(mask, B, T, "attention mask", 1); err != nil {
 		return nil, err
 	}
-	// The slots written before this step, and the new tokens' own mask.
-	validFlat := make([]int32, 0, B*c.MaxLen)
-	for _, r := range c.valid {
-		validFlat = append(validFlat, r...)
-	}
+	// What each window's caches held before this step, and the new tokens'
+	// own mask and positions.
+	rings, wraps := d.ringSteps(c, T)
 	newValid := make([]int32, 0, B*T)
 	positions := make([]int32, 0, B*T)
 	for b := range B {
+		next := c.next[b]
 		for t := range T {
-			real := mask == nil || mask[b][t] != 0
-			if real {
-				c.valid[b][c.Len+t] = 1
+			if mask == nil || mask[b][t] != 0 {
 				newValid = append(newValid, 1)
-				positions = append(positions, c.next[b])
-				c.next[b]++
+				positions = append(positions, next)
+				next++
 			} else {
 				newValid = append(newValid, 0)
 				positions = append(positions, d.PadPosition)
@@ -480,57 +517,120 @@ func (d *Decoder) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tensor
 			}
 		}
 	}
-	posT := tensors.FromFlatDataAndDimensions(positions, B, T)
-	start := tensors.FromScalar(int32(c.Len))
+	in := stepInputs{ids: idsT, positions: tensors.FromFlatDataAndDimensions(positions, B, T),
+		start: tensors.FromScalar(int32(c.Len)), newValid: tensors.FromFlatDataAndDimensions(newValid, B, T), rings: rings}
 	var logits *tensors.Tensor
 	if d.cacheInGraph() {
-		// The valid slots after this step: the cache's and the new tokens'.
-		for b := range B {
-			copy(validFlat[b*c.MaxLen+c.Len:b*c.MaxLen+c.Len+T], newValid[b*T:(b+1)*T])
-		}
-		logits, err = d.stepInGraph(c, idsT, posT, start, tensors.FromFlatDataAndDimensions(validFlat, B, c.MaxLen))
+		logits, err = d.stepInGraph(c, in, wraps)
 	} else {
-		logits, err = d.stepOnHost(c, idsT, posT, start, tensors.FromFlatDataAndDimensions(validFlat, B, c.MaxLen),
-			tensors.FromFlatDataAndDimensions(newValid, B, T))
+		logits, err = d.stepOnHost(c, in)
 	}
 	if err != nil {
 		return nil, err
+	}
+	for b := range B {
+		for t, v := range newValid[b*T : (b+1)*T] {
+			c.valid[b][c.Len+t] = v
+			c.next[b] += v
+		}
 	}
 	c.Len += T
 	c.record(ids, newValid)
 	return logits, nil
 }
 
+// stepInputs are the inputs of a step's graph besides the caches: ids,
+// positions and newValid (the new tokens' mask) [B, T], start (the slot of
+// the first new token) and, per window, what its caches hold.
+type stepInputs struct {
+	ids, positions, start, newValid *tensors.Tensor
+	rings                           []ringStep
+}
+
+// args lists the inputs in the order stepGraph reads them; inGraph adds what
+// writing the caches in the graph takes.
+func (in stepInputs) args(inGraph bool) []any {
+	args := []any{in.ids, in.positions, in.start, in.newValid}
+	for _, r := range in.rings {
+		args = append(args, r.slots, r.valid)
+		if inGraph {
+			args = append(args, r.at, r.from)
+		}
+	}
+	return args
+}
+
+// stepGraph builds a step over the inputs that stepInputs.args lists
+// followed by the caches (keys, then values): each layer attends to its
+// cache as it was and to the new keys, and write (nil: none) returns its
+// cache with the new keys or values written in from index at, or index r
+// taking new token from[r] (ringWrite); the last nh inputs are the
+// inputs of hooks, which apply to the step. It returns the logits, then the
+// new keys and values (write nil) or the written caches.
+func (d *Decoder) stepGraph(in []*Node, write func(cache, fresh, at, from *Node) *Node, hooks *Hooks, nh int) []*Node {
+	attachStepHooks(hooks, in[len(in)-nh:])
+	in = in[:len(in)-nh]
+	ids, positions, start, newValid := in[0], in[1], in[2], in[3]
+	per := 2
+	if write != nil {
+		per = 4
+	}
+	wins := d.windows()
+	slots, valid := make([]*Node, len(wins)), make([]*Node, len(wins))
+	at, from := make([]*Node, len(wins)), make([]*Node, len(wins))
+	for i := range wins {
+		slots[i], valid[i] = in[4+per*i], in[5+per*i]
+		if write != nil {
+			at[i], from[i] = in[6+per*i], in[7+per*i]
+		}
+	}
+	caches := in[4+per*len(wins):]
+	g := ids.Graph()
+	t := ids.Shape().Dimensions[1]
+	qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, t), 0), start)
+	// One token is written first and attended to in the cache: the slot it
+	// overwrites in a ring is one past its window, and XLA updates the cache
+	// in place (reading the old cache and then writing it costs a copy of
+	// the cache a step). More tokens would overwrite keys the first of them
+	// still see: they are attended to beside the cache, then written.
+	writeFirst := write != nil && t == 1
+	if writeFirst {
+		for i := range wins {
+			slots[i], valid[i] = writtenSlot(slots[i], valid[i], at[i], start, newValid)
+		}
+	}
+	cached, fresh := d.ringMasks(qSlots, newValid, slots, valid)
+	out := make([]*Node, 2*d.Layers)
+	attend := func(layer int, q, k, v *Node) *Node {
+		kc, vc := caches[layer], caches[d.Layers+layer]
+		out[layer], out[d.Layers+layer] = k, v
+		if write != nil {
+			r := slices.Index(wins, d.LayerWindow(layer))
+			out[layer], out[d.Layers+layer] = write(kc, k, at[r], from[r]), write(vc, v, at[r], from[r])
+		}
+		if writeFirst {
+			res, _ := attend(q, out[layer], out[d.Layers+layer], cached(layer), d.attention(0), nil)
+			return res
+		}
+		return attendCached(q, kc, vc, cached(layer), k, v, fresh(layer), d.attention(0))
+	}
+	logits, _ := d.Graph(NewScope(g, d.Params(), true), ids, positions, attend)
+	checkStepHooks(g, hooks)
+	return append([]*Node{logits}, out...)
+}
+
 // stepOnHost runs a step whose graph reads the cache and returns the new
 // keys and values, and writes those into the cache on the host.
-func (d *Decoder) stepOnHost(c *Cache, ids, positions, start, valid, newValid *tensors.Tensor) (*tensors.Tensor, error) {
-	hooks, nh, err := c.stepHooks(ids.Shape().Dimensions[1])
+func (d *Decoder) stepOnHost(c *Cache, in stepInputs) (*tensors.Tensor, error) {
+	hooks, nh, err := c.stepHooks(in.ids.Shape().Dimensions[1])
 	if err != nil {
 		return nil, err
 	}
-	e, err := d.run.Program("step"+c.Hooks.key(), func(in []*Node) []*Node {
-		ids, positions, start, valid, newValid := in[0], in[1], in[2], in[3], in[4]
-		caches := in[5 : len(in)-nh]
-		attachStepHooks(c.Hooks, in[len(in)-nh:])
-		g := ids.Graph()
-		t := ids.Shape().Dimensions[1]
-		maxLen := valid.Shape().Dimensions[1] // from the inputs: one Exec serves every cache size
-		qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, t), 0), start)
-		cached := d.masks(func(window int) *Node { return AllowedKeys(qSlots, maxLen, valid, true, window) })
-		fresh := d.masks(func(window int) *Node { return allowedKeysAt(qSlots, qSlots, newValid, true, window) })
-		newKV := make([]*Node, 2*d.Layers)
-		attend := func(layer int, q, k, v *Node) *Node {
-			newKV[layer], newKV[d.Layers+layer] = k, v
-			return attendCached(q, caches[layer], caches[d.Layers+layer], cached(layer), k, v, fresh(layer), d.attention(0))
-		}
-		logits, _ := d.Graph(NewScope(g, d.Params(), true), ids, positions, attend)
-		checkStepHooks(g, c.Hooks)
-		return append([]*Node{logits}, newKV...)
-	})
+	e, err := d.run.Program("step"+c.Hooks.key(), func(in []*Node) []*Node { return d.stepGraph(in, nil, c.Hooks, nh) })
 	if err != nil {
 		return nil, err
 	}
-	args := []any{ids, positions, start, valid, newValid}
+	args := in.args(false)
 	caches := slices.Concat(c.K, c.V) // the step's inputs and outputs list keys, then values
 	for _, t := range caches {
 		args = append(args, t)
@@ -540,46 +640,33 @@ func (d *Decoder) stepOnHost(c *Cache, ids, positions, start, valid, newValid *t
 		return nil, err
 	}
 	for i, fresh := range res[1:] {
-		writeSlots(caches[i], fresh, c.Len)
+		writeRing(caches[i], fresh, c.Len)
 		fresh.FinalizeAll()
 	}
 	return res[0], nil
 }
 
 // stepInGraph runs a step whose graph writes the new keys and values into
-// the cache at slot start and returns the updated cache, which replaces the
-// old one (donated to the step on one device, so memory holds one cache).
-// valid marks the slots that are real tokens once the new ones are written.
-func (d *Decoder) stepInGraph(c *Cache, ids, positions, start, valid *tensors.Tensor) (*tensors.Tensor, error) {
-	hooks, nh, err := c.stepHooks(ids.Shape().Dimensions[1])
+// the cache and returns the updated cache, which replaces the old one
+// (donated to the step on one device, so memory holds one cache). wraps
+// says that some ring's new tokens wrap round its end, which a
+// dynamic-update-slice cannot write: that step is another program.
+func (d *Decoder) stepInGraph(c *Cache, in stepInputs, wraps bool) (*tensors.Tensor, error) {
+	hooks, nh, err := c.stepHooks(in.ids.Shape().Dimensions[1])
 	if err != nil {
 		return nil, err
 	}
-	e, err := d.run.Program("step/in-graph"+c.Hooks.key(), func(in []*Node) []*Node {
-		ids, positions, start, valid := in[0], in[1], in[2], in[3]
-		caches := slices.Clone(in[4 : len(in)-nh])
-		attachStepHooks(c.Hooks, in[len(in)-nh:])
-		g := ids.Graph()
-		t := ids.Shape().Dimensions[1]
-		maxLen := valid.Shape().Dimensions[1]
-		qSlots := Add(Iota(g, shapes.Make(dtypes.Int32, t), 0), start)
-		allowed := d.masks(func(window int) *Node { return AllowedKeys(qSlots, maxLen, valid, true, window) })
-		zero := ScalarZero(g, dtypes.Int32)
-		at := []*Node{zero, zero, start, zero}
-		attend := func(layer int, q, k, v *Node) *Node {
-			caches[layer] = DynamicUpdateSlice(caches[layer], k, at)
-			caches[d.Layers+layer] = DynamicUpdateSlice(caches[d.Layers+layer], v, at)
-			out, _ := attend(q, caches[layer], caches[d.Layers+layer], allowed(layer), d.attention(0), nil)
-			return out
-		}
-		logits, _ := d.Graph(NewScope(g, d.Params(), true), ids, positions, attend)
-		checkStepHooks(g, c.Hooks)
-		return append([]*Node{logits}, caches...)
+	key := "step/in-graph"
+	if wraps {
+		key += "/wraps"
+	}
+	e, err := d.run.Program(key+c.Hooks.key(), func(nodes []*Node) []*Node {
+		return d.stepGraph(nodes, func(cache, fresh, at, from *Node) *Node { return ringWrite(cache, fresh, at, from, wraps) }, c.Hooks, nh)
 	})
 	if err != nil {
 		return nil, err
 	}
-	args := []any{ids, positions, start, valid}
+	args := in.args(true)
 	if e.NumDevices() > 1 {
 		if c.sharded == nil {
 			for _, t := range slices.Concat(c.K, c.V) {
@@ -613,20 +700,4 @@ func (d *Decoder) stepInGraph(c *Cache, ids, positions, start, valid *tensors.Te
 	}
 	c.K, c.V = res[1:1+d.Layers], res[1+d.Layers:]
 	return res[0], nil
-}
-
-// writeSlots copies the keys or values of the new tokens, fresh
-// [B, KVH, T, d], into cache [B, KVH, MaxLen, d] at slots start..start+T-1.
-func writeSlots(cache, fresh *tensors.Tensor, start int) {
-	cd, fd := cache.Shape().Dimensions, fresh.Shape().Dimensions
-	rows, maxLen, t, dim := cd[0]*cd[1], cd[2], fd[2], cd[3]
-	fresh.ConstFlatData(func(src any) {
-		from := src.([]float32)
-		cache.MutableFlatData(func(dst any) {
-			to := dst.([]float32)
-			for r := range rows {
-				copy(to[(r*maxLen+start)*dim:(r*maxLen+start+t)*dim], from[r*t*dim:(r+1)*t*dim])
-			}
-		})
-	})
 }

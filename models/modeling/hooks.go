@@ -359,3 +359,22 @@ func checkStepHooks(g *Graph, h *Hooks) {
 		hookOutputs(g, h)
 	}
 }
+
+// patternHooked reports whether h caches or changes an attention pattern,
+// which only plain attention computes.
+func (h *Hooks) patternHooked() bool {
+	if h == nil {
+		return false
+	}
+	for _, n := range h.Cache {
+		if strings.HasSuffix(n, HookAttnPattern) {
+			return true
+		}
+	}
+	for _, iv := range h.Interventions {
+		if strings.HasSuffix(iv.Hook, HookAttnPattern) {
+			return true
+		}
+	}
+	return false
+}

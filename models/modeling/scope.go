@@ -250,12 +250,12 @@ func (s Scope) EndBlocks(x *Node) *Node {
 func EngineOf(backend compute.Backend) Engine {
 	switch backend.String() {
 	case "go":
-		return Engine{RowBlocks: true, SequentialScan: true}
+		return Engine{RowBlocks: true, SequentialScan: true, ChainedBlocks: true}
 	case "onnxruntime":
 		return Engine{SlicedLookups: true, SequentialScan: true}
 	}
 	if x, ok := backend.(interface{ IsCPU() bool }); ok && x.IsCPU() { // XLA's CPU plugin
-		return Engine{SequentialScan: true}
+		return Engine{SequentialScan: true, ChainedBlocks: true}
 	}
 	return Engine{}
 }
@@ -278,4 +278,11 @@ type Engine struct {
 	// accelerator, where XLA gets the associative scan, whose few wide
 	// operations suit it.
 	SequentialScan bool
+	// ChainedBlocks: blocked attention (flash.go) makes each block of
+	// scores depend on the one before, or the engine's scheduler computes
+	// every block before reducing any (go, XLA's CPU plugin: at 8k tokens
+	// 2.1 and 3.2 GB against 0.8 and 1.1 GB chained). ONNX Runtime runs
+	// them in order by itself and needs four times the memory chained
+	// (docs/benchmarks.md, "Memory-efficient attention").
+	ChainedBlocks bool
 }
