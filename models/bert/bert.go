@@ -154,7 +154,7 @@ func (m *Model) Forward(b modeling.Batch, opts modeling.ForwardOptions) (*Output
 	}
 	res, err := e.Call(append([]any{ids, types, mask}, hooks...)...)
 	if err != nil {
-		return nil, err
+		return nil, opts.HookError(err)
 	}
 	head, extra := opts.Split(res, m.Config.NumHiddenLayers)
 	out := &Output{Output: extra, Sequence: head[0]}

@@ -240,7 +240,7 @@ func (d *Decoder) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	}
 	res, err := e.Call(append([]any{ids, pos, mask}, hooks...)...)
 	if err != nil {
-		return nil, err
+		return nil, opts.HookError(err)
 	}
 	head, out := opts.Split(res, d.Layers)
 	out.Logits = head[0]
@@ -637,7 +637,7 @@ func (d *Decoder) stepOnHost(c *Cache, in stepInputs) (*tensors.Tensor, error) {
 	}
 	res, err := e.Call(append(args, hooks...)...)
 	if err != nil {
-		return nil, err
+		return nil, c.Hooks.explain(err)
 	}
 	for i, fresh := range res[1:] {
 		writeRing(caches[i], fresh, c.Len)
@@ -679,7 +679,7 @@ func (d *Decoder) stepInGraph(c *Cache, in stepInputs, wraps bool) (*tensors.Ten
 		}
 		res, err := e.CallDistributed(append(args, hooks...)...)
 		if err != nil {
-			return nil, err
+			return nil, c.Hooks.explain(err)
 		}
 		for _, t := range slices.Concat(c.K, c.V) {
 			_ = t.FinalizeAll()
@@ -696,7 +696,7 @@ func (d *Decoder) stepInGraph(c *Cache, in stepInputs, wraps bool) (*tensors.Ten
 	}
 	res, err := e.Call(append(args, hooks...)...)
 	if err != nil {
-		return nil, err
+		return nil, c.Hooks.explain(err)
 	}
 	c.K, c.V = res[1:1+d.Layers], res[1+d.Layers:]
 	return res[0], nil

@@ -57,6 +57,31 @@ type Hooks struct {
 	// Interventions change activations as the network runs, each at its
 	// hook point, in order.
 	Interventions []Intervention
+
+	// err is why the last graph built with these hooks failed (a hook point
+	// the network lacks, a value of the wrong shape), for HookError.
+	err error
+}
+
+// fail records err as the hooks' failure and panics with it: building the
+// graph stops, and HookError returns err in place of the engine's report.
+func (h *Hooks) fail(err error) {
+	h.err = err
+	panic(err)
+}
+
+// HookError returns the error of o's hooks when err is a forward pass's
+// failure that they caused (a hook point the network lacks, a value of the
+// wrong shape), else err: the hooks' own message in place of the
+// engine's report of a graph that did not build.
+func (o ForwardOptions) HookError(err error) error { return o.Hooks.explain(err) }
+
+// explain is HookError for hooks h.
+func (h *Hooks) explain(err error) error {
+	if err != nil && h != nil && h.err != nil {
+		err, h.err = h.err, nil
+	}
+	return err
 }
 
 // Intervention changes the activation at one hook point: Set replaces it,
@@ -198,7 +223,10 @@ func (st *hookState) apply(name string, x *Node) *Node {
 		if iv.Hook != name {
 			continue
 		}
-		x = intervene(name, x, st.values[i], st.masks[i], axis, iv.Set != nil)
+		var err error
+		if x, err = intervene(name, x, st.values[i], st.masks[i], axis, iv.Set != nil); err != nil {
+			st.hooks.fail(err)
+		}
 	}
 	if slices.Contains(st.hooks.Cache, name) {
 		st.cached[name] = x
@@ -208,10 +236,10 @@ func (st *hookState) apply(name string, x *Node) *Node {
 
 // intervene sets (or adds) value into x where mask [T], laid along axis,
 // is 1.
-func intervene(name string, x, value, mask *Node, axis int, set bool) *Node {
+func intervene(name string, x, value, mask *Node, axis int, set bool) (*Node, error) {
 	dims := x.Shape().Dimensions
 	if mask.Shape().Dimensions[0] != dims[axis] {
-		panic(fmt.Errorf("hook %q: positions for a sequence of %d, the activation %v has %d", name, mask.Shape().Dimensions[0], dims, dims[axis]))
+		return nil, fmt.Errorf("hook %q: positions for a sequence of %d, the activation %v has %d", name, mask.Shape().Dimensions[0], dims, dims[axis])
 	}
 	at := make([]int, len(dims))
 	for i := range at {
@@ -222,17 +250,17 @@ func intervene(name string, x, value, mask *Node, axis int, set bool) *Node {
 	value = ConvertDType(value, x.DType())
 	if set {
 		if !slices.Equal(value.Shape().Dimensions, dims) {
-			panic(fmt.Errorf("hook %q: Set is %v, the activation is %v", name, value.Shape().Dimensions, dims))
+			return nil, fmt.Errorf("hook %q: Set is %v, the activation is %v", name, value.Shape().Dimensions, dims)
 		}
-		return Add(x, Mul(m, Sub(value, x)))
+		return Add(x, Mul(m, Sub(value, x))), nil
 	}
 	switch {
 	case value.Rank() == 1 && value.Shape().Dimensions[0] == dims[len(dims)-1]:
 		value = Reshape(value, append(slices.Repeat([]int{1}, len(dims)-1), dims[len(dims)-1])...)
 	case !slices.Equal(value.Shape().Dimensions, dims):
-		panic(fmt.Errorf("hook %q: Add is %v, want the activation's %v or its last axis [%d]", name, value.Shape().Dimensions, dims, dims[len(dims)-1]))
+		return nil, fmt.Errorf("hook %q: Add is %v, want the activation's %v or its last axis [%d]", name, value.Shape().Dimensions, dims, dims[len(dims)-1])
 	}
-	return Add(x, Mul(m, value))
+	return Add(x, Mul(m, value)), nil
 }
 
 // hookOutputs checks that every hook point h names was passed in g (the
@@ -241,7 +269,7 @@ func intervene(name string, x, value, mask *Node, axis int, set bool) *Node {
 func hookOutputs(g *Graph, h *Hooks) []*Node {
 	st, _ := g.State(hookKey{}).(*hookState)
 	if st == nil {
-		panic(fmt.Errorf("hooks: the network was built without them"))
+		h.fail(fmt.Errorf("hooks: the network was built without them"))
 	}
 	names := slices.Clone(h.Cache)
 	for _, iv := range h.Interventions {
@@ -249,7 +277,7 @@ func hookOutputs(g *Graph, h *Hooks) []*Node {
 	}
 	for _, n := range names {
 		if !st.seen[n] {
-			panic(fmt.Errorf("hook %q does not exist in this network; its hook points are %s", n, describeHooks(st.seen)))
+			h.fail(fmt.Errorf("hook %q does not exist in this network; its hook points are %s", n, describeHooks(st.seen)))
 		}
 	}
 	outs := make([]*Node, len(h.Cache))

@@ -108,7 +108,7 @@ func (r *Recurrent) Forward(b Batch, opts ForwardOptions) (*Output, error) {
 	}
 	res, err := e.Call(append([]any{ids, mask}, hooks...)...)
 	if err != nil {
-		return nil, err
+		return nil, opts.HookError(err)
 	}
 	head, out := opts.Split(res, r.Layers)
 	out.Logits = head[0]
@@ -175,7 +175,7 @@ func (r *Recurrent) Step(c *Cache, ids [][]int32, mask [][]int32) (*tensors.Tens
 	}
 	res, err := e.Call(append(args, hooks...)...)
 	if err != nil {
-		return nil, err
+		return nil, c.Hooks.explain(err)
 	}
 	for _, t := range c.State {
 		_ = t.FinalizeAll()
