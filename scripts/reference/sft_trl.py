@@ -129,6 +129,10 @@ def main():
     tok = AutoTokenizer.from_pretrained(MODELS, gguf_file=GGUF)
     tok.chat_template = open(TEMPLATE).read()
     base = AutoModelForCausalLM.from_pretrained(MODELS, gguf_file=GGUF, dtype=torch.float32)
+    # transformers dequantizes the GGUF's weights to float32 tensors but still marks the model as quantized, which the
+    # Trainer refuses to train: the marks go, the weights are plain float32.
+    base.hf_quantizer, base.is_quantized = None, False
+    base.config.quantization_config = None
     model = PeftModel.from_pretrained(base, os.path.join(a.run, "adapter_init"), is_trainable=True)
     trainer = trainer_for(a.run, cfg, model, tok)
     batches = load_file(os.path.join(a.run, "reference_batches.safetensors"))
