@@ -11,8 +11,10 @@ import (
 	"github.com/trustformers/trustformers-go/models/tokenizer"
 )
 
-// answerBatch is how many questions are answered together.
-const answerBatch = 16
+// answerBatch is how many questions are answered together: the held-out
+// set in one batch, so that the prefill and decoding graphs compile once
+// (each compilation of SmolLM2's graph costs seconds).
+const answerBatch = 64
 
 // Replies asks lm each problem's question through the tokenizer's own chat
 // template (with the system prompt and the generation prompt) and returns
@@ -78,4 +80,22 @@ func writeAnswers(path string, answers []Answer) error {
 		b.WriteByte('\n')
 	}
 	return files.WriteFile(path, []byte(b.String()))
+}
+
+// ReadAnswers reads a run folder's answers.jsonl (each held-out question
+// with the replies before and after).
+func ReadAnswers(path string) ([]Answer, error) {
+	data, err := files.ReadFile(path, files.ConfigLimit)
+	if err != nil {
+		return nil, fmt.Errorf("sft: %w", err)
+	}
+	var out []Answer
+	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var a Answer
+		if err := json.Unmarshal([]byte(line), &a); err != nil {
+			return nil, fmt.Errorf("sft: %s: line %d: %w", path, i+1, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }

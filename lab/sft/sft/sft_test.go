@@ -244,3 +244,21 @@ func testBackend() string {
 	}
 	return "go"
 }
+
+// TestAnswersRoundTrip: answers.jsonl reads back as written.
+func TestAnswersRoundTrip(t *testing.T) {
+	_, held, _ := Generate(5, 1, 3)
+	var res Result
+	res.grade(held, []string{"x", held[1].Answer, ""}, []string{held[0].Answer, "y", held[2].Answer})
+	path := filepath.Join(t.TempDir(), "answers.jsonl")
+	if err := writeAnswers(path, res.Answers); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadAnswers(path)
+	if err != nil || !slices.Equal(back, res.Answers) {
+		t.Errorf("read back %+v (%v), wrote %+v", back, err, res.Answers)
+	}
+	if math.Abs(res.Before-1.0/3) > 1e-9 || math.Abs(res.After-2.0/3) > 1e-9 {
+		t.Errorf("accuracy %v before, %v after; want 1/3, 2/3", res.Before, res.After)
+	}
+}
