@@ -8,12 +8,13 @@ import (
 	"github.com/trustformers/trustformers-go/lab"
 	"github.com/trustformers/trustformers-go/lab/lora_finetune/lorafinetune"
 	"github.com/trustformers/trustformers-go/lab/mixed_precision/mixedprecision"
+	"github.com/trustformers/trustformers-go/lab/sft/sft"
 	"github.com/trustformers/trustformers-go/lab/shakespeare_char/shakespeare"
 )
 
 // experiments are the lab's experiment scripts that `trustformers train`
 // runs; each is also `go run ./lab/NAME`.
-var experiments = []lab.Experiment{shakespeare.Command, lorafinetune.Command, mixedprecision.Command}
+var experiments = []lab.Experiment{shakespeare.Command, lorafinetune.Command, mixedprecision.Command, sft.Command}
 
 func init() {
 	commands["train"] = command{"run an experiment of lab/ (as `go run ./lab/NAME` does)", runTrain}

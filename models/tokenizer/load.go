@@ -134,7 +134,12 @@ func tokenizerFromJSON(file string, content []byte, cfg *config, haveSentencePie
 		// decide, as Hugging Face's LlamaTokenizerFast does.
 		tmpl = cfg.bosEOSTemplate(special, false, false)
 	}
-	return newTokenizer(FormatTokenizerJSON, file, m, tmpl, special, specialIDsOf(tj.addedTokens()), cfg)
+	t, err := newTokenizer(FormatTokenizerJSON, file, m, tmpl, special, specialIDsOf(tj.addedTokens()), cfg)
+	if err != nil {
+		return nil, err
+	}
+	t.source = content
+	return t, nil
 }
 
 // model returns the implementation for tj: this package's own BERT

@@ -100,6 +100,9 @@ type Tokenizer struct {
 	// templates read.
 	chatTemplate, chatFile string
 	specialText            map[string]string
+	// source is the tokenizer.json document the tokenizer was built from
+	// (nil for other formats), which Save writes back.
+	source []byte
 }
 
 // model is one tokenization algorithm over one vocabulary. Implementations
