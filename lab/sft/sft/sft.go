@@ -46,6 +46,7 @@ import (
 	"github.com/trustformers/trustformers-go/models/llama"
 	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
+	"github.com/trustformers/trustformers-go/quant"
 	"github.com/trustformers/trustformers-go/training"
 	"github.com/trustformers/trustformers-go/training/lora"
 	"github.com/trustformers/trustformers-go/xla"
@@ -82,6 +83,13 @@ type Config struct {
 	// reference_batches.safetensors for the TRL comparison.
 	ReferenceSteps int  `json:"reference_steps" flag:"reference-steps" help:"write the first N steps' batches for scripts/reference/sft_trl.py (0: none)"`
 	NoMerged       bool `json:"no_merged,omitempty" flag:"no-merged" help:"skip the merged model folder (540 MB)"`
+	// Quant, when set, quantizes the frozen base's target modules with
+	// this scheme before the adapters are added (QLoRA with nf4): the
+	// adapters train over the quantized weights. A quantized run writes no
+	// merged folder and no batches for TRL.
+	Quant       string `json:"quantization,omitempty" flag:"quant" help:"quantize the frozen base first: nf4 (QLoRA), int4 or int8"`
+	QuantGroup  int    `json:"quantization_group,omitempty" flag:"quant-group" help:"-quant: inputs per scale (int4, nf4)"`
+	DoubleQuant bool   `json:"double_quant,omitempty" flag:"double-quant" help:"-quant nf4: quantize the block maxima again (QLoRA)"`
 	// Callback, when set, receives every training and held-out loss too
 	// (a notebook's viz.LiveLoss through training.PerMetric).
 	Callback training.Callback `json:"-"`
@@ -93,7 +101,7 @@ func DefaultConfig() Config {
 	return Config{Model: lab.ModelPath("SmolLM2-135M-Instruct.Q4_1.gguf"), Train: 200, HeldOut: 50, MaxLength: 128,
 		BatchSize: 2, Iters: 60, EvalInterval: 20, LR: 1e-3, GradClip: 1, Rank: 8, Alpha: 16,
 		Targets:      []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
-		MaxNewTokens: 12, Seed: 1337, ReferenceSteps: 20}
+		MaxNewTokens: 12, Seed: 1337, ReferenceSteps: 20, QuantGroup: 64}
 }
 
 // check returns an error naming the first setting that cannot run.
@@ -112,7 +120,15 @@ func (c Config) check(where string) error {
 	s.NonNegative("weight-decay", c.WeightDecay)
 	s.NonNegative("grad-clip", c.GradClip)
 	s.NonNegative("alpha", c.Alpha)
-	return s.Err()
+	if err := s.Err(); err != nil {
+		return err
+	}
+	if c.Quant != "" {
+		if _, err := quant.ParseScheme(c.Quant); err != nil {
+			return fmt.Errorf("%s: -quant: %w", where, err)
+		}
+	}
+	return nil
 }
 
 // Command is the experiment as lab.Main and `trustformers train` run it.
@@ -244,6 +260,12 @@ func (res *Result) run(c Config, r *lab.Run, backend compute.Backend, tok *token
 	if err != nil {
 		return err
 	}
+	if c.Quant != "" {
+		scheme, _ := quant.ParseScheme(c.Quant) // checked with the config
+		if _, err := quant.Apply(m.Params(), quant.Config{Scheme: scheme, GroupSize: c.QuantGroup, DoubleQuant: c.DoubleQuant, Modules: c.Targets}); err != nil {
+			return fmt.Errorf("sft: -quant %s: %w", c.Quant, err)
+		}
+	}
 	adapters, err := lora.Apply(m.Params(), lora.Config{Rank: c.Rank, Alpha: c.Alpha, Targets: c.Targets, Seed: c.Seed,
 		BaseModel: "HuggingFaceTB/SmolLM2-135M-Instruct"})
 	if err != nil {
@@ -266,7 +288,7 @@ func (res *Result) run(c Config, r *lab.Run, backend compute.Backend, tok *token
 	if err := adapters.Save(filepath.Join(r.Dir, "adapter")); err != nil {
 		return err
 	}
-	if c.NoMerged {
+	if c.NoMerged || c.Quant != "" {
 		return nil
 	}
 	return SaveMerged(filepath.Join(r.Dir, "merged"), m, adapters, tok)

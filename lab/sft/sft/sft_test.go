@@ -262,3 +262,17 @@ func TestAnswersRoundTrip(t *testing.T) {
 		t.Errorf("accuracy %v before, %v after; want 1/3, 2/3", res.Before, res.After)
 	}
 }
+
+// TestBadSettings checks that a setting that cannot run is an error naming
+// its flag, before anything is loaded.
+func TestBadSettings(t *testing.T) {
+	for flag, c := range map[string]Config{
+		"-quant":   func() Config { c := DefaultConfig(); c.Quant = "int3"; return c }(),
+		"rank":     func() Config { c := DefaultConfig(); c.Rank = 0; return c }(),
+		"held-out": func() Config { c := DefaultConfig(); c.HeldOut = 0; return c }(),
+	} {
+		if err := c.check("sft"); err == nil || !strings.Contains(err.Error(), flag) {
+			t.Errorf("%s: err = %v, want it to name the flag", flag, err)
+		}
+	}
+}

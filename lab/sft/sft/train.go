@@ -43,7 +43,11 @@ func (res *Result) fineTune(c Config, r *lab.Run, backend compute.Backend, m *ll
 	if err != nil {
 		return err
 	}
-	ref := &reference{steps: c.ReferenceSteps, path: filepath.Join(r.Dir, ReferenceFile), schedule: c.Schedule()}
+	steps := c.ReferenceSteps
+	if c.Quant != "" {
+		steps = 0 // TRL's run would need the same quantized base
+	}
+	ref := &reference{steps: steps, path: filepath.Join(r.Dir, ReferenceFile), schedule: c.Schedule()}
 	batchAt := data.Epochs(c.BatchSize, c.Seed, true)
 	var stepTimes []time.Duration
 	callbacks := []training.Callback{r, &lab.Progress{W: stderr, Total: c.Iters}, training.CallbackFunc(func(m training.Metrics) {
