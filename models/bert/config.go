@@ -75,8 +75,8 @@ func (c *Config) check(path string) error {
 	if c.HiddenSize%c.NumAttentionHeads != 0 {
 		return fmt.Errorf("%s: field \"num_attention_heads\" (%d) does not divide \"hidden_size\" (%d)", path, c.NumAttentionHeads, c.HiddenSize)
 	}
-	if modeling.Activation(c.HiddenAct) == nil {
-		return fmt.Errorf("%s: field \"hidden_act\": unknown activation %q", path, c.HiddenAct)
+	if err := modeling.CheckActivation(path, "hidden_act", c.HiddenAct); err != nil {
+		return err
 	}
 	if c.PositionEmbeddingType != "" && c.PositionEmbeddingType != "absolute" {
 		return fmt.Errorf("%s: field \"position_embedding_type\": %q not supported (only \"absolute\")", path, c.PositionEmbeddingType)

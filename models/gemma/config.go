@@ -159,11 +159,11 @@ func (c *Config) Check(path string) error {
 	if err := modeling.DropoutRates(path, map[string]float64{"attention_dropout": c.AttentionDropout}); err != nil {
 		return err
 	}
-	if c.NumAttentionHeads%c.NumKeyValueHeads != 0 {
-		return fmt.Errorf("%s: field \"num_key_value_heads\" (%d) does not divide \"num_attention_heads\" (%d)", path, c.NumKeyValueHeads, c.NumAttentionHeads)
+	if err := modeling.CheckHeads(path, c.HiddenSize, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim); err != nil {
+		return err
 	}
-	if modeling.Activation(c.HiddenActivation) == nil {
-		return fmt.Errorf("%s: field \"hidden_activation\": unknown activation %q", path, c.HiddenActivation)
+	if err := modeling.CheckActivation(path, "hidden_activation", c.HiddenActivation); err != nil {
+		return err
 	}
 	if c.UseBidirectionalAttention != nil && *c.UseBidirectionalAttention {
 		return fmt.Errorf("%s: field \"use_bidirectional_attention\" is true (an embedding model's encoder); only causal Gemma is supported", path)

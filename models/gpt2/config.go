@@ -79,8 +79,8 @@ func (c *Config) check(path string) error {
 	if c.NInner != nil && (*c.NInner <= 0 || *c.NInner > modeling.MaxSize) {
 		return fmt.Errorf("%s: field \"n_inner\" must be positive (at most %d) or null, got %d", path, modeling.MaxSize, *c.NInner)
 	}
-	if modeling.Activation(c.ActivationFunction) == nil {
-		return fmt.Errorf("%s: field \"activation_function\": unknown activation %q", path, c.ActivationFunction)
+	if err := modeling.CheckActivation(path, "activation_function", c.ActivationFunction); err != nil {
+		return err
 	}
 	if c.ReorderAndUpcastAttn {
 		// Upcasting only changes half-precision runs; we compute in float32.

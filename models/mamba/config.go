@@ -103,8 +103,8 @@ func (c *Config) check(path string) error {
 	if err := modeling.PositiveFinite(path, map[string]float64{"layer_norm_epsilon": c.LayerNormEpsilon}); err != nil {
 		return err
 	}
-	if modeling.Activation(c.HiddenAct) == nil {
-		return fmt.Errorf("%s: field \"hidden_act\": unknown activation %q", path, c.HiddenAct)
+	if err := modeling.CheckActivation(path, "hidden_act", c.HiddenAct); err != nil {
+		return err
 	}
 	return c.readTimeStepRank(path)
 }

@@ -212,3 +212,30 @@ func SaveModel(dir string, set *weights.Set, config any) error {
 	}
 	return WriteConfig(dir, config)
 }
+
+// CheckHeads returns an error naming the field of path when a decoder's
+// attention heads do not fit: head_dim (headDim, 0 when the config leaves
+// it to hidden_size / num_attention_heads) negative or above MaxSize,
+// num_attention_heads not dividing hidden_size when head_dim is unset, or
+// num_key_value_heads not dividing num_attention_heads.
+func CheckHeads(path string, hidden, heads, kvHeads, headDim int) error {
+	if headDim < 0 || headDim > MaxSize {
+		return fmt.Errorf("%s: field \"head_dim\" must be positive (at most %d), got %d", path, MaxSize, headDim)
+	}
+	if headDim == 0 && hidden%heads != 0 {
+		return fmt.Errorf("%s: field \"num_attention_heads\" (%d) does not divide \"hidden_size\" (%d)", path, heads, hidden)
+	}
+	if heads%kvHeads != 0 {
+		return fmt.Errorf("%s: field \"num_key_value_heads\" (%d) does not divide \"num_attention_heads\" (%d)", path, kvHeads, heads)
+	}
+	return nil
+}
+
+// CheckActivation returns an error naming field of path when name is no
+// activation Activation knows.
+func CheckActivation(path, field, name string) error {
+	if Activation(name) == nil {
+		return fmt.Errorf("%s: field %q: unknown activation %q", path, field, name)
+	}
+	return nil
+}

@@ -169,9 +169,6 @@ func (c *Config) check(path string) error {
 		"num_hidden_layers"); err != nil {
 		return err
 	}
-	if c.HeadDimField < 0 || c.HeadDimField > modeling.MaxSize {
-		return fmt.Errorf("%s: field \"head_dim\" must be positive (at most %d), got %d", path, modeling.MaxSize, c.HeadDimField)
-	}
 	if err := modeling.PositiveFinite(path, map[string]float64{"rms_norm_eps": c.RMSNormEps, "rope_theta": c.RopeTheta,
 		"partial_rotary_factor": c.PartialRotaryFactor}); err != nil {
 		return err
@@ -183,14 +180,11 @@ func (c *Config) check(path string) error {
 		"resid_pdrop": c.ResidPdrop, "embd_pdrop": c.EmbdPdrop}); err != nil {
 		return err
 	}
-	if c.HeadDimField == 0 && c.HiddenSize%c.NumAttentionHeads != 0 {
-		return fmt.Errorf("%s: field \"num_attention_heads\" (%d) does not divide \"hidden_size\" (%d)", path, c.NumAttentionHeads, c.HiddenSize)
+	if err := modeling.CheckHeads(path, c.HiddenSize, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDimField); err != nil {
+		return err
 	}
-	if c.NumAttentionHeads%c.NumKeyValueHeads != 0 {
-		return fmt.Errorf("%s: field \"num_key_value_heads\" (%d) does not divide \"num_attention_heads\" (%d)", path, c.NumKeyValueHeads, c.NumAttentionHeads)
-	}
-	if modeling.Activation(c.HiddenAct) == nil {
-		return fmt.Errorf("%s: field \"hidden_act\": unknown activation %q", path, c.HiddenAct)
+	if err := modeling.CheckActivation(path, "hidden_act", c.HiddenAct); err != nil {
+		return err
 	}
 	if c.SlidingWindow != nil && *c.SlidingWindow <= 0 {
 		return fmt.Errorf("%s: field \"sliding_window\" must be positive or null, got %d", path, *c.SlidingWindow)
