@@ -292,3 +292,18 @@ func setTransform(params *modeling.Params, name string, l Layout) error {
 		return dequantize(codes, &l, func(suffix string) *graph.Node { return params.Raw(g, name+suffix) })
 	})
 }
+
+// ApplyNamed is Apply with the scheme named as an experiment's flag names
+// it ("nf4" for QLoRA's frozen base, "int4", "int8"), or nothing when name
+// is empty; cfg's Scheme is replaced by it.
+func ApplyNamed(params *modeling.Params, name string, cfg Config) (*Quantized, error) {
+	if name == "" {
+		return nil, nil
+	}
+	scheme, err := ParseScheme(name)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Scheme = scheme
+	return Apply(params, cfg)
+}

@@ -384,14 +384,7 @@ func (res *Result) print(stdout io.Writer) {
 // quantizeBase quantizes m's c.QuantModules with c.Quant (QLoRA's frozen
 // base), or does nothing when c.Quant is empty.
 func quantizeBase(m *llama.Model, c Config) error {
-	if c.Quant == "" {
-		return nil
-	}
-	scheme, err := quant.ParseScheme(c.Quant)
-	if err != nil {
-		return err
-	}
-	_, err = quant.Apply(m.Params(), quant.Config{Scheme: scheme, GroupSize: c.QuantGroup, DoubleQuant: c.DoubleQuant, Modules: c.QuantModules})
+	_, err := quant.ApplyNamed(m.Params(), c.Quant, quant.Config{GroupSize: c.QuantGroup, DoubleQuant: c.DoubleQuant, Modules: c.QuantModules})
 	return err
 }
 

@@ -260,11 +260,8 @@ func (res *Result) run(c Config, r *lab.Run, backend compute.Backend, tok *token
 	if err != nil {
 		return err
 	}
-	if c.Quant != "" {
-		scheme, _ := quant.ParseScheme(c.Quant) // checked with the config
-		if _, err := quant.Apply(m.Params(), quant.Config{Scheme: scheme, GroupSize: c.QuantGroup, DoubleQuant: c.DoubleQuant, Modules: c.Targets}); err != nil {
-			return fmt.Errorf("sft: -quant %s: %w", c.Quant, err)
-		}
+	if _, err := quant.ApplyNamed(m.Params(), c.Quant, quant.Config{GroupSize: c.QuantGroup, DoubleQuant: c.DoubleQuant, Modules: c.Targets}); err != nil {
+		return fmt.Errorf("sft: -quant %s: %w", c.Quant, err)
 	}
 	adapters, err := lora.Apply(m.Params(), lora.Config{Rank: c.Rank, Alpha: c.Alpha, Targets: c.Targets, Seed: c.Seed,
 		BaseModel: "HuggingFaceTB/SmolLM2-135M-Instruct"})
