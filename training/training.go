@@ -164,7 +164,7 @@ func NewTrainer(params *modeling.Params, backend compute.Backend, loss LossFunc,
 			}
 			sv.SetTrainable(false)
 			if slices.Equal(spec.Dims, shape.Dimensions) {
-				if err := params.Follow(sv.Path(), name); err != nil { // sharded as the weight is
+				if err := params.Follow(sv.Path(), name, modeling.PartOptimizerState); err != nil {
 					return nil, err
 				}
 			}
@@ -187,9 +187,15 @@ func NewTrainer(params *modeling.Params, backend compute.Backend, loss LossFunc,
 // is split over the mesh's "data" axis and XLA all-reduces the gradients;
 // fully sharded, every weight and its moments are split too, and gathered
 // where they are used; tensor-parallel, projections are split by their
-// roles. The step stays one compiled program. s nil gathers everything back
-// onto one device. Checkpoints are written whole either way, so a run
-// resumes on any number of devices.
+// roles. The step stays one compiled program. Under ZeRO-1 and ZeRO-2 the
+// weights stay whole on every device and the optimizer state is split over
+// "data"; the step is then two programs, as gradient accumulation's (see
+// StepAccumulated): the first leaves the gradients in buffers on the devices
+// (whole, all-reduced, under ZeRO-1; split over "data", reduce-scattered,
+// under ZeRO-2), the second updates each device's slice of the state and
+// gathers the new weights. s nil gathers everything back onto one device.
+// Checkpoints are written whole either way, so a run resumes on any number
+// of devices and any strategy.
 func (t *Trainer) Shard(s *modeling.Sharding) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -231,6 +237,9 @@ func (t *Trainer) Steps() int { return t.step }
 func (t *Trainer) Step(lr float64, batch ...*tensors.Tensor) (loss, gradNorm float64, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.zero() {
+		return t.stepAccumulated(lr, [][]*tensors.Tensor{batch})
+	}
 	if err := t.checkLayout(batch); err != nil {
 		return 0, 0, err
 	}
@@ -327,6 +336,18 @@ func (t *Trainer) StepAccumulated(lr float64, microBatches [][]*tensors.Tensor) 
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.stepAccumulated(lr, microBatches)
+}
+
+// zero reports whether the Params are laid out by ZeRO-1 or ZeRO-2, whose
+// steps keep the gradients in buffers between two programs.
+func (t *Trainer) zero() bool {
+	s := t.Params.Sharding()
+	return s != nil && (s.Strategy == modeling.ZeRO1 || s.Strategy == modeling.ZeRO2)
+}
+
+// stepAccumulated is StepAccumulated with t.mu held.
+func (t *Trainer) stepAccumulated(lr float64, microBatches [][]*tensors.Tensor) (loss, gradNorm float64, err error) {
 	for _, mb := range microBatches {
 		if err := t.checkLayout(mb); err != nil {
 			return 0, 0, err
@@ -336,33 +357,7 @@ func (t *Trainer) StepAccumulated(lr float64, microBatches [][]*tensors.Tensor) 
 		if err := t.createAccumulators(); err != nil {
 			return 0, 0, err
 		}
-		t.accExec, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
-			g := in[0].Graph()
-			t.Params.MarkTraining(g)
-			g.AttachState(differentiated{}, true)
-			t.prepare(g)
-			l, grads := t.gradients(g, in)
-			for i, name := range t.names {
-				acc := t.acc[name]
-				acc.SetNodeValue(Add(acc.NodeValue(g), grads[i]))
-			}
-			return []*Node{l}
-		})
-		if err != nil {
-			return 0, 0, err
-		}
-		t.applyExec, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
-			lr, step, n := in[0], in[1], in[2]
-			g := lr.Graph()
-			t.prepare(g)
-			grads := make([]*Node, len(t.names))
-			for i, name := range t.names {
-				acc := t.acc[name]
-				grads[i] = Div(acc.NodeValue(g), n)
-				acc.SetNodeValue(ZerosLike(grads[i]))
-			}
-			return []*Node{t.update(g, grads, lr, step)}
-		})
+		t.accExec, t.applyExec, err = t.accumulationPrograms()
 		if err != nil {
 			return 0, 0, err
 		}
@@ -388,8 +383,50 @@ func (t *Trainer) StepAccumulated(lr float64, microBatches [][]*tensors.Tensor) 
 	return total / float64(len(microBatches)), float64(tensors.MustCopyFlatData[float32](out[0])[0]), nil
 }
 
-// createAccumulators makes the gradient-sum variables used by StepAccumulated.
+// accumulationPrograms compiles StepAccumulated's two programs: one adds a
+// micro-batch's gradients into the accumulators and returns its loss; the
+// other applies the update from their mean, zeroes them, and returns the
+// gradient's norm.
+func (t *Trainer) accumulationPrograms() (acc, apply *modeling.Program, err error) {
+	acc, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
+		g := in[0].Graph()
+		t.Params.MarkTraining(g)
+		g.AttachState(differentiated{}, true)
+		t.prepare(g)
+		l, grads := t.gradients(g, in)
+		for i, name := range t.names {
+			a := t.acc[name]
+			a.SetNodeValue(Add(a.NodeValue(g), grads[i]))
+		}
+		return []*Node{l}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	apply, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
+		lr, step, n := in[0], in[1], in[2]
+		g := lr.Graph()
+		t.prepare(g)
+		grads := make([]*Node, len(t.names))
+		for i, name := range t.names {
+			a := t.acc[name]
+			grads[i] = Div(a.NodeValue(g), n)
+			a.SetNodeValue(ZerosLike(grads[i]))
+		}
+		return []*Node{t.update(g, grads, lr, step)}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return acc, apply, nil
+}
+
+// createAccumulators makes the gradient-sum variables used by
+// StepAccumulated, once: a later layout moves them with the weights.
 func (t *Trainer) createAccumulators() error {
+	if t.acc != nil {
+		return nil
+	}
 	t.acc = map[string]*model.Variable{}
 	for _, name := range t.names {
 		v, err := t.Params.Store.CreateVariable(modeling.VariablePath(optimizerPrefix+".acc."+name), tensors.FromShape(t.Params.Variable(name).Shape()))
@@ -397,7 +434,7 @@ func (t *Trainer) createAccumulators() error {
 			return err
 		}
 		v.SetTrainable(false)
-		if err := t.Params.Follow(v.Path(), name); err != nil {
+		if err := t.Params.Follow(v.Path(), name, modeling.PartGradient); err != nil {
 			return err
 		}
 		t.acc[name] = v

@@ -49,9 +49,10 @@ type Params struct {
 	blocks map[string][]*model.Variable
 	// roles are the weights' roles as their family declared them (Spec.Role).
 	roles map[string]Role
-	// follows maps the Store path of a variable laid out as a weight (an
-	// optimizer moment) to that weight's name (see Follow).
-	follows map[string]string
+	// follows maps the Store path of a variable laid out for a weight (an
+	// optimizer moment, a gradient) to that weight and the part it holds
+	// (see Follow).
+	follows map[string]followed
 	// sharding is how the variables are laid out (nil: one device).
 	sharding *Sharding
 	// rng is the random stream dropout draws from (see SeedDropout).
@@ -68,7 +69,7 @@ type Transform func(g *graph.Graph, stored *graph.Node) *graph.Node
 func NewParams() *Params {
 	return &Params{Store: model.NewStore(), vars: map[string]*model.Variable{}, transposed: map[string]bool{},
 		transforms: map[string][]Transform{}, dims: map[string][]int{}, blocks: map[string][]*model.Variable{},
-		roles: map[string]Role{}, follows: map[string]string{}}
+		roles: map[string]Role{}, follows: map[string]followed{}}
 }
 
 // VariablePath returns the Store path of the variable holding tensor name.

@@ -86,11 +86,26 @@ const (
 	// experts (expert parallelism). On a mesh that also has a "data" axis
 	// the batch is split over it (2-D parallelism).
 	TensorParallel
+	// ZeRO1 (DeepSpeed's ZeRO stage 1) splits the batch over "data" and
+	// keeps every weight whole on every device, as data parallelism does,
+	// but splits each weight's optimizer state over "data": each device
+	// updates its slice, and the new weights are gathered onto every
+	// device. Gradients are whole on every device (all-reduced). On a mesh
+	// that also has a "model" axis, weights are split by role over it first,
+	// as tensor parallelism splits them.
+	ZeRO1
+	// ZeRO2 (ZeRO stage 2) is ZeRO1 with the gradients split over "data"
+	// as the optimizer state is (reduce-scattered instead of all-reduced).
+	ZeRO2
 )
 
-var strategyNames = map[Strategy]string{DataParallel: "data", FullyShard: "fsdp", TensorParallel: "tensor"}
+var strategyNames = map[Strategy]string{DataParallel: "data", FullyShard: "fsdp", TensorParallel: "tensor", ZeRO1: "zero1", ZeRO2: "zero2"}
 
-// String returns "data", "fsdp" or "tensor", the names ParseStrategy reads.
+// Strategies lists every strategy, in the order of their declaration.
+var Strategies = []Strategy{DataParallel, FullyShard, TensorParallel, ZeRO1, ZeRO2}
+
+// String returns "data", "fsdp", "tensor", "zero1" or "zero2", the names
+// ParseStrategy reads.
 func (s Strategy) String() string {
 	if n, ok := strategyNames[s]; ok {
 		return n
@@ -99,7 +114,7 @@ func (s Strategy) String() string {
 }
 
 // ParseStrategy reads a strategy name: "data" (or "dp"), "fsdp" (or
-// "fully-sharded", "zero3") and "tensor" (or "tp").
+// "fully-sharded", "zero3"), "tensor" (or "tp"), "zero1" and "zero2".
 func ParseStrategy(name string) (Strategy, error) {
 	switch strings.ToLower(strings.TrimSpace(name)) {
 	case "data", "dp", "data-parallel":
@@ -108,8 +123,12 @@ func ParseStrategy(name string) (Strategy, error) {
 		return FullyShard, nil
 	case "tensor", "tp", "tensor-parallel":
 		return TensorParallel, nil
+	case "zero1", "zero-1":
+		return ZeRO1, nil
+	case "zero2", "zero-2":
+		return ZeRO2, nil
 	}
-	return 0, fmt.Errorf("unknown sharding strategy %q: want data, fsdp or tensor", name)
+	return 0, fmt.Errorf("unknown sharding strategy %q: want data, fsdp, tensor, zero1 or zero2", name)
 }
 
 // Sharding lays a model out on a mesh with a strategy. A nil *Sharding, or
@@ -120,13 +139,13 @@ type Sharding struct {
 }
 
 // NewSharding checks that mesh has the axes strategy uses: "data" for data
-// parallelism and full sharding, "model" for tensor parallelism.
+// parallelism, full sharding and ZeRO, "model" for tensor parallelism.
 func NewSharding(mesh *xla.Mesh, strategy Strategy) (*Sharding, error) {
 	if mesh == nil {
 		return nil, fmt.Errorf("sharding: no mesh")
 	}
 	switch strategy {
-	case DataParallel, FullyShard:
+	case DataParallel, FullyShard, ZeRO1, ZeRO2:
 		if !mesh.Has(xla.AxisData) {
 			return nil, fmt.Errorf("sharding %s: mesh %s has no %q axis", strategy, mesh, xla.AxisData)
 		}
@@ -158,37 +177,73 @@ func (s *Sharding) String() string {
 // keeps whole the rare weight with none (their bytes are reported by
 // DeviceBytes).
 func (s *Sharding) WeightSpec(name string, role Role, dims []int) (*distributed.ShardingSpec, error) {
-	axes := make([]distributed.AxisSpec, len(dims))
-	if s.Strategy == TensorParallel || (s.Strategy == FullyShard && s.Mesh.Has(xla.AxisModel)) {
-		axis := -1
-		switch role {
-		case ColumnParallel, ColumnBias, Embedding, LMHead, ExpertParallel:
-			axis = 0
-		case RowParallel:
-			axis = 1
-		}
-		if axis >= 0 {
-			n := s.Mesh.Size(xla.AxisModel)
-			if axis >= len(dims) {
-				return nil, fmt.Errorf("weight %q (%s) has shape %v: no axis %d to split over %q", name, role, dims, axis, xla.AxisModel)
-			}
-			if dims[axis]%n != 0 {
-				return nil, fmt.Errorf("weight %q (%s, shape %v): axis %d of size %d does not divide over the mesh's %q axis of %d devices (pick a model axis that divides it%s)",
-					name, role, dims, axis, dims[axis], xla.AxisModel, n, vocabHint(role))
-			}
-			axes[axis] = distributed.AxisSpec{xla.AxisModel}
-		}
+	axes, err := s.modelAxes(name, role, dims)
+	if err != nil {
+		return nil, err
 	}
 	if s.Strategy == FullyShard {
-		n := s.Mesh.Size(xla.AxisData)
-		for i, d := range dims {
-			if axes[i] == nil && d%n == 0 {
-				axes[i] = distributed.AxisSpec{xla.AxisData}
-				break
-			}
-		}
+		s.splitData(axes, dims)
 	}
 	return distributed.NewShardingSpec(s.Mesh.DeviceMesh(), axes...)
+}
+
+// PartSpec returns how a variable holding part of weight name (its
+// optimizer state, its gradient) is split. It is laid out as the weight,
+// except under ZeRO, which also splits the optimizer state over "data"
+// (and, ZeRO-2, the gradient) along the first axis "data" divides.
+func (s *Sharding) PartSpec(name string, role Role, dims []int, part Part) (*distributed.ShardingSpec, error) {
+	if !(s.Strategy == ZeRO2 || s.Strategy == ZeRO1 && part == PartOptimizerState) {
+		return s.WeightSpec(name, role, dims)
+	}
+	axes, err := s.modelAxes(name, role, dims)
+	if err != nil {
+		return nil, err
+	}
+	s.splitData(axes, dims)
+	return distributed.NewShardingSpec(s.Mesh.DeviceMesh(), axes...)
+}
+
+// modelAxes returns the split of a weight by its role over the "model"
+// axis: under tensor parallelism, and under full sharding and ZeRO on a
+// mesh with a "model" axis; nothing split otherwise.
+func (s *Sharding) modelAxes(name string, role Role, dims []int) ([]distributed.AxisSpec, error) {
+	axes := make([]distributed.AxisSpec, len(dims))
+	if s.Strategy == DataParallel || s.Strategy != TensorParallel && !s.Mesh.Has(xla.AxisModel) {
+		return axes, nil
+	}
+	axis := -1
+	switch role {
+	case ColumnParallel, ColumnBias, Embedding, LMHead, ExpertParallel:
+		axis = 0
+	case RowParallel:
+		axis = 1
+	}
+	if axis < 0 {
+		return axes, nil
+	}
+	n := s.Mesh.Size(xla.AxisModel)
+	if axis >= len(dims) {
+		return nil, fmt.Errorf("weight %q (%s) has shape %v: no axis %d to split over %q", name, role, dims, axis, xla.AxisModel)
+	}
+	if dims[axis]%n != 0 {
+		return nil, fmt.Errorf("weight %q (%s, shape %v): axis %d of size %d does not divide over the mesh's %q axis of %d devices (pick a model axis that divides it%s)",
+			name, role, dims, axis, dims[axis], xla.AxisModel, n, vocabHint(role))
+	}
+	axes[axis] = distributed.AxisSpec{xla.AxisModel}
+	return axes, nil
+}
+
+// splitData splits the first axis of dims that is not split yet and that
+// the "data" axis divides over "data"; none such keeps the value whole
+// along "data".
+func (s *Sharding) splitData(axes []distributed.AxisSpec, dims []int) {
+	n := s.Mesh.Size(xla.AxisData)
+	for i, d := range dims {
+		if axes[i] == nil && d%n == 0 {
+			axes[i] = distributed.AxisSpec{xla.AxisData}
+			return
+		}
+	}
 }
 
 func vocabHint(r Role) string {
@@ -282,8 +337,11 @@ func (p *Params) Shard(s *Sharding) error {
 				continue
 			}
 			spec := distributed.NewReplicatedShardingSpec(s.Mesh.DeviceMesh())
-			if w, ok := p.follows[v.Path()]; ok {
-				spec = specs[p.vars[w]]
+			if f, ok := p.follows[v.Path()]; ok {
+				var err error
+				if spec, err = p.partSpec(s, f); err != nil {
+					return err
+				}
 			}
 			specs[v] = spec
 		}
@@ -307,23 +365,66 @@ func (p *Params) Shard(s *Sharding) error {
 	return nil
 }
 
+// Part is what a variable that follows a weight holds for it (see Follow).
+type Part uint8
+
+const (
+	// PartOptimizerState is an optimizer's state of the weight's shape (AdamW's
+	// moments): laid out as the weight, or split over "data" under ZeRO.
+	PartOptimizerState Part = iota + 1
+	// PartGradient is a gradient kept between programs (an accumulator): laid
+	// out as the weight, or split over "data" under ZeRO-2.
+	PartGradient
+)
+
+// String returns "optimizer state" or "gradient".
+func (pt Part) String() string {
+	switch pt {
+	case PartOptimizerState:
+		return "optimizer state"
+	case PartGradient:
+		return "gradient"
+	}
+	return fmt.Sprintf("part(%d)", pt)
+}
+
+// followed is the weight a variable follows and what it holds for it.
+type followed struct {
+	weight string
+	part   Part
+}
+
 // Follow makes the variable at path (created in p.Store by a trainer: an
-// optimizer moment, a gradient accumulator) be laid out as weight is, now
-// and by every later Shard.
-func (p *Params) Follow(path, weight string) error {
+// optimizer moment, a gradient accumulator, of the weight's shape) be laid
+// out for weight as part says (see Sharding.PartSpec), now and by every
+// later Shard.
+func (p *Params) Follow(path, weight string, part Part) error {
 	v := p.Store.GetVariable(path)
 	if v == nil {
 		return fmt.Errorf("modeling: no variable %q to lay out as weight %q", path, weight)
 	}
-	w, ok := p.vars[weight]
-	if !ok {
+	if _, ok := p.vars[weight]; !ok {
 		return fmt.Errorf("modeling: variable %q follows weight %q, which is not loaded whole", path, weight)
 	}
-	p.follows[path] = weight
+	f := followed{weight, part}
+	p.follows[path] = f
 	if p.sharding == nil {
 		return nil
 	}
-	return place(p.sharding.Mesh.Backend, v, w.ShardingSpec())
+	spec, err := p.partSpec(p.sharding, f)
+	if err != nil {
+		return err
+	}
+	return place(p.sharding.Mesh.Backend, v, spec)
+}
+
+// partSpec returns the layout under s of a variable that follows f.weight.
+func (p *Params) partSpec(s *Sharding, f followed) (*distributed.ShardingSpec, error) {
+	w := p.vars[f.weight]
+	if w == nil { // deleted since (quantized): the variable goes whole onto one device
+		return nil, nil
+	}
+	return s.PartSpec(f.weight, p.roles[f.weight], w.Shape().Dimensions, f.part)
 }
 
 // place lays v out with spec, each shard on its device of backend; a nil
@@ -363,10 +464,74 @@ func place(backend compute.Backend, v *model.Variable, spec *distributed.Shardin
 }
 
 // DeviceBytes returns how many bytes of the Store's variables (the weights,
-// and a trainer's optimizer state) each of backend's devices holds, read
-// from the device buffers themselves.
+// and a trainer's optimizer state and gradients) each of backend's devices
+// holds, read from the device buffers themselves.
 func (p *Params) DeviceBytes(backend compute.Backend) ([]int64, error) {
-	out := make([]int64, backend.NumDevices())
+	f, err := p.Footprint(backend)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int64, len(f.Weights))
+	for dev := range out {
+		out[dev] = f.Weights[dev] + f.Gradients[dev] + f.OptimizerState[dev] + f.Other[dev]
+	}
+	return out, nil
+}
+
+// Footprint is how many bytes each device holds, by what they hold; each
+// slice has one entry per device of the backend.
+type Footprint struct {
+	// Weights are the model's weights.
+	Weights []int64
+	// Gradients are the gradients kept on the devices between programs
+	// (variables that Follow a weight as PartGradient: a trainer's
+	// accumulators). Gradients that live only inside a compiled step are
+	// not buffers that outlast it, so they are not counted.
+	Gradients []int64
+	// OptimizerState is the state that Follows a weight (AdamW's moments).
+	OptimizerState []int64
+	// Other is every other variable: the dropout stream, an optimizer's
+	// state of another shape than its weight's (Adafactor's factors).
+	Other []int64
+}
+
+// Footprint returns the bytes of the Store's variables that each of
+// backend's devices holds, read from the device buffers themselves, by
+// what they hold.
+func (p *Params) Footprint(backend compute.Backend) (Footprint, error) {
+	n := backend.NumDevices()
+	f := Footprint{make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)}
+	weights := map[*model.Variable]bool{}
+	for _, v := range p.vars {
+		weights[v] = true
+	}
+	for _, vs := range p.blocks {
+		for _, v := range vs {
+			weights[v] = true
+		}
+	}
+	for v := range p.Store.IterVariables() {
+		if !v.HasValue() {
+			continue
+		}
+		into := f.Other
+		switch {
+		case weights[v]:
+			into = f.Weights
+		case p.follows[v.Path()].part == PartGradient:
+			into = f.Gradients
+		case p.follows[v.Path()].part == PartOptimizerState:
+			into = f.OptimizerState
+		}
+		if err := p.addDeviceBytes(backend, v, into); err != nil {
+			return Footprint{}, fmt.Errorf("variable %q: %w", v.Path(), err)
+		}
+	}
+	return f, nil
+}
+
+// addDeviceBytes adds to out[device] the bytes of v's buffer on each device.
+func (p *Params) addDeviceBytes(backend compute.Backend, v *model.Variable, out []int64) error {
 	add := func(t *tensors.Tensor, dev compute.DeviceNum) error {
 		if int(dev) >= len(out) || !t.IsOnDevice(dev) {
 			return nil
@@ -382,37 +547,30 @@ func (p *Params) DeviceBytes(backend compute.Backend) ([]int64, error) {
 		out[dev] += shape.ByteSize()
 		return nil
 	}
-	for v := range p.Store.IterVariables() {
-		if !v.HasValue() {
-			continue
-		}
-		if p.sharding != nil {
-			dt, err := v.DistributedValue()
-			if err != nil {
-				return nil, err
-			}
-			for i, shard := range dt.Shards() {
-				if err := add(shard, compute.DeviceNum(i)); err != nil {
-					return nil, fmt.Errorf("variable %q: shard %d: %w", v.Path(), i, err)
-				}
-			}
-			continue
-		}
-		t, err := v.Value()
+	if p.sharding != nil {
+		dt, err := v.DistributedValue()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if t.IsOnAnyDevice() {
-			dev, err := t.Device()
-			if err != nil {
-				return nil, err
-			}
-			if err := add(t, dev); err != nil {
-				return nil, fmt.Errorf("variable %q: %w", v.Path(), err)
+		for i, shard := range dt.Shards() {
+			if err := add(shard, compute.DeviceNum(i)); err != nil {
+				return fmt.Errorf("shard %d: %w", i, err)
 			}
 		}
+		return nil
 	}
-	return out, nil
+	t, err := v.Value()
+	if err != nil {
+		return err
+	}
+	if !t.IsOnAnyDevice() {
+		return nil
+	}
+	dev, err := t.Device()
+	if err != nil {
+		return err
+	}
+	return add(t, dev)
 }
 
 // Placement describes where the slices of one weight live: its spec, the
