@@ -6,6 +6,11 @@ import (
 	"math"
 	"reflect"
 	"strings"
+
+	"github.com/gomlx/compute"
+	"github.com/trustformers/trustformers-go/models/modeling"
+	"github.com/trustformers/trustformers-go/training"
+	"github.com/trustformers/trustformers-go/xla"
 )
 
 // Settings checks an experiment's settings and keeps the first problem:
@@ -43,6 +48,14 @@ func (s *Settings) NonNegative(name string, value float64) {
 func (s *Settings) Within(name string, value, lo, hi float64) {
 	if s.err == nil && !(value >= lo && value <= hi) {
 		s.err = fmt.Errorf("%s: %s is %v; it must be between %v and %v", s.where, name, value, lo, hi)
+	}
+}
+
+// Layout requires a mesh and strategy that can run with batches of
+// batchRows rows (see Parallel.Check).
+func (s *Settings) Layout(p Parallel, batchRows int) {
+	if s.err == nil {
+		s.err = p.Check(s.where, batchRows)
 	}
 }
 
@@ -110,6 +123,116 @@ func (l *commaList) Set(s string) error {
 	*l = nil
 	if s != "" {
 		*l = strings.Split(s, ",")
+	}
+	return nil
+}
+
+// Parallel is how an experiment lays its model out over several devices:
+// settings every experiment embeds in its Config, so that config.json
+// records them and a resumed run uses them (flags given on -resume win).
+// An empty Mesh is one device.
+type Parallel struct {
+	Mesh     string `json:"mesh,omitempty" flag:"mesh" help:"device mesh, e.g. data=2 or data=2,model=2 (host devices of XLA's CPU plugin unless -backend names another XLA engine)"`
+	Strategy string `json:"strategy,omitempty" flag:"strategy" help:"sharding over -mesh: data, fsdp, tensor, zero1 or zero2 (default data)"`
+}
+
+// Check returns an error, before any backend or weight exists, naming a
+// mesh or strategy that cannot run with batches of batchRows rows (see
+// modeling.CheckLayout); where names where the settings came from.
+func (p Parallel) Check(where string, batchRows int) error {
+	if p.Mesh == "" {
+		if p.Strategy != "" {
+			return fmt.Errorf("%s: strategy %q needs a mesh (-mesh data=2, for example)", where, p.Strategy)
+		}
+		return nil
+	}
+	axes, strategy, err := p.parse()
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	if err := modeling.CheckLayout(axes, strategy, batchRows); err != nil {
+		return fmt.Errorf("%s: mesh %s, strategy %s: %w", where, p.Mesh, strategy, err)
+	}
+	return nil
+}
+
+// String returns "zero2 over data=2", or "one device" without a mesh.
+func (p Parallel) String() string {
+	if p.Mesh == "" {
+		return "one device"
+	}
+	strategy := p.Strategy
+	if strategy == "" {
+		strategy = modeling.DataParallel.String()
+	}
+	return strategy + " over " + p.Mesh
+}
+
+// parse reads the mesh's axes and the strategy (data when none is named).
+func (p Parallel) parse() ([]xla.MeshAxis, modeling.Strategy, error) {
+	axes, err := xla.ParseMeshAxes(p.Mesh)
+	if err != nil {
+		return nil, 0, err
+	}
+	strategy := modeling.DataParallel
+	if p.Strategy != "" {
+		if strategy, err = modeling.ParseStrategy(p.Strategy); err != nil {
+			return nil, 0, err
+		}
+	}
+	return axes, strategy, nil
+}
+
+// devices returns how many devices the mesh spans (1 without one).
+func (p Parallel) devices() int {
+	axes, _, err := p.parse()
+	if err != nil || p.Mesh == "" {
+		return 1
+	}
+	n := 1
+	for _, a := range axes {
+		n *= a.Size
+	}
+	return n
+}
+
+// Backend creates the backend of spec (as a -backend flag gives it) with
+// the devices the mesh needs: XLA's CPU plugin presents that many host
+// devices unless spec names another XLA engine (see xla.SpecForDevices).
+func (p Parallel) Backend(spec string) (compute.Backend, error) {
+	spec, err := xla.SpecForDevices(spec, p.devices())
+	if err != nil {
+		return nil, fmt.Errorf("-mesh %s: %w", p.Mesh, err)
+	}
+	return xla.New(spec)
+}
+
+// Sharding returns the layout over backend's devices, nil for one device.
+func (p Parallel) Sharding(backend compute.Backend) (*modeling.Sharding, error) {
+	if p.Mesh == "" {
+		return nil, nil
+	}
+	axes, strategy, err := p.parse()
+	if err != nil {
+		return nil, err
+	}
+	mesh, err := xla.NewMesh(backend, axes...)
+	if err != nil {
+		return nil, err
+	}
+	return modeling.NewSharding(mesh, strategy)
+}
+
+// Shard lays tr's weights, gradients and optimizer state out as p says;
+// an axis that divides no weight is an error naming the weight, returned
+// before any step runs.
+func (p Parallel) Shard(tr *training.Trainer) error {
+	s, err := p.Sharding(tr.Backend)
+	if err != nil || s == nil {
+		return err
+	}
+	if err := tr.Shard(s); err != nil {
+		return fmt.Errorf("-mesh %s -strategy %s: %w", p.Mesh, s.Strategy, err)
 	}
 	return nil
 }

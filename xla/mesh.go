@@ -67,20 +67,31 @@ func NewMesh(backend compute.Backend, axes ...MeshAxis) (*Mesh, error) {
 // ParseMesh reads a mesh written as "data=2,model=2" (or a bare number N,
 // which means data=N) and makes it from backend's devices.
 func ParseMesh(backend compute.Backend, s string) (*Mesh, error) {
+	axes, err := ParseMeshAxes(s)
+	if err != nil {
+		return nil, err
+	}
+	return NewMesh(backend, axes...)
+}
+
+// ParseMeshAxes reads the axes of a mesh written as "data=2,model=2" (or a
+// bare number N, which means data=N), without making it: a command line
+// checks them before it creates a backend.
+func ParseMeshAxes(s string) ([]MeshAxis, error) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.Atoi(s); err == nil {
-		return NewMesh(backend, MeshAxis{AxisData, n})
+		return []MeshAxis{{AxisData, n}}, nil
 	}
 	var axes []MeshAxis
 	for _, part := range strings.Split(s, ",") {
 		name, size, ok := strings.Cut(part, "=")
 		n, err := strconv.Atoi(strings.TrimSpace(size))
-		if !ok || err != nil {
+		if !ok || err != nil || strings.TrimSpace(name) == "" {
 			return nil, fmt.Errorf("mesh %q: want axes as name=size separated by commas, e.g. data=2,model=2", s)
 		}
 		axes = append(axes, MeshAxis{strings.TrimSpace(name), n})
 	}
-	return NewMesh(backend, axes...)
+	return axes, nil
 }
 
 // NumDevices returns the number of devices the mesh spans.

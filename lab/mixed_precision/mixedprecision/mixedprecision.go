@@ -109,7 +109,7 @@ func Measure(c Config, precisions []string, runsDir string, stderr io.Writer) ([
 	if err := c.CheckFits(data, vocab.Size()); err != nil {
 		return nil, err
 	}
-	backend, err := xla.New(c.Backend)
+	backend, err := c.Parallel.Backend(c.Backend)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +131,9 @@ func Measure(c Config, precisions []string, runsDir string, stderr io.Writer) ([
 			return nil, err
 		}
 		if err := tr.SetPrecision(dtype); err != nil {
+			return nil, err
+		}
+		if err := c.Parallel.Shard(tr); err != nil {
 			return nil, err
 		}
 		cp := c

@@ -56,6 +56,7 @@ type Model struct {
 	WarmupIters int     `json:"warmup_iters" flag:"warmup-iters" help:"iterations of linear warm-up"`
 	Seed        uint64  `json:"seed" flag:"seed" help:"seed for the weights, the batches and dropout"`
 	Backend     string  `json:"backend" flag:"backend" help:"backend spec (default: xla.New's choice)"`
+	lab.Parallel
 }
 
 // DefaultModel returns nanoGPT's CPU settings for Tiny Shakespeare: 4
@@ -76,6 +77,7 @@ func (m Model) Check(s *lab.Settings) {
 	s.AtLeast("n-embd", m.NEmbd, 1)
 	s.NonNegative("lr", m.LR)
 	s.NonNegative("min-lr", m.MinLR)
+	s.Layout(m.Parallel, m.BatchSize)
 }
 
 // CheckFits returns an error, before anything is built, when the data is
@@ -178,7 +180,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	}
 	c.DecayIters = c.Iters
 	if *resume != "" {
-		return Resume(*resume, stdout, stderr)
+		return resumeRun(*resume, layoutFlags(fs, c.Model), stdout, stderr)
 	}
 	if err := c.check("flags"); err != nil {
 		return err
@@ -228,9 +230,42 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) error {
 // Resume continues the run folder dir from its checkpoint, with the
 // settings of its config.json.
 func Resume(dir string, stdout, stderr io.Writer) error {
+	return resumeRun(dir, nil, stdout, stderr)
+}
+
+// layoutFlags returns what the -backend, -mesh and -strategy flags set on
+// the command line change in a resumed run's settings: a run resumes on
+// another mesh or strategy (its checkpoint is whole). A new mesh without a
+// -backend drops the recorded backend, whose device count was the old
+// mesh's.
+func layoutFlags(fs *flag.FlagSet, given Model) func(*Model) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return func(m *Model) {
+		if set["mesh"] {
+			m.Mesh = given.Mesh
+			if !set["backend"] {
+				m.Backend = ""
+			}
+		}
+		if set["strategy"] {
+			m.Strategy = given.Strategy
+		}
+		if set["backend"] {
+			m.Backend = given.Backend
+		}
+	}
+}
+
+// resumeRun is Resume with the layout flags of the command line applied
+// (override nil: none).
+func resumeRun(dir string, override func(*Model), stdout, stderr io.Writer) error {
 	var c Config
 	if err := lab.ReadConfig(dir, &c); err != nil {
 		return err
+	}
+	if override != nil {
+		override(&c.Model)
 	}
 	if c.Accumulate == 0 {
 		c.Accumulate = 1 // a run folder from before gradient accumulation
@@ -251,7 +286,7 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 	if err := c.CheckFits(data, vocab.Size()); err != nil {
 		return err
 	}
-	backend, err := xla.New(c.Backend)
+	backend, err := c.Parallel.Backend(c.Backend)
 	if err != nil {
 		return err
 	}
@@ -274,11 +309,14 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer r.Close()
-	fmt.Fprintf(stderr, "shakespeare_char: %d characters, vocabulary %d, %s, run folder %s\n",
-		data.Train.Len()+data.Val.Len(), vocab.Size(), c.Backend, r.Dir)
+	fmt.Fprintf(stderr, "shakespeare_char: %d characters, vocabulary %d, %s, %s, run folder %s\n",
+		data.Train.Len()+data.Val.Len(), vocab.Size(), c.Backend, c.Parallel, r.Dir)
 
 	tr, err := c.trainer(m, backend)
 	if err != nil {
+		return err
+	}
+	if err := c.Parallel.Shard(tr); err != nil {
 		return err
 	}
 	loop := &training.Loop{
