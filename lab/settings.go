@@ -9,7 +9,6 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/trustformers/trustformers-go/models/modeling"
-	"github.com/trustformers/trustformers-go/training"
 	"github.com/trustformers/trustformers-go/xla"
 )
 
@@ -200,11 +199,16 @@ func (p Parallel) devices() int {
 // the devices the mesh needs: XLA's CPU plugin presents that many host
 // devices unless spec names another XLA engine (see xla.SpecForDevices).
 func (p Parallel) Backend(spec string) (compute.Backend, error) {
-	spec, err := xla.SpecForDevices(spec, p.devices())
+	n := p.devices()
+	spec, err := xla.SpecForDevices(spec, n)
 	if err != nil {
 		return nil, fmt.Errorf("-mesh %s: %w", p.Mesh, err)
 	}
-	return xla.New(spec)
+	b, err := xla.New(spec)
+	if err != nil && n > 1 {
+		return nil, fmt.Errorf("-mesh %s needs %d devices: %w", p.Mesh, n, err)
+	}
+	return b, err
 }
 
 // Sharding returns the layout over backend's devices, nil for one device.
@@ -223,15 +227,22 @@ func (p Parallel) Sharding(backend compute.Backend) (*modeling.Sharding, error) 
 	return modeling.NewSharding(mesh, strategy)
 }
 
-// Shard lays tr's weights, gradients and optimizer state out as p says;
-// an axis that divides no weight is an error naming the weight, returned
-// before any step runs.
-func (p Parallel) Shard(tr *training.Trainer) error {
-	s, err := p.Sharding(tr.Backend)
+// Shardable is what Parallel.Shard lays out: a *training.Trainer, a
+// model's *modeling.Params.
+type Shardable interface {
+	Shard(s *modeling.Sharding) error
+}
+
+// Shard lays out what sh holds — a *training.Trainer's weights, gradients
+// and optimizer state, or a model's *modeling.Params — over backend's
+// devices as p says. An axis that divides no weight is an error naming the
+// weight, returned before anything moves.
+func (p Parallel) Shard(backend compute.Backend, sh Shardable) error {
+	s, err := p.Sharding(backend)
 	if err != nil || s == nil {
 		return err
 	}
-	if err := tr.Shard(s); err != nil {
+	if err := sh.Shard(s); err != nil {
 		return fmt.Errorf("-mesh %s -strategy %s: %w", p.Mesh, s.Strategy, err)
 	}
 	return nil

@@ -14,7 +14,6 @@ import (
 	"github.com/trustformers/trustformers-go/models/generate"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
 	"github.com/trustformers/trustformers-go/models/weights"
-	"github.com/trustformers/trustformers-go/xla"
 )
 
 func init() {
@@ -23,7 +22,7 @@ func init() {
 
 // runGenerate implements `trustformers generate`.
 func runGenerate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("generate", "--model PATH [--tokenizer PATH] [--prompt TEXT | --prompt - | --prompt-file PATH] [flags]", stderr)
+	fs := newFlagSet("generate", "--model PATH [--tokenizer PATH] [--prompt TEXT | --prompt - | --prompt-file PATH] [--mesh data=2 [--strategy tensor]] [flags]", stderr)
 	modelPath := fs.String("model", "", "model folder, Hub name, llama2.c .bin checkpoint or GGUF .gguf file (required)")
 	tokPath := fs.String("tokenizer", "", "tokenizer file or folder (default: the model folder, when it holds one)")
 	prompt := fs.String("prompt", "", "prompt text (needs a tokenizer), or - to read it from standard input; without one, generation starts from BOS")
@@ -36,6 +35,8 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	idsOnly := fs.Bool("print-ids", false, "print the generated token ids on one line, space-separated")
 	chat := fs.Bool("chat", false, "send --prompt as one user message through the tokenizer's chat template (with the assistant's turn opened) and print the answer")
 	backendSpec := fs.String("backend", "", "backend spec (default: xla.New's choice)")
+	var layout lab.Parallel
+	lab.Flags(fs, &layout)
 	var ids idPrompt
 	fs.IntVar(&ids.bos, "bos", 0, "start from this token id when there is no prompt (default: the model's BOS, from config.json, generation_config.json or the GGUF header)")
 	fs.StringVar(&ids.promptIDs, "prompt-ids", "", `the prompt as token ids, "1 2 3" (no tokenizer needed); the new ids are printed`)
@@ -49,7 +50,10 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if err := readPrompt(prompt, *promptFile); err != nil {
 		return err
 	}
-	backend, err := xla.New(*backendSpec)
+	if err := layout.Check("flags", 0); err != nil {
+		return err
+	}
+	backend, err := layout.Backend(*backendSpec)
 	if err != nil {
 		return err
 	}
@@ -63,6 +67,9 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	}
 	lm, err := models.LoadCausalLM(*modelPath, backend)
 	if err != nil {
+		return err
+	}
+	if err := layout.Shard(backend, lm.Params()); err != nil {
 		return err
 	}
 	tok, err := findTokenizer(*tokPath, *modelPath)

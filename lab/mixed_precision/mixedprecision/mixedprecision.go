@@ -133,7 +133,7 @@ func Measure(c Config, precisions []string, runsDir string, stderr io.Writer) ([
 		if err := tr.SetPrecision(dtype); err != nil {
 			return nil, err
 		}
-		if err := c.Parallel.Shard(tr); err != nil {
+		if err := c.Parallel.Shard(backend, tr); err != nil {
 			return nil, err
 		}
 		cp := c

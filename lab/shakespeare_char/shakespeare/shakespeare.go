@@ -316,7 +316,7 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if err := c.Parallel.Shard(tr); err != nil {
+	if err := c.Parallel.Shard(backend, tr); err != nil {
 		return err
 	}
 	loop := &training.Loop{
