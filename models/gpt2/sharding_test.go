@@ -68,7 +68,7 @@ func TestShardedLayoutErrors(t *testing.T) {
 	if _, err := modeling.NewSharding(mesh3, modeling.DataParallel); err == nil || !strings.Contains(err.Error(), `no "data" axis`) {
 		t.Errorf("data parallel on a mesh without a data axis: err = %v", err)
 	}
-	if _, err := modeling.ParseStrategy("pipeline"); err == nil || !strings.Contains(err.Error(), "data, fsdp or tensor") {
+	if _, err := modeling.ParseStrategy("pipeline"); err == nil || !strings.Contains(err.Error(), "data, fsdp, tensor, zero1 or zero2") {
 		t.Errorf("unknown strategy: err = %v", err)
 	}
 }
