@@ -175,7 +175,8 @@ func (s *Sharding) String() string {
 // weight that does not is an error naming it. Full sharding splits the
 // first axis that the "data" axis divides (after tensor parallelism's), and
 // keeps whole the rare weight with none (their bytes are reported by
-// DeviceBytes).
+// DeviceBytes). ZeRO lays weights out as data parallelism does, or by role
+// over "model" on a mesh with that axis.
 func (s *Sharding) WeightSpec(name string, role Role, dims []int) (*distributed.ShardingSpec, error) {
 	axes, err := s.modelAxes(name, role, dims)
 	if err != nil {
