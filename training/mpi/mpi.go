@@ -26,18 +26,30 @@ type World struct {
 	rank, size int
 }
 
-// Rank returns this process's rank, 0 … Size-1.
-func (w *World) Rank() int { return w.rank }
+// Rank returns this process's rank, 0 … Size-1 (0 for a nil World: a
+// process alone).
+func (w *World) Rank() int {
+	if w == nil {
+		return 0
+	}
+	return w.rank
+}
 
-// Size returns the number of processes in the job.
-func (w *World) Size() int { return w.size }
+// Size returns the number of processes in the job (1 for a nil World).
+func (w *World) Size() int {
+	if w == nil {
+		return 1
+	}
+	return w.size
+}
 
 // Launched reports whether mpirun started this process (Open MPI sets
 // OMPI_COMM_WORLD_SIZE in each process it starts).
 func Launched() bool { return os.Getenv("OMPI_COMM_WORLD_SIZE") != "" }
 
 // Join returns the MPI job this process belongs to: Init's World when
-// mpirun started it, nil when it runs alone. A torchrun-style WORLD_SIZE
+// mpirun started it, nil when it runs alone (a nil World's Rank is 0, its
+// Size 1 and its Finalize does nothing). A torchrun-style WORLD_SIZE
 // above 1 outside mpirun is an error rather than several processes each
 // training alone: their gradients travel through MPI, which only mpirun
 // starts here.

@@ -143,8 +143,12 @@ func (w *World) Barrier() error {
 	return check("MPI_Barrier", C.tf_mpi_barrier())
 }
 
-// Finalize ends MPI in this process; no call may follow.
+// Finalize ends MPI in this process; no call may follow. On a nil World
+// it does nothing.
 func (w *World) Finalize() error {
+	if w == nil {
+		return nil
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	return check("MPI_Finalize", C.tf_mpi_finalize())

@@ -20,5 +20,11 @@ func (w *World) Broadcast(data []float32, root int) error { return errNoCgo }
 // Barrier returns an error: without cgo there is no MPI.
 func (w *World) Barrier() error { return errNoCgo }
 
-// Finalize returns an error: without cgo there is no MPI.
-func (w *World) Finalize() error { return errNoCgo }
+// Finalize does nothing on a nil World (a process alone), and returns an
+// error otherwise: without cgo there is no MPI.
+func (w *World) Finalize() error {
+	if w == nil {
+		return nil
+	}
+	return errNoCgo
+}
