@@ -6,12 +6,13 @@
 //
 // Open MPI's library is opened at run time (dlopen of libmpi.so.40, the
 // soname of Open MPI 3, 4 and 5), so building this package needs no MPI
-// headers and a program that never calls Init runs on a machine without
-// Open MPI; Init then says to install it (`make setup` does, from Debian's
-// openmpi-bin and libopenmpi-dev). Without cgo every call returns that
-// error.
+// headers, and a program that never calls Init runs on a machine without
+// Open MPI; Init then says to install it (`make setup` does: Debian's
+// openmpi-bin, which brings the library, libopenmpi3). Without cgo every
+// call returns that error.
 //
-//	mpirun --oversubscribe -np 2 go run ./lab/shakespeare_char -iters 100
+//	go build -o shakespeare_char ./lab/shakespeare_char
+//	mpirun --oversubscribe -np 2 ./shakespeare_char -iters 100
 package mpi
 
 import (
@@ -89,4 +90,4 @@ func (w *World) checkTorchrunEnv() error {
 }
 
 // installHint ends the errors of a missing Open MPI.
-const installHint = "install Open MPI (`make setup` does: Debian's openmpi-bin and libopenmpi-dev) and start the processes with mpirun"
+const installHint = "install Open MPI (`make setup` does: Debian's openmpi-bin, which brings libopenmpi3) and start the processes with mpirun"
