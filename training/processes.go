@@ -182,13 +182,10 @@ func (t *Trainer) allReduceAccumulators(loss float64) (float64, error) {
 	for i, name := range t.names {
 		acc := t.acc[name]
 		sum := tensors.FromFlatDataAndDimensions(flat[:sizes[i]:sizes[i]], acc.Shape().Dimensions...)
+		// A sharded accumulator is split again, by its spec, when the
+		// update program asks for it.
 		if err := acc.SetValue(sum); err != nil {
 			return 0, fmt.Errorf("training: gradient accumulator %q: %w", acc.Path(), err)
-		}
-		if t.Params.Sharding() != nil {
-			if err := t.Params.Follow(acc.Path(), name); err != nil { // sharded again as its weight
-				return 0, err
-			}
 		}
 		flat = flat[sizes[i]:]
 	}

@@ -16,7 +16,10 @@ import (
 	"time"
 
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/trustformers/trustformers-go/internal/shardtest"
+	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/training/mpi"
+	"github.com/trustformers/trustformers-go/xla"
 )
 
 // Under mpirun the test binary is started again as the job's processes:
@@ -97,6 +100,55 @@ func TestProcessesKilledAndResumed(t *testing.T) {
 		t.Fatalf("killed run reported %d, resumed %d, uninterrupted %d", len(killed), len(resumed), len(want))
 	}
 	sameMetrics(t, append(killed[:at:at], resumed...), want)
+}
+
+// TestShardedProcessesMatchOneDevice runs two processes under mpirun, each
+// fully sharding its copy over two host devices of XLA's CPU plugin: the
+// losses of 4 steps on batches of 8 rows (4 per process, 2 per device) are
+// one device's on the whole batches.
+func TestShardedProcessesMatchOneDevice(t *testing.T) {
+	if os.Getenv(workerModeEnv) != "" {
+		shardedWorker(t)
+		return
+	}
+	b := shardtest.HostDevices(t, 2)
+	_, tr := smallGPT(t, b)
+	want := train(t, tr, batches(4), 0)
+	out, err := runProcesses(t, "TestShardedProcessesMatchOneDevice", "sharded", t.TempDir())
+	if err != nil {
+		t.Fatalf("mpirun: %v\n%s", err, out)
+	}
+	got := parseMetrics(t, out)
+	if len(got) != len(want) {
+		t.Fatalf("%d losses from the job, want %d:\n%s", len(got), len(want), out)
+	}
+	for i := range want {
+		if math.Abs(got[i].Loss-want[i]) > shardtest.Tolerance {
+			t.Errorf("step %d: loss %.7f over 2 processes × 2 devices, one device gives %.7f", i, got[i].Loss, want[i])
+		}
+	}
+}
+
+// shardedWorker is one process of TestShardedProcessesMatchOneDevice's job.
+func shardedWorker(t *testing.T) {
+	w, err := mpi.Join()
+	if err != nil || w == nil {
+		t.Fatalf("joining the MPI job: %v, %v", w, err)
+	}
+	b := shardtest.HostDevices(t, 2)
+	_, tr := smallGPT(t, b)
+	shardTrainer(t, tr, b, modeling.FullyShard, xla.MeshAxis{Name: xla.AxisData, Size: 2})
+	if err := tr.SetProcesses(w); err != nil {
+		t.Fatal(err)
+	}
+	for i, loss := range train(t, tr, batches(4), 0) {
+		if w.Rank() == 0 {
+			fmt.Printf("metrics %d train %s\n", i, strconv.FormatFloat(loss, 'g', -1, 64))
+		}
+	}
+	if err := w.Finalize(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // oneProcess returns the metrics of the run in this process alone, on
