@@ -37,7 +37,11 @@ type Processes interface {
 // A nil *mpi.World is a group of one.
 //
 // Every process must make the same calls in the same order, with the same
-// global batches (draw them from the same seed).
+// global batches (draw them from the same seed). Dropout draws from the
+// same stream in every process (so that a checkpoint, written by rank 0,
+// resumes every rank's masks): the shares of a batch get the same masks,
+// and the losses then differ from one process's, whose masks cover the
+// whole batch.
 func (t *Trainer) SetProcesses(p Processes) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
