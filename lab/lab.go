@@ -282,7 +282,12 @@ func removeStaleTemporaries(dir string) {
 }
 
 // Checkpoint returns the path of the run's checkpoint file.
-func (r *Run) Checkpoint() string { return filepath.Join(r.Dir, "checkpoints", "ckpt.safetensors") }
+func (r *Run) Checkpoint() string { return CheckpointPath(r.Dir) }
+
+// CheckpointPath returns the path of the checkpoint file in the run folder
+// dir: what the other processes of a job read when they resume, while rank
+// 0 alone holds the folder open.
+func CheckpointPath(dir string) string { return filepath.Join(dir, "checkpoints", "ckpt.safetensors") }
 
 func (r *Run) writeJSON(name string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")

@@ -34,8 +34,10 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # 1. Debian packages.
+# openmpi-bin: mpirun and Open MPI's library (libopenmpi3), which
+# training/mpi opens at run time for data parallel across processes.
 APT_PACKAGES=(jupyter-notebook jupyter-nbconvert python3-nbclient python3-ipykernel
-	jupyter-client jupyter-nbformat chromium gcc npm)
+	jupyter-client jupyter-nbformat chromium gcc npm openmpi-bin)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
 	# npm: any working node+npm will do (Node.js images ship their own).

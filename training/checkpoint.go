@@ -23,9 +23,22 @@ const (
 // a checkpoint). extra goes into the file's metadata (a training loop stores
 // its data position and RNG state there, so that resuming continues
 // exactly); keys starting with "trustformers." are reserved.
+//
+// Across processes (SetProcesses) only rank 0 writes, and the others
+// return at once: every process holds the same state, and none waits for
+// another here, so that a path or a condition that differs between ranks
+// cannot make one wait for ever.
 func (t *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.procs != nil && t.procs.Rank() != 0 {
+		return nil
+	}
+	return t.saveCheckpoint(path, extra)
+}
+
+// saveCheckpoint writes the checkpoint in this process. t.mu is held.
+func (t *Trainer) saveCheckpoint(path string, extra map[string]string) error {
 	set := weights.NewSet()
 	for _, name := range t.Params.Names() {
 		v, err := t.Params.Variable(name).Value()

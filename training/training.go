@@ -8,7 +8,10 @@
 //
 // The whole step — forward, backward, clipping and the optimizer's update — is one
 // compiled graph; the learning rate enters as an input, so the schedule never
-// recompiles it.
+// recompiles it. With gradient accumulation, or data parallel across
+// processes (Trainer.SetProcesses: an MPI job, see training/mpi), the step
+// is two programs, gradients then update, and the gradients are summed
+// between them.
 //
 // Training is in float32 unless Trainer.SetPrecision asks for bfloat16 or
 // float16 matrix products (mixed precision, with float32 master weights);
@@ -116,6 +119,9 @@ type Trainer struct {
 	scaler    *lossScaler
 	// checkpointing is gradient checkpointing (SetGradientCheckpointing).
 	checkpointing bool
+	// procs are the processes that share each step (SetProcesses); nil:
+	// this one alone.
+	procs Processes
 }
 
 // stateVar is one state tensor of the optimizer for one weight.
@@ -237,6 +243,9 @@ func (t *Trainer) Steps() int { return t.step }
 func (t *Trainer) Step(lr float64, batch ...*tensors.Tensor) (loss, gradNorm float64, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.multiProcess() {
+		return t.stepProcesses(lr, [][]*tensors.Tensor{batch})
+	}
 	if t.zero() {
 		return t.stepAccumulated(lr, [][]*tensors.Tensor{batch})
 	}
@@ -336,6 +345,9 @@ func (t *Trainer) StepAccumulated(lr float64, microBatches [][]*tensors.Tensor) 
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.multiProcess() {
+		return t.stepProcesses(lr, microBatches)
+	}
 	return t.stepAccumulated(lr, microBatches)
 }
 
@@ -353,15 +365,68 @@ func (t *Trainer) stepAccumulated(lr float64, microBatches [][]*tensors.Tensor) 
 			return 0, 0, err
 		}
 	}
-	if t.accExec == nil {
-		if err := t.createAccumulators(); err != nil {
-			return 0, 0, err
-		}
-		t.accExec, t.applyExec, err = t.accumulationPrograms()
-		if err != nil {
-			return 0, 0, err
-		}
+	if err := t.buildAccumulation(); err != nil {
+		return 0, 0, err
 	}
+	total, err := t.accumulate(microBatches)
+	if err != nil {
+		return 0, 0, err
+	}
+	norm, err := t.apply(lr, len(microBatches))
+	if err != nil {
+		return 0, 0, err
+	}
+	return total / float64(len(microBatches)), norm, nil
+}
+
+// buildAccumulation compiles, once per layout, the two programs of a step
+// split in halves: the gradient program adds one micro-batch's gradients
+// into the accumulators, the update program applies their mean and zeroes
+// them. Between the two, gradients may be summed across processes.
+func (t *Trainer) buildAccumulation() error {
+	if t.accExec != nil {
+		return nil
+	}
+	if err := t.createAccumulators(); err != nil {
+		return err
+	}
+	var err error
+	t.accExec, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
+		g := in[0].Graph()
+		t.Params.MarkTraining(g)
+		g.AttachState(differentiated{}, true)
+		t.prepare(g)
+		l, grads := t.gradients(g, in)
+		for i, name := range t.names {
+			acc := t.acc[name]
+			acc.SetNodeValue(Add(acc.NodeValue(g), grads[i]))
+		}
+		return []*Node{l}
+	})
+	if err != nil {
+		return err
+	}
+	t.applyExec, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
+		lr, step, n := in[0], in[1], in[2]
+		g := lr.Graph()
+		t.prepare(g)
+		grads := make([]*Node, len(t.names))
+		for i, name := range t.names {
+			acc := t.acc[name]
+			grads[i] = Div(acc.NodeValue(g), n)
+			acc.SetNodeValue(ZerosLike(grads[i]))
+		}
+		return []*Node{t.update(g, grads, lr, step)}
+	})
+	if err != nil {
+		t.accExec = nil
+	}
+	return err
+}
+
+// accumulate runs the gradient program on each micro-batch and returns the
+// sum of their losses.
+func (t *Trainer) accumulate(microBatches [][]*tensors.Tensor) (float64, error) {
 	total := 0.0
 	for _, mb := range microBatches {
 		args := make([]any, len(mb))
@@ -370,55 +435,23 @@ func (t *Trainer) stepAccumulated(lr float64, microBatches [][]*tensors.Tensor) 
 		}
 		out, err := t.accExec.Call(args...)
 		if err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 		total += float64(tensors.MustCopyFlatData[float32](out[0])[0])
 	}
-	out, err := t.applyExec.Call(tensors.FromScalar(float32(lr)), tensors.FromScalar(float32(t.step+1)),
-		tensors.FromScalar(float32(len(microBatches))))
-	if err != nil {
-		return 0, 0, err
-	}
-	t.step++
-	return total / float64(len(microBatches)), float64(tensors.MustCopyFlatData[float32](out[0])[0]), nil
+	return total, nil
 }
 
-// accumulationPrograms compiles StepAccumulated's two programs: one adds a
-// micro-batch's gradients into the accumulators and returns its loss; the
-// other applies the update from their mean, zeroes them, and returns the
-// gradient's norm.
-func (t *Trainer) accumulationPrograms() (acc, apply *modeling.Program, err error) {
-	acc, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
-		g := in[0].Graph()
-		t.Params.MarkTraining(g)
-		g.AttachState(differentiated{}, true)
-		t.prepare(g)
-		l, grads := t.gradients(g, in)
-		for i, name := range t.names {
-			a := t.acc[name]
-			a.SetNodeValue(Add(a.NodeValue(g), grads[i]))
-		}
-		return []*Node{l}
-	})
+// apply runs the update program on the accumulated gradients of count
+// micro-batches, counts the step and returns the gradient's global norm.
+func (t *Trainer) apply(lr float64, count int) (float64, error) {
+	out, err := t.applyExec.Call(tensors.FromScalar(float32(lr)), tensors.FromScalar(float32(t.step+1)),
+		tensors.FromScalar(float32(count)))
 	if err != nil {
-		return nil, nil, err
+		return 0, err
 	}
-	apply, err = t.Params.NewExec(t.Backend, func(in []*Node) []*Node {
-		lr, step, n := in[0], in[1], in[2]
-		g := lr.Graph()
-		t.prepare(g)
-		grads := make([]*Node, len(t.names))
-		for i, name := range t.names {
-			a := t.acc[name]
-			grads[i] = Div(a.NodeValue(g), n)
-			a.SetNodeValue(ZerosLike(grads[i]))
-		}
-		return []*Node{t.update(g, grads, lr, step)}
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return acc, apply, nil
+	t.step++
+	return float64(tensors.MustCopyFlatData[float32](out[0])[0]), nil
 }
 
 // createAccumulators makes the gradient-sum variables used by
@@ -446,6 +479,14 @@ func (t *Trainer) createAccumulators() error {
 func (t *Trainer) Eval(batch ...*tensors.Tensor) (float64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.multiProcess() {
+		return t.evalProcesses(batch)
+	}
+	return t.evalLocal(batch)
+}
+
+// evalLocal is Eval in this process alone. t.mu is held.
+func (t *Trainer) evalLocal(batch []*tensors.Tensor) (float64, error) {
 	if err := t.checkLayout(batch); err != nil {
 		return 0, err
 	}

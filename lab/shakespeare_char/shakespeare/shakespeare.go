@@ -20,6 +20,14 @@
 // exactly the losses the uninterrupted run would have had; -patience N stops
 // after N evaluations without a better validation loss, and its count
 // survives -stop-after and -resume.
+//
+// Under mpirun it trains data parallel across the processes (each on its
+// share of every batch, gradients summed through MPI; batch-size must
+// divide by their number), with the losses of one process; rank 0 writes
+// the run folder, and a run resumes on any number of processes:
+//
+//	go build -o shakespeare_char ./lab/shakespeare_char
+//	mpirun --oversubscribe -np 2 ./shakespeare_char -iters 200
 package shakespeare
 
 import (
@@ -38,6 +46,7 @@ import (
 	"github.com/trustformers/trustformers-go/models/gpt2"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
 	"github.com/trustformers/trustformers-go/training"
+	"github.com/trustformers/trustformers-go/training/mpi"
 	"github.com/trustformers/trustformers-go/xla"
 )
 
@@ -152,6 +161,11 @@ type Config struct {
 	// Accumulate splits each step's batch into that many micro-batches
 	// whose gradients are summed (gradient accumulation); 1: none.
 	Accumulate int `json:"gradient_accumulation_steps,omitempty" flag:"accumulate" help:"gradient accumulation steps: micro-batches of batch-size summed into one step"`
+	// Processes is the number of processes the run started with (mpirun
+	// -np; 1 alone), each training on its share of every batch. A run
+	// resumes on any number that divides batch-size: the losses are the
+	// same.
+	Processes int `json:"processes,omitempty"`
 }
 
 // Command is the experiment as lab.Main and `trustformers train` run it.
@@ -277,8 +291,24 @@ func resumeRun(dir string, override func(*Model), stdout, stderr io.Writer) erro
 }
 
 // train runs the experiment in a new run folder under runsDir, or continues
-// the run folder resumeDir from its checkpoint.
+// the run folder resumeDir from its checkpoint. Under mpirun each process
+// trains on its share of every batch (training.Trainer.SetProcesses); rank 0
+// writes the run folder and reports, the others read its checkpoint to
+// resume.
 func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error {
+	world, err := mpi.Join()
+	if err != nil {
+		return err
+	}
+	defer world.Finalize()
+	if c.BatchSize%world.Size() != 0 {
+		return fmt.Errorf("batch-size %d does not split over the %d processes of this job (mpirun -np %d): make it a multiple",
+			c.BatchSize, world.Size(), world.Size())
+	}
+	c.Processes = world.Size()
+	if world.Rank() > 0 {
+		stdout, stderr = io.Discard, io.Discard // rank 0 reports for the job
+	}
 	vocab, data, err := training.LoadCharDataset(c.Data)
 	if err != nil {
 		return fmt.Errorf("%w (set -data, or run `make assets`)", err)
@@ -299,19 +329,6 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	var r *lab.Run
-	if resumeDir == "" {
-		r, err = lab.NewRun(runsDir, "shakespeare_char", c, c.Backend, c.Seed)
-	} else {
-		r, err = lab.OpenRun(resumeDir, &Config{})
-	}
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	fmt.Fprintf(stderr, "shakespeare_char: %d characters, vocabulary %d, %s, %s, run folder %s\n",
-		data.Train.Len()+data.Val.Len(), vocab.Size(), c.Backend, c.Parallel, r.Dir)
-
 	tr, err := c.trainer(m, backend)
 	if err != nil {
 		return err
@@ -319,7 +336,44 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 	if err := c.Parallel.Shard(backend, tr); err != nil {
 		return err
 	}
-	loop := &training.Loop{
+	if err := tr.SetProcesses(world); err != nil {
+		return err
+	}
+	if world.Rank() > 0 {
+		_, err := c.loop(tr, data, nil, resumeDir, stderr).Run(resumeDir != "")
+		return err
+	}
+	r, err := openRun(c, runsDir, resumeDir)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	fmt.Fprintf(stderr, "shakespeare_char: %d characters, vocabulary %d, %s, %s, %d process(es), run folder %s\n",
+		data.Train.Len()+data.Val.Len(), vocab.Size(), c.Backend, c.Parallel, world.Size(), r.Dir)
+	res, err := c.loop(tr, data, r, resumeDir, stderr).Run(resumeDir != "")
+	if err != nil {
+		return err
+	}
+	if res.Stopped {
+		fmt.Fprintf(stdout, "stopped after %d iterations; continue with -resume %s\n", res.Steps, r.Dir)
+		return nil
+	}
+	return finish(c, r, m, vocab, res, stdout)
+}
+
+// openRun creates the run folder under runsDir, or reopens resumeDir.
+func openRun(c Config, runsDir, resumeDir string) (*lab.Run, error) {
+	if resumeDir == "" {
+		return lab.NewRun(runsDir, "shakespeare_char", c, c.Backend, c.Seed)
+	}
+	return lab.OpenRun(resumeDir, &Config{})
+}
+
+// loop returns the training loop of tr over data, writing its checkpoints
+// and metrics into r; r nil (a process of a job other than rank 0) writes
+// nothing and resumes from resumeDir's checkpoint.
+func (c Config) loop(tr *training.Trainer, data *training.Dataset, r *lab.Run, resumeDir string, stderr io.Writer) *training.Loop {
+	l := &training.Loop{
 		Trainer:      tr,
 		Iters:        c.Iters,
 		Schedule:     training.Schedule{LR: c.LR, MinLR: c.MinLR, WarmupIters: c.WarmupIters, DecayIters: c.DecayIters},
@@ -330,23 +384,21 @@ func train(c Config, runsDir, resumeDir string, stdout, stderr io.Writer) error 
 			training.SampledEval("train-estimate", c.EvalIters, data.Sampler("train", c.BatchSize, c.BlockSize)),
 			training.SampledEval("val", c.EvalIters, data.Sampler("val", c.BatchSize, c.BlockSize)),
 		},
-		Seed:       c.Seed,
-		Patience:   c.Patience,
-		Checkpoint: r.Checkpoint(),
-		Best:       filepath.Join(r.Dir, "checkpoints", "best.safetensors"),
-		StopAfter:  c.StopAfter,
-		Callbacks:  []training.Callback{r, &lab.Progress{W: stderr, Total: c.Iters}},
-		Log:        prefixed{stderr, "shakespeare_char: "},
+		Seed:      c.Seed,
+		Patience:  c.Patience,
+		StopAfter: c.StopAfter,
+		Log:       prefixed{stderr, "shakespeare_char: "},
 	}
-	res, err := loop.Run(resumeDir != "")
-	if err != nil {
-		return err
+	if r == nil {
+		if resumeDir != "" {
+			l.Checkpoint = lab.CheckpointPath(resumeDir)
+		}
+		return l
 	}
-	if res.Stopped {
-		fmt.Fprintf(stdout, "stopped after %d iterations; continue with -resume %s\n", res.Steps, r.Dir)
-		return nil
-	}
-	return finish(c, r, m, vocab, res, stdout)
+	l.Checkpoint = r.Checkpoint()
+	l.Best = filepath.Join(r.Dir, "checkpoints", "best.safetensors")
+	l.Callbacks = []training.Callback{r, &lab.Progress{W: stderr, Total: c.Iters}}
+	return l
 }
 
 // trainer returns the trainer of m with c's optimizer, clipping,
