@@ -91,6 +91,12 @@ func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, ck Che
 		if err := p.loadSpec(set, s, checkpointName); err != nil {
 			return nil, err
 		}
+		if _, ok := set.Blocks(checkpointName(s.Name)); ok {
+			if err := p.moveKept(backend, s.Name); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		v, ok := p.vars[s.Name]
 		if !ok {
 			continue // pending
@@ -127,6 +133,9 @@ func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, ck Che
 func (p *Params) loadShared(backend compute.Backend, set *weights.Set, s Spec, checkpointName func(string) string) (bool, error) {
 	name := checkpointName(s.Name)
 	if _, ok := set.Pending(name); ok {
+		return false, nil
+	}
+	if _, ok := set.Blocks(name); ok {
 		return false, nil
 	}
 	dims := s.Dims
@@ -179,6 +188,15 @@ func (p *Params) loadSpec(set *weights.Set, s Spec, checkpointName func(string) 
 			return fmt.Errorf("%s: shape %v, want %v", set.Where(checkpointName(s.Name)), dims, s.Dims)
 		}
 		return nil
+	}
+	if b, ok := set.Blocks(checkpointName(s.Name)); ok {
+		if s.Transpose {
+			return fmt.Errorf("%s: a transposed weight cannot be kept as %s codes", set.Where(checkpointName(s.Name)), b.Type)
+		}
+		if err := checkBlocks(set.Where(checkpointName(s.Name)), b, s.Dims); err != nil {
+			return err
+		}
+		return p.SetBlocks(s.Name, b)
 	}
 	t, err := set.Float32(checkpointName(s.Name), s.Dims...)
 	if err != nil {
