@@ -191,10 +191,10 @@ func (l GGUFLayout) Weights(set *weights.Set, info *weights.GGUFInfo, sp []Spec)
 	return hf, nil
 }
 
-// keep returns tensor name, of the file, as the codes of weight s when
+// keep returns tensor name, of the file, as weight s kept as codes when
 // the options keep it so, else nil. A Fix that is not a permutation of
 // whole rows (a norm's offset) leaves the tensor to be read as float32.
-func (l GGUFLayout) keep(info *weights.GGUFInfo, s Spec, name string) (*weights.Blocks, error) {
+func (l GGUFLayout) keep(info *weights.GGUFInfo, s Spec, name string) (*weights.KeptTensor, error) {
 	ti, ok := info.Tensor(name)
 	if !l.Options.keepsBlocks() || !ok || !weights.KeepsBlocks(ti.Type) || len(s.Dims) != 2 || len(ti.Dims) != 2 {
 		return nil, nil
@@ -205,16 +205,17 @@ func (l GGUFLayout) keep(info *weights.GGUFInfo, s Spec, name string) (*weights.
 			return nil, nil
 		}
 	}
-	b, err := info.ReadBlocks(name)
-	if err != nil {
-		return nil, err
-	}
-	if from != nil {
+	read := func(alloc weights.Alloc) (*weights.Blocks, error) {
+		b, err := info.ReadBlocks(name, alloc)
+		if err != nil || from == nil {
+			return b, err
+		}
 		if err := b.PermuteRows(from); err != nil {
 			return nil, fmt.Errorf("%s: tensor %q: %w", info.Path, name, err)
 		}
+		return b, nil
 	}
-	return b, nil
+	return &weights.KeptTensor{Type: ti.Type, Rows: ti.Dims[0], Cols: ti.Dims[1], Read: read}, nil
 }
 
 // rowPermutation returns, for each row of fix's result, the row of its

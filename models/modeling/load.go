@@ -79,6 +79,16 @@ func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, ck Che
 	p := NewParams()
 	sinceGC := 0
 	for _, s := range specs {
+		if k, ok := set.Blocks(checkpointName(s.Name)); ok {
+			if err := p.loadKept(backend, set, s, checkpointName(s.Name), k); err != nil {
+				return nil, err
+			}
+			if sinceGC += k.Rows * k.Cols; sinceGC > 64<<20 {
+				runtime.GC()
+				sinceGC = 0
+			}
+			continue
+		}
 		if !split[s.Name] && backend.HasSharedBuffers() {
 			done, err := p.loadShared(backend, set, s, checkpointName)
 			if err != nil {
@@ -90,12 +100,6 @@ func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, ck Che
 		}
 		if err := p.loadSpec(set, s, checkpointName); err != nil {
 			return nil, err
-		}
-		if _, ok := set.Blocks(checkpointName(s.Name)); ok {
-			if err := p.moveKept(backend, s.Name); err != nil {
-				return nil, err
-			}
-			continue
 		}
 		v, ok := p.vars[s.Name]
 		if !ok {
@@ -133,9 +137,6 @@ func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, ck Che
 func (p *Params) loadShared(backend compute.Backend, set *weights.Set, s Spec, checkpointName func(string) string) (bool, error) {
 	name := checkpointName(s.Name)
 	if _, ok := set.Pending(name); ok {
-		return false, nil
-	}
-	if _, ok := set.Blocks(name); ok {
 		return false, nil
 	}
 	dims := s.Dims
@@ -188,15 +189,6 @@ func (p *Params) loadSpec(set *weights.Set, s Spec, checkpointName func(string) 
 			return fmt.Errorf("%s: shape %v, want %v", set.Where(checkpointName(s.Name)), dims, s.Dims)
 		}
 		return nil
-	}
-	if b, ok := set.Blocks(checkpointName(s.Name)); ok {
-		if s.Transpose {
-			return fmt.Errorf("%s: a transposed weight cannot be kept as %s codes", set.Where(checkpointName(s.Name)), b.Type)
-		}
-		if err := checkBlocks(set.Where(checkpointName(s.Name)), b, s.Dims); err != nil {
-			return err
-		}
-		return p.SetBlocks(s.Name, b)
 	}
 	t, err := set.Float32(checkpointName(s.Name), s.Dims...)
 	if err != nil {

@@ -117,40 +117,51 @@ func (k keptWeight) lookup(codes *Node, part func(string) *Node, ids *Node) *Nod
 // product returns flat [n, cols] times the transpose of the weight:
 // [n, rows], dequantizing at most productSliceElements weights at a time.
 // On engines that schedule by dependencies (Engine.ChainedBlocks) each
-// slice's codes are read after the product before it, or every slice would
-// be dequantized before any is multiplied.
+// slice's codes are read only once the product's input, and the slice
+// before, are computed: otherwise every kept weight of the network is
+// dequantized as the step starts (its inputs are all there), and the
+// whole float32 model is held at once.
 func (k keptWeight) product(flat, codes *Node, part func(string) *Node) *Node {
 	rows, cols := codes.Shape().Dimensions[0], flat.Shape().Dimensions[1]
 	per := max(1, productSliceElements/cols)
-	if rows <= per {
+	var after *Node
+	if EngineOf(flat.Graph().Backend()).ChainedBlocks {
+		after = zeroAfter(flat)
+	} else if rows <= per {
 		return matmul("ni,oi->no", flat, k.dequantize(codes, part(SuffixScale), k.optional(part, SuffixZero, k.zero), k.optional(part, SuffixMin, k.min)))
 	}
-	chained := EngineOf(flat.Graph().Backend()).ChainedBlocks
 	var outs []*Node
-	var after *Node
 	for r0 := 0; r0 < rows; r0 += per {
 		n := min(per, rows-r0)
 		slice := func(x *Node) *Node {
-			if x == nil {
+			switch {
+			case x == nil:
 				return nil
-			}
-			if after == nil {
+			case after == nil:
 				return Slice(x, AxisRange(r0, r0+n))
 			}
-			// A Gather of the rows from an index that waits for after
-			// (the go backend has no DynamicSlice).
+			// A Gather of the rows at indices that wait for after (the
+			// go backend has no DynamicSlice).
 			at := Add(Iota(x.Graph(), shapes.Make(dtypes.Int32, n, 1), 0), ConvertDType(after, dtypes.Int32))
 			return Gather(x, AddScalar(at, float64(r0)))
 		}
 		w := k.dequantize(slice(codes), slice(part(SuffixScale)), slice(k.optional(part, SuffixZero, k.zero)), slice(k.optional(part, SuffixMin, k.min)))
 		y := matmul("ni,oi->no", flat, w)
 		outs = append(outs, y)
-		if chained {
-			// Zero, but only once y is computed.
-			after = StopGradient(MulScalar(Reshape(Slice(Reshape(y, -1), AxisRange(0, 1))), 0))
+		if after != nil {
+			after = zeroAfter(y)
 		}
 	}
+	if len(outs) == 1 {
+		return outs[0]
+	}
 	return Concatenate(outs, 1)
+}
+
+// zeroAfter returns a float32 scalar 0 that is computed after x (x's first
+// value times zero: finite activations assumed, as blocked attention does).
+func zeroAfter(x *Node) *Node {
+	return StopGradient(MulScalar(ConvertDType(Reshape(Slice(Reshape(x, -1), AxisRange(0, 1))), dtypes.Float32), 0))
 }
 
 // weightForm is what a kept weight's dequantized node can do without
@@ -180,19 +191,30 @@ func formOf(w *Node) *weightForm {
 	return m[w]
 }
 
-// checkBlocks checks kept weight b against the network's dimensions dims.
-func checkBlocks(where string, b *weights.Blocks, dims []int) error {
-	if len(dims) != 2 || dims[0] != b.Rows || dims[1] != b.Cols {
-		return fmt.Errorf("%s: shape [%d %d], want %v", where, b.Rows, b.Cols, dims)
+// loadKept reads weight s, kept in set as codes under name, into p:
+// decoded straight into buffers backend computes from where it shares
+// memory with the host, else read on the host and moved.
+func (p *Params) loadKept(backend compute.Backend, set *weights.Set, s Spec, name string, k *weights.KeptTensor) error {
+	p.roles[s.Name] = s.Role
+	if s.Transpose || len(s.Dims) != 2 || s.Dims[0] != k.Rows || s.Dims[1] != k.Cols {
+		return fmt.Errorf("%s: %s [%d %d] kept as codes, the network wants %v (transposed: %v)", set.Where(name), k.Type, k.Rows, k.Cols, s.Dims, s.Transpose)
 	}
-	return nil
-}
-
-// moveKept moves the tensors of kept weight name to backend's device.
-func (p *Params) moveKept(backend compute.Backend, name string) error {
+	var alloc weights.Alloc
+	if backend.HasSharedBuffers() {
+		alloc = func(shape shapes.Shape) (*tensors.Tensor, error) {
+			return tensors.FromShapeForBackend(backend, 0, shape)
+		}
+	}
+	b, err := k.Read(alloc)
+	if err != nil {
+		return err
+	}
+	if err := p.SetBlocks(s.Name, b); err != nil {
+		return err
+	}
 	for _, suffix := range []string{"", SuffixScale, SuffixZero, SuffixMin} {
-		if v, ok := p.vars[name+suffix]; ok {
-			if err := moveVariable(backend, name+suffix, v); err != nil {
+		if v, ok := p.vars[s.Name+suffix]; ok {
+			if err := moveVariable(backend, s.Name+suffix, v); err != nil {
 				return err
 			}
 		}

@@ -36,7 +36,7 @@ func TestKeptBlocksMatchGGUF(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := info.ReadBlocks(name)
+			b, err := info.ReadBlocks(name, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -179,11 +179,25 @@ func decodeQ6_K(b []byte, codes []uint8, scale, _ []float32) {
 	}
 }
 
+// KeptTensor is a 2-D tensor a Set keeps in its file as blocks, read by a
+// loader when it builds the weight.
+type KeptTensor struct {
+	Type       GGUFType
+	Rows, Cols int
+	// Read reads the tensor, its tensors made by alloc (nil: on the host).
+	Read func(alloc Alloc) (*Blocks, error)
+}
+
+// Alloc makes a tensor of shape for a reader to fill: a buffer a backend
+// computes from, so that a weight is decoded straight into it.
+type Alloc func(shape shapes.Shape) (*tensors.Tensor, error)
+
 // ReadBlocks reads the 2-D tensor name of a GGUF file of a type
 // KeepsBlocks keeps, as codes and scales (see Blocks), a few rows at a
-// time, so that it holds little more than the result. A scale or minimum
-// that is not finite is an error naming the file and the tensor.
-func (g *GGUFInfo) ReadBlocks(name string) (*Blocks, error) {
+// time into tensors alloc makes (nil: host tensors), so that it holds
+// little more than the result. A scale or minimum that is not finite is an
+// error naming the file and the tensor.
+func (g *GGUFInfo) ReadBlocks(name string, alloc Alloc) (*Blocks, error) {
 	ti, ok := g.Tensor(name)
 	if !ok {
 		return nil, fmt.Errorf("%s: tensor %q: missing", g.Path, name)
@@ -192,7 +206,13 @@ func (g *GGUFInfo) ReadBlocks(name string) (*Blocks, error) {
 	if !ok || len(ti.Dims) != 2 {
 		return nil, fmt.Errorf("%s: tensor %q: %s %v is not kept as blocks (2-D Q8_0, Q4_0, Q4_1, Q5_0, Q4_K or Q6_K)", g.Path, name, ti.Type, ti.Dims)
 	}
-	b := newBlocks(ti, kind)
+	if alloc == nil {
+		alloc = func(shape shapes.Shape) (*tensors.Tensor, error) { return tensors.FromShape(shape), nil }
+	}
+	b, err := newBlocks(ti, kind, alloc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: tensor %q: %w", g.Path, name, err)
+	}
 	f, err := os.Open(g.Path)
 	if err != nil {
 		return nil, err
@@ -205,32 +225,39 @@ func (g *GGUFInfo) ReadBlocks(name string) (*Blocks, error) {
 }
 
 // newBlocks allocates the tensors of a [rows, cols] tensor of kind.
-func newBlocks(ti GGUFTensorInfo, kind blockKind) *Blocks {
+func newBlocks(ti GGUFTensorInfo, kind blockKind, alloc Alloc) (b *Blocks, err error) {
 	rows, cols := ti.Dims[0], ti.Dims[1]
-	b := &Blocks{Type: ti.Type, Rows: rows, Cols: cols, Group: kind.group, Bits: kind.bits}
+	b = &Blocks{Type: ti.Type, Rows: rows, Cols: cols, Group: kind.group, Bits: kind.bits}
 	scaleType := dtypes.Float32
 	if kind.half {
 		scaleType = dtypes.Float16
 	}
-	if kind.bits == 8 {
-		b.Codes = tensors.FromShape(shapes.Make(dtypes.Int8, rows, cols))
-	} else {
-		b.Codes = tensors.FromShape(shapes.Make(dtypes.Uint8, rows, cols/2))
+	tensor := func(dtype dtypes.DType, dims ...int) *tensors.Tensor {
+		var t *tensors.Tensor
+		if err == nil {
+			t, err = alloc(shapes.Make(dtype, dims...))
+		}
+		return t
 	}
-	groups := shapes.Make(scaleType, rows, b.Groups())
-	b.Scale = tensors.FromShape(groups)
+	if kind.bits == 8 {
+		b.Codes = tensor(dtypes.Int8, rows, cols)
+	} else {
+		b.Codes = tensor(dtypes.Uint8, rows, cols/2)
+	}
+	b.Scale = tensor(scaleType, rows, b.Groups())
 	if kind.min {
-		b.Min = tensors.FromShape(groups)
+		b.Min = tensor(scaleType, rows, b.Groups())
 	}
 	if kind.zero != 0 {
-		b.Zero = tensors.FromShape(shapes.Make(dtypes.Uint8, rows, b.Groups()))
-		tensors.MutableFlatData(b.Zero, func(z []uint8) {
-			for i := range z {
-				z[i] = kind.zero
-			}
-		})
+		if b.Zero = tensor(dtypes.Uint8, rows, b.Groups()); err == nil {
+			err = tensors.MutableFlatData(b.Zero, func(z []uint8) {
+				for i := range z {
+					z[i] = kind.zero
+				}
+			})
+		}
 	}
-	return b
+	return b, err
 }
 
 // fill decodes the tensor's data, which starts at offset in f, into b.

@@ -35,7 +35,7 @@ type Set struct {
 	// pending are tensors supplied after the model is built (see AddPending).
 	pending map[string][]int
 	// blocks are 2-D tensors kept as low-bit codes (see AddBlocks).
-	blocks map[string]*Blocks
+	blocks map[string]*KeptTensor
 	// Source names where the set was read from (a file or a folder); error
 	// messages about tensors that are missing use it.
 	Source string
@@ -46,7 +46,7 @@ type Set struct {
 
 // NewSet returns an empty Set.
 func NewSet() *Set {
-	return &Set{tensors: map[string]*tensors.Tensor{}, lazy: map[string]lazyTensor{}, files: map[string]string{}, pending: map[string][]int{}, blocks: map[string]*Blocks{}}
+	return &Set{tensors: map[string]*tensors.Tensor{}, lazy: map[string]lazyTensor{}, files: map[string]string{}, pending: map[string][]int{}, blocks: map[string]*KeptTensor{}}
 }
 
 // lazyTensor is a tensor left in its file: its shape, and how to read it.
@@ -145,20 +145,20 @@ func (s *Set) Pending(name string) ([]int, bool) {
 	return d, ok
 }
 
-// AddBlocks puts the 2-D weight name in the set as low-bit codes and
-// scales (a GGUF tensor kept in its block type): a loader keeps it so
-// (modeling.Params.SetBlocks) rather than reading float32 values. file
-// names where it came from in errors.
-func (s *Set) AddBlocks(name string, b *Blocks, file string) {
+// AddBlocks puts the 2-D weight name in the set as a tensor kept as
+// low-bit codes and scales (a GGUF tensor in its block type), left in its
+// file: a loader reads it so (KeptTensor.Read, modeling.Params.SetBlocks)
+// rather than as float32 values. file names where it comes from in errors.
+func (s *Set) AddBlocks(name string, k *KeptTensor, file string) {
 	s.Delete(name)
-	s.blocks[name] = b
+	s.blocks[name] = k
 	s.files[name] = file
 }
 
-// Blocks returns the weight AddBlocks put under name.
-func (s *Set) Blocks(name string) (*Blocks, bool) {
-	b, ok := s.blocks[name]
-	return b, ok
+// Blocks returns the tensor AddBlocks put under name.
+func (s *Set) Blocks(name string) (*KeptTensor, bool) {
+	k, ok := s.blocks[name]
+	return k, ok
 }
 
 // Add puts tensor t under name, recording the file it came from ("" if none).
