@@ -47,10 +47,10 @@ func TestGGUFKeptMatchesDequantized(t *testing.T) {
 			kept := loadLM(t, path, modeling.LoadOptions{})
 			loaded := time.Since(start)
 			checkKept(t, kept.Params())
-			keptLogits, keptIDs := forwardAndGreedy(t, kept, ids[0])
+			keptLogits, keptIDs, keptTime := forwardAndGreedy(t, kept, ids[0])
 			kept = nil
 			full := loadLM(t, path, modeling.LoadOptions{DType: "float32"})
-			fullLogits, fullIDs := forwardAndGreedy(t, full, ids[0])
+			fullLogits, fullIDs, fullTime := forwardAndGreedy(t, full, ids[0])
 			worst := 0.0
 			for i := range fullLogits {
 				worst = max(worst, math.Abs(float64(keptLogits[i]-fullLogits[i])))
@@ -61,7 +61,8 @@ func TestGGUFKeptMatchesDequantized(t *testing.T) {
 			if !slices.Equal(keptIDs, fullIDs) {
 				t.Errorf("greedy ids %v, dequantized at load %v", keptIDs, fullIDs)
 			}
-			t.Logf("kept model loaded in %v; logits within %.3g of the float32 load; greedy %v", loaded.Round(time.Millisecond), worst, keptIDs)
+			t.Logf("kept model loaded in %v; logits within %.3g of the float32 load; greedy %v in %v (float32: %v)",
+				loaded.Round(time.Millisecond), worst, keptIDs, keptTime.Round(time.Millisecond), fullTime.Round(time.Millisecond))
 		})
 	}
 }
@@ -94,17 +95,18 @@ func checkKept(t *testing.T, params *modeling.Params) {
 }
 
 // forwardAndGreedy returns the logits at every position of ids and 8
-// greedy tokens after them.
-func forwardAndGreedy(t *testing.T, m models.CausalLM, ids []int32) ([]float32, []int32) {
+// greedy tokens after them, with the time those took.
+func forwardAndGreedy(t *testing.T, m models.CausalLM, ids []int32) ([]float32, []int32, time.Duration) {
 	t.Helper()
 	out, err := m.Forward(modeling.Batch{IDs: [][]int32{ids}}, modeling.ForwardOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	logits := tensors.MustCopyFlatData[float32](out.Logits)
+	start := time.Now()
 	got, err := generate.Generate(m, ids, generate.Options{MaxNewTokens: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return logits, got
+	return logits, got, time.Since(start)
 }

@@ -116,16 +116,18 @@ func (k keptWeight) lookup(codes *Node, part func(string) *Node, ids *Node) *Nod
 
 // product returns flat [n, cols] times the transpose of the weight:
 // [n, rows], dequantizing at most productSliceElements weights at a time.
-// On engines that schedule by dependencies (Engine.ChainedBlocks) each
-// slice's codes are read only once the product's input, and the slice
-// before, are computed: otherwise every kept weight of the network is
-// dequantized as the step starts (its inputs are all there), and the
-// whole float32 model is held at once.
+// In graphs never differentiated, on engines that schedule by
+// dependencies (Engine.ChainedBlocks), each slice's codes are read only
+// once the product's input, and the slice before, are computed: otherwise
+// every kept weight of the network is dequantized as the step starts (its
+// inputs are all there), and the whole float32 model is held at once.
+// (GoMLX's autodiff would ask the integer operations after such a
+// dependency for gradients.)
 func (k keptWeight) product(flat, codes *Node, part func(string) *Node) *Node {
 	rows, cols := codes.Shape().Dimensions[0], flat.Shape().Dimensions[1]
 	per := max(1, productSliceElements/cols)
 	var after *Node
-	if EngineOf(flat.Graph().Backend()).ChainedBlocks {
+	if g := flat.Graph(); g.State(inferenceGraph{}) == true && EngineOf(g.Backend()).ChainedBlocks {
 		after = zeroAfter(flat)
 	} else if rows <= per {
 		return matmul("ni,oi->no", flat, k.dequantize(codes, part(SuffixScale), k.optional(part, SuffixZero, k.zero), k.optional(part, SuffixMin, k.min)))
@@ -163,6 +165,10 @@ func (k keptWeight) product(flat, codes *Node, part func(string) *Node) *Node {
 func zeroAfter(x *Node) *Node {
 	return StopGradient(MulScalar(ConvertDType(Reshape(Slice(Reshape(x, -1), AxisRange(0, 1))), dtypes.Float32), 0))
 }
+
+// inferenceGraph is the graph state NewScope sets in graphs never
+// differentiated.
+type inferenceGraph struct{}
 
 // weightForm is what a kept weight's dequantized node can do without
 // being computed whole.
