@@ -4,6 +4,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,4 +110,15 @@ func forwardAndGreedy(t *testing.T, m models.CausalLM, ids []int32) ([]float32, 
 		t.Fatal(err)
 	}
 	return logits, got, time.Since(start)
+}
+
+// TestLoadWithRefusesDType checks that a dtype LoadWith does not know is an
+// error naming the model and the dtype, before anything is read.
+func TestLoadWithRefusesDType(t *testing.T) {
+	for _, dtype := range []string{"bf16", "int4", "Float32 "} {
+		_, err := models.LoadWith("no-such-model.gguf", nil, modeling.LoadOptions{DType: dtype})
+		if err == nil || !strings.Contains(err.Error(), "no-such-model.gguf") || !strings.Contains(err.Error(), "auto or float32") {
+			t.Errorf("dtype %q: %v, want an error naming the model and the dtypes known", dtype, err)
+		}
+	}
 }

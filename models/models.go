@@ -145,11 +145,15 @@ func LoadWith(pathOrName string, backend compute.Backend, opts modeling.LoadOpti
 	return f.New(dir, set, backend)
 }
 
-// LoadCausalLM is Load for a causal language model (gpt2, llama, mistral,
-// or a registered family whose models generate): an encoder such as BERT is
-// an error naming its model_type.
-func LoadCausalLM(pathOrName string, backend compute.Backend) (CausalLM, error) {
-	m, err := Load(pathOrName, backend)
+// LoadCausalLM is Load (LoadWith, given options) for a causal language
+// model (gpt2, llama, mistral, or a registered family whose models
+// generate): an encoder such as BERT is an error naming its model_type.
+func LoadCausalLM(pathOrName string, backend compute.Backend, opts ...modeling.LoadOptions) (CausalLM, error) {
+	o, err := modeling.FirstOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pathOrName, err)
+	}
+	m, err := LoadWith(pathOrName, backend, o)
 	if err != nil {
 		return nil, err
 	}
