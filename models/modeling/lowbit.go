@@ -2,6 +2,7 @@ package modeling
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -46,7 +47,8 @@ func (p *Params) SetBlocks(name string, b *weights.Blocks) error {
 		p.vars[name+suffix].SetTrainable(false)
 	}
 	p.SetDims(name, b.Rows, b.Cols)
-	k := keptWeight{group: b.Group, zero: b.Zero != nil, min: b.Min != nil}
+	k := keptWeight{typ: b.Type, group: b.Group, bits: b.Bits, zero: b.Zero != nil, min: b.Min != nil}
+	p.kept[name] = k
 	return p.SetTransform(name, func(g *Graph, codes *Node) *Node {
 		part := func(suffix string) *Node { return p.Raw(g, name+suffix) }
 		w := k.dequantize(codes, part(SuffixScale), k.optional(part, SuffixZero, k.zero), k.optional(part, SuffixMin, k.min))
@@ -60,8 +62,52 @@ func (p *Params) SetBlocks(name string, b *weights.Blocks) error {
 
 // keptWeight is how a kept weight's codes become values.
 type keptWeight struct {
-	group     int
-	zero, min bool
+	typ         weights.GGUFType
+	group, bits int
+	zero, min   bool
+}
+
+// keptPart returns the kept weight that tensor name belongs to (its codes
+// or a suffixed part), if any.
+func (p *Params) keptPart(name string) (string, bool) {
+	for _, suffix := range []string{"", SuffixScale, SuffixZero, SuffixMin} {
+		if owner, ok := strings.CutSuffix(name, suffix); ok {
+			if _, kept := p.kept[owner]; kept && p.Has(name) {
+				return owner, true
+			}
+		}
+	}
+	return "", false
+}
+
+// dequantizeKept returns kept weight name as a float32 host tensor.
+func (p *Params) dequantizeKept(name string) (*tensors.Tensor, error) {
+	k := p.kept[name]
+	dims := p.Dims(name)
+	b := &weights.Blocks{Type: k.typ, Rows: dims[0], Cols: dims[1], Group: k.group, Bits: k.bits}
+	var err error
+	value := func(suffix string) *tensors.Tensor {
+		v, e := p.vars[name+suffix].Value()
+		if err == nil {
+			err = e
+		}
+		return v
+	}
+	b.Codes, b.Scale = value(""), value(SuffixScale)
+	if k.zero {
+		b.Zero = value(SuffixZero)
+	}
+	if k.min {
+		b.Min = value(SuffixMin)
+	}
+	if err != nil {
+		return nil, err
+	}
+	values, err := b.Dequantize()
+	if err != nil {
+		return nil, err
+	}
+	return tensors.FromFlatDataAndDimensions(values, dims...), nil
 }
 
 func (k keptWeight) optional(part func(string) *Node, suffix string, present bool) *Node {

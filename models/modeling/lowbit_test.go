@@ -2,6 +2,7 @@ package modeling
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,7 +18,8 @@ import (
 // the weight a graph dequantizes whole and the rows an embedding lookup
 // dequantizes equal it bit for bit, and a product taken a row at a time
 // (the slices a large head is multiplied in; chained one after the other,
-// as in graphs never differentiated, and not) equals the product by it.
+// as in graphs never differentiated, and not) equals the product by it;
+// Params.Weights, which models save, gives the float32 values back.
 func TestKeptBlocksMatchGGUF(t *testing.T) {
 	backend := golden.Backend(t)
 	const path = "../weights/testdata/blocks.gguf"
@@ -70,6 +72,16 @@ func TestKeptBlocksMatchGGUF(t *testing.T) {
 				if math.Float32bits(whole[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("value [%d, %d]: graph %v, gguf %v", i/512, i%512, whole[i], want[i])
 				}
+			}
+			saved, err := p.Weights()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if names := saved.Names(); len(names) != 1 || names[0] != "w" {
+				t.Errorf("Weights gives %v, want [w]", names)
+			}
+			if values, err := saved.Float32Values("w", 4, 512); err != nil || !slices.Equal(values, want) {
+				t.Errorf("Weights gives other values than gguf's (%v)", err)
 			}
 			for i, id := range ids {
 				for c := range 512 {

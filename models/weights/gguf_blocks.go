@@ -383,3 +383,67 @@ func (b *Blocks) PermuteRows(from []int) error {
 	}
 	return nil
 }
+
+// Dequantize returns the row-major float32 [Rows, Cols] values b stands
+// for, with the arithmetic of the graph (and of ggml) that Blocks
+// describes.
+func (b *Blocks) Dequantize() ([]float32, error) {
+	codes, err := tensorBytes(b.Codes)
+	if err != nil {
+		return nil, err
+	}
+	groups := b.Groups()
+	scale, err := groupValues(b.Scale)
+	if err != nil {
+		return nil, err
+	}
+	var zero []byte
+	if b.Zero != nil {
+		if zero, err = tensorBytes(b.Zero); err != nil {
+			return nil, err
+		}
+	}
+	var mins []float32
+	if b.Min != nil {
+		if mins, err = groupValues(b.Min); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]float32, b.Rows*b.Cols)
+	for i := range out {
+		g := i/b.Cols*groups + i%b.Cols/b.Group
+		var q float32
+		switch {
+		case b.Bits == 8:
+			q = float32(int8(codes[i]))
+		case i%2 == 0:
+			q = float32(codes[i/2] & 0x0F)
+		default:
+			q = float32(codes[i/2] >> 4)
+		}
+		switch {
+		case zero != nil:
+			out[i] = (q - float32(zero[g])) * scale[g]
+		case mins != nil:
+			out[i] = q*scale[g] + mins[g]
+		default:
+			out[i] = q * scale[g]
+		}
+	}
+	return out, nil
+}
+
+// groupValues returns a float16 or float32 tensor's values as float32.
+func groupValues(t *tensors.Tensor) ([]float32, error) {
+	f, err := ToFloat32(t)
+	if err != nil {
+		return nil, err
+	}
+	return tensors.CopyFlatData[float32](f)
+}
+
+// tensorBytes returns a copy of t's bytes.
+func tensorBytes(t *tensors.Tensor) (out []byte, err error) {
+	err = t.ConstBytes(func(data []byte) { out = slices.Clone(data) })
+	return out, err
+}
