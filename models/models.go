@@ -88,16 +88,30 @@ var (
 // llama.cpp GGUF file (a .gguf file, read by the family registered for its
 // general.architecture — llama.LoadGGUF for "llama", gemma.LoadGGUF for
 // "gemma3", qwen.LoadGGUF for "qwen2" and "qwen3", phi3.LoadGGUF for "phi3"
-// — and dequantized to float32), or a model name such as "gpt2" or
+// — its block-quantized tensors kept as codes, see LoadWith), or a model
+// name such as "gpt2" or
 // "org/name" resolved through the Hugging Face cache (see Resolve). The
 // family comes from config.json's model_type.
 func Load(pathOrName string, backend compute.Backend) (Model, error) {
+	return LoadWith(pathOrName, backend, modeling.LoadOptions{})
+}
+
+// LoadWith is Load with options, as Hugging Face's from_pretrained takes
+// torch_dtype: opts.DType "float32" dequantizes a GGUF file's
+// block-quantized tensors at load, where the default ("" or "auto") keeps
+// them as codes and scales (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K; about the
+// file's size in memory) and dequantizes them inside every graph, to the
+// same float32 values. Other checkpoints load as Load loads them.
+func LoadWith(pathOrName string, backend compute.Backend, opts modeling.LoadOptions) (Model, error) {
+	if err := opts.Check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", pathOrName, err)
+	}
 	if info, err := os.Stat(pathOrName); err == nil && !info.IsDir() {
 		if strings.HasSuffix(pathOrName, ".bin") {
 			return llama.LoadLlama2C(pathOrName, backend)
 		}
 		if strings.HasSuffix(pathOrName, ".gguf") {
-			return loadGGUF(pathOrName, backend)
+			return loadGGUF(pathOrName, backend, opts)
 		}
 		return nil, fmt.Errorf("%s: a model is a folder holding config.json (or a llama2.c .bin or GGUF .gguf file)", pathOrName)
 	}
@@ -131,11 +145,15 @@ func Load(pathOrName string, backend compute.Backend) (Model, error) {
 	return f.New(dir, set, backend)
 }
 
-// LoadCausalLM is Load for a causal language model (gpt2, llama, mistral,
-// or a registered family whose models generate): an encoder such as BERT is
-// an error naming its model_type.
-func LoadCausalLM(pathOrName string, backend compute.Backend) (CausalLM, error) {
-	m, err := Load(pathOrName, backend)
+// LoadCausalLM is Load (LoadWith, given options) for a causal language
+// model (gpt2, llama, mistral, or a registered family whose models
+// generate): an encoder such as BERT is an error naming its model_type.
+func LoadCausalLM(pathOrName string, backend compute.Backend, opts ...modeling.LoadOptions) (CausalLM, error) {
+	o, err := modeling.FirstOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pathOrName, err)
+	}
+	m, err := LoadWith(pathOrName, backend, o)
 	if err != nil {
 		return nil, err
 	}

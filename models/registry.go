@@ -30,7 +30,8 @@ type Family struct {
 	// LoadGGUF reads (none: the family reads no GGUF files).
 	GGUF []string
 	// LoadGGUF builds the model a GGUF file holds.
-	LoadGGUF func(path string, backend compute.Backend) (Model, error)
+	// opts are the caller's load options (LoadWith).
+	LoadGGUF func(path string, backend compute.Backend, opts modeling.LoadOptions) (Model, error)
 }
 
 var registry = struct {
@@ -94,7 +95,7 @@ func SupportedGGUF() []string {
 
 // loadGGUF loads the GGUF file path with the family registered for its
 // general.architecture.
-func loadGGUF(path string, backend compute.Backend) (Model, error) {
+func loadGGUF(path string, backend compute.Backend, opts modeling.LoadOptions) (Model, error) {
 	info, err := weights.ReadGGUFInfo(path)
 	if err != nil {
 		return nil, err
@@ -109,7 +110,7 @@ func loadGGUF(path string, backend compute.Backend) (Model, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: general.architecture %q is not supported (supported: %s)", path, arch, strings.Join(SupportedGGUF(), ", "))
 	}
-	return f.LoadGGUF(path, backend)
+	return f.LoadGGUF(path, backend, opts)
 }
 
 // familyOf returns the family registered for dir's config.json model_type.
@@ -146,9 +147,9 @@ func fromConfig[C any, M Model](read func(dir string) (C, error), build func(C, 
 }
 
 // fromGGUF adapts a family package's GGUF loader to Family.LoadGGUF.
-func fromGGUF[M Model](load func(string, compute.Backend) (M, error)) func(string, compute.Backend) (Model, error) {
-	return func(path string, backend compute.Backend) (Model, error) {
-		m, err := load(path, backend)
+func fromGGUF[M Model](load func(string, compute.Backend, ...modeling.LoadOptions) (M, error)) func(string, compute.Backend, modeling.LoadOptions) (Model, error) {
+	return func(path string, backend compute.Backend, opts modeling.LoadOptions) (Model, error) {
+		m, err := load(path, backend, opts)
 		if err != nil {
 			return nil, err
 		}

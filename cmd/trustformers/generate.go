@@ -12,6 +12,7 @@ import (
 	"github.com/trustformers/trustformers-go/lab"
 	"github.com/trustformers/trustformers-go/models"
 	"github.com/trustformers/trustformers-go/models/generate"
+	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
 	"github.com/trustformers/trustformers-go/models/weights"
 )
@@ -37,6 +38,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	backendSpec := fs.String("backend", "", "backend spec (default: xla.New's choice)")
 	var layout lab.Parallel
 	lab.Flags(fs, &layout)
+	dtype := fs.String("dtype", "auto", "precision the weights are held in, as torch_dtype: auto keeps a GGUF file's Q8_0/Q4_0/Q4_1/Q5_0/Q4_K/Q6_K tensors as codes (about the file's size), float32 dequantizes them at load (faster to decode until a fused low-bit product lands)")
 	var ids idPrompt
 	fs.IntVar(&ids.bos, "bos", 0, "start from this token id when there is no prompt (default: the model's BOS, from config.json, generation_config.json or the GGUF header)")
 	fs.StringVar(&ids.promptIDs, "prompt-ids", "", `the prompt as token ids, "1 2 3" (no tokenizer needed); the new ids are printed`)
@@ -65,7 +67,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if err := checkIDFlags(ids, *prompt); err != nil {
 		return err
 	}
-	lm, err := models.LoadCausalLM(*modelPath, backend)
+	lm, err := models.LoadCausalLM(*modelPath, backend, modeling.LoadOptions{DType: *dtype})
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/trustformers/trustformers-go/lab"
 	"github.com/trustformers/trustformers-go/models"
+	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
 	"github.com/trustformers/trustformers-go/models/weights"
 	"github.com/trustformers/trustformers-go/quant"
@@ -64,7 +65,11 @@ func runQuantize(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer backend.Finalize()
-	load := func() (models.Model, error) { return models.Load(*modelPath, backend) }
+	// Quantizing starts from float32 weights: a GGUF file's blocks are
+	// dequantized at load.
+	load := func() (models.Model, error) {
+		return models.LoadWith(*modelPath, backend, modeling.LoadOptions{DType: "float32"})
+	}
 	switch {
 	case strings.HasSuffix(*out, ".gguf"):
 		return quantizeGGUF(load, *modelPath, *tokPath, *scheme, *out, stdout, stderr)

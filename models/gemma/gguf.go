@@ -53,8 +53,17 @@ var ggufNames = modeling.GGUFNames{
 // included) as 1 + w, since llama.cpp multiplies by the weight as it is;
 // 1 is subtracted again here (in float32, as transformers does). Gemma's
 // query and key rows are stored unpermuted. The file must hold every tensor
-// the network uses and no other; each is dequantized to float32.
-func LoadGGUF(path string, backend compute.Backend) (*Model, error) {
+// the network uses and no other.
+// Of the tensors the network uses, 2-D tensors of the types Q8_0, Q4_0,
+// Q4_1, Q5_0, Q4_K and Q6_K are kept as their codes and scales and
+// dequantized inside every graph (the same float32 values), others read as
+// float32; opts' DType "float32" dequantizes everything at load (see
+// modeling.LoadOptions).
+func LoadGGUF(path string, backend compute.Backend, opts ...modeling.LoadOptions) (*Model, error) {
+	opt, err := modeling.FirstOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	set, info, err := weights.ReadGGUF(path)
 	if err != nil {
 		return nil, err
@@ -71,7 +80,7 @@ func LoadGGUF(path string, backend compute.Backend) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	layout := modeling.GGUFLayout{GGUFNames: ggufNames, Fix: unshiftNorms, BlockCount: GGUFArchitecture + ".block_count", Blocks: cfg.NumHiddenLayers}
+	layout := modeling.GGUFLayout{GGUFNames: ggufNames, Options: opt, Fix: unshiftNorms, BlockCount: GGUFArchitecture + ".block_count", Blocks: cfg.NumHiddenLayers}
 	hf, err := layout.Weights(set, info, sp)
 	if err != nil {
 		return nil, err

@@ -22,7 +22,7 @@ import (
 // real_checkpoints.py): the logits of the prompt's last two positions, the
 // argmax at every position, and 64 greedy tokens.
 func TestSmolLM2MatchesHuggingFace(t *testing.T) {
-	m, err := llama.LoadGGUF(assets.RequireModel(t, assets.SmolLM2), golden.Backend(t))
+	m, err := llama.LoadGGUF(assets.RequireModel(t, assets.SmolLM2), golden.Backend(t), float32Load)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +57,17 @@ func TestSmolLM2MatchesHuggingFace(t *testing.T) {
 	t.Logf("SmolLM2-135M: last-position logits within %.2g of Hugging Face; %d greedy tokens identical", diff, len(want))
 }
 
+// float32Load dequantizes the real checkpoints at load: these tests decode
+// many tokens, which kept codes make several times slower, and
+// models' TestGGUFKeptMatchesDequantized shows the kept model's logits and
+// greedy tokens are the same.
+var float32Load = modeling.LoadOptions{DType: "float32"}
+
 // smolLM2 loads the real SmolLM2-135M-Instruct GGUF and the tokenizer inside it.
 func smolLM2(t *testing.T) *Generator {
 	t.Helper()
 	path := assets.RequireModel(t, assets.SmolLM2)
-	m, err := llama.LoadGGUF(path, golden.Backend(t))
+	m, err := llama.LoadGGUF(path, golden.Backend(t), float32Load)
 	if err != nil {
 		t.Fatal(err)
 	}

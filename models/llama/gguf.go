@@ -88,10 +88,16 @@ func unpermute(c *Config) func(modeling.Spec) func([]float32) []float32 {
 // list, which must hold every tensor the network uses and no other, as
 // llama.cpp insists, so that a block_count that leaves blocks out, or
 // another architecture's tensors, is an error naming them). Only the
-// tensors the network uses are then read, each dequantized to float32, so
-// the model runs in fp32 whatever the file's types; quantized execution
-// comes from the quant package.
-func LoadGGUF(path string, backend compute.Backend) (*Model, error) {
+// tensors the network uses are then read: 2-D tensors of the types Q8_0,
+// Q4_0, Q4_1, Q5_0, Q4_K and Q6_K are kept as their codes and scales and
+// dequantized inside every graph (the same float32 values), others read as
+// float32; opts' DType "float32" dequantizes everything at load (see
+// modeling.LoadOptions).
+func LoadGGUF(path string, backend compute.Backend, opts ...modeling.LoadOptions) (*Model, error) {
+	opt, err := modeling.FirstOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	set, info, err := weights.ReadGGUF(path)
 	if err != nil {
 		return nil, err
@@ -104,7 +110,7 @@ func LoadGGUF(path string, backend compute.Backend) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	layout := modeling.GGUFLayout{GGUFNames: ggufNames, Fix: unpermute(cfg), BlockCount: "llama.block_count", Blocks: cfg.NumHiddenLayers}
+	layout := modeling.GGUFLayout{GGUFNames: ggufNames, Options: opt, Fix: unpermute(cfg), BlockCount: "llama.block_count", Blocks: cfg.NumHiddenLayers}
 	hf, err := layout.Weights(set, info, sp)
 	if err != nil {
 		return nil, err

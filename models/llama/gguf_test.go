@@ -276,7 +276,7 @@ func TestGGUFQuantized(t *testing.T) {
 			t.Errorf("%s: %d quantized tensors, want %d", tc.typ, quantized, want)
 		}
 
-		back, err := LoadGGUF(path, m.Backend)
+		back, err := LoadGGUF(path, m.Backend, modeling.LoadOptions{DType: "float32"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -43,7 +43,9 @@ func Linear(x, weight, bias *Node) *Node {
 	in := dims[len(dims)-1]
 	flat := Reshape(x, -1, in)
 	var y *Node
-	if blocks := rowBlocks(weight); blocks != nil {
+	if f := formOf(weight); f != nil {
+		y = f.product(flat) // a kept low-bit weight, dequantized a slice at a time
+	} else if blocks := rowBlocks(weight); blocks != nil {
 		// A weight laid out by Params.SplitRows: multiplied block by
 		// block, never concatenated (that would hold a second copy of the
 		// weight).
@@ -74,6 +76,9 @@ func Like(v, x *Node) *Node {
 // Embed looks up the rows of table [vocab, dim] for integer ids [...],
 // giving [..., dim].
 func Embed(table, ids *Node) *Node {
+	if f := formOf(table); f != nil {
+		return f.rows(ids) // a kept low-bit table: only the rows looked up are dequantized
+	}
 	if blocks := rowBlocks(table); blocks != nil {
 		return blockEmbed(blocks, ids) // a table laid out by Params.SplitRows
 	}
@@ -87,7 +92,7 @@ func Embed(table, ids *Node) *Node {
 // table-sized update.)
 func (s Scope) EmbedIn(table, ids *Node) *Node {
 	n := ids.Shape().Size()
-	if !s.Inference() || !s.Engine().SlicedLookups || n > maxSlicedLookups || rowBlocks(table) != nil {
+	if !s.Inference() || !s.Engine().SlicedLookups || n > maxSlicedLookups || rowBlocks(table) != nil || formOf(table) != nil {
 		return Embed(table, ids)
 	}
 	g := ids.Graph()

@@ -105,6 +105,44 @@ type GGUFLayout struct {
 	// Own are tensors of the file the family reads itself, outside the
 	// network's weights (Phi-3's rope factors): the file may hold them.
 	Own []string
+	// Options say whether block-quantized tensors are kept as codes
+	// (the default) or dequantized at load (DType "float32").
+	Options LoadOptions
+}
+
+// LoadOptions are how a model's weights are loaded, as Hugging Face's
+// from_pretrained(torch_dtype=...) says it.
+type LoadOptions struct {
+	// DType is the precision the weights are held in: "" (or "auto")
+	// keeps a GGUF file's 2-D tensors of the block types Q8_0, Q4_0,
+	// Q4_1, Q5_0, Q4_K and Q6_K as their codes and scales (about the
+	// file's size; see weights.Blocks), dequantized inside every graph to
+	// the same float32 values; "float32" dequantizes every tensor at load.
+	DType string
+}
+
+// Check validates o.
+func (o LoadOptions) Check() error {
+	switch o.DType {
+	case "", "auto", "float32":
+		return nil
+	}
+	return fmt.Errorf("dtype %q: want auto or float32", o.DType)
+}
+
+// keepsBlocks reports whether o keeps block-quantized tensors as codes.
+func (o LoadOptions) keepsBlocks() bool { return o.DType != "float32" }
+
+// FirstOptions returns the one LoadOptions of a variadic argument (the zero
+// value for none), checked.
+func FirstOptions(opts []LoadOptions) (LoadOptions, error) {
+	if len(opts) == 0 {
+		return LoadOptions{}, nil
+	}
+	if len(opts) > 1 {
+		return LoadOptions{}, fmt.Errorf("%d sets of load options; give one", len(opts))
+	}
+	return opts[0], opts[0].Check()
 }
 
 // Weights returns the weights sp declares, read from the GGUF file's
@@ -121,6 +159,14 @@ func (l GGUFLayout) Weights(set *weights.Set, info *weights.GGUFInfo, sp []Spec)
 	hf.Source = info.Path
 	for _, s := range sp {
 		name := l.Name(s.Name)
+		kept, err := l.keep(info, s, name)
+		if err != nil {
+			return nil, err
+		}
+		if kept != nil {
+			hf.AddBlocks(s.Name, kept, info.Path)
+			continue
+		}
 		var t *tensors.Tensor
 		if fix := l.fix(s); fix != nil {
 			values, err := set.Float32Values(name, s.Dims...)
@@ -143,6 +189,61 @@ func (l GGUFLayout) Weights(set *weights.Set, info *weights.GGUFInfo, sp []Spec)
 		hf.Add(s.Name, t, info.Path)
 	}
 	return hf, nil
+}
+
+// keep returns tensor name, of the file, as weight s kept as codes when
+// the options keep it so, else nil. A Fix that is not a permutation of
+// whole rows (a norm's offset) leaves the tensor to be read as float32.
+func (l GGUFLayout) keep(info *weights.GGUFInfo, s Spec, name string) (*weights.KeptTensor, error) {
+	ti, ok := info.Tensor(name)
+	if !l.Options.keepsBlocks() || !ok || !weights.KeepsBlocks(ti.Type) || len(s.Dims) != 2 || len(ti.Dims) != 2 {
+		return nil, nil
+	}
+	var from []int
+	if fix := l.fix(s); fix != nil {
+		if from = rowPermutation(fix, ti.Dims[0], ti.Dims[1]); from == nil {
+			return nil, nil
+		}
+	}
+	read := func(alloc weights.Alloc) (*weights.Blocks, error) {
+		b, err := info.ReadBlocks(name, alloc)
+		if err != nil || from == nil {
+			return b, err
+		}
+		if err := b.PermuteRows(from); err != nil {
+			return nil, fmt.Errorf("%s: tensor %q: %w", info.Path, name, err)
+		}
+		return b, nil
+	}
+	return &weights.KeptTensor{Type: ti.Type, Rows: ti.Dims[0], Cols: ti.Dims[1], Read: read}, nil
+}
+
+// rowPermutation returns, for each row of fix's result, the row of its
+// input it holds, or nil when fix does more than move whole rows.
+func rowPermutation(fix func([]float32) []float32, rows, cols int) []int {
+	index := make([]float32, rows*cols)
+	for i := range index {
+		index[i] = float32(i / cols)
+	}
+	out := fix(index)
+	if len(out) != rows*cols || rows > 1<<24 {
+		return nil
+	}
+	from, seen := make([]int, rows), make([]bool, rows)
+	for r := range rows {
+		src := out[r*cols]
+		i := int(src)
+		if float32(i) != src || i < 0 || i >= rows || seen[i] {
+			return nil
+		}
+		for _, v := range out[r*cols : (r+1)*cols] {
+			if v != src {
+				return nil
+			}
+		}
+		from[r], seen[i] = i, true
+	}
+	return from
 }
 
 // fix returns Fix(s), nil when there is no Fix.

@@ -79,6 +79,16 @@ func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, ck Che
 	p := NewParams()
 	sinceGC := 0
 	for _, s := range specs {
+		if k, ok := set.Blocks(checkpointName(s.Name)); ok {
+			if err := p.loadKept(backend, set, s, checkpointName(s.Name), k); err != nil {
+				return nil, err
+			}
+			if sinceGC += k.Rows * k.Cols; sinceGC > 64<<20 {
+				runtime.GC()
+				sinceGC = 0
+			}
+			continue
+		}
 		if !split[s.Name] && backend.HasSharedBuffers() {
 			done, err := p.loadShared(backend, set, s, checkpointName)
 			if err != nil {

@@ -57,6 +57,8 @@ type Params struct {
 	sharding *Sharding
 	// rng is the random stream dropout draws from (see SeedDropout).
 	rng *model.Variable
+	// kept are the weights held as low-bit codes (SetBlocks), by name.
+	kept map[string]keptWeight
 }
 
 // Transform computes the weight a network uses from the stored one (or from
@@ -69,7 +71,8 @@ type Transform func(g *graph.Graph, stored *graph.Node) *graph.Node
 func NewParams() *Params {
 	return &Params{Store: model.NewStore(), vars: map[string]*model.Variable{}, transposed: map[string]bool{},
 		transforms: map[string][]Transform{}, dims: map[string][]int{}, blocks: map[string][]*model.Variable{},
-		roles: map[string]Role{}, follows: map[string]followed{}}
+		roles: map[string]Role{}, follows: map[string]followed{}, kept: map[string]keptWeight{}}
+
 }
 
 // VariablePath returns the Store path of the variable holding tensor name.
@@ -116,6 +119,7 @@ func (p *Params) Delete(name string) error {
 	delete(p.transposed, name)
 	delete(p.transforms, name)
 	delete(p.dims, name)
+	delete(p.kept, name)
 	p.generation++
 	return nil
 }
@@ -252,10 +256,21 @@ func (p *Params) SetTransform(name string, fn Transform) error {
 }
 
 // Weights returns the weights as a weights.Set under their checkpoint names,
-// for saving as safetensors.
+// for saving as safetensors. A weight kept as low-bit codes (SetBlocks)
+// comes back as the float32 values it stands for.
 func (p *Params) Weights() (*weights.Set, error) {
 	set := weights.NewSet()
 	for _, name := range p.Names() {
+		if owner, ok := p.keptPart(name); ok {
+			if owner == name {
+				t, err := p.dequantizeKept(name)
+				if err != nil {
+					return nil, fmt.Errorf("weight %q: %w", name, err)
+				}
+				set.Add(name, t, "")
+			}
+			continue
+		}
 		var t *tensors.Tensor
 		var err error
 		if _, ok := p.blocks[name]; ok {

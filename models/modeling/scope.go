@@ -42,6 +42,9 @@ type scopeState struct {
 // steps), where blocks may use formulations that are fast forward but
 // costly to differentiate.
 func NewScope(g *Graph, params *Params, inference bool) Scope {
+	if inference {
+		g.AttachState(inferenceGraph{}, true) // read by kept weights' products
+	}
 	return Scope{g: g, state: &scopeState{params: params, inference: inference, engine: EngineOf(g.Backend())}}
 }
 

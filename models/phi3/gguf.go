@@ -59,8 +59,17 @@ var ggufNames = modeling.GGUFNames{
 // currently runs phi3 files without it, and transformers' GGUF loader
 // drops the key (and the rotary keys above), so both differ from the model
 // past the window. The file must hold every tensor the network uses and no
-// other; each is dequantized to float32.
-func LoadGGUF(path string, backend compute.Backend) (*Model, error) {
+// other.
+// Of the tensors the network uses, 2-D tensors of the types Q8_0, Q4_0,
+// Q4_1, Q5_0, Q4_K and Q6_K are kept as their codes and scales and
+// dequantized inside every graph (the same float32 values), others read as
+// float32; opts' DType "float32" dequantizes everything at load (see
+// modeling.LoadOptions).
+func LoadGGUF(path string, backend compute.Backend, opts ...modeling.LoadOptions) (*Model, error) {
+	opt, err := modeling.FirstOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	set, info, err := weights.ReadGGUF(path)
 	if err != nil {
 		return nil, err
@@ -77,7 +86,7 @@ func LoadGGUF(path string, backend compute.Backend) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	layout := modeling.GGUFLayout{GGUFNames: ggufNames, BlockCount: GGUFArchitecture + ".block_count", Blocks: cfg.NumHiddenLayers,
+	layout := modeling.GGUFLayout{GGUFNames: ggufNames, Options: opt, BlockCount: GGUFArchitecture + ".block_count", Blocks: cfg.NumHiddenLayers,
 		Own: []string{ggufLongFactors, ggufShortFactors}}
 	hf, err := layout.Weights(set, info, sp)
 	if err != nil {

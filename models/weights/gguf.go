@@ -372,6 +372,8 @@ type GGUFInfo struct {
 	Metadata []GGUFKV
 	// Tensors describes each tensor in the order of its data in the file.
 	Tensors []GGUFTensorInfo
+	// dataOffset is where the tensor data starts in the file (ReadBlocks).
+	dataOffset int64
 }
 
 // GGUFTensorInfo describes one tensor of a GGUF file.
@@ -382,6 +384,8 @@ type GGUFTensorInfo struct {
 	Type GGUFType
 	// Dims are the dimensions in row-major order ([rows, cols]).
 	Dims []int
+	// offset is where the tensor's data starts in the data section.
+	offset uint64
 }
 
 // Meta returns the value of metadata key, and whether it is present.
@@ -611,6 +615,7 @@ func openGGUF(path string) (*hfgguf.File, *GGUFInfo, error) {
 		}
 	}
 	info.Alignment = f.Alignment // go-huggingface's reading of the key just checked, or 32
+	info.dataOffset = f.DataOffset()
 	if len(f.TensorInfos) > 0 && f.DataOffset() > stat.Size() {
 		return nil, nil, fmt.Errorf("%s: truncated: tensor data starts at byte %d, the file has %d", path, f.DataOffset(), stat.Size())
 	}
@@ -678,7 +683,7 @@ func checkGGUFLayout(inDataOrder []hfgguf.TensorInfo, dataBytes, alignment uint6
 			return nil, fmt.Errorf("tensor %q: truncated: %s %v data needs bytes %d to %d of the data section, which has %d",
 				ti.Name, ti.Type, dims, ti.Offset, ti.Offset+size, dataBytes)
 		}
-		out[i], sizes[i] = GGUFTensorInfo{Name: ti.Name, Type: ti.Type, Dims: dims}, size
+		out[i], sizes[i] = GGUFTensorInfo{Name: ti.Name, Type: ti.Type, Dims: dims, offset: ti.Offset}, size
 	}
 	if len(inDataOrder) > 0 && inDataOrder[0].Offset != 0 {
 		return nil, fmt.Errorf("tensor %q: the %d bytes before its offset belong to no tensor", inDataOrder[0].Name, inDataOrder[0].Offset)

@@ -34,6 +34,8 @@ type Set struct {
 	files map[string]string
 	// pending are tensors supplied after the model is built (see AddPending).
 	pending map[string][]int
+	// blocks are 2-D tensors kept as low-bit codes (see AddBlocks).
+	blocks map[string]*KeptTensor
 	// Source names where the set was read from (a file or a folder); error
 	// messages about tensors that are missing use it.
 	Source string
@@ -44,7 +46,7 @@ type Set struct {
 
 // NewSet returns an empty Set.
 func NewSet() *Set {
-	return &Set{tensors: map[string]*tensors.Tensor{}, lazy: map[string]lazyTensor{}, files: map[string]string{}, pending: map[string][]int{}}
+	return &Set{tensors: map[string]*tensors.Tensor{}, lazy: map[string]lazyTensor{}, files: map[string]string{}, pending: map[string][]int{}, blocks: map[string]*KeptTensor{}}
 }
 
 // lazyTensor is a tensor left in its file: its shape, and how to read it.
@@ -91,6 +93,9 @@ func (s *Set) get(name string) (*tensors.Tensor, error) {
 		return t, nil
 	}
 	l, ok := s.lazy[name]
+	if b, kept := s.blocks[name]; kept {
+		return nil, fmt.Errorf("%s: kept as %s codes (see Set.Blocks), not a float tensor", s.Where(name), b.Type)
+	}
 	if !ok {
 		return nil, fmt.Errorf("%s: missing", s.Where(name))
 	}
@@ -105,7 +110,8 @@ func (s *Set) get(name string) (*tensors.Tensor, error) {
 func (s *Set) Has(name string) bool {
 	_, eager := s.tensors[name]
 	_, lazy := s.lazy[name]
-	return eager || lazy
+	_, kept := s.blocks[name]
+	return eager || lazy || kept
 }
 
 // IsLazy reports whether tensor name is left in its file and read each
@@ -119,6 +125,9 @@ func (s *Set) IsLazy(name string) bool {
 func (s *Set) Shape(name string) (shapes.Shape, bool) {
 	if t, ok := s.tensors[name]; ok {
 		return t.Shape(), true
+	}
+	if b, ok := s.blocks[name]; ok {
+		return shapes.Make(dtypes.Float32, b.Rows, b.Cols), true // as a network sees it
 	}
 	l, ok := s.lazy[name]
 	return l.shape, ok
@@ -134,6 +143,22 @@ func (s *Set) AddPending(name string, dims ...int) { s.pending[name] = dims }
 func (s *Set) Pending(name string) ([]int, bool) {
 	d, ok := s.pending[name]
 	return d, ok
+}
+
+// AddBlocks puts the 2-D weight name in the set as a tensor kept as
+// low-bit codes and scales (a GGUF tensor in its block type), left in its
+// file: a loader reads it so (KeptTensor.Read, modeling.Params.SetBlocks)
+// rather than as float32 values. file names where it comes from in errors.
+func (s *Set) AddBlocks(name string, k *KeptTensor, file string) {
+	s.Delete(name)
+	s.blocks[name] = k
+	s.files[name] = file
+}
+
+// Blocks returns the tensor AddBlocks put under name.
+func (s *Set) Blocks(name string) (*KeptTensor, bool) {
+	k, ok := s.blocks[name]
+	return k, ok
 }
 
 // Add puts tensor t under name, recording the file it came from ("" if none).
@@ -162,6 +187,7 @@ func (s *Set) Get(name string) (*tensors.Tensor, bool) {
 
 // Delete removes name from the set.
 func (s *Set) Delete(name string) {
+	delete(s.blocks, name)
 	delete(s.tensors, name)
 	delete(s.lazy, name)
 	delete(s.files, name)
@@ -193,7 +219,7 @@ func (s *Set) Merge(other *Set) {
 func (s *Set) File(name string) string { return s.files[name] }
 
 // Len returns the number of tensors.
-func (s *Set) Len() int { return len(s.tensors) + len(s.lazy) }
+func (s *Set) Len() int { return len(s.tensors) + len(s.lazy) + len(s.blocks) }
 
 // Names returns the tensor names, sorted.
 func (s *Set) Names() []string {
@@ -202,6 +228,9 @@ func (s *Set) Names() []string {
 		names = append(names, n)
 	}
 	for n := range s.lazy {
+		names = append(names, n)
+	}
+	for n := range s.blocks {
 		names = append(names, n)
 	}
 	sort.Strings(names)

@@ -219,13 +219,15 @@ func Train(c Config, runsDir string, stdout, stderr io.Writer) (Result, error) {
 	return res, nil
 }
 
-// loadModel loads SmolLM2's tokenizer and model from its GGUF file.
+// loadModel loads SmolLM2's tokenizer and model from its GGUF file,
+// dequantized to float32: the base the adapters are merged into (-quant
+// quantizes it afterwards for QLoRA).
 func loadModel(path string, backend compute.Backend) (*tokenizer.Tokenizer, *llama.Model, error) {
 	tok, err := tokenizer.Load(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w (set -model, or run `make setup`)", err)
 	}
-	m, err := llama.LoadGGUF(path, backend)
+	m, err := llama.LoadGGUF(path, backend, modeling.LoadOptions{DType: "float32"})
 	if err != nil {
 		return nil, nil, err
 	}
