@@ -79,8 +79,12 @@ func LoadSpecsTo(backend compute.Backend, set *weights.Set, specs []Spec, ck Che
 	p := NewParams()
 	sinceGC := 0
 	for _, s := range specs {
-		if !split[s.Name] && backend.HasSharedBuffers() {
-			done, err := p.loadShared(backend, set, s, checkpointName)
+		if backend.HasSharedBuffers() {
+			load := p.loadShared
+			if split[s.Name] {
+				load = p.loadSharedBlocks
+			}
+			done, err := load(backend, set, s, checkpointName)
 			if err != nil {
 				return nil, err
 			}
@@ -167,6 +171,89 @@ func (p *Params) loadShared(backend compute.Backend, set *weights.Set, s Spec, c
 		p.transposed[s.Name] = true
 	}
 	return true, p.Set(s.Name, t)
+}
+
+// loadSharedBlocks is loadShared for a weight laid out in blocks of rows
+// (see SplitRows): each block is written, transposed where s says, straight
+// from the file's pages into its own shared buffer, in one pass. Read
+// whole, transposed, split and moved instead, GPT-2 124M's weights were
+// copied four times, most of the go engine's time to the first token. A
+// weight too small to split is loaded whole.
+func (p *Params) loadSharedBlocks(backend compute.Backend, set *weights.Set, s Spec, checkpointName func(string) string) (bool, error) {
+	name := checkpointName(s.Name)
+	if _, ok := set.Pending(name); ok || len(s.Dims) != 2 {
+		return false, nil
+	}
+	rows, cols := s.Dims[0], s.Dims[1] // of the laid-out weight
+	if s.Transpose {
+		rows, cols = cols, rows
+	}
+	per := max(4, GoRowBlockElements/cols/4*4)
+	if rows <= per {
+		return p.loadShared(backend, set, s, checkpointName)
+	}
+	var blocks []*tensors.Tensor
+	var nonFinite error
+	err := set.ViewFloat32(name, s.Dims, func(src []float32) error {
+		if nonFinite = weights.CheckFinite(src); nonFinite != nil {
+			return nonFinite
+		}
+		for r := 0; r < rows; r += per {
+			n := min(per, rows-r)
+			b, err := tensors.FromShapeForBackend(backend, 0, shapes.Make(dtypes.Float32, n, cols))
+			if err != nil {
+				return err
+			}
+			blocks = append(blocks, b)
+			if e := b.MutableFlatData(func(flat any) {
+				dst := flat.([]float32)
+				if !s.Transpose {
+					copy(dst, src[r*cols:(r+n)*cols])
+					return
+				}
+				// Rows [r, r+n) of the transpose are columns [r, r+n) of src.
+				err = weights.GuardFault(set.Where(name), func() error { transposeColumns(src, dst, cols, rows, r, r+n); return nil })
+			}); e != nil {
+				return e
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if nonFinite != nil {
+		return false, fmt.Errorf("%s: %w", set.Where(name), nonFinite)
+	}
+	if err != nil {
+		for _, b := range blocks {
+			_ = b.FinalizeAll()
+		}
+		return false, fmt.Errorf("%s: onto %s: %w", set.Where(name), backend.Name(), err)
+	}
+	p.roles[s.Name] = s.Role
+	if s.Transpose {
+		p.transposed[s.Name] = true
+	}
+	return true, p.setBlocks(s.Name, blocks)
+}
+
+// transposeColumns writes columns [from, to) of the row-major [rows, cols]
+// in as the rows of out ([to-from, rows]), tile by tile.
+func transposeColumns(in, out []float32, rows, cols, from, to int) {
+	const tile = 32
+	for r0 := 0; r0 < rows; r0 += tile {
+		r1 := min(r0+tile, rows)
+		for c0 := from; c0 < to; c0 += tile {
+			c1 := min(c0+tile, to)
+			for r := r0; r < r1; r++ {
+				row := in[r*cols : r*cols+cols]
+				for c := c0; c < c1; c++ {
+					out[(c-from)*rows+r] = row[c]
+				}
+			}
+		}
+	}
 }
 
 // loadSpec reads weight s from set into p, laid out as s says; a pending
