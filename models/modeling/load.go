@@ -199,28 +199,33 @@ func (p *Params) loadSharedBlocks(backend compute.Backend, set *weights.Set, s S
 			return nonFinite
 		}
 		for r := 0; r < rows; r += per {
-			n := min(per, rows-r)
-			b, err := tensors.FromShapeForBackend(backend, 0, shapes.Make(dtypes.Float32, n, cols))
+			b, err := tensors.FromShapeForBackend(backend, 0, shapes.Make(dtypes.Float32, min(per, rows-r), cols))
 			if err != nil {
 				return err
 			}
 			blocks = append(blocks, b)
-			if e := b.MutableFlatData(func(flat any) {
+		}
+		// One block per core at a time: first touching the blocks' fresh
+		// pages costs more than the copy itself.
+		return forEachParallel(len(blocks), func(i int) error {
+			r, n := i*per, min(per, rows-i*per)
+			var err error
+			if e := blocks[i].MutableFlatData(func(flat any) {
 				dst := flat.([]float32)
-				if !s.Transpose {
-					copy(dst, src[r*cols:(r+n)*cols])
-					return
-				}
-				// Rows [r, r+n) of the transpose are columns [r, r+n) of src.
-				err = weights.GuardFault(set.Where(name), func() error { transposeColumns(src, dst, cols, rows, r, r+n); return nil })
+				// A fault reading the mapped file is this goroutine's own.
+				err = weights.GuardFault(set.Where(name), func() error {
+					if s.Transpose { // rows [r, r+n) of the transpose are columns [r, r+n) of src
+						transposeColumns(src, dst, cols, rows, r, r+n)
+					} else {
+						copy(dst, src[r*cols:(r+n)*cols])
+					}
+					return nil
+				})
 			}); e != nil {
 				return e
 			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+			return err
+		})
 	})
 	if nonFinite != nil {
 		return false, fmt.Errorf("%s: %w", set.Where(name), nonFinite)
@@ -236,6 +241,36 @@ func (p *Params) loadSharedBlocks(backend compute.Backend, set *weights.Set, s S
 		p.transposed[s.Name] = true
 	}
 	return true, p.setBlocks(s.Name, blocks)
+}
+
+// forEachParallel runs fn(0) … fn(n-1) on up to GOMAXPROCS goroutines and
+// returns the first error.
+func forEachParallel(n int, fn func(i int) error) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	next := 0
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := i >= n || first != nil
+				mu.Unlock()
+				if stop {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 // transposeColumns writes columns [from, to) of the row-major [rows, cols]
