@@ -37,9 +37,11 @@ func (s SearchPath) Pattern() string {
 	return filepath.Join(s.Dir, "{"+strings.Join(s.Patterns, ",")+"}")
 }
 
-// Plugin file names that go-xla's installer and the XLA project use.
-// (xla_cpu_pjrt.so is the name inside Google's xla-cpu-pjrt wheel).
-var pjrtPatterns = []string{"pjrt_c_api_*_plugin.so", "pjrt-plugin-*.so", "pjrt_plugin_*.so", "xla_*_pjrt.so"}
+// Plugin file names that go-xla's installer and the XLA project use
+// (xla_cpu_pjrt.so is the name inside Google's xla-cpu-pjrt wheel), and
+// JAX's own (xla_cuda_plugin.so, inside its jax-cuda*-pjrt wheels), so
+// that PJRT_PLUGIN_LIBRARY_PATH may name the folder of a JAX plugin.
+var pjrtPatterns = []string{"pjrt_c_api_*_plugin.so", "pjrt-plugin-*.so", "pjrt_plugin_*.so", "xla_*_pjrt.so", "xla_*_plugin.so"}
 
 // Plugin file layouts that a JAX installation ships inside site-packages.
 var jaxPatterns = []string{
@@ -82,8 +84,9 @@ func pluginName(path string) string {
 // CPU plugin, found from the working directory upwards), go-xla's install
 // folders (user and system), and
 // the site-packages folders of Python environments where JAX installs its
-// CUDA, ROCm and TPU plugins (VIRTUAL_ENV, CONDA_PREFIX, PYTHONPATH, the user's
-// ~/.local, /usr/local and /usr).
+// CUDA, ROCm and TPU plugins (VIRTUAL_ENV, CONDA_PREFIX, PYTHONPATH, the
+// environment of each python3 on PATH, the user's ~/.local, /usr/local and
+// /usr).
 func PluginSearchPaths() []SearchPath {
 	var paths []SearchPath
 	for _, dir := range filepath.SplitList(os.Getenv("PJRT_PLUGIN_LIBRARY_PATH")) {
@@ -152,6 +155,14 @@ func pythonSitePackages() []sitePackages {
 	for _, dir := range filepath.SplitList(os.Getenv("PYTHONPATH")) {
 		if dir != "" {
 			add("PYTHONPATH", dir)
+		}
+	}
+	// A virtual environment whose bin folder is on PATH but that is not
+	// activated (an image whose python3 is /opt/NAME/.venv/bin/python3):
+	// its site-packages lie beside its bin folder. Nothing is run.
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if info, err := os.Stat(filepath.Join(dir, "python3")); dir != "" && err == nil && !info.IsDir() {
+			add("python3 on PATH", filepath.Join(filepath.Dir(dir), "lib", "python3*", "site-packages"))
 		}
 	}
 	if home, err := os.UserHomeDir(); err == nil {

@@ -330,3 +330,46 @@ func TestWithoutXNNPack(t *testing.T) {
 		t.Errorf("a user's XNNPACK choice was changed: XLA_FLAGS = %q", got)
 	}
 }
+
+// The image of a GPU machine may carry JAX's CUDA plugin in a virtual
+// environment that is on PATH but not activated, or a user may point
+// PJRT_PLUGIN_LIBRARY_PATH at the folder of JAX's plugin file: "xla:cuda"
+// finds it either way.
+func TestFindJAXPluginBesidePythonOnPATHOrInPJRTPath(t *testing.T) {
+	for _, tc := range []struct {
+		name, source string
+		setup        func(root, plugin string)
+	}{
+		{"venv on PATH", "JAX (python3 on PATH)", func(root, _ string) {
+			bin := filepath.Join(root, "opt", "torch", ".venv", "bin")
+			if err := os.MkdirAll(bin, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(bin, "python3"), nil, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("PATH", bin)
+		}},
+		{"PJRT_PLUGIN_LIBRARY_PATH names JAX's folder", "PJRT_PLUGIN_LIBRARY_PATH", func(_, plugin string) {
+			t.Setenv("PATH", "")
+			t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", filepath.Dir(plugin))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolate(t)
+			root := t.TempDir()
+			plugin := filepath.Join(root, "opt", "torch", ".venv", "lib", "python3.12", "site-packages", "jax_plugins", "xla_cuda13", "xla_cuda_plugin.so")
+			if err := os.MkdirAll(filepath.Dir(plugin), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(plugin, []byte("not a real plugin"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tc.setup(root, plugin)
+			p, ok := firstPlugin(FindPlugins(), "cuda")
+			if want := (Plugin{Name: "cuda", Path: plugin, Source: tc.source}); !ok || p != want {
+				t.Errorf("FindPlugins() cuda = %+v (found %v); want %+v", p, ok, want)
+			}
+		})
+	}
+}

@@ -93,23 +93,33 @@ func (p *Params) splitRows(device compute.Backend, maxElements int, names []stri
 		if moveErr != nil {
 			return moveErr
 		}
-		vars := make([]*model.Variable, len(blocks))
-		for i, b := range blocks {
-			bv, err := p.Store.CreateVariable(blockPath(name, i), b)
-			if err != nil {
-				return fmt.Errorf("weight %q: block %d: %w", name, i, err)
-			}
+		if err := p.setBlocks(name, blocks); err != nil {
+			return err
+		}
+		for _, bv := range p.blocks[name] {
 			bv.SetTrainable(v.Trainable)
-			vars[i] = bv
 		}
 		if err := p.Store.DeleteVariable(VariablePath(name)); err != nil {
 			return fmt.Errorf("weight %q: %w", name, err)
 		}
 		_ = t.FinalizeAll()
 		delete(p.vars, name)
-		p.blocks[name] = vars
-		p.generation++
 	}
+	return nil
+}
+
+// setBlocks makes blocks, consecutive rows of weight name, its variables.
+func (p *Params) setBlocks(name string, blocks []*tensors.Tensor) error {
+	vars := make([]*model.Variable, len(blocks))
+	for i, b := range blocks {
+		bv, err := p.Store.CreateVariable(blockPath(name, i), b)
+		if err != nil {
+			return fmt.Errorf("weight %q: block %d: %w", name, i, err)
+		}
+		vars[i] = bv
+	}
+	p.blocks[name] = vars
+	p.generation++
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package modeling
 
 import (
+	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -131,6 +133,73 @@ func TestLoadSpecsTo(t *testing.T) {
 	for _, name := range []string{"w", "v"} {
 		if v, err := p.Variable(name).Value(); err != nil || !v.IsOnAnyDevice() {
 			t.Errorf("%s is not on the device (err %v)", name, err)
+		}
+	}
+}
+
+// TestLoadSpecsToBlocksInOnePass checks that weights laid out in blocks on
+// the go engine are read from a safetensors file into their blocks in one
+// pass, transposed or not: the blocks hold the checkpoint's values, and
+// loading allocates about the weights' size once (read whole, transposed,
+// split and moved, it allocated four times that).
+func TestLoadSpecsToBlocksInOnePass(t *testing.T) {
+	b := golden.Backend(t)
+	if b.String() != "go" {
+		t.Skipf("blocks are the go engine's layout, not %s's", b)
+	}
+	const rows, cols = 1000, 768
+	w := make([]float32, rows*cols)
+	for i := range w {
+		w[i] = float32(i%9973) / 9973
+	}
+	src := weights.NewSet()
+	src.Add("w", tensors.FromFlatDataAndDimensions(slices.Clone(w), rows, cols), "")
+	src.Add("u", tensors.FromFlatDataAndDimensions(slices.Clone(w), cols, rows), "") // [in, out], as Conv1D
+	path := filepath.Join(t.TempDir(), "model.safetensors")
+	if err := weights.WriteSafetensors(path, src, nil); err != nil {
+		t.Fatal(err)
+	}
+	set, err := weights.ReadSafetensors(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs := []Spec{{Name: "w", Dims: []int{rows, cols}, Role: RowParallel},
+		{Name: "u", Dims: []int{cols, rows}, Transpose: true, Role: ColumnParallel}}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	p, err := LoadSpecsTo(b, set, specs, Checkpoint{Decoding: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(1.5*2*4*rows*cols); got > limit {
+		t.Errorf("loading 2 weights of %.1f MB allocated %.1f MB; want at most %.1f MB (one pass)", 4.0*rows*cols/1e6, float64(got)/1e6, float64(limit)/1e6)
+	}
+	for _, tc := range []struct {
+		name string
+		want func(r, c int) float32
+	}{
+		{"w", func(r, c int) float32 { return w[r*cols+c] }},
+		{"u", func(r, c int) float32 { return w[c*rows+r] }}, // laid out [out, in]
+	} {
+		if got := p.RowBlocks(tc.name); got != 2 {
+			t.Errorf("%s: %d blocks, want 2", tc.name, got)
+		}
+		v, err := p.Variable(tc.name).Value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dims := v.Shape().Dimensions; !slices.Equal(dims, []int{rows, cols}) {
+			t.Fatalf("%s: dims %v, want [%d %d]", tc.name, dims, rows, cols)
+		}
+		got := tensors.MustCopyFlatData[float32](v)
+		for r := range rows {
+			for c := range cols {
+				if got[r*cols+c] != tc.want(r, c) {
+					t.Fatalf("%s[%d, %d] = %v, want %v", tc.name, r, c, got[r*cols+c], tc.want(r, c))
+				}
+			}
 		}
 	}
 }
