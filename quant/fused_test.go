@@ -1,0 +1,203 @@
+package quant
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/compute"
+	"github.com/trustformers/trustformers-go/internal/assets"
+	"github.com/trustformers/trustformers-go/internal/golden"
+	"github.com/trustformers/trustformers-go/models"
+	"github.com/trustformers/trustformers-go/models/generate"
+	"github.com/trustformers/trustformers-go/models/modeling"
+)
+
+// fusedPair returns the engine under test and, when it is ONNX Runtime on
+// the CPU, the same engine with the fused route (nil otherwise: the fused
+// route's refusals are what is tested there).
+func fusedPair(t *testing.T, cfg FusedConfig) (compute.Backend, compute.Backend) {
+	t.Helper()
+	base := golden.Backend(t)
+	fused, err := NewFusedBackend(base, cfg)
+	if err != nil {
+		if !strings.Contains(err.Error(), FusedEngine) {
+			t.Fatalf("NewFusedBackend(%s): the refusal does not name %s: %v", base.Name(), FusedEngine, err)
+		}
+		return base, nil
+	}
+	return base, fused
+}
+
+// quantized loads the model at path on backend and quantizes it with cfg.
+func quantized(t *testing.T, path string, backend compute.Backend, cfg Config) models.CausalLM {
+	t.Helper()
+	m, err := models.Load(path, backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Apply(m.Params(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return m.(models.CausalLM)
+}
+
+// TestFusedMatchesDequantized checks the fused route's logits against the
+// dequantize route's on the same quantized weights. With float activations
+// (accuracy_level 0) both compute the same products in another order: the
+// bound is float32 rounding. With int8 activations (accuracy_level 4) MLAS
+// rounds each block of an activation row to 8 bits, max|a|/127 per step,
+// so each product moves by at most Σ_blocks max|a|/254 · Σ|w| over the
+// block — 1/254 (0.4 %) of the product of the magnitudes, usually far
+// less as the errors cancel — and the logits of the tiny golden models by
+// a few percent of their largest value (the tolerance below, 6 %, is
+// what the golden models' random weights need: about twice what they
+// show).
+func TestFusedMatchesDequantized(t *testing.T) {
+	for _, tc := range []struct {
+		family string
+		cfg    Config
+	}{
+		{"gpt2", Config{Scheme: Int8}},
+		{"gpt2", Config{Scheme: Int4, GroupSize: 32}},
+		{"llama", Config{Scheme: Int8}},
+		{"llama", Config{Scheme: Int4, GroupSize: 16}},
+	} {
+		for _, acts := range []struct {
+			cfg FusedConfig
+			tol float64 // of the largest |logit|
+		}{{FusedConfig{FloatActivations: true}, 1e-5}, {FusedConfig{}, 0.06}} {
+			name := tc.family + "/" + string(tc.cfg.Scheme)
+			if acts.cfg.FloatActivations {
+				name += "/float-acts"
+			} else {
+				name += "/int8-acts"
+			}
+			t.Run(name, func(t *testing.T) {
+				base, fused := fusedPair(t, acts.cfg)
+				if fused == nil {
+					t.Skipf("the fused route runs on %s only", FusedEngine)
+				}
+				path := filepath.Join(golden.Dir(tc.family), "model")
+				want := logits(t, quantized(t, path, base, tc.cfg), tc.family)
+				cfg := tc.cfg
+				cfg.Route = Fused
+				got := logits(t, quantized(t, path, fused, cfg), tc.family)
+				if n := FusedProducts(fused); n == 0 {
+					t.Fatal("no product was fused")
+				}
+				d, _, err := golden.MaxAbsDiff(got, want)
+				if err != nil {
+					t.Fatal(err)
+				}
+				scale := maxAbs(t, want)
+				t.Logf("max |fused - dequantized| = %.3g (%.2g of max |logit| %.3g)", d, d/scale, scale)
+				if d > acts.tol*scale {
+					t.Errorf("fused logits differ from the dequantized graph's by %.3g, above %.2g × %.3g", d, acts.tol, scale)
+				}
+			})
+		}
+	}
+}
+
+// TestFusedRefusals checks that a scheme or engine without the fused route
+// is refused with an error naming where it runs.
+func TestFusedRefusals(t *testing.T) {
+	base, fused := fusedPair(t, FusedConfig{})
+	path := filepath.Join(golden.Dir("gpt2"), "model")
+	for _, tc := range []struct {
+		cfg  Config
+		want []string
+	}{
+		{Config{Scheme: NF4, Route: Fused}, []string{"nf4 has no fused product", "dequantize", "go, xla:cpu and onnx:cpu"}},
+		{Config{Scheme: Int4, GroupSize: 48, Route: Fused}, []string{"group size 48", "dequantize"}},
+		{Config{Scheme: Int8, Route: "fast"}, []string{`unknown route "fast"`}},
+	} {
+		m, err := models.Load(path, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Apply(m.Params(), tc.cfg); err == nil || !containsAll(err.Error(), tc.want) {
+			t.Errorf("Apply(%+v) = %v, want an error with %q", tc.cfg, err, tc.want)
+		}
+	}
+	if fused == nil {
+		// An engine without the fused route: asking for it is refused when
+		// the first program is built, naming the engine that has it.
+		m := quantized(t, path, base, Config{Scheme: Int8, Route: Fused})
+		_, err := m.Forward(modeling.Batch{IDs: [][]int32{{1, 2, 3}}}, modeling.ForwardOptions{})
+		if err == nil || !containsAll(err.Error(), []string{"fused route runs on " + FusedEngine, "dequantize route"}) {
+			t.Errorf("int8 on the fused route on %s: got %v, want an error naming %s", base.Name(), err, FusedEngine)
+		}
+		return
+	}
+	// On the fused backend, NF4 asked for without a route is refused when
+	// the graph is built (loading on the fused backend asks for the route).
+	m := quantized(t, path, fused, Config{Scheme: NF4, GroupSize: 32})
+	_, err := m.Forward(modeling.Batch{IDs: [][]int32{{1, 2, 3}}}, modeling.ForwardOptions{})
+	if err == nil || !containsAll(err.Error(), []string{"nf4 has no fused product", "go, xla:cpu and onnx:cpu"}) {
+		t.Errorf("nf4 on the fused backend: got %v", err)
+	}
+	// Unless the dequantize route is asked for.
+	m = quantized(t, path, fused, Config{Scheme: NF4, GroupSize: 32, Route: Dequantize})
+	if _, err := m.Forward(modeling.Batch{IDs: [][]int32{{1, 2, 3}}}, modeling.ForwardOptions{}); err != nil {
+		t.Errorf("nf4 on the dequantize route on the fused backend: %v", err)
+	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// greedyFused checks that greedy decoding of the model at path, quantized
+// with cfg, gives the same ids on the fused route as on the dequantize
+// route.
+func greedyFused(t *testing.T, path string, cfg Config, prompt []int32, n int) {
+	base, fused := fusedPair(t, FusedConfig{})
+	if fused == nil {
+		t.Skipf("the fused route runs on %s only", FusedEngine)
+	}
+	want, err := generate.Generate(quantized(t, path, base, cfg), prompt, generate.Options{MaxNewTokens: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Route = Fused
+	got, err := generate.Generate(quantized(t, path, fused, cfg), prompt, generate.Options{MaxNewTokens: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if FusedProducts(fused) == 0 {
+		t.Fatal("no product was fused")
+	}
+	t.Logf("%s %s: %v", filepath.Base(path), cfg.Scheme, got)
+	if !slices.Equal(got, want) {
+		t.Errorf("greedy ids on the fused route %v, on the dequantize route %v", got, want)
+	}
+}
+
+// TestFusedGreedyStories260K decodes the real stories260K checkpoint.
+// int4 leaves out w2 (llama's down_proj), whose width 172 no int4 group
+// of MatMulNBits divides.
+func TestFusedGreedyStories260K(t *testing.T) {
+	path := assets.Require(t, assets.Stories260K)
+	prompt := golden.IDs(t, golden.Load(t, "stories260K"), "input_ids")[0]
+	t.Run("int8", func(t *testing.T) { greedyFused(t, path, Config{Scheme: Int8}, prompt, 24) })
+	t.Run("int4", func(t *testing.T) {
+		greedyFused(t, path, Config{Scheme: Int4, GroupSize: 16, Modules: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj"}}, prompt, 24)
+	})
+}
+
+// TestFusedGreedySmolLM2 decodes the real SmolLM2-135M (its Q4_1 file,
+// dequantized when it is read, quantized again here).
+func TestFusedGreedySmolLM2(t *testing.T) {
+	path := assets.RequireModel(t, assets.SmolLM2)
+	prompt := []int32{1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173}
+	t.Run("int8", func(t *testing.T) { greedyFused(t, path, Config{Scheme: Int8}, prompt, 8) })
+	t.Run("int4", func(t *testing.T) { greedyFused(t, path, Config{Scheme: Int4, GroupSize: 32}, prompt, 8) })
+}
