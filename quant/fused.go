@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +14,7 @@ import (
 	onnxbackend "github.com/gomlx/compute-onnx"
 	onnx "github.com/gomlx/compute-onnx/support/protos"
 	"github.com/gomlx/compute/shapes"
+	"github.com/trustformers/trustformers-go/files"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -304,6 +307,9 @@ func (e *fusedExec) ready(inputs []compute.Buffer) (compute.Executable, []int, e
 	if err != nil {
 		return nil, nil, fmt.Errorf("quant: fused route: %w", err)
 	}
+	if err := dumpProgram(data); err != nil {
+		return nil, nil, err
+	}
 	exec, err := onnxbackend.LoadModel(e.b.Backend, bytes.NewReader(data))
 	if err != nil {
 		return nil, nil, fmt.Errorf("quant: fused route: ONNX Runtime refused the rewritten program: %w", err)
@@ -322,6 +328,27 @@ func (e *fusedExec) ready(inputs []compute.Buffer) (compute.Executable, []int, e
 	}
 	e.exec = exec
 	return exec, e.keep, nil
+}
+
+// EnvFusedDump names a folder into which the fused route writes each
+// rewritten program as program-N.onnx (N counting from 1 in this
+// process), to profile it with ONNX Runtime's own tools
+// (docs/quantization.md); unset, nothing is written.
+const EnvFusedDump = "TRUSTFORMERS_FUSED_DUMP"
+
+var dumped atomic.Int64
+
+// dumpProgram writes a rewritten program where EnvFusedDump asks.
+func dumpProgram(data []byte) error {
+	dir := os.Getenv(EnvFusedDump)
+	if dir == "" {
+		return nil
+	}
+	path := filepath.Join(dir, fmt.Sprintf("program-%d.onnx", dumped.Add(1)))
+	if err := files.WriteFile(path, data); err != nil {
+		return fmt.Errorf("quant: %s: %w", EnvFusedDump, err)
+	}
+	return nil
 }
 
 // readNBits reads a fused weight's stored tensors from their buffers

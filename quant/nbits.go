@@ -71,8 +71,10 @@ const int8Block = 32
 // repeated over each block of int8Block inputs, and a width that is not a
 // multiple of it padded with zeros (code 128), as MatMulNBits lays out a
 // K that is not a multiple of its block.
-func int8NBits(t *Tensor) (*NBits, error) {
-	block := int8Block
+func int8NBits(t *Tensor) (*NBits, error) { return int8NBitsBlock(t, int8Block), nil }
+
+// int8NBitsBlock is int8NBits with blocks of block inputs.
+func int8NBitsBlock(t *Tensor, block int) *NBits {
 	per := (t.Cols + block - 1) / block
 	width := per * block
 	n := &NBits{Bits: 8, Block: block, K: t.Cols, N: t.Rows, B: make([]byte, t.Rows*width)}
@@ -89,7 +91,7 @@ func int8NBits(t *Tensor) (*NBits, error) {
 	for i := range n.Scales {
 		n.Scales[i] = t.Scale[i/per]
 	}
-	return n, nil
+	return n
 }
 
 // int4NBits maps Int4 (unsigned codes two to a byte, a scale and a uint8

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -23,7 +24,9 @@ import (
 // model built by hand (no GoMLX graph in between). Each format runs with
 // its weights as initializers (which ONNX Runtime prepacks) and as graph
 // inputs (as GoMLX passes variables), and the quantized ones at
-// accuracy_level 0 (float activations) and 4 (int8 activations).
+// accuracy_level 0 (float activations) and 4 (int8 activations); int8
+// also in blocks of 64, 128 and 256 ("int8b256") beside the route's
+// int8Block.
 //
 //	TRUSTFORMERS_BENCH_BACKEND=onnx:cpu go test -run - -bench MatMulNBits ./quant/
 func BenchmarkMatMulNBits(b *testing.B) {
@@ -37,7 +40,7 @@ func BenchmarkMatMulNBits(b *testing.B) {
 		floats = append(floats, normal(d*ff, 0.02, uint64(100+l)))
 	}
 	for _, m := range []int{1, 8} {
-		for _, format := range []string{"f32", "int8/acc0", "int8/acc4", "int4/acc0", "int4/acc4"} {
+		for _, format := range []string{"f32", "int8/acc0", "int8/acc4", "int8b64/acc4", "int8b128/acc4", "int8b256/acc4", "int4/acc0", "int4/acc4"} {
 			for _, where := range []string{"init", "input"} {
 				b.Run(fmt.Sprintf("M%d/%s/%s", m, format, where), func(b *testing.B) {
 					scheme, acc, _ := strings.Cut(format, "/")
@@ -77,13 +80,22 @@ func chainModel(floats [][]float32, d, ff, m int, scheme string, int8Acts, asInp
 			ts = []*onnx.TensorProto{floatTensor(prefix, wt, k, n)}
 			g.Node = append(g.Node, &onnx.NodeProto{OpType: "MatMul", Input: []string{h, prefix}, Output: []string{out}})
 		} else {
-			t, err := Quantize(w, n, k, Scheme(scheme), DefaultGroupSize, false)
+			// "int8b256" is int8 in blocks of 256 rather than int8Block.
+			s, blockName, wide := strings.Cut(scheme, "b")
+			t, err := Quantize(w, n, k, Scheme(s), DefaultGroupSize, false)
 			if err != nil {
 				return nil, nil, err
 			}
 			nb, err := toNBits(t)
 			if err != nil {
 				return nil, nil, err
+			}
+			if wide {
+				block, err := strconv.Atoi(blockName)
+				if err != nil {
+					return nil, nil, err
+				}
+				nb = int8NBitsBlock(t, block)
 			}
 			acc := 0
 			if int8Acts {
