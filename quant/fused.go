@@ -169,6 +169,9 @@ func (b *fusedBackend) layouts() map[string]Layout {
 	return out
 }
 
+// String names the backend and its route in messages.
+func (b *fusedBackend) String() string { return FusedEngine + " (fused low-bit route)" }
+
 // Builder returns a builder whose Compile rewrites the program.
 func (b *fusedBackend) Builder(name string) compute.Builder {
 	return &fusedBuilder{Builder: b.Backend.Builder(name), b: b}
