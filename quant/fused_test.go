@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
+	onnx "github.com/gomlx/compute-onnx/support/protos"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/internal/assets"
 	"github.com/trustformers/trustformers-go/internal/golden"
@@ -268,4 +269,43 @@ func TestFusedGreedySmolLM2(t *testing.T) {
 	}
 	prompt := tok.Encode("Once upon a time, a little fox")
 	greedyFused(t, path, Config{Scheme: Int8}, prompt, 6, FusedConfig{})
+}
+
+// TestFindFusions checks the matcher on small ONNX graphs: the product by
+// the transposed dequantization is found; one whose weight passes through
+// something computed from another input (a LoRA update) or through a
+// Slice is not.
+func TestFindFusions(t *testing.T) {
+	node := func(op string, out string, in ...string) *onnx.NodeProto {
+		n := &onnx.NodeProto{OpType: op, Input: in, Output: []string{out}}
+		if op == "Transpose" {
+			n.Attribute = []*onnx.AttributeProto{{Name: "perm", Type: onnx.AttributeProto_INTS, Ints: []int64{1, 0}}}
+		}
+		return n
+	}
+	const w = "/h/0/mlp/c_fc/weight"
+	dequant := []*onnx.NodeProto{node("Cast", "f", w), node("Reshape", "s", w+"_scale", "shape"), node("Mul", "deq", "f", "s")}
+	for _, tc := range []struct {
+		name  string
+		nodes []*onnx.NodeProto
+		want  int
+	}{
+		{"product", append(slices.Clone(dequant), node("Transpose", "wt", "deq"), node("MatMul", "y", "x", "wt")), 1},
+		{"LoRA update", append(slices.Clone(dequant), node("Add", "wl", "deq", "lora"), node("Transpose", "wt", "wl"), node("MatMul", "y", "x", "wt")), 0},
+		{"slice", append(slices.Clone(dequant), node("Slice", "part", "deq", "shape"), node("Transpose", "wt", "part"), node("MatMul", "y", "x", "wt")), 0},
+		{"untransposed", append(slices.Clone(dequant), node("MatMul", "y", "x", "deq")), 0},
+	} {
+		g := &onnx.GraphProto{Node: tc.nodes, Initializer: []*onnx.TensorProto{{Name: "shape"}}}
+		for _, in := range []string{"x", w, w + "_scale", "lora"} {
+			g.Input = append(g.Input, &onnx.ValueInfoProto{Name: in})
+		}
+		fusions := findFusions(g, map[string]Layout{"h.0.mlp.c_fc.weight": {Scheme: Int8, Rows: 8, Cols: 4, GroupSize: 4}})
+		n := 0
+		for _, f := range fusions {
+			n += len(f.products)
+		}
+		if n != tc.want {
+			t.Errorf("%s: %d products found, want %d", tc.name, n, tc.want)
+		}
+	}
 }
