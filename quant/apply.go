@@ -29,6 +29,13 @@ type Config struct {
 	// blocks (a 2-D weight with a layer number in its name). Embeddings,
 	// the LM head and task heads stay float32 unless named.
 	Modules []string `json:"modules,omitempty"`
+	// Route is how the quantized weights reach their products: Auto (the
+	// fused route on a backend made by NewFusedBackend, else dequantize),
+	// Dequantize or Fused. Fused refuses a scheme without a fused product
+	// (NF4) here, and an engine without one when a graph is built. It is
+	// not saved: a quantized folder takes the route of the backend it is
+	// loaded on.
+	Route Route `json:"-"`
 }
 
 // check validates c and fills in the default group size.
@@ -44,6 +51,14 @@ func (c *Config) check() error {
 	}
 	if c.DoubleQuant && c.Scheme != NF4 {
 		return fmt.Errorf("quant: double quantization applies to nf4 only, not %s", c.Scheme)
+	}
+	if _, err := ParseRoute(string(c.Route)); err != nil {
+		return err
+	}
+	if c.Route == Fused {
+		if err := fusable(Layout{Scheme: c.Scheme, GroupSize: c.GroupSize}); err != nil {
+			return fmt.Errorf("quant: route %s: %w", Fused, err)
+		}
 	}
 	return nil
 }
@@ -183,7 +198,7 @@ func Apply(params *modeling.Params, cfg Config) (*Quantized, error) {
 		if err := install(params, name, t.storedTensors()); err != nil {
 			return nil, err
 		}
-		if err := setTransform(params, name, t.Layout); err != nil {
+		if err := setTransform(params, name, t.Layout, cfg.Route); err != nil {
 			return nil, err
 		}
 		q.Weights = append(q.Weights, name)
@@ -285,10 +300,17 @@ func install(params *modeling.Params, name string, stored map[string]*tensors.Te
 }
 
 // setTransform makes the network see weight name, stored with layout l, as
-// its float32 [rows, cols] dequantization.
-func setTransform(params *modeling.Params, name string, l Layout) error {
+// its float32 [rows, cols] dequantization. On the fused route the graph is
+// the same: the backend's compiler finds the dequantization and the
+// products that read it in the compiled program and replaces them (see
+// NewFusedBackend); a route the graph's backend cannot take is an error
+// when the graph is built.
+func setTransform(params *modeling.Params, name string, l Layout, route Route) error {
 	params.SetDims(name, l.Rows, l.Cols)
 	return params.SetTransform(name, func(g *graph.Graph, codes *graph.Node) *graph.Node {
+		if _, err := fuseWeight(g.Backend(), name, l, route); err != nil {
+			panic(err)
+		}
 		return dequantize(codes, &l, func(suffix string) *graph.Node { return params.Raw(g, name+suffix) })
 	})
 }

@@ -13,6 +13,13 @@
 // untouched, every backend runs it, and LoRA adapters stack on top of it
 // (QLoRA: Apply NF4, then lora.Apply, then train the adapters).
 //
+// On ONNX Runtime the fused route multiplies by the codes directly: a model
+// loaded on a backend made by NewFusedBackend runs its int8 and int4
+// products as com.microsoft MatMulNBits, with int8 activations by default,
+// its compiled programs rewritten before they run (Config.Route, and
+// docs/quantization.md for the speed and the accuracy). NF4, and every
+// engine but onnx:cpu, take the dequantize route.
+//
 // Why not GoMLX's nn.QuantizedDense: its Linear and NF4 schemes take
 // [in, out] weights whose scales are shared along the output axis (one
 // scale per input row and block of outputs), while the schemes here (and

@@ -139,7 +139,7 @@ func Load(dir string, backend compute.Backend) (models.Model, error) {
 		if err := install(params, name, stored[name]); err != nil {
 			return nil, err
 		}
-		if err := setTransform(params, name, q.layouts[name]); err != nil {
+		if err := setTransform(params, name, q.layouts[name], Auto); err != nil {
 			return nil, err
 		}
 	}

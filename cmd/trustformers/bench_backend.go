@@ -40,6 +40,19 @@ const (
 	quantBenchReps    = 2
 )
 
+// fusedSuffix marks a --quant scheme measured on the fused route
+// ("int8-fused": quant.NewFusedBackend, then quant.Apply with
+// quant.Fused), which decodes fast enough for batch 8 too
+// (fusedBenchFigures).
+const (
+	fusedSuffix       = "-fused"
+	fusedBenchFigures = "decode b1,decode b8,peak rss"
+)
+
+// fusedSchemes are the schemes make bench measures on the fused route,
+// on onnx:cpu.
+var fusedSchemes = []string{"int8" + fusedSuffix, "int4" + fusedSuffix}
+
 // benchBackend measures the figures only names on backend spec; with a
 // quantization scheme, the GPT-2 model is quantized (quant.Apply, GPT-2's
 // block linear layers, group 64) before anything is measured, and the peak
@@ -51,6 +64,12 @@ func benchBackend(spec string, reps int, only, scheme string, stderr io.Writer) 
 	}
 	defer backend.Finalize()
 	b := &backendBench{backend: backend, engine: xla.SpecOf(backend), reps: reps, only: only, stderr: stderr}
+	if strings.HasSuffix(scheme, fusedSuffix) {
+		// The model must live on the fused backend from its creation.
+		if b.backend, err = quant.NewFusedBackend(backend, quant.FusedConfig{}); err != nil {
+			return nil, err
+		}
+	}
 	var peak float64 // MB
 	if wants(only, "prefill 1x128") || wants(only, "decode b1") || wants(only, "decode b8") || wants(only, "first token") {
 		if err := b.gpt2(scheme); err != nil {
@@ -171,9 +190,13 @@ func (b *backendBench) loadGPT2(scheme string) (*gpt2.Model, time.Time, error) {
 	if scheme == "bf16" {
 		err = bf16Weights(m.Params())
 	} else {
-		var s quant.Scheme
-		if s, err = quant.ParseScheme(scheme); err == nil {
-			_, err = quant.Apply(m.Params(), quant.Config{Scheme: s})
+		name, fused := strings.CutSuffix(scheme, fusedSuffix)
+		cfg := quant.Config{Route: quant.Dequantize}
+		if fused {
+			cfg.Route = quant.Fused
+		}
+		if cfg.Scheme, err = quant.ParseScheme(name); err == nil {
+			_, err = quant.Apply(m.Params(), cfg)
 		}
 	}
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -113,6 +114,9 @@ func (p *benchPlan) addEngines(self string, reps int, only, quantSchemes string)
 		p.quantLabels = append(p.quantLabels, label)
 		p.runs = append(p.runs, benchRun{label, []string{self, "bench", "--backend", b, "--weights", "bf16", "--reps", quantReps, "--only", quantOnly}, nil})
 	}
+	if slices.Contains(p.backends, "onnx:cpu") {
+		p.addFused(self, reps, only)
+	}
 	if quantSchemes == "" {
 		return
 	}
@@ -122,6 +126,26 @@ func (p *benchPlan) addEngines(self string, reps int, only, quantSchemes string)
 			p.quantLabels = append(p.quantLabels, label)
 			p.runs = append(p.runs, benchRun{label, []string{self, "bench", "--backend", b, "--quant", sch, "--reps", quantReps, "--only", quantOnly}, nil})
 		}
+	}
+}
+
+// addFused plans GPT-2 decoding on the fused route (onnx:cpu only) with
+// each of fusedSchemes, at batch 1 and 8.
+func (p *benchPlan) addFused(self string, reps int, only string) {
+	var keep []string
+	for _, f := range strings.Split(fusedBenchFigures, ",") {
+		if wants(only, f) {
+			keep = append(keep, f)
+		}
+	}
+	if len(keep) == 0 {
+		return
+	}
+	for _, sch := range fusedSchemes {
+		label := "onnx:cpu " + sch
+		p.quantLabels = append(p.quantLabels, label)
+		p.runs = append(p.runs, benchRun{label, []string{self, "bench", "--backend", "onnx:cpu", "--quant", sch,
+			"--reps", fmt.Sprint(reps), "--only", strings.Join(keep, ",")}, nil})
 	}
 }
 
