@@ -131,11 +131,15 @@ reference: setup venv
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python scripts/reference/gemma3_270m.py
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -W ignore scripts/reference/interop.py
 
-## bench: our engines beside PyTorch 2 + Hugging Face and llama.cpp on GPT-2 124M / BERT-base shapes;
-## writes docs/benchmarks.md (needs make venv; not part of make test)
+## bench: our engines beside PyTorch 2 + Hugging Face and llama.cpp on GPT-2 124M / BERT-base shapes, then
+## beside llama.cpp on the real SmolLM2 Q4_1 and Gemma 3 Q4_K_M files; writes docs/benchmarks.md (needs make venv; not part of make test)
 bench: setup venv
 	go build -o build/trustformers ./cmd/trustformers
 	build/trustformers bench --compare --reps 5 --out docs/benchmarks.md
+	build/trustformers bench --compare-files $(BENCH_FILES) --reps 3 --out docs/benchmarks.md
+
+## The real checkpoints make bench measures beside llama.cpp on the same file (make setup installs them)
+BENCH_FILES := .deps/models/SmolLM2-135M-Instruct.Q4_1.gguf,.deps/models/gemma-3-270m-q4_k_m.gguf
 
 ## sharding-bench: our sharded training beside JAX's (jax.jit + NamedSharding) on 1, 2 and 4 host
 ## devices; writes docs/sharding.md's table and JAX's losses for the test (needs PyPI; not part of make test)

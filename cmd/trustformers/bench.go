@@ -45,7 +45,7 @@ var benchFigures = []struct {
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", "[--compare [--out FILE]] | [--backend SPEC --json]", stderr)
 	compare := fs.Bool("compare", false, "run every CPU backend present, PyTorch 2 + Hugging Face and llama.cpp, alternating, and print the table")
-	out := fs.String("out", "", "with --compare: also write the table to this markdown file")
+	out := fs.String("out", "", "with --compare or --compare-files: also write the table to this markdown file")
 	backendSpec := fs.String("backend", "", "backend to measure (one process per backend)")
 	reps := fs.Int("reps", 5, "repetitions per figure after a warm-up (the median is reported)")
 	rounds := fs.Int("rounds", 1, "with --compare: times the whole alternation is repeated")
@@ -53,6 +53,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	quantSchemes := fs.String("quant", "int8,int4,nf4", "with --compare: quantization schemes whose GPT-2 decode is measured too (\"\": none); "+
 		"without: quantize the GPT-2 model with this one scheme")
 	weightDType := fs.String("weights", "", "without --compare: store GPT-2's matrix weights as bf16 (converted to float32 in each graph) before measuring")
+	modelFile := fs.String("model", "", "with --backend: measure this real GGUF file (first token, decode b1 and b8, peak rss) instead of GPT-2 124M")
+	compareFiles := fs.String("compare-files", "", "comma-separated real GGUF files: measure each with every CPU backend and with llama.cpp on the same file, and print the table")
 	ggufDir := fs.String("gguf", "", "write the GPT-2 model the figures use as GGUF files gpt2-{f32,f16,q8_0,q4_0}.gguf in this folder, with GPT-2's tokenizer, and exit")
 	if err := fs.Parse(args); err != nil {
 		return &lab.FlagError{Err: err}
@@ -62,6 +64,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if *ggufDir != "" {
 		return benchGGUF(*ggufDir)
+	}
+	if *compareFiles != "" {
+		return benchCompareFiles(strings.Split(*compareFiles, ","), *reps, *out, stdout, stderr)
 	}
 	if *compare {
 		return benchCompare(*reps, *rounds, *only, *quantSchemes, *out, stdout, stderr)
@@ -76,7 +81,13 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 		scheme = "bf16"
 	}
-	figs, err := benchBackend(*backendSpec, *reps, *only, scheme, stderr)
+	var figs []figure
+	var err error
+	if *modelFile != "" {
+		figs, err = benchFile(*backendSpec, *modelFile, *reps, *only, stderr)
+	} else {
+		figs, err = benchBackend(*backendSpec, *reps, *only, scheme, stderr)
+	}
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/internal/assets"
+	"github.com/trustformers/trustformers-go/models"
 	"github.com/trustformers/trustformers-go/models/bert"
 	"github.com/trustformers/trustformers-go/models/generate"
 	"github.com/trustformers/trustformers-go/models/gpt2"
@@ -107,13 +108,19 @@ func (b *backendBench) add(name, unit string, samples []float64) {
 	fmt.Fprintf(b.stderr, "  %-14s %-9s %10.2f %s\n", name, b.engine, median(samples), unit)
 }
 
-// benchPrompt returns b rows of n token ids, the same on every engine.
-func benchPrompt(b, n int) [][]int32 {
+// benchPrompt returns b rows of n token ids of GPT-2's vocabulary, the
+// same on every engine.
+func benchPrompt(b, n int) [][]int32 { return promptIDs(b, n, 50257) }
+
+// promptIDs returns b rows of n token ids below vocab: row i, position j
+// holds (i·977 + j·31 + 7) mod vocab, as scripts/reference/measure.py's
+// prompt_ids does for PyTorch and llama.cpp.
+func promptIDs(b, n, vocab int) [][]int32 {
 	rows := make([][]int32, b)
 	for i := range rows {
 		rows[i] = make([]int32, n)
 		for j := range rows[i] {
-			rows[i][j] = int32((i*977 + j*31 + 7) % 50257)
+			rows[i][j] = int32((i*977 + j*31 + 7) % vocab)
 		}
 	}
 	return rows
@@ -150,7 +157,7 @@ func (b *backendBench) gpt2(scheme string) error {
 		b.add("prefill 1x128", "ms", s)
 	}
 	for _, batch := range []int{1, 8} {
-		if err := b.decode(m, batch); err != nil {
+		if err := b.decode(m, benchPrompt(batch, 16)); err != nil {
 			return err
 		}
 	}
@@ -209,14 +216,14 @@ func (b *backendBench) loadGPT2(scheme string) (*gpt2.Model, time.Time, error) {
 	return m, loadStart, nil
 }
 
-// decode measures decoding 64 tokens after 16-token prompts at this batch
-// size; at batch 1 it keeps the greedy tokens, which engines must agree on.
-func (b *backendBench) decode(m *gpt2.Model, batch int) error {
+// decode measures decoding 64 tokens after prompts (a row per sequence);
+// at batch 1 it keeps the greedy tokens, which engines must agree on.
+func (b *backendBench) decode(m models.CausalLM, prompts [][]int32) error {
+	batch := len(prompts)
 	name := fmt.Sprintf("decode b%d", batch)
 	if !wants(b.only, name) {
 		return nil
 	}
-	prompts := benchPrompt(batch, 16)
 	var rates []float64
 	var first []int32
 	_, err := timeIt(b.reps, func() error {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/trustformers/trustformers-go/files"
-	"github.com/trustformers/trustformers-go/xla"
 )
 
 // benchRun is one process of make bench's comparison: a row label, the
@@ -78,15 +77,7 @@ func benchCompare(reps, rounds int, only, quantSchemes, out string, stdout, stde
 // addEngines plans our engines in float32, then GPT-2 decoding with
 // bfloat16 weights and with each quantization scheme on each of them.
 func (p *benchPlan) addEngines(self string, reps int, only, quantSchemes string) {
-	if lib, _ := xla.FindONNXRuntime(); lib != "" {
-		p.backends = append(p.backends, "onnx:cpu")
-	}
-	for _, pl := range xla.FindPlugins() {
-		if pl.Name == "cpu" {
-			p.backends = append(p.backends, "xla:cpu")
-		}
-	}
-	p.backends = append(p.backends, "go")
+	p.backends = benchEngines()
 	for _, b := range p.backends {
 		p.runs = append(p.runs, benchRun{b, []string{self, "bench", "--backend", b, "--reps", fmt.Sprint(reps), "--only", only}, nil})
 	}
@@ -263,10 +254,10 @@ func (p *benchPlan) table(results map[string]map[string][]float64, greedyIDs map
 }
 
 // llamaCppFigures returns the figures of only that the llama.cpp rows
-// measure (prefill, single-sequence decode, first token, peak RSS).
+// measure (prefill, decoding at batch 1 and 8, first token, peak RSS).
 func llamaCppFigures(only string) string {
 	var keep []string
-	for _, f := range []string{"prefill 1x128", "decode b1", "first token"} {
+	for _, f := range []string{"prefill 1x128", "decode b1", "decode b8", "first token"} {
 		if wants(only, f) {
 			keep = append(keep, f)
 		}
@@ -290,14 +281,7 @@ func samePrefix(a, b []int32) int {
 func writeBenchDoc(path, table string, reps, rounds int) error {
 	const begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
 	old, _ := os.ReadFile(path)
-	model, _ := os.ReadFile("/proc/cpuinfo")
-	cpu := "unknown CPU"
-	for _, line := range strings.Split(string(model), "\n") {
-		if v, ok := strings.CutPrefix(line, "model name"); ok {
-			cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-			break
-		}
-	}
+	cpu := cpuModel()
 	section := fmt.Sprintf("%s\nMeasured %s on %s, %d cores, %s; `make bench` (%d repetitions after a warm-up, median; %d round(s)). Higher is better for tok/s, lower for ms, s and MB; the ratio is each row over PyTorch 2 + Hugging Face at its better thread setting for that figure, oriented so that above 1 means faster or smaller.\n\n```text\n%s```\n%s",
 		begin, time.Now().UTC().Format("2006-01-02"), cpu, runtime.NumCPU(), runtime.Version(), reps, rounds, table, end)
 	text := string(old)
