@@ -54,6 +54,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		"without: quantize the GPT-2 model with this one scheme")
 	weightDType := fs.String("weights", "", "without --compare: store GPT-2's matrix weights as bf16 (converted to float32 in each graph) before measuring")
 	modelFile := fs.String("model", "", "with --backend: measure this real GGUF file (first token, decode b1 and b8, peak rss) instead of GPT-2 124M")
+	dtype := fs.String("dtype", "auto", "with --model: the precision the file's weights are held in (auto: GGUF blocks kept as codes; float32: dequantized at load)")
 	compareFiles := fs.String("compare-files", "", "comma-separated real GGUF files: measure each with every CPU backend and with llama.cpp on the same file, and print the table")
 	ggufDir := fs.String("gguf", "", "write the GPT-2 model the figures use as GGUF files gpt2-{f32,f16,q8_0,q4_0}.gguf in this folder, with GPT-2's tokenizer, and exit")
 	if err := fs.Parse(args); err != nil {
@@ -84,7 +85,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	var figs []figure
 	var err error
 	if *modelFile != "" {
-		figs, err = benchFile(*backendSpec, *modelFile, *reps, *only, stderr)
+		figs, err = benchFile(*backendSpec, *modelFile, *dtype, *reps, *only, stderr)
 	} else {
 		figs, err = benchBackend(*backendSpec, *reps, *only, scheme, stderr)
 	}

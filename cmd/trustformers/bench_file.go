@@ -17,6 +17,7 @@ import (
 	"github.com/trustformers/trustformers-go/files"
 	"github.com/trustformers/trustformers-go/models"
 	"github.com/trustformers/trustformers-go/models/generate"
+	"github.com/trustformers/trustformers-go/models/modeling"
 	"github.com/trustformers/trustformers-go/models/tokenizer"
 	"github.com/trustformers/trustformers-go/xla"
 )
@@ -31,7 +32,7 @@ const fileBenchFigures = "decode b1,decode b8,first token,peak rss"
 // decoding 64 tokens after 16-token prompts at batch 1 and 8, and the
 // process's peak RSS. The prompts are filePrompts', which llama.cpp's side
 // is given as ids.
-func benchFile(spec, path string, reps int, only string, stderr io.Writer) ([]figure, error) {
+func benchFile(spec, path, dtype string, reps int, only string, stderr io.Writer) ([]figure, error) {
 	backend, err := xla.New(spec)
 	if err != nil {
 		return nil, err
@@ -44,9 +45,9 @@ func benchFile(spec, path string, reps int, only string, stderr io.Writer) ([]fi
 	runtime.GC()
 	debug.FreeOSMemory()
 	resetPeakRSS()
-	b := &backendBench{backend: backend, engine: xla.SpecOf(backend), reps: reps, only: only, stderr: stderr}
+	b := &backendBench{backend: backend, engine: xla.SpecOf(backend) + " " + fileDType(dtype), reps: reps, only: only, stderr: stderr}
 	start := time.Now()
-	m, err := models.LoadCausalLM(path, backend)
+	m, err := models.LoadCausalLM(path, backend, modeling.LoadOptions{DType: dtype})
 	if err != nil {
 		return nil, err
 	}
@@ -64,6 +65,15 @@ func benchFile(spec, path string, reps int, only string, stderr io.Writer) ([]fi
 	}
 	b.figs = append(b.figs, figure{Name: "peak rss", Engine: b.engine, Value: peakRSSMB(), Unit: "MB"})
 	return b.figs, nil
+}
+
+// fileDType names a load precision in the table: "kept" for the file's
+// own block types, else the precision.
+func fileDType(dtype string) string {
+	if dtype == "" || dtype == "auto" {
+		return "kept"
+	}
+	return dtype
 }
 
 // benchSentences are the real-file prompts: text gives a language model's
@@ -131,9 +141,11 @@ func benchCompareFiles(paths []string, reps int, out string, stdout, stderr io.W
 		}
 		rows := &fileRows{path: path, figures: map[string]map[string]float64{}, greedyIDs: map[string][]int32{}}
 		for _, spec := range benchEngines() {
-			cmd := []string{self, "bench", "--backend", spec, "--model", path, "--reps", fmt.Sprint(reps)}
-			if err := rows.run(spec, cmd, stderr); err != nil {
-				return err
+			for _, dtype := range []string{"auto", "float32"} {
+				cmd := []string{self, "bench", "--backend", spec, "--model", path, "--dtype", dtype, "--reps", fmt.Sprint(reps)}
+				if err := rows.run(spec+" "+fileDType(dtype), cmd, stderr); err != nil {
+					return err
+				}
 			}
 		}
 		cmd := []string{py, filepath.Join("scripts", "reference", "bench_llamacpp.py"), "--model", path, "--engine", "llama.cpp",
@@ -194,7 +206,7 @@ func (r *fileRows) run(label string, cmd []string, stderr io.Writer) error {
 // llama.cpp's greedy tokens it gives.
 func (r *fileRows) write(w io.Writer) {
 	fmt.Fprintf(w, "%s\n", filepath.Base(r.path))
-	fmt.Fprintf(w, "  %-12s %-10s %12s   %s\n", "figure", "engine", "value", "vs llama.cpp")
+	fmt.Fprintf(w, "  %-12s %-18s %12s   %s\n", "figure", "engine", "value", "vs llama.cpp")
 	for _, fig := range benchFigures {
 		ref, hasRef := r.figures["llama.cpp"][fig.name]
 		for _, label := range r.labels {
@@ -210,7 +222,7 @@ func (r *fileRows) write(w io.Writer) {
 				want := r.greedyIDs["llama.cpp"]
 				note += fmt.Sprintf(" (greedy tokens = llama.cpp's: %d of %d)", samePrefix(r.greedyIDs[label], want), len(want))
 			}
-			fmt.Fprintf(w, "  %-12s %-10s %9.1f %-5s  %s\n", fig.name, label, v, fig.unit, note)
+			fmt.Fprintf(w, "  %-12s %-18s %9.1f %-5s  %s\n", fig.name, label, v, fig.unit, note)
 		}
 	}
 }
