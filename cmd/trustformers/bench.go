@@ -55,6 +55,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	weightDType := fs.String("weights", "", "without --compare: store GPT-2's matrix weights as bf16 (converted to float32 in each graph) before measuring")
 	modelFile := fs.String("model", "", "with --backend: measure this real GGUF file (first token, decode b1 and b8, peak rss) instead of GPT-2 124M")
 	dtype := fs.String("dtype", "auto", "with --model: the precision the file's weights are held in (auto: GGUF blocks kept as codes; float32: dequantized at load)")
+	engines := fs.String("engines", "", "with --compare-files: comma-separated engines to measure (default every CPU engine present)")
 	compareFiles := fs.String("compare-files", "", "comma-separated real GGUF files: measure each with every CPU backend and with llama.cpp on the same file, and print the table")
 	ggufDir := fs.String("gguf", "", "write the GPT-2 model the figures use as GGUF files gpt2-{f32,f16,q8_0,q4_0}.gguf in this folder, with GPT-2's tokenizer, and exit")
 	if err := fs.Parse(args); err != nil {
@@ -67,7 +68,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return benchGGUF(*ggufDir)
 	}
 	if *compareFiles != "" {
-		return benchCompareFiles(strings.Split(*compareFiles, ","), *reps, *out, stdout, stderr)
+		return benchCompareFiles(strings.Split(*compareFiles, ","), *engines, *reps, *out, stdout, stderr)
 	}
 	if *compare {
 		return benchCompare(*reps, *rounds, *only, *quantSchemes, *out, stdout, stderr)

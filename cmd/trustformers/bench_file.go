@@ -117,10 +117,11 @@ type fileRows struct {
 	greedyIDs map[string][]int32
 }
 
-// benchCompareFiles measures every file with each of our CPU engines and
+// benchCompareFiles measures every file with each of our CPU engines (or
+// those engines names) and
 // with llama.cpp, each in its own process, and prints (and optionally
 // writes into out's bench-files section) a table per file.
-func benchCompareFiles(paths []string, reps int, out string, stdout, stderr io.Writer) error {
+func benchCompareFiles(paths []string, engines string, reps int, out string, stdout, stderr io.Writer) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -140,7 +141,11 @@ func benchCompareFiles(paths []string, reps int, out string, stdout, stderr io.W
 			return err
 		}
 		rows := &fileRows{path: path, figures: map[string]map[string]float64{}, greedyIDs: map[string][]int32{}}
-		for _, spec := range benchEngines() {
+		specs := benchEngines()
+		if engines != "" {
+			specs = strings.Split(engines, ",")
+		}
+		for _, spec := range specs {
 			for _, dtype := range []string{"auto", "float32"} {
 				cmd := []string{self, "bench", "--backend", spec, "--model", path, "--dtype", dtype, "--reps", fmt.Sprint(reps)}
 				if err := rows.run(spec+" "+fileDType(dtype), cmd, stderr); err != nil {
