@@ -1,7 +1,11 @@
 package training
 
 import (
+	"math"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -137,4 +141,97 @@ func checkInFlight(t *testing.T, tl PipeTimeline) {
 		t.Logf("%s stage %d: busy %v of %v, bubble %.2f, in flight %d", tl.Schedule, s, tl.Busy(s), tl.Pipeline, tl.Bubble(s), tl.InFlight(s))
 	}
 	t.Logf("step %v; %d transfers, %d bytes, %v", tl.Step, tl.Transfers, tl.TransferBytes, tl.TransferTime)
+}
+
+// TestPipeScheduleOps checks the order of each stage's passes under GPipe
+// and 1F1B, and the timeline's bubble and in-flight counts.
+func TestPipeScheduleOps(t *testing.T) {
+	f := func(m int) PipeOp { return PipeOp{MicroBatch: m} }
+	b := func(m int) PipeOp { return PipeOp{MicroBatch: m, Backward: true} }
+	cases := []struct {
+		sched PipeSchedule
+		want  [][]PipeOp
+	}{
+		{GPipe, [][]PipeOp{{f(0), f(1), f(2), b(2), b(1), b(0)}, {f(0), f(1), f(2), b(2), b(1), b(0)}}},
+		{OneFOneB, [][]PipeOp{{f(0), f(1), b(0), f(2), b(1), b(2)}, {f(0), b(0), f(1), b(1), f(2), b(2)}}},
+	}
+	for _, c := range cases {
+		got, err := c.sched.Ops(2, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.EqualFunc(got, c.want, slices.Equal) {
+			t.Errorf("%s over 2 stages and 3 micro-batches: %v, want %v", c.sched, got, c.want)
+		}
+	}
+	if _, err := GPipe.Ops(2, 0); err == nil {
+		t.Error("a schedule of no micro-batches: no error")
+	}
+	ms := time.Millisecond
+	tl := PipeTimeline{Stages: 2, Pipeline: 10 * ms, Events: []PipeEvent{
+		{Stage: 0, MicroBatch: 0, Start: 0, End: 2 * ms}, {Stage: 0, MicroBatch: 1, Start: 2 * ms, End: 4 * ms},
+		{Stage: 1, MicroBatch: 0, Start: 2 * ms, End: 4 * ms}, {Stage: 1, MicroBatch: 0, Backward: true, Start: 4 * ms, End: 8 * ms},
+		{Stage: 0, MicroBatch: 0, Backward: true, Start: 8 * ms, End: 10 * ms},
+	}}
+	if got := tl.Bubble(0); math.Abs(got-0.4) > 1e-9 {
+		t.Errorf("stage 0 busy 6 ms of 10: bubble %g, want 0.4", got)
+	}
+	if got := tl.Bubble(1); math.Abs(got-0.4) > 1e-9 {
+		t.Errorf("stage 1 busy 6 ms of 10: bubble %g, want 0.4", got)
+	}
+	if got := tl.InFlight(0); got != 2 {
+		t.Errorf("stage 0 ran two forwards before a backward: in flight %d, want 2", got)
+	}
+	if got := IdealBubble(4, 12); math.Abs(got-3.0/15) > 1e-12 {
+		t.Errorf("IdealBubble(4, 12) = %g, want 3/15", got)
+	}
+	for name, want := range map[string]PipeSchedule{"gpipe": GPipe, "1F1B": OneFOneB} {
+		if got, err := ParsePipeSchedule(name); err != nil || got != want {
+			t.Errorf("ParsePipeSchedule(%q) = %v, %v", name, got, err)
+		}
+	}
+	if _, err := ParsePipeSchedule("zb-h1"); err == nil || !strings.Contains(err.Error(), "zb-h1") {
+		t.Errorf("an unknown schedule: error %v does not name it", err)
+	}
+}
+
+// TestPipelineErrors checks what a pipeline refuses, naming it: a mesh
+// without a stage axis or with a model axis, more stages than blocks, and a
+// batch that does not cut into micro-batches over the data axis.
+func TestPipelineErrors(t *testing.T) {
+	b := shardtest.HostDevices(t, 4)
+	d, err := pipeFamilies["gpt2"](b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		axes []xla.MeshAxis
+		want string
+	}{
+		{[]xla.MeshAxis{{Name: xla.AxisData, Size: 2}}, `no "stage" axis`},
+		{[]xla.MeshAxis{{Name: xla.AxisStage, Size: 2}, {Name: xla.AxisModel, Size: 2}}, `axis "model" is not supported`},
+		{[]xla.MeshAxis{{Name: xla.AxisStage, Size: 4}}, "4 stages for a network of 2 blocks"},
+	} {
+		mesh, err := xla.NewMesh(b, c.axes...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = NewPipeline(d, mesh, pipeAdamW, 1, PipeOptions{MicroBatches: 2})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("mesh %s: error %v, want one saying %q", mesh, err, c.want)
+		}
+	}
+	mesh, err := xla.NewMesh(b, xla.MeshAxis{Name: xla.AxisStage, Size: 2}, xla.MeshAxis{Name: xla.AxisData, Size: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPipeline(d, mesh, pipeAdamW, 1, PipeOptions{MicroBatches: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := batches(1) // 8 rows: 4 micro-batches of 2, one row per device of the data axis
+	ids := tensors.FromFlatDataAndDimensions(tensors.MustCopyFlatData[int32](bs[0][0])[:6*16], 6, 16)
+	if _, _, err := p.Step(1e-3, ids, ids); err == nil || !strings.Contains(err.Error(), "6 rows") {
+		t.Errorf("a batch of 6 rows in 4 micro-batches: error %v does not name the rows", err)
+	}
 }
