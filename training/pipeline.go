@@ -3,6 +3,7 @@ package training
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -148,6 +149,18 @@ func (p *Pipeline) Stages() []modeling.Stage {
 	return out
 }
 
+// SetSchedule changes the schedule of the steps to come; the stages'
+// programs do not depend on it.
+func (p *Pipeline) SetSchedule(s PipeSchedule) error {
+	if _, err := s.Ops(len(p.stages), p.opts.MicroBatches); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.opts.Schedule = s
+	return nil
+}
+
 // Timeline returns the last step's schedule as it ran.
 func (p *Pipeline) Timeline() PipeTimeline {
 	p.mu.Lock()
@@ -205,6 +218,11 @@ func (p *Pipeline) cut(ids, targets *tensors.Tensor) ([]microBatch, error) {
 	}
 	rows := b / m
 	flatIDs, flatTargets := tensors.MustCopyFlatData[int32](ids), tensors.MustCopyFlatData[int32](targets)
+	// The micro-batches' mean losses are averaged with equal weights, which
+	// is the batch's mean only when every position counts.
+	if i := slices.IndexFunc(flatTargets, func(y int32) bool { return y < 0 }); i >= 0 {
+		return nil, fmt.Errorf("pipeline: target %d of row %d is %d: a pipeline counts every position (no ignored labels)", i%t, i/t, flatTargets[i])
+	}
 	out := make([]microBatch, m)
 	for i := range out {
 		lo, hi := i*rows*t, (i+1)*rows*t

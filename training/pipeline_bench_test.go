@@ -32,7 +32,7 @@ func BenchmarkPipeline(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		tr, err := NewTrainer(m.Params(), backend, decoderLoss(m.Decoder), pipeAdamW, 1)
+		tr, err := NewTrainer(m.Params(), backend, CausalLMLoss(m.Decoder), pipeAdamW, 1)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,9 +8,6 @@ import (
 	"time"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
-	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/trustformers/trustformers-go/internal/shardtest"
 	"github.com/trustformers/trustformers-go/models/gpt2"
@@ -46,9 +43,12 @@ var pipeAdamW = AdamW{Beta1: 0.9, Beta2: 0.99, Epsilon: 1e-8, WeightDecay: 0.1}
 
 // TestPipelineMatchesOneDevice trains each family for three AdamW steps
 // (clipping at 1) on one device over the whole batch of 8 rows, and as a
-// pipeline over four host devices cut into 4 micro-batches: GPipe and 1F1B,
-// on {stage: 2} and on {stage: 2, data: 2}. Every loss and the final
-// weights equal the one-device run's to 1e-5, and each schedule keeps the
+// pipeline over four host devices cut into 4 micro-batches, on {stage: 2}
+// and on {stage: 2, data: 2}: two steps scheduled with GPipe, then one
+// with 1F1B (the same compiled stages). (A fourth step leaves one GPT-2
+// bias element 1.06e-5 off: Adam magnifies the reordered sums of a
+// gradient near zero.) Every loss and the final weights
+// equal the one-device run's to 1e-5, and each schedule keeps the
 // micro-batches in flight it should.
 func TestPipelineMatchesOneDevice(t *testing.T) {
 	b := shardtest.HostDevices(t, 4)
@@ -63,57 +63,50 @@ func TestPipelineMatchesOneDevice(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tr, err := NewTrainer(one.Params(), b, decoderLoss(one), pipeAdamW, 1)
+			tr, err := NewTrainer(one.Params(), b, CausalLMLoss(one), pipeAdamW, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
 			want := train(t, tr, bs, 0)
 			for _, axes := range layouts {
-				for _, sched := range []PipeSchedule{GPipe, OneFOneB} {
-					mesh, err := xla.NewMesh(b, axes...)
+				mesh, err := xla.NewMesh(b, axes...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Run(mesh.String(), func(t *testing.T) {
+					d, err := build(b)
 					if err != nil {
 						t.Fatal(err)
 					}
-					t.Run(sched.String()+" over "+mesh.String(), func(t *testing.T) {
-						d, err := build(b)
-						if err != nil {
-							t.Fatal(err)
-						}
-						p, err := NewPipeline(d, mesh, pipeAdamW, 1, PipeOptions{MicroBatches: 4, Schedule: sched})
-						if err != nil {
-							t.Fatal(err)
-						}
-						compareLosses(t, "pipeline", trainPipeline(t, p, bs), want)
-						if err := p.WriteBack(); err != nil {
-							t.Fatal(err)
-						}
-						compareWeights(t, "pipeline", d.Params(), one.Params())
-						checkInFlight(t, p.Timeline())
-					})
-				}
+					p, err := NewPipeline(d, mesh, pipeAdamW, 1, PipeOptions{MicroBatches: 4, Schedule: GPipe})
+					if err != nil {
+						t.Fatal(err)
+					}
+					compareLosses(t, "gpipe", trainPipeline(t, p, bs[:2], 0), want[:2])
+					checkInFlight(t, p.Timeline())
+					if err := p.SetSchedule(OneFOneB); err != nil {
+						t.Fatal(err)
+					}
+					compareLosses(t, "1f1b", trainPipeline(t, p, bs[2:], 2), want[2:])
+					checkInFlight(t, p.Timeline())
+					if err := p.WriteBack(); err != nil {
+						t.Fatal(err)
+					}
+					compareWeights(t, "pipeline", d.Params(), one.Params())
+				})
 			}
 		})
 	}
 }
 
-// decoderLoss is the cross-entropy of d's logits, the loss a Pipeline
-// trains.
-func decoderLoss(d *modeling.Decoder) LossFunc {
-	return func(g *Graph, batch []*Node) *Node {
-		dims := batch[0].Shape().Dimensions
-		logits, _, _ := d.ForwardGraph(batch[0], Iota(g, shapes.Make(dtypes.Int32, dims...), 1), nil)
-		return CrossEntropy(logits, batch[1])
-	}
-}
-
 // trainPipeline takes one pipeline step per batch on the schedule of
-// train, and returns the losses.
-func trainPipeline(t *testing.T, p *Pipeline, bs [][2]*tensors.Tensor) []float64 {
+// train, from step `from`, and returns the losses.
+func trainPipeline(t *testing.T, p *Pipeline, bs [][2]*tensors.Tensor, from int) []float64 {
 	t.Helper()
 	s := Schedule{LR: 1e-2, MinLR: 1e-3, WarmupIters: 2, DecayIters: 10}
 	var losses []float64
 	for i, b := range bs {
-		loss, _, err := p.Step(s.At(i), b[0], b[1])
+		loss, _, err := p.Step(s.At(from+i), b[0], b[1])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +190,8 @@ func TestPipeScheduleOps(t *testing.T) {
 
 // TestPipelineErrors checks what a pipeline refuses, naming it: a mesh
 // without a stage axis or with a model axis, more stages than blocks, and a
-// batch that does not cut into micro-batches over the data axis.
+// batch that does not cut into micro-batches over the data axis, and
+// ignored target positions.
 func TestPipelineErrors(t *testing.T) {
 	b := shardtest.HostDevices(t, 4)
 	d, err := pipeFamilies["gpt2"](b)
@@ -233,5 +227,9 @@ func TestPipelineErrors(t *testing.T) {
 	ids := tensors.FromFlatDataAndDimensions(tensors.MustCopyFlatData[int32](bs[0][0])[:6*16], 6, 16)
 	if _, _, err := p.Step(1e-3, ids, ids); err == nil || !strings.Contains(err.Error(), "6 rows") {
 		t.Errorf("a batch of 6 rows in 4 micro-batches: error %v does not name the rows", err)
+	}
+	ignored := tensors.FromFlatDataAndDimensions(slices.Repeat([]int32{-100}, 8*16), 8, 16)
+	if _, _, err := p.Step(1e-3, bs[0][0], ignored); err == nil || !strings.Contains(err.Error(), "-100") {
+		t.Errorf("targets of -100 (ignored positions): error %v does not name them", err)
 	}
 }
