@@ -11,10 +11,12 @@ import (
 
 // The mesh axes that sharding strategies use, as in JAX's and Megatron's
 // vocabulary: the batch is split over AxisData, the weights of
-// tensor-parallel layers over AxisModel.
+// tensor-parallel layers over AxisModel, and a pipeline's stages lie along
+// AxisStage.
 const (
 	AxisData  = "data"
 	AxisModel = "model"
+	AxisStage = "stage"
 )
 
 // MeshAxis is one named axis of a Mesh and how many devices lie along it.

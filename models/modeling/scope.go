@@ -35,6 +35,9 @@ type scopeState struct {
 	engine    Engine
 	specs     []Spec
 	index     map[string]int
+	// stage, when set, builds one pipeline stage of the network (or, while
+	// declaring, records where each weight is used; see pipeline.go).
+	stage *stageState
 }
 
 // NewScope returns the scope of graph g, whose weights are params.
@@ -55,13 +58,19 @@ func NewScope(g *Graph, params *Params, inference bool) Scope {
 // as an Embedding and as the LMHead, its role is LMHead. A network that
 // does not build (shapes that do not fit) is an error.
 func DeclareWeights(network func(s Scope)) (specs []Spec, err error) {
+	return declareWeights(nil, network)
+}
+
+// declareWeights is DeclareWeights, with stage (nil: none) recording in
+// which part of the network each weight is used.
+func declareWeights(stage *stageState, network func(s Scope)) (specs []Spec, err error) {
 	backend, err := declaringBackend()
 	if err != nil {
 		return nil, err
 	}
 	g := NewGraph(backend, "declare")
 	defer g.Finalize()
-	st := &scopeState{index: map[string]int{}, engine: EngineOf(backend)}
+	st := &scopeState{index: map[string]int{}, engine: EngineOf(backend), stage: stage}
 	defer func() {
 		if r := recover(); r != nil {
 			specs, err = nil, fmt.Errorf("modeling: the network does not build: %v", r)
@@ -74,7 +83,12 @@ func DeclareWeights(network func(s Scope)) (specs []Spec, err error) {
 // DeclareDecoder is DeclareWeights for a decoder-only network, built for
 // one token.
 func DeclareDecoder(network DecoderGraph) ([]Spec, error) {
-	return DeclareWeights(func(s Scope) {
+	return declareDecoder(nil, network)
+}
+
+// declareDecoder is DeclareDecoder with declareWeights' stage.
+func declareDecoder(stage *stageState, network DecoderGraph) ([]Spec, error) {
+	return declareWeights(stage, func(s Scope) {
 		one := shapes.Make(dtypes.Int32, 1, 1)
 		ids, positions := Zeros(s.Graph(), one), Zeros(s.Graph(), one)
 		network(s, ids, positions, func(_ int, q, _, _ *Node) *Node { return q })
@@ -121,6 +135,11 @@ func (s Scope) weight(sp Spec) *Node {
 		dims = []int{dims[1], dims[0]}
 	}
 	st := s.state
+	if st.stage != nil {
+		if w, ok := st.stage.weight(s.g, sp.Name, dims, st.params); ok {
+			return w
+		}
+	}
 	if st.params == nil {
 		if i, ok := st.index[sp.Name]; ok {
 			st.specs[i] = merged(st.specs[i], sp)
@@ -207,6 +226,9 @@ func (s Scope) Dropout(x *Node, rate float64) *Node {
 	if rate <= 0 || s.state.params == nil {
 		return x
 	}
+	if s.state.stage != nil {
+		panic(fmt.Sprintf("modeling: pipeline stages apply no dropout (rate %g): train with dropout 0", rate))
+	}
 	return s.state.params.dropout(x, rate)
 }
 
@@ -228,6 +250,9 @@ func CheckpointBlocks(g *Graph) { g.AttachState(checkpointBlocks{}, true) }
 // the backward pass; otherwise it returns x. After the last block the
 // network calls EndBlocks.
 func (s Scope) Block(x *Node) *Node {
+	if st := s.state.stage; st != nil {
+		x = st.enter(x)
+	}
 	if st := s.hooks(); st != nil {
 		x = st.blockHook(x)
 	}
@@ -239,6 +264,9 @@ func (s Scope) Block(x *Node) *Node {
 
 // EndBlocks closes the last block opened by Block.
 func (s Scope) EndBlocks(x *Node) *Node {
+	if st := s.state.stage; st != nil {
+		st.ended = true
+	}
 	if st := s.hooks(); st != nil {
 		x = st.endHook(x)
 	}
