@@ -37,7 +37,9 @@ func fusedPair(t *testing.T, cfg FusedConfig) (compute.Backend, compute.Backend)
 // quantized loads the model at path on backend and quantizes it with cfg.
 func quantized(t *testing.T, path string, backend compute.Backend, cfg Config) models.CausalLM {
 	t.Helper()
-	m, err := models.Load(path, backend)
+	// float32: a GGUF's blocks dequantized at load, so Apply finds the
+	// linear layers to quantize (kept blocks are not quant Layouts).
+	m, err := models.LoadWith(path, backend, modeling.LoadOptions{DType: "float32"})
 	if err != nil {
 		t.Fatal(err)
 	}
