@@ -8,12 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"time"
-
-	"github.com/trustformers/trustformers-go/files"
 )
 
 // benchRun is one process of make bench's comparison: a row label, the
@@ -279,17 +275,6 @@ func samePrefix(a, b []int32) int {
 
 // writeBenchDoc replaces the generated section of the benchmarks document.
 func writeBenchDoc(path, table string, reps, rounds int) error {
-	const begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
-	old, _ := os.ReadFile(path)
-	cpu := cpuModel()
-	section := fmt.Sprintf("%s\nMeasured %s on %s, %d cores, %s; `make bench` (%d repetitions after a warm-up, median; %d round(s)). Higher is better for tok/s, lower for ms, s and MB; the ratio is each row over PyTorch 2 + Hugging Face at its better thread setting for that figure, oriented so that above 1 means faster or smaller.\n\n```text\n%s```\n%s",
-		begin, time.Now().UTC().Format("2006-01-02"), cpu, runtime.NumCPU(), runtime.Version(), reps, rounds, table, end)
-	text := string(old)
-	i, j := strings.Index(text, begin), strings.Index(text, end)
-	if i < 0 || j < i {
-		text = "# Benchmarks\n\n" + section + "\n"
-	} else {
-		text = text[:i] + section + text[j+len(end):]
-	}
-	return files.WriteFile(path, []byte(text))
+	how := fmt.Sprintf("`make bench` (%d repetitions after a warm-up, median; %d round(s)). Higher is better for tok/s, lower for ms, s and MB; the ratio is each row over PyTorch 2 + Hugging Face at its better thread setting for that figure, oriented so that above 1 means faster or smaller", reps, rounds)
+	return writeBenchSection(path, "bench", how, table)
 }
